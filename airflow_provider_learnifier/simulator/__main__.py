@@ -1,0 +1,158 @@
+"""Command line: run the simulator until interrupted.
+
+    python -m airflow_provider_learnifier.simulator --seed demo --ready-file /tmp/sim.json
+
+It prints the base URL, the CA file and an ``export AIRFLOW_CONN_LEARNIFIER_DEFAULT=...`` line to
+paste into the shell that runs Airflow, and stops cleanly on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airflow_provider_learnifier.simulator.faults import FaultConfig
+from airflow_provider_learnifier.simulator.runner import LearnifierSimulator, is_loopback
+from airflow_provider_learnifier.simulator.seed import SEED_NAMES
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the command line options."""
+    parser = argparse.ArgumentParser(
+        prog="learnifier-simulator",
+        description="Run a local simulator of Learnifier's Admin API.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to listen on (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("LEARNIFIER_SIM_KEY", "sim-key"),
+        help="API key to accept (default: $LEARNIFIER_SIM_KEY or sim-key)",
+    )
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("LEARNIFIER_SIM_SECRET", "sim-secret"),
+        help="API secret to accept (default: $LEARNIFIER_SIM_SECRET or sim-secret)",
+    )
+    parser.add_argument(
+        "--seed", choices=[*SEED_NAMES, "none"], default="demo", help="seed data (default: %(default)s)"
+    )
+    parser.add_argument("--http", action="store_true", help="serve plain HTTP instead of HTTPS")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="milliseconds added to every API answer"
+    )
+    faults = parser.add_argument_group("random faults (rates are probabilities per request)")
+    faults.add_argument("--error-rate", type=float, default=0.0, help="answer 500, 502 or 503")
+    faults.add_argument("--rate-limit-rate", type=float, default=0.0, help="answer 429 with Retry-After")
+    faults.add_argument("--retry-after", type=int, default=1, help="seconds in Retry-After (default: 1)")
+    faults.add_argument("--drop-rate", type=float, default=0.0, help="close the connection without an answer")
+    faults.add_argument(
+        "--drop-after-share", type=float, default=0.0, help="share of drops made after applying the request"
+    )
+    faults.add_argument("--slow-rate", type=float, default=0.0, help="answer after --slow-seconds")
+    faults.add_argument("--slow-seconds", type=float, default=0.0, help="delay of slow answers")
+    faults.add_argument(
+        "--garbage-rate", type=float, default=0.0, help="answer GETs with a body that is not JSON"
+    )
+    faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default: 0)")
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        help="once listening, write the base URL, CA file, pid and connection JSON to this file",
+    )
+    return parser
+
+
+def _write_ready_file(path: Path, simulator: LearnifierSimulator) -> None:
+    ready = {
+        "base_url": simulator.base_url,
+        "ca_file": simulator.ca_file,
+        "pid": os.getpid(),
+        "connection": simulator.connection_json(),
+    }
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(ready, indent=2) + "\n")
+    partial.replace(path)
+
+
+def _announce(simulator: LearnifierSimulator) -> None:
+    print(f"Learnifier API simulator listening on {simulator.base_url}")
+    if simulator.ca_file:
+        print(f"CA certificate: {simulator.ca_file}")
+    print("Connection for Airflow:")
+    print(f"export AIRFLOW_CONN_LEARNIFIER_DEFAULT={shlex.quote(simulator.connection_json())}")
+    print("Stop with Ctrl+C.", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator until SIGINT or SIGTERM; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not is_loopback(args.host):
+        parser.error(f"--host must be a loopback address (127.0.0.1, ::1 or localhost), not {args.host!r}")
+    try:
+        simulator = LearnifierSimulator(
+            args.key,
+            args.secret,
+            seed=None if args.seed == "none" else args.seed,
+            tls=not args.http,
+            host=args.host,
+            port=args.port,
+            latency=args.latency_ms / 1000,
+            faults=FaultConfig(
+                error_rate=args.error_rate,
+                rate_limit_rate=args.rate_limit_rate,
+                retry_after=args.retry_after,
+                drop_rate=args.drop_rate,
+                drop_after_apply_share=args.drop_after_share,
+                slow_rate=args.slow_rate,
+                slow_seconds=args.slow_seconds,
+                garbage_rate=args.garbage_rate,
+                seed=args.fault_seed,
+            ),
+        )
+    except ValueError as error:
+        parser.error(str(error))
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        simulator.start()
+    except OSError as error:
+        print(
+            f"learnifier-simulator: cannot listen on {args.host} port {args.port}: {error}", file=sys.stderr
+        )
+        return 1
+    try:
+        _announce(simulator)
+        if args.ready_file:
+            _write_ready_file(args.ready_file, simulator)
+        stop_requested.wait()
+    finally:
+        simulator.stop()
+        if args.ready_file:
+            args.ready_file.unlink(missing_ok=True)
+    print("Learnifier API simulator stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

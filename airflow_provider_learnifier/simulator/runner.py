@@ -1,0 +1,258 @@
+"""The simulator as a whole: a seeded state served over HTTP(S) on a loopback address."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.simulator.dispatch import Credentials, Dispatcher
+from airflow_provider_learnifier.simulator.faults import DropPoint, FaultConfig, FaultInjector, scripted_fault
+from airflow_provider_learnifier.simulator.recording import Exchange, ExchangeLog
+from airflow_provider_learnifier.simulator.seed import seeded_state
+from airflow_provider_learnifier.simulator.server import SimulatorHTTPServer
+from airflow_provider_learnifier.simulator.tls import create_certificates, server_context
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from airflow_provider_learnifier.simulator.models import JsonObject
+    from airflow_provider_learnifier.simulator.state import SimulatorState
+
+#: Seconds that :meth:`LearnifierSimulator.stop` waits for open connections to close.
+STOP_TIMEOUT_SECONDS = 5.0
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether ``host`` is ``localhost`` or a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LearnifierSimulator:
+    """A local stand-in for Learnifier's Admin API, for tests, demos and DAG development.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        with LearnifierSimulator() as sim:
+            requests.get(f"{sim.base_url}/orgunits", auth=(sim.key, sim.secret), verify=sim.ca_file)
+
+    :param key: the API key that requests must authenticate with.
+    :param secret: the API secret.
+    :param seed: ``"demo"`` for the demo data of :mod:`~airflow_provider_learnifier.simulator.seed`,
+        or ``None`` for an account with only the course designs.
+    :param tls: serve HTTPS with a certificate signed by a CA made at start (see :attr:`ca_file`).
+    :param host: the loopback address to listen on.
+    :param port: the port to listen on; 0 picks a free one.
+    :param latency: seconds to wait before answering each API request.
+    :param faults: random faults to inject; none by default.
+    :raises ValueError: for a host that is not a loopback address, or an unknown seed.
+    """
+
+    def __init__(
+        self,
+        key: str = "sim-key",
+        secret: str = "sim-secret",
+        *,
+        seed: str | None = "demo",
+        tls: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        faults: FaultConfig | None = None,
+    ) -> None:
+        if not is_loopback(host):
+            raise ValueError(f"The simulator listens only on loopback addresses, not on {host!r}")
+        self.key = key
+        self.secret = secret
+        self.state: SimulatorState = seeded_state(seed)
+        self._tls = tls
+        self._address = (host, port)
+        self._exchanges = ExchangeLog()
+        self._stopping = threading.Event()
+        self._dispatcher = Dispatcher(
+            self.state, Credentials(key, secret), FaultInjector(faults or FaultConfig()), 0.0, self._stopping
+        )
+        self.latency = latency
+        self._server: SimulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._cert_dir: Path | None = None
+        self._ca_file: Path | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._server else "not running"
+        return f"<LearnifierSimulator {where}>"
+
+    def __enter__(self) -> LearnifierSimulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Listen and serve in a background thread; a simulator starts only once."""
+        if self._server is not None or self._stopping.is_set():
+            raise RuntimeError("This simulator was already started")
+        ssl_context = None
+        if self._tls:
+            self._cert_dir = Path(tempfile.mkdtemp(prefix="learnifier-simulator-"))
+            files = create_certificates(self._cert_dir)
+            self._ca_file = files.ca_file
+            ssl_context = server_context(files)
+        try:
+            self._server = SimulatorHTTPServer(self._address, self._dispatcher, self._exchanges, ssl_context)
+        except OSError:
+            self._remove_certificates()
+            raise
+        self.state.base_url = self.base_url
+        self._thread = threading.Thread(
+            target=self._server.serve_until_stopped, name=f"learnifier-simulator-{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving: close the listening socket and every connection, and remove the certificates.
+
+        Stopping again, or stopping a simulator never started, does nothing.
+        """
+        self._stopping.set()
+        if self._server is not None and self._thread is not None:
+            self._server.stop_serving()
+            self._thread.join()
+            self._thread = None
+            self._server.server_close()
+            self._server.close_connections(STOP_TIMEOUT_SECONDS)
+        self._remove_certificates()
+
+    def _remove_certificates(self) -> None:
+        if self._cert_dir is not None:
+            shutil.rmtree(self._cert_dir, ignore_errors=True)
+            self._cert_dir = None
+
+    # ------------------------------------------------------------------ where and how to connect
+
+    @property
+    def port(self) -> int:
+        """The port the simulator listens on."""
+        return self._running_server().server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, such as ``https://127.0.0.1:54321``, without a trailing slash."""
+        host = self._address[0]
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def ca_file(self) -> str | None:
+        """The PEM file of the CA that signed the server's certificate; ``None`` without TLS."""
+        return str(self._ca_file) if self._ca_file else None
+
+    def connection_json(self, extra: dict[str, Any] | None = None) -> str:
+        """Return an Airflow connection to the simulator as JSON, for ``AIRFLOW_CONN_<ID>``.
+
+        :param extra: more connection extras, merged over ``verify`` (the CA file).
+        """
+        extras: dict[str, Any] = {"verify": self.ca_file} if self.ca_file else {}
+        return json.dumps(
+            {
+                "conn_type": "learnifier",
+                "host": self.base_url,
+                "login": self.key,
+                "password": self.secret,
+                "extra": extras | (extra or {}),
+            }
+        )
+
+    # ------------------------------------------------------------------ behaviour at run time
+
+    @property
+    def latency(self) -> float:
+        """Seconds waited before answering each API request; may be changed while running."""
+        return self._dispatcher.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"latency must not be negative, not {seconds!r}")
+        self._dispatcher.latency = seconds
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The random faults; setting them restarts their draws from their seed."""
+        return self._dispatcher.faults.config
+
+    @faults.setter
+    def faults(self, config: FaultConfig) -> None:
+        self._dispatcher.faults.config = config
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """How many faults of each kind were injected, scripted ones counted as ``scripted``."""
+        return self._dispatcher.faults.counts
+
+    def inject(
+        self,
+        status: int = 503,
+        times: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: int | str | None = None,
+        body: bytes | None = None,
+        drop: DropPoint | None = None,
+    ) -> None:
+        """Script a fault for the next ``times`` API requests that match ``method`` and ``path``.
+
+        Scripted faults apply in the order they were scripted, before any random fault.
+
+        :param status: answer this status, without applying the request.
+        :param times: how many matching requests meet the fault.
+        :param method: only requests with this method.
+        :param path: only requests whose path starts with this.
+        :param retry_after: the ``Retry-After`` of the answer, in seconds or as an HTTP date.
+        :param body: the answer's JSON body, instead of an error body.
+        :param drop: ``"before"`` or ``"after"``: instead of answering, close the connection before
+            or after applying the request.
+        """
+        fault = scripted_fault(status, retry_after=retry_after, body=body, drop=drop)
+        self._dispatcher.faults.script(fault, times=times, method=method, path_prefix=path)
+
+    def advance_progress(
+        self,
+        project_id: str | int | None = None,
+        participant_id: str | int | None = None,
+        activities: int = 1,
+        complete: bool = False,
+    ) -> list[JsonObject]:
+        """Let activated participants complete activities; see :meth:`SimulatorState.advance_progress`."""
+        return self.state.advance_progress(project_id, participant_id, activities, complete)
+
+    # ------------------------------------------------------------------ recorded exchanges
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """The requests handled so far and their answers, oldest first."""
+        return self._exchanges.snapshot()
+
+    def clear_exchanges(self) -> None:
+        """Forget the recorded exchanges."""
+        self._exchanges.clear()
+
+    def _running_server(self) -> SimulatorHTTPServer:
+        if self._server is None:
+            raise RuntimeError("The simulator is not started")
+        return self._server

@@ -1,0 +1,145 @@
+"""The command line: run as a process, wait for its ready file, call it, stop it with SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+
+from airflow_provider_learnifier.simulator import seed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+MODULE = "airflow_provider_learnifier.simulator"
+
+RunCli = Callable[..., "subprocess.Popen[str]"]
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 20.0) -> dict[str, Any]:
+    """Wait until ``process`` writes its ready file, and return the file's content."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the simulator did not get ready"
+        time.sleep(0.02)
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Iterator[RunCli]:
+    """Start the command line with some arguments; processes still running at the end are killed."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def run(*arguments: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", MODULE, *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        processes.append(process)
+        return process
+
+    yield run
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_the_cli_serves_until_sigterm(run_cli: RunCli, tmp_path: Path) -> None:
+    ready_file = tmp_path / "ready.json"
+    process = run_cli("--ready-file", str(ready_file), "--seed", "demo")
+
+    ready = wait_for(ready_file, process)
+    connection = json.loads(ready["connection"])
+    response = requests.get(
+        f"{ready['base_url']}/extorgunit",
+        params={"extid": seed.DEMO_ORG_UNIT_EXTERNAL_ID},
+        auth=(connection["login"], connection["password"]),
+        verify=ready["ca_file"],
+        timeout=10,
+    )
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=10)
+
+    assert response.json()["id"] == seed.DEMO_ORG_UNIT_ID
+    assert ready["pid"] == process.pid
+    assert connection == {
+        "conn_type": "learnifier",
+        "host": ready["base_url"],
+        "login": "sim-key",
+        "password": "sim-secret",
+        "extra": {"verify": ready["ca_file"]},
+    }
+    assert process.returncode == 0, stderr
+    assert not ready_file.exists()
+    assert f"listening on {ready['base_url']}" in stdout
+    assert f"CA certificate: {ready['ca_file']}" in stdout
+    export = f"export AIRFLOW_CONN_LEARNIFIER_DEFAULT='{ready['connection']}'"
+    assert export in stdout.splitlines()
+    assert [line for line in stdout.splitlines() if "sim-secret" in line] == [export]
+
+
+def test_the_cli_takes_credentials_from_the_environment(run_cli: RunCli, tmp_path: Path) -> None:
+    ready_file = tmp_path / "ready.json"
+    process = run_cli(
+        "--http",
+        "--seed",
+        "none",
+        "--ready-file",
+        str(ready_file),
+        env={"LEARNIFIER_SIM_KEY": "env-key", "LEARNIFIER_SIM_SECRET": "env-secret"},
+    )
+
+    ready = wait_for(ready_file, process)
+    org_units = requests.get(f"{ready['base_url']}/orgunits", auth=("env-key", "env-secret"), timeout=10)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=10)
+
+    assert ready["base_url"].startswith("http://127.0.0.1:")
+    assert ready["ca_file"] is None
+    assert org_units.json() == {"orgUnits": []}
+    assert process.returncode == 0
+
+
+def test_the_cli_injects_faults_and_latency(run_cli: RunCli, tmp_path: Path) -> None:
+    ready_file = tmp_path / "ready.json"
+    process = run_cli("--http", "--error-rate", "1", "--latency-ms", "50", "--ready-file", str(ready_file))
+
+    ready = wait_for(ready_file, process)
+    started = time.perf_counter()
+    response = requests.get(f"{ready['base_url']}/orgunits", auth=("sim-key", "sim-secret"), timeout=10)
+    elapsed = time.perf_counter() - started
+    process.terminate()
+    process.communicate(timeout=10)
+
+    assert response.status_code in (500, 502, 503)
+    assert elapsed >= 0.05
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--host", "0.0.0.0"], "--host must be a loopback address"),
+        (["--error-rate", "2"], "error_rate must be between 0 and 1"),
+        (["--seed", "big"], "invalid choice"),
+    ],
+)
+def test_the_cli_refuses_bad_options(run_cli: RunCli, arguments: list[str], message: str) -> None:
+    process = run_cli(*arguments)
+    _, stderr = process.communicate(timeout=20)
+
+    assert process.returncode == 2
+    assert message in stderr

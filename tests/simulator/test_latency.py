@@ -1,0 +1,50 @@
+"""Latency: added to every API answer, overlapping across concurrent requests."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from airflow_provider_learnifier.simulator import LearnifierSimulator
+
+LATENCY = 0.1
+
+
+def timed_get(sim: LearnifierSimulator, path: str) -> float:
+    """GET ``path`` on a new connection and return how long the answer took."""
+    started = time.perf_counter()
+    response = requests.get(
+        f"{sim.base_url}{path}", auth=(sim.key, sim.secret), verify=sim.ca_file, timeout=10
+    )
+    assert response.status_code == 200
+    return time.perf_counter() - started
+
+
+def test_latency_delays_each_answer_and_overlaps_across_requests() -> None:
+    with LearnifierSimulator(latency=LATENCY) as sim, ThreadPoolExecutor(max_workers=8) as pool:
+        started = time.perf_counter()
+        durations = list(pool.map(lambda _: timed_get(sim, "/orgunits"), range(8)))
+        elapsed = time.perf_counter() - started
+
+    assert min(durations) >= LATENCY
+    assert elapsed < 4 * LATENCY  # eight answers in sequence would take 8 * LATENCY
+
+
+def test_latency_can_change_while_running(sim: LearnifierSimulator) -> None:
+    sim.latency = LATENCY
+    slow = timed_get(sim, "/orgunits")
+    sim.latency = 0.0
+    fast = timed_get(sim, "/orgunits")
+
+    assert slow >= LATENCY > fast
+    with pytest.raises(ValueError):
+        sim.latency = -1
+
+
+def test_the_simulators_own_routes_have_no_latency(sim: LearnifierSimulator) -> None:
+    sim.latency = 5.0
+
+    assert timed_get(sim, "/_simulator/state") < 2.0
