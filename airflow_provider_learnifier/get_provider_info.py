@@ -1,0 +1,73 @@
+"""Provider metadata that Airflow reads through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_learnifier import __version__
+
+INTEGRATION = "Learnifier"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow's providers manager (validated against its schema in tests)."""
+    return {
+        "package-name": "airflow-provider-learnifier",
+        "name": "Learnifier",
+        "description": "`Learnifier <https://learnifier.com/>`__: enroll people in courses, "
+        "follow their progress and report on it.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://learnifier.com/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_learnifier.hooks.learnifier"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "learnifier",
+                "hook-class-name": "airflow_provider_learnifier.hooks.learnifier.LearnifierHook",
+                "hook-name": "Learnifier",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "Base URL", "login": "API key", "password": "API secret"},
+                    "placeholders": {
+                        "host": "https://learnifier.com (leave empty for Learnifier's production API)",
+                        "login": "the account's API key",
+                        "password": "the account's API secret",
+                    },
+                },
+                "conn-fields": {
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Read timeout per request; connecting waits at most 10 s. Default 60.",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "verify": {
+                        "label": "CA bundle",
+                        "description": "Path of a CA bundle for a private certificate authority. "
+                        "Certificates are always verified; leave empty for the system's CAs.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries of a failed request (connection errors, 429, 502-504). "
+                        "Default 5.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+                    },
+                    "backoff_factor": {
+                        "label": "Backoff factor (seconds)",
+                        "description": "First wait between retries; each next one doubles. Default 0.5.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,1106 @@
+"""Hook for Learnifier's Admin API.
+
+One public method per API operation, all over one private request helper that owns the HTTP
+plumbing: the base URL and HTTPS policy, HTTP Basic authentication, timeouts, retries with
+backoff, and the mapping of error answers to the typed errors in
+:mod:`airflow_provider_learnifier.exceptions`.
+
+``requests`` is imported where a session is made, not at module level, so that importing this
+module (which every operator does) stays cheap for the DAG processor.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import random
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from airflow_provider_learnifier import __version__
+from airflow_provider_learnifier.exceptions import (
+    LearnifierActivationError,
+    LearnifierAuthError,
+    LearnifierConflictError,
+    LearnifierConnectionError,
+    LearnifierError,
+    LearnifierNotFoundError,
+    LearnifierRateLimitError,
+    LearnifierRefusedError,
+    LearnifierResponseError,
+    LearnifierServerError,
+    LearnifierValidationError,
+)
+from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
+
+if TYPE_CHECKING:
+    import requests
+    from airflow.sdk import Connection
+
+#: Learnifier's production API, used when the connection's host is empty.
+DEFAULT_BASE_URL = "https://learnifier.com"
+#: Seconds to wait for a connection, then for an answer, unless the connection's extras say otherwise.
+DEFAULT_TIMEOUT = (10.0, 60.0)
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_BACKOFF_FACTOR = 0.5
+#: The longest backoff between two attempts, before jitter.
+MAX_BACKOFF_SECONDS = 60.0
+#: A ``Retry-After`` longer than this is not waited out in the task: the error is raised instead.
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+JsonObject = dict[str, Any]
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+_USER_AGENT = f"airflow-provider-learnifier/{__version__}"
+
+
+def is_loopback_host(hostname: str) -> bool:
+    """Tell whether ``hostname`` names this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    if hostname.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def build_base_url(host: str | None, port: int | None = None, schema: str | None = None) -> str:
+    """Make the API base URL from a connection's host (a hostname or a URL with a path), port and schema.
+
+    An empty host means :data:`DEFAULT_BASE_URL`; a host without a scheme means ``https``.
+
+    :raises ValueError: for a scheme other than ``https``, plain ``http`` to a host that is not
+        loopback, credentials, a query or a fragment in the host.
+    """
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise ValueError(f"host must be an https:// URL or a hostname, not a {scheme}:// URL")
+    if not parts.hostname:
+        raise ValueError(f"host {host!r} names no hostname")
+    if parts.username or parts.password:
+        raise ValueError(
+            "host must not contain credentials: put the API key in login and the secret in password"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("host must not contain a query string or a fragment")
+    if scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"plain http:// is refused for {parts.hostname!r}: Learnifier is HTTPS-only, and http:// is "
+            "allowed only to loopback hosts (localhost, 127.0.0.0/8, ::1) such as the local simulator"
+        )
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{int(port)}"
+    path = parts.path.rstrip("/")
+    if not path and schema:
+        path = "/" + schema.strip("/")
+    return f"{scheme}://{netloc}{path}"
+
+
+def _parse_timeout(value: Any) -> tuple[float, float]:
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    try:
+        if isinstance(value, str):
+            value = json.loads(value)
+        if isinstance(value, Mapping):
+            connect, read = value.get("connect", DEFAULT_TIMEOUT[0]), value.get("read", DEFAULT_TIMEOUT[1])
+        elif isinstance(value, (list, tuple)) and len(value) == 2:
+            connect, read = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            connect, read = min(DEFAULT_TIMEOUT[0], value), value
+        else:
+            raise TypeError
+        timeout = (float(connect), float(read))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"extra 'timeout' must be read seconds, [connect, read] or {{'connect', 'read'}}, not {value!r}"
+        ) from None
+    if min(timeout) <= 0:
+        raise ValueError(f"extra 'timeout' must be positive, not {value!r}")
+    return timeout
+
+
+def _parse_verify(value: Any) -> bool | str:
+    if value is None or value is True or (isinstance(value, str) and value.strip().lower() in ("", "true")):
+        return True
+    if value is False or (isinstance(value, str) and value.strip().lower() == "false"):
+        raise ValueError(
+            "extra 'verify' cannot turn certificate verification off; give the path of a CA bundle "
+            "for a private certificate authority instead"
+        )
+    if not isinstance(value, str):
+        raise ValueError(f"extra 'verify' must be true or the path of a CA bundle, not {value!r}")
+    path = os.path.expanduser(value.strip())
+    if not os.path.exists(path):
+        raise ValueError(f"extra 'verify': the CA bundle {path!r} does not exist")
+    return path
+
+
+def _parse_number(extras: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
+    value = extras.get(name)
+    if value is None or value == "":
+        return kind(default)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"extra {name!r} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"extra {name!r} must not be negative, not {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class LearnifierConnectionSettings:
+    """Everything the hook needs from an Airflow connection, checked.
+
+    :param base_url: the API base URL, without a trailing slash.
+    :param key: the account's API key (HTTP Basic user name).
+    :param secret: the account's API secret (HTTP Basic password); never shown in ``repr``.
+    :param timeout: (connect, read) timeout in seconds.
+    :param verify: ``True``, or the path of a CA bundle that signs the server's certificate.
+    :param max_retries: how many times a failed request may be retried.
+    :param backoff_factor: the first backoff in seconds; each next one doubles.
+    """
+
+    base_url: str
+    key: str
+    secret: str = field(repr=False)
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff_factor: float = DEFAULT_BACKOFF_FACTOR
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
+        """Read and check an Airflow connection of type ``learnifier``.
+
+        :raises ValueError: naming the connection and what is wrong with it.
+        """
+        try:
+            if not conn.login:
+                raise ValueError("it has no API key: set the connection's login")
+            if not conn.password:
+                raise ValueError("it has no API secret: set the connection's password")
+            extras = conn.extra_dejson
+            return cls(
+                base_url=build_base_url(conn.host, conn.port, conn.schema),
+                key=conn.login,
+                secret=conn.password,
+                timeout=_parse_timeout(extras.get("timeout")),
+                verify=_parse_verify(extras.get("verify")),
+                max_retries=_parse_number(extras, "max_retries", DEFAULT_MAX_RETRIES, int),
+                backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
+            )
+        except ValueError as err:
+            raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value: ``Basic base64(key:secret)``, UTF-8 encoded."""
+        token = base64.b64encode(f"{self.key}:{self.secret}".encode()).decode("ascii")
+        return f"Basic {token}"
+
+
+def _segment(name: str, value: str | int) -> str:
+    """Check one path value and percent-encode it.
+
+    :raises ValueError: when the value is empty or holds ``/``, ``\\``, ``..``, white space or
+        control characters, before any request is made.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{name} must be a string or an integer, not {type(value).__name__}")
+    text = str(value)
+    if not text:
+        raise ValueError(f"{name} must not be empty")
+    problem = None
+    if "/" in text or "\\" in text:
+        problem = "a slash"
+    elif ".." in text:
+        problem = "'..'"
+    elif any(ch.isspace() for ch in text):
+        problem = "white space"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        problem = "control characters"
+    if problem:
+        raise ValueError(f"{name} {text!r} is not a valid Learnifier id: it contains {problem}")
+    return quote(text, safe="")
+
+
+def _path(*parts: str | tuple[str, str | int]) -> str:
+    """Join literal segments and ``(name, value)`` id segments into a request path."""
+    return "".join("/" + (part if isinstance(part, str) else _segment(*part)) for part in parts)
+
+
+def _fields(**values: Any) -> JsonObject:
+    """Build a JSON body from keyword arguments, leaving out the ones that are ``None``."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    """Read a ``Retry-After`` header given as seconds or as an HTTP date."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _reached_server(error: Exception) -> bool:
+    """Tell whether a failed request may have reached the server (so a POST must not be repeated)."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(error, requests.exceptions.ConnectionError):
+        reason = error.args[0] if error.args else None
+        if isinstance(reason, MaxRetryError):
+            reason = reason.reason
+        return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return True
+
+
+class LearnifierHook(BaseHook):
+    """Interact with Learnifier's Admin API.
+
+    The connection's login is the account's API key and its password the API secret. Its host is
+    a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
+    (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``
+    and ``backoff_factor``.
+
+    :param learnifier_conn_id: the Airflow connection to use.
+    :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send
+        requests from several threads.
+    """
+
+    conn_name_attr = "learnifier_conn_id"
+    default_conn_name = "learnifier_default"
+    conn_type = "learnifier"
+    hook_name = "Learnifier"
+
+    def __init__(self, learnifier_conn_id: str = default_conn_name, *, pool_maxsize: int = 32) -> None:
+        super().__init__()
+        self.learnifier_conn_id = learnifier_conn_id
+        self.pool_maxsize = pool_maxsize
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learnifier_conn_id={self.learnifier_conn_id!r})"
+
+    @cached_property
+    def settings(self) -> LearnifierConnectionSettings:
+        """The checked settings of the hook's connection (fetched once)."""
+        settings = LearnifierConnectionSettings.from_connection(self.get_connection(self.learnifier_conn_id))
+        mask_secret(settings.secret)
+        mask_secret(settings.authorization)
+        return settings
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL this hook talks to."""
+        return self.settings.base_url
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The hook's one HTTP session: authentication, headers, TLS verification, connection pool."""
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        settings = self.settings
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = settings.verify
+        session.auth = _BasicAuth(settings.authorization)
+        session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def get_conn(self) -> requests.Session:
+        """Return the hook's HTTP session."""
+        return self.session
+
+    def close(self) -> None:
+        """Close the HTTP session and its connections."""
+        if "session" in self.__dict__:
+            self.__dict__.pop("session").close()
+
+    def __enter__(self) -> LearnifierHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection with one read-only call; never raises.
+
+        :return: ``(True, message)`` when Learnifier accepted the credentials, else
+            ``(False, reason)``.
+        """
+        try:
+            org_units = self.list_org_units()
+        except (LearnifierError, ValueError) as err:
+            return False, str(err)
+        except Exception as err:
+            return False, f"{type(err).__name__}: {err}"
+        finally:
+            self.close()
+        return True, f"Connected to {self.base_url}: the account sees {len(org_units)} organization unit(s)."
+
+    # ------------------------------------------------------------------ request plumbing
+
+    def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: JsonObject | None = None,
+        follow_redirects: bool = False,
+    ) -> requests.Response:
+        """Send one API request with retries and return the successful response.
+
+        Idempotent methods are retried on connection errors, timeouts and 429/502/503/504.
+        POST and PATCH are retried only when the request provably never reached the server
+        (the connection could not be made) or on 429/503 with ``Retry-After``.
+
+        :raises LearnifierError: the typed subclass for the final answer.
+        """
+        import requests
+
+        settings = self.settings
+        session = self.session
+        url = settings.base_url + path
+        data = None
+        headers = {}
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
+        attempt = 0
+        while True:
+            try:
+                response = session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=settings.timeout,
+                    allow_redirects=follow_redirects,
+                )
+            except requests.exceptions.SSLError as err:
+                raise LearnifierConnectionError(
+                    f"Learnifier {operation}: {method} {path} failed TLS verification of {settings.base_url} "
+                    f"(give the CA bundle in the connection's 'verify' extra for a private CA): {err}",
+                    **context,
+                ) from err
+            except requests.exceptions.RequestException as err:
+                reason = f"{type(err).__name__}: {err}"
+                if attempt < settings.max_retries and (
+                    method in _IDEMPOTENT_METHODS or not _reached_server(err)
+                ):
+                    attempt += 1
+                    self._wait(self._backoff(attempt), f"{method} {path} failed ({reason})", attempt)
+                    continue
+                raise LearnifierConnectionError(
+                    f"Learnifier {operation}: {method} {path} got no answer after {attempt + 1} attempt(s): "
+                    f"{reason}",
+                    **context,
+                ) from err
+
+            status = response.status_code
+            if status < 300:
+                return response
+            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            if attempt < settings.max_retries and self._may_retry(method, status, retry_after):
+                delay = retry_after if retry_after is not None else self._backoff(attempt + 1)
+                if delay <= MAX_RETRY_AFTER_SECONDS:
+                    attempt += 1
+                    response.close()
+                    self._wait(delay, f"{method} {path} answered {status}", attempt)
+                    continue
+            raise _error_for(response, retry_after, **context)
+
+    @staticmethod
+    def _may_retry(method: str, status: int, retry_after: float | None) -> bool:
+        if status not in _RETRYABLE_STATUSES:
+            return False
+        if method in _IDEMPOTENT_METHODS:
+            return True
+        return status in (429, 503) and retry_after is not None
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: half the step fixed, half random."""
+        step = min(MAX_BACKOFF_SECONDS, self.settings.backoff_factor * 2 ** (attempt - 1))
+        return step / 2 + random.uniform(0, step / 2)
+
+    def _wait(self, seconds: float, what: str, attempt: int) -> None:
+        self.log.warning(
+            "Learnifier %s; retry %d of %d in %.2f s", what, attempt, self.settings.max_retries, seconds
+        )
+        time.sleep(seconds)
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: JsonObject | None = None,
+    ) -> Any:
+        """Send a request and decode its JSON answer (``None`` for an empty one)."""
+        response = self._request(operation, method, path, params=params, body=body)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise LearnifierResponseError(
+                f"Learnifier {operation}: {method} {path} answered {response.status_code} with a body that "
+                f"is not JSON (Content-Type {response.headers.get('Content-Type')!r}, "
+                f"{len(response.content)} bytes)",
+                operation=operation,
+                method=method,
+                path=path,
+                status=response.status_code,
+            ) from None
+
+    def _call_list(self, operation: str, path: str, *, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """GET a JSON array."""
+        return _expect(self._call(operation, "GET", path, params=params), list, operation, "GET", path)
+
+    def _call_object(self, operation: str, method: str, path: str, **kwargs: Any) -> JsonObject:
+        result = self._call(operation, method, path, **kwargs)
+        return _expect(result, dict, operation, method, path)
+
+    # ------------------------------------------------------------------ course designs
+
+    def list_course_designs(self) -> list[JsonObject]:
+        """List the global course design templates (``GET /coursedesigns``)."""
+        return self._call_list("list_course_designs", "/coursedesigns")
+
+    # ------------------------------------------------------------------ organization units
+
+    def list_org_units(self) -> list[JsonObject]:
+        """List the organization units (``GET /orgunits``), unwrapped from ``{"orgUnits": [...]}``."""
+        result = self._call_object("list_org_units", "GET", "/orgunits")
+        return _expect(result.get("orgUnits", []), list, "list_org_units", "GET", "/orgunits")
+
+    def get_org_unit(self, org_id: str | int) -> JsonObject:
+        """Get one organization unit (``GET /orgunits/{orgid}``)."""
+        return self._call_object("get_org_unit", "GET", _path("orgunits", ("org_id", org_id)))
+
+    def get_org_unit_by_external_id(self, external_id: str) -> JsonObject:
+        """Get the organization unit with an external id (``GET /extorgunit``)."""
+        return self._call_object(
+            "get_org_unit_by_external_id",
+            "GET",
+            "/extorgunit",
+            params={"extid": _text("external_id", external_id)},
+        )
+
+    def create_org_unit(
+        self,
+        *,
+        display_name: str,
+        external_id: str | None = None,
+        client_number: str | None = None,
+        country: str | None = None,
+        parent: str | int | None = None,
+        caller: str | None = None,
+    ) -> JsonObject:
+        """Create an organization unit (``POST /orgunits``).
+
+        :return: Learnifier's answer, ``{"ouId": <new id>}``.
+        :raises LearnifierConflictError: when the external id or client number is taken.
+        """
+        body = _fields(
+            displayName=display_name,
+            externalId=external_id,
+            clientNumber=client_number,
+            country=country,
+            parent=parent,
+            caller=caller,
+        )
+        return self._call_object("create_org_unit", "POST", "/orgunits", body=body)
+
+    def update_org_unit(
+        self,
+        org_id: str | int,
+        *,
+        display_name: str | None = None,
+        external_id: str | None = None,
+        client_number: str | None = None,
+        country: str | None = None,
+        parent: str | int | None = None,
+        caller: str | None = None,
+    ) -> None:
+        """Update an organization unit (``PATCH /orgunits/{orgid}``); only the given fields change."""
+        body = _fields(
+            displayName=display_name,
+            externalId=external_id,
+            clientNumber=client_number,
+            country=country,
+            parent=parent,
+            caller=caller,
+        )
+        self._call("update_org_unit", "PATCH", _path("orgunits", ("org_id", org_id)), body=body)
+
+    # ------------------------------------------------------------------ projects
+
+    def list_projects(self, org_id: str | int) -> list[JsonObject]:
+        """List an organization unit's projects (``GET /orgunits/{orgid}/projects``)."""
+        return self._call_list("list_projects", _path("orgunits", ("org_id", org_id), "projects"))
+
+    def get_project(self, org_id: str | int, project_id: str | int) -> JsonObject:
+        """Get one project (``GET /orgunits/{orgid}/projects/{projectid}``)."""
+        path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id))
+        return self._call_object("get_project", "GET", path)
+
+    def get_project_by_external_id(self, external_id: str) -> JsonObject:
+        """Get the project with an external id (``GET /extproject``)."""
+        return self._call_object(
+            "get_project_by_external_id",
+            "GET",
+            "/extproject",
+            params={"extid": _text("external_id", external_id)},
+        )
+
+    def create_project(
+        self,
+        org_id: str | int,
+        *,
+        name: str,
+        design_id: str | int,
+        external_id: str | None = None,
+        country: str | None = None,
+        created_by: str | None = None,
+        locale: str | None = None,
+        note: str | None = None,
+        timezone: str | None = None,
+        user_description: str | None = None,
+        user_title: str | None = None,
+    ) -> JsonObject:
+        """Create a project from a course design (``POST /orgunits/{orgid}/projects``).
+
+        :return: the new project.
+        """
+        body = _fields(
+            name=name,
+            designId=_int_like(design_id),
+            externalId=external_id,
+            country=country,
+            createdBy=created_by,
+            locale=locale,
+            note=note,
+            timezone=timezone,
+            userDescription=user_description,
+            userTitle=user_title,
+        )
+        path = _path("orgunits", ("org_id", org_id), "projects")
+        return self._call_object("create_project", "POST", path, body=body)
+
+    def update_project(
+        self,
+        org_id: str | int,
+        project_id: str | int,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        country: str | None = None,
+        locale: str | None = None,
+        note: str | None = None,
+        timezone: str | None = None,
+        user_description: str | None = None,
+        user_title: str | None = None,
+    ) -> JsonObject:
+        """Update a project (``PATCH /orgunits/{orgid}/projects/{projectid}``); only the given fields change.
+
+        :return: the updated project.
+        """
+        body = _fields(
+            name=name,
+            status=status,
+            country=country,
+            locale=locale,
+            note=note,
+            timezone=timezone,
+            userDescription=user_description,
+            userTitle=user_title,
+        )
+        path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id))
+        return self._call_object("update_project", "PATCH", path, body=body)
+
+    def delete_project(self, org_id: str | int, project_id: str | int) -> None:
+        """Delete a project (``DELETE /orgunits/{orgid}/projects/{projectid}``).
+
+        :raises LearnifierRefusedError: when the project still has participants (406).
+        """
+        path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id))
+        self._call("delete_project", "DELETE", path)
+
+    def resolve_project(
+        self,
+        *,
+        project_id: str | int | None = None,
+        org_id: str | int | None = None,
+        external_id: str | None = None,
+    ) -> JsonObject:
+        """Find a project by ``org_id`` and ``project_id``, or by its ``external_id``.
+
+        Not an API operation of its own: the one lookup that operators and sensors share.
+
+        :raises ValueError: unless exactly one way of naming the project is given.
+        :raises LearnifierNotFoundError: when there is no such project.
+        """
+        if external_id is not None and project_id is None:
+            return self.get_project_by_external_id(external_id)
+        if project_id is not None and org_id is not None and external_id is None:
+            return self.get_project(org_id, project_id)
+        raise ValueError("name the project either by org_id and project_id, or by external_id alone")
+
+    # ------------------------------------------------------------------ participants
+
+    def list_participants(self, org_id: str | int, project_id: str | int) -> list[JsonObject]:
+        """List a project's participants with their progress (``GET .../{projectid}/participants``)."""
+        return self._call_list("list_participants", _participants_path(org_id, project_id))
+
+    def add_participant(
+        self,
+        org_id: str | int,
+        project_id: str | int,
+        *,
+        email: str | None = None,
+        user_id: str | None = None,
+        external_id: str | None = None,
+    ) -> str | None:
+        """Add a user to a project as a participant (``POST .../projects/{projectid}/participants``).
+
+        Give the user by ``user_id`` or ``email`` (Learnifier creates a user for an unknown email).
+
+        :param external_id: an external id for the participation.
+        :return: the new participant's id, read from the ``Location`` header (``None`` if absent).
+        :raises LearnifierConflictError: when the user already participates; its ``existing_id`` is
+            the existing participant's id.
+        """
+        if email is None and user_id is None:
+            raise ValueError("add_participant needs an email or a user_id")
+        body = _fields(email=email, userid=user_id, extid=external_id)
+        response = self._request("add_participant", "POST", _participants_path(org_id, project_id), body=body)
+        return _id_from_location(response.headers.get("Location"))
+
+    def delete_participant(self, org_id: str | int, project_id: str | int, participant_id: str | int) -> None:
+        """Remove a participant from a project (``DELETE .../participants/{participantId}``)."""
+        path = _participants_path(org_id, project_id, participant_id)
+        self._call("delete_participant", "DELETE", path)
+
+    def activate_participant(
+        self, org_id: str | int, project_id: str | int, participant_id: str | int
+    ) -> None:
+        """Activate a participant so the user can use the course (``POST .../{participantId}/activate``).
+
+        :raises LearnifierActivationError: when Learnifier refuses (406), with its ``failures``.
+        """
+        path = _participants_path(org_id, project_id, participant_id) + "/activate"
+        self._call("activate_participant", "POST", path)
+
+    def create_login_link(self, org_id: str | int, project_id: str | int, participant_id: str | int) -> str:
+        """Create a single-use login link for a participant (``POST .../{participantId}/loginlink``).
+
+        The link is a credential: it is masked in task logs from the moment it is received.
+        """
+        path = _participants_path(org_id, project_id, participant_id) + "/loginlink"
+        result = self._call_object("create_login_link", "POST", path)
+        link = result.get("link")
+        if not isinstance(link, str) or not link:
+            raise LearnifierResponseError(
+                f"Learnifier create_login_link: POST {path} answered without a link",
+                operation="create_login_link",
+                method="POST",
+                path=path,
+            )
+        mask_secret(link)
+        return link
+
+    def get_participation_by_external_id(self, external_id: str) -> JsonObject:
+        """Get the participation with an external id (``GET /extparticipation``)."""
+        return self._call_object(
+            "get_participation_by_external_id",
+            "GET",
+            "/extparticipation",
+            params={"extid": _text("external_id", external_id)},
+        )
+
+    def list_team_members(self, org_id: str | int, project_id: str | int) -> list[JsonObject]:
+        """List a project's team members (``GET .../projects/{projectid}/teammembers``)."""
+        path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id), "teammembers")
+        return self._call_list("list_team_members", path)
+
+    # ------------------------------------------------------------------ users
+
+    def list_users(self, *, limit: int | None = None, offset: int | None = None) -> list[JsonObject]:
+        """List one page of users (``GET /users``); see :meth:`iter_users` to read them all."""
+        params = _fields(limit=_non_negative("limit", limit), offset=_non_negative("offset", offset))
+        return self._call_list("list_users", "/users", params=params or None)
+
+    def iter_users(self, *, page_size: int = 500) -> Iterator[JsonObject]:
+        """Yield every user, fetching ``page_size`` at a time with limit/offset paging."""
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {page_size}")
+        offset = 0
+        while True:
+            page = self.list_users(limit=page_size, offset=offset)
+            yield from page
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    def get_user(self, user_id: str) -> JsonObject:
+        """Get one user (``GET /users/{userid}``)."""
+        return self._call_object("get_user", "GET", _path("users", ("user_id", user_id)))
+
+    def get_user_by_external_id(self, external_id: str) -> JsonObject:
+        """Get the user with an external id (``GET /extuser``)."""
+        return self._call_object(
+            "get_user_by_external_id", "GET", "/extuser", params={"extid": _text("external_id", external_id)}
+        )
+
+    def create_user(
+        self,
+        *,
+        primary_email: str | None = None,
+        external_id: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        display_name: str | None = None,
+        locale: str | None = None,
+        home_org: str | int | None = None,
+        hard_lock: bool | None = None,
+    ) -> str:
+        """Create a user (``POST /users``).
+
+        :return: the new user's id.
+        :raises LearnifierConflictError: when a user with the external id or email exists; its
+            ``existing_id`` is that user's id.
+        """
+        body = _user_fields(
+            primary_email=primary_email,
+            external_id=external_id,
+            first_name=first_name,
+            last_name=last_name,
+            display_name=display_name,
+            locale=locale,
+            home_org=home_org,
+            hard_lock=hard_lock,
+        )
+        result = self._call_object("create_user", "POST", "/users", body=body)
+        return str(result["userId"])
+
+    def update_user(
+        self,
+        user_id: str,
+        *,
+        primary_email: str | None = None,
+        external_id: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        display_name: str | None = None,
+        locale: str | None = None,
+        home_org: str | int | None = None,
+        hard_lock: bool | None = None,
+    ) -> None:
+        """Update a user (``PATCH /users/{userid}``); only the given fields change."""
+        body = _user_fields(
+            primary_email=primary_email,
+            external_id=external_id,
+            first_name=first_name,
+            last_name=last_name,
+            display_name=display_name,
+            locale=locale,
+            home_org=home_org,
+            hard_lock=hard_lock,
+        )
+        self._call("update_user", "PATCH", _path("users", ("user_id", user_id)), body=body)
+
+    def get_user_picture(self, user_id: str) -> bytes:
+        """Download a user's profile picture (``GET /users/{userid}/pic``).
+
+        Learnifier wants the API key (not the secret) in the ``key`` query parameter. A redirect to
+        another host is followed without the ``Authorization`` header.
+        """
+        path = _path("users", ("user_id", user_id), "pic")
+        response = self._request(
+            "get_user_picture", "GET", path, params={"key": self.settings.key}, follow_redirects=True
+        )
+        return response.content
+
+    def list_user_participations(self, user_id: str) -> list[JsonObject]:
+        """List the projects a user participates in (``GET /users/{userid}/projectParticipations``)."""
+        path = _path("users", ("user_id", user_id), "projectParticipations")
+        result = self._call("list_user_participations", "GET", path)
+        # The spec declares one object where the API answers a list; take either.
+        if isinstance(result, dict):
+            return [result]
+        return _expect(result, list, "list_user_participations", "GET", path)
+
+    # ------------------------------------------------------------------ user groups
+
+    def list_global_user_groups(self) -> list[JsonObject]:
+        """List the realm's global user groups (``GET /globalusergroups``)."""
+        return self._call_list("list_global_user_groups", "/globalusergroups")
+
+    def list_global_user_group_members(self, group_id: str | int) -> list[JsonObject]:
+        """List the users in groups based on a global group (``GET /globalusergroups/{groupid}/members``)."""
+        path = _path("globalusergroups", ("group_id", group_id), "members")
+        return self._call_list("list_global_user_group_members", path)
+
+    def list_user_groups(self, org_id: str | int) -> list[JsonObject]:
+        """List an organization unit's user groups (``GET /orgunits/{orgid}/usergroups``)."""
+        return self._call_list("list_user_groups", _path("orgunits", ("org_id", org_id), "usergroups"))
+
+    def create_user_group(
+        self, org_id: str | int, *, name: str, parent: str | int | None = None
+    ) -> int | str:
+        """Create a user group (``POST /orgunits/{orgid}/usergroups``).
+
+        :return: the new group's id.
+        """
+        path = _path("orgunits", ("org_id", org_id), "usergroups")
+        result = self._call(
+            "create_user_group", "POST", path, body=_fields(name=name, parent=_int_like(parent))
+        )
+        # The spec declares a list of GroupId objects; accept a bare object as well.
+        group = result[0] if isinstance(result, list) and result else result
+        if not isinstance(group, dict) or "groupId" not in group:
+            raise LearnifierResponseError(
+                f"Learnifier create_user_group: POST {path} answered without a groupId",
+                operation="create_user_group",
+                method="POST",
+                path=path,
+            )
+        group_id: int | str = group["groupId"]
+        return group_id
+
+    def get_user_group(self, org_id: str | int, group_id: str | int) -> JsonObject:
+        """Get one user group (``GET /orgunits/{orgid}/usergroups/{groupid}``)."""
+        path = _path("orgunits", ("org_id", org_id), "usergroups", ("group_id", group_id))
+        return self._call_object("get_user_group", "GET", path)
+
+    def list_user_group_members(self, org_id: str | int, group_id: str | int) -> list[JsonObject]:
+        """List a user group's members (``GET /orgunits/{orgid}/usergroups/{groupid}/members``)."""
+        path = _path("orgunits", ("org_id", org_id), "usergroups", ("group_id", group_id), "members")
+        return self._call_list("list_user_group_members", path)
+
+    def add_user_group_member(self, org_id: str | int, group_id: str | int, user_id: str) -> None:
+        """Add a user to a user group (``POST /orgunits/{orgid}/usergroups/{groupid}/members``)."""
+        path = _path("orgunits", ("org_id", org_id), "usergroups", ("group_id", group_id), "members")
+        self._call("add_user_group_member", "POST", path, body={"uuid": _text("user_id", user_id)})
+
+    def remove_user_group_member(self, org_id: str | int, group_id: str | int, user_id: str) -> None:
+        """Remove a user from a user group (``DELETE .../usergroups/{groupid}/members/{uuid}``)."""
+        path = _path(
+            "orgunits",
+            ("org_id", org_id),
+            "usergroups",
+            ("group_id", group_id),
+            "members",
+            ("user_id", user_id),
+        )
+        self._call("remove_user_group_member", "DELETE", path)
+
+
+class _BasicAuth:
+    """Sets the precomputed ``Authorization`` header; its ``repr`` never shows it.
+
+    Used as ``requests.Session.auth``, so ``requests`` drops it on a redirect to another host.
+    """
+
+    def __init__(self, header_value: str) -> None:
+        self._header_value = header_value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header_value
+        return request
+
+    def __repr__(self) -> str:
+        return "<Learnifier Basic auth>"
+
+
+def _participants_path(
+    org_id: str | int, project_id: str | int, participant_id: str | int | None = None
+) -> str:
+    parts: list[str | tuple[str, str | int]] = [
+        "orgunits",
+        ("org_id", org_id),
+        "projects",
+        ("project_id", project_id),
+        "participants",
+    ]
+    if participant_id is not None:
+        parts.append(("participant_id", participant_id))
+    return _path(*parts)
+
+
+def _user_fields(
+    *,
+    primary_email: str | None,
+    external_id: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    display_name: str | None,
+    locale: str | None,
+    home_org: str | int | None,
+    hard_lock: bool | None,
+) -> JsonObject:
+    return _fields(
+        primaryEmail=primary_email,
+        externalId=external_id,
+        firstName=first_name,
+        lastName=last_name,
+        displayName=display_name,
+        locale=locale,
+        homeOrg=_int_like(home_org),
+        hardLock=hard_lock,
+    )
+
+
+def _text(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _int_like(value: str | int | None) -> int | str | None:
+    """Send an id the spec types as int64 as a JSON number when it is all digits."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def _non_negative(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+    return value
+
+
+def _id_from_location(location: str | None) -> str | None:
+    if not location:
+        return None
+    last = urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
+    return last or None
+
+
+def _expect(value: Any, kind: type, operation: str, method: str, path: str) -> Any:
+    if not isinstance(value, kind):
+        expected = "a JSON array" if kind is list else "a JSON object"
+        raise LearnifierResponseError(
+            f"Learnifier {operation}: {method} {path} answered {type(value).__name__} "
+            f"where {expected} was expected",
+            operation=operation,
+            method=method,
+            path=path,
+        )
+    return value
+
+
+def _error_for(
+    response: requests.Response,
+    retry_after: float | None,
+    *,
+    operation: str,
+    method: str,
+    path: str,
+) -> LearnifierError:
+    """Map an error answer to the typed :class:`LearnifierError` subclass, with a clear message."""
+    status = response.status_code
+    try:
+        payload = response.json() if response.content else None
+    except ValueError:
+        payload = None
+    details: JsonObject = payload if isinstance(payload, dict) else {}
+    code = details.get("code") if isinstance(details.get("code"), int) else None
+    field_name = details.get("field") if isinstance(details.get("field"), str) else None
+    api_message = details.get("message") if isinstance(details.get("message"), str) else None
+    said = ", ".join(
+        part
+        for part in (
+            f"code {code}" if code is not None else "",
+            f"field {field_name!r}" if field_name else "",
+            f"message {api_message!r}" if api_message else "",
+        )
+        if part
+    )
+    message = f"Learnifier {operation}: {method} {path} answered {status} {response.reason or ''}".rstrip()
+    if said:
+        message += f" ({said})"
+    kwargs: JsonObject = {
+        "operation": operation,
+        "method": method,
+        "path": path,
+        "status": status,
+        "code": code,
+        "field": field_name,
+        "api_message": api_message,
+    }
+    if 300 <= status < 400:
+        target = urlsplit(response.headers.get("Location", "")).netloc or "an unknown location"
+        return LearnifierResponseError(
+            f"{message}: an unexpected redirect to {target}, not followed", **kwargs
+        )
+    if status in (401, 403):
+        return LearnifierAuthError(f"{message}: check the API key and secret of the connection", **kwargs)
+    if status == 404:
+        return LearnifierNotFoundError(message, **kwargs)
+    if status == 409:
+        existing = (
+            details.get("userId") or details.get("id") or _id_from_location(response.headers.get("Location"))
+        )
+        if existing is not None:
+            message += f": it already exists as {existing}"
+        return LearnifierConflictError(
+            message, existing_id=None if existing is None else str(existing), **kwargs
+        )
+    if status in (400, 422):
+        return LearnifierValidationError(message, **kwargs)
+    if status == 406:
+        failures = details.get("failures") if isinstance(details.get("failures"), list) else []
+        if failures:
+            message += ": " + "; ".join(
+                str(failure.get("message") or failure.get("type"))
+                for failure in failures
+                if isinstance(failure, dict)
+            )
+        error_class = (
+            LearnifierActivationError if operation == "activate_participant" else LearnifierRefusedError
+        )
+        return error_class(message, failures=failures, **kwargs)
+    if status == 429:
+        return LearnifierRateLimitError(message, retry_after=retry_after, **kwargs)
+    if status >= 500:
+        return LearnifierServerError(message, **kwargs)
+    return LearnifierError(message, **kwargs)

@@ -1,0 +1,86 @@
+"""The provider metadata Airflow reads: schema-valid and registered through the entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import airflow
+import jsonschema
+import pytest
+
+from airflow_provider_learnifier import __version__
+from airflow_provider_learnifier.get_provider_info import get_provider_info
+
+AIRFLOW_DIR = Path(airflow.__file__).parent
+
+
+def test_provider_info_validates_against_airflow_schema():
+    schema = json.loads((AIRFLOW_DIR / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_connection_types_validate_against_provider_yaml_definition():
+    provider_yaml_schema = json.loads((AIRFLOW_DIR / "provider.yaml.schema.json").read_text())
+    connection_types_schema = {
+        **provider_yaml_schema["properties"]["connection-types"],
+        "definitions": provider_yaml_schema.get("definitions", {}),
+    }
+    jsonschema.validate(get_provider_info()["connection-types"], connection_types_schema)
+
+
+def test_package_name_equals_distribution_name_and_version_matches():
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-provider-learnifier"
+    assert info["versions"] == [__version__]
+
+
+def test_entry_point_returns_the_provider_info():
+    (entry_point,) = [
+        ep
+        for ep in entry_points(group="apache_airflow_provider")
+        if ep.dist.name == "airflow-provider-learnifier"
+    ]
+    assert entry_point.load()() == get_provider_info()
+
+
+def test_every_declared_module_and_class_imports():
+    info = get_provider_info()
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info.get(section, []):
+            for module in entry["python-modules"]:
+                __import__(module)
+    for connection_type in info["connection-types"]:
+        module, _, name = connection_type["hook-class-name"].rpartition(".")
+        hook_class = getattr(__import__(module, fromlist=[name]), name)
+        assert hook_class.conn_type == connection_type["connection-type"]
+        assert hook_class.hook_name == connection_type["hook-name"]
+    for link in info.get("extra-links", []):
+        module, _, name = link.rpartition(".")
+        getattr(__import__(module, fromlist=[name]), name)
+
+
+@pytest.fixture
+def airflow_env(tmp_path):
+    return {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+
+
+def _airflow(*args: str, env: dict[str, str]) -> str:
+    airflow_cli = str(Path(sys.executable).with_name("airflow"))
+    result = subprocess.run([airflow_cli, *args], env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_airflow_cli_lists_the_provider_and_its_hook(airflow_env):
+    providers = json.loads(_airflow("providers", "list", "--output", "json", env=airflow_env))
+    (ours,) = [p for p in providers if p["package_name"] == "airflow-provider-learnifier"]
+    assert ours["version"] == __version__
+    hooks = json.loads(_airflow("providers", "hooks", "--output", "json", env=airflow_env))
+    (hook,) = [h for h in hooks if h["connection_type"] == "learnifier"]
+    assert hook["class"] == "airflow_provider_learnifier.hooks.learnifier.LearnifierHook"
+    assert hook["conn_id_attribute_name"] == "learnifier_conn_id"
