@@ -30,6 +30,24 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_learnifier.hooks.learnifier"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_learnifier.sensors.participants",
+                    "airflow_provider_learnifier.sensors.projects",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_learnifier.triggers.participants",
+                    "airflow_provider_learnifier.triggers.projects",
+                ],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "learnifier",

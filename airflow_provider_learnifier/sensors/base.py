@@ -1,0 +1,140 @@
+"""What the Learnifier sensors share: poke, reschedule and deferrable waits on one completion check."""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+from airflow_provider_learnifier.triggers.base import SUCCESS, TIMEOUT
+from airflow_provider_learnifier.version_compat import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_learnifier.triggers.base import (
+        CompletionCheck,
+        CompletionStatus,
+        LearnifierCompletionTrigger,
+    )
+
+
+class LearnifierCompletionSensor(BaseSensorOperator):
+    """Wait until a :class:`~airflow_provider_learnifier.triggers.base.CompletionCheck` passes.
+
+    Subclasses say what to check (:meth:`make_check`) and which trigger waits for it when deferred
+    (:meth:`make_trigger`). The sensor returns the check's progress, a JSON-serializable dict,
+    as its XCom value. When ``timeout`` passes first, the task fails with the progress reached.
+
+    :param learnifier_conn_id: the Airflow connection to Learnifier.
+    :param deferrable: wait in the triggerer, freeing the worker slot between checks. Defaults to
+        the ``[operators] default_deferrable`` option. ``mode`` does not matter then.
+
+    The other parameters (``poke_interval``, ``timeout``, ``mode``, ``soft_fail``, ...) are those of
+    :class:`~airflow.sdk.BaseSensorOperator`.
+    """
+
+    def __init__(
+        self,
+        *,
+        learnifier_conn_id: str = LearnifierHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.learnifier_conn_id = learnifier_conn_id
+        self.deferrable = deferrable
+        self._check: CompletionCheck | None = None
+        self._last_status: CompletionStatus | None = None
+
+    @cached_property
+    def hook(self) -> LearnifierHook:
+        """The hook for ``learnifier_conn_id``."""
+        return LearnifierHook(self.learnifier_conn_id)
+
+    def make_check(self) -> CompletionCheck:
+        """Return the completion check, from the (rendered) arguments.
+
+        :raises ValueError: for wrong arguments.
+        """
+        raise NotImplementedError
+
+    def make_trigger(self, end_time: float) -> LearnifierCompletionTrigger:
+        """Return the trigger that waits for the same check until ``end_time`` (seconds since the epoch)."""
+        raise NotImplementedError
+
+    @property
+    def check(self) -> CompletionCheck:
+        """The completion check, made once per execution from the rendered arguments."""
+        if self._check is None:
+            self._check = self.make_check()
+        return self._check
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Check once; done when the check passes, with the progress as XCom value."""
+        status = self.check(self.hook)
+        self._last_status = status
+        self.log.info("Learnifier %s: %s", self.check.describe(), status.message)
+        return PokeReturnValue(is_done=status.done, xcom_value=status.progress)
+
+    def execute(self, context: Context) -> Any:
+        """Check; then wait in poke or reschedule mode, or defer to the trigger when ``deferrable``."""
+        self._check = self.make_check()
+        try:
+            if self.deferrable:
+                return self._execute_deferrable(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as timeout:
+                raise AirflowSensorTimeout(self._timeout_message()) from timeout
+        finally:
+            self.hook.close()
+
+    def _execute_deferrable(self, context: Context) -> Any:
+        end_time = time.time() + self.timeout
+        try:
+            first = self.poke(context)
+        except (AirflowSkipException, AirflowSensorTimeout):
+            raise
+        except Exception as err:
+            if self.never_fail:
+                raise AirflowSkipException("Skipping due to never_fail is set to True.") from err
+            raise
+        if first.is_done:
+            return first.xcom_value
+        self.defer(
+            trigger=self.make_trigger(end_time),
+            method_name="execute_complete",
+            timeout=self.execution_timeout,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: return the progress, or fail on ``timeout`` and ``error``.
+
+        :raises AirflowSensorTimeout: when the trigger's deadline came first; the message gives the
+            progress reached.
+        :raises AirflowException: when the trigger failed; the message gives the reason.
+        """
+        if not isinstance(event, dict) or "status" not in event:
+            raise AirflowException(f"The Learnifier trigger fired without a status: {event!r}")
+        status, message = event["status"], event.get("message") or ""
+        if status == SUCCESS:
+            self.log.info("%s", message)
+            return event.get("progress")
+        if status == TIMEOUT:
+            raise AirflowSensorTimeout(message)
+        raise AirflowException(message or f"The Learnifier trigger fired {status!r}")
+
+    def _timeout_message(self) -> str:
+        what = f"Timed out after {self.timeout:g} s waiting for Learnifier {self.check.describe()}"
+        if self._last_status is None:
+            return what
+        return f"{what}: {self._last_status.message}"

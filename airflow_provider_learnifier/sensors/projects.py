@@ -1,0 +1,92 @@
+"""Wait for a share of a project's participants to complete the course."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
+from airflow_provider_learnifier.triggers.base import share_threshold
+from airflow_provider_learnifier.triggers.projects import (
+    LearnifierProjectCompletionTrigger,
+    ProjectCompletionCheck,
+    check_project_naming,
+)
+
+IdLike = str | int
+
+
+class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
+    """Wait until a share of a Learnifier project's activated participants has completed the course.
+
+    The project is done when it has activated participants and at least ``min_completed_share``
+    of them completed, each with at least ``min_share`` of the activities done. A project without
+    activated participants is not done. Name the project by ``org_id`` and ``project_id``, or by
+    ``project_external_id``.
+
+    Waits in ``mode="poke"`` or ``"reschedule"``, or in the triggerer with ``deferrable=True``
+    (see :class:`~airflow_provider_learnifier.triggers.projects.LearnifierProjectCompletionTrigger`).
+    Returns (as XCom) the project's progress: ``org_id``, ``project_id``, ``participants``,
+    ``activated``, ``completed``, ``share``, ``done``, ... When ``timeout`` passes first, the task
+    fails with the progress reached, e.g. "7 of 10 activated participant(s) completed (70%)".
+
+    :param org_id: the project's organization unit, with ``project_id``. Templated.
+    :param project_id: the project's id, with ``org_id``. Templated.
+    :param project_external_id: the project's external id, instead of ``org_id`` and
+        ``project_id``. Templated.
+    :param min_completed_share: the share of activated participants that must have completed,
+        above 0 and at most 1 (default 1.0: all of them). Templated.
+    :param min_share: the share of a participant's activities that counts as completed, above 0 and
+        at most 1 (default 1.0: all of them). Templated.
+    :param learnifier_conn_id: the Airflow connection to Learnifier. Templated.
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    """
+
+    template_fields = (
+        "learnifier_conn_id",
+        "org_id",
+        "project_id",
+        "project_external_id",
+        "min_completed_share",
+        "min_share",
+    )
+
+    def __init__(
+        self,
+        *,
+        org_id: IdLike | None = None,
+        project_id: IdLike | None = None,
+        project_external_id: str | None = None,
+        min_completed_share: float | str = 1.0,
+        min_share: float | str = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
+        for name, value in (("min_completed_share", min_completed_share), ("min_share", min_share)):
+            if not isinstance(value, str):
+                share_threshold(name, value)
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.min_completed_share = min_completed_share
+        self.min_share = min_share
+
+    def _names(self) -> dict[str, Any]:
+        return {
+            "org_id": self.org_id,
+            "project_id": self.project_id,
+            "project_external_id": self.project_external_id,
+            "min_completed_share": share_threshold("min_completed_share", self.min_completed_share),
+            "min_share": share_threshold("min_share", self.min_share),
+        }
+
+    def make_check(self) -> ProjectCompletionCheck:
+        return ProjectCompletionCheck(**self._names())
+
+    def make_trigger(self, end_time: float) -> LearnifierProjectCompletionTrigger:
+        return LearnifierProjectCompletionTrigger(
+            **self._names(),
+            learnifier_conn_id=self.learnifier_conn_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+        )

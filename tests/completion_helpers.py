@@ -1,0 +1,78 @@
+"""Helpers for the sensor and trigger tests: enroll people in the demo project, advance their progress."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+
+ORG_ID = seed.DEMO_ORG_UNIT_ID
+PROJECT_ID = seed.DEMO_PROJECT_ID
+PROJECT_EXTERNAL_ID = seed.DEMO_PROJECT_EXTERNAL_ID
+ACTIVITIES = seed.ONBOARDING_ACTIVITIES
+PARTICIPANTS_PATH = f"/orgunits/{ORG_ID}/projects/{PROJECT_ID}/participants"
+
+
+def enroll(count: int, *, activated: bool = True, prefix: str = "person") -> list[str]:
+    """Add ``count`` people to the demo project through the API (``learnifier_default``); return their ids.
+
+    Participation ``i`` has the external id ``f"{prefix}-{i}"``.
+    """
+    ids = []
+    with LearnifierHook() as hook:
+        for number in range(count):
+            participant_id = hook.add_participant(
+                ORG_ID, PROJECT_ID, email=f"{prefix}{number}@example.com", external_id=f"{prefix}-{number}"
+            )
+            assert participant_id is not None
+            if activated:
+                hook.activate_participant(ORG_ID, PROJECT_ID, participant_id)
+            ids.append(participant_id)
+    return ids
+
+
+def polls(sim: LearnifierSimulator, path: str = PARTICIPANTS_PATH) -> int:
+    """Count the GET requests the simulator answered for ``path``."""
+    return sum(1 for exchange in sim.exchanges if exchange.method == "GET" and exchange.path == path)
+
+
+@contextmanager
+def after_polls(
+    sim: LearnifierSimulator, after: int, action: Callable[[], Any], *, path: str = PARTICIPANTS_PATH
+) -> Iterator[dict[str, Any]]:
+    """Once ``path`` was polled ``after`` more times, call ``action()`` from a thread.
+
+    So the waiting code must notice the change itself, however slowly it starts. Yields a dict whose
+    ``"result"`` is what ``action`` returned; on exit, checks that it ran.
+    """
+    start = polls(sim, path)
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def wait_and_act() -> None:
+        deadline = time.monotonic() + 60
+        while polls(sim, path) < start + after and time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.02)
+        if polls(sim, path) >= start + after:
+            outcome["result"] = action()
+
+    thread = threading.Thread(target=wait_and_act, daemon=True)
+    thread.start()
+    try:
+        yield outcome
+    finally:
+        done.set()
+        thread.join()
+    assert "result" in outcome, f"fewer than {after} polls of {path}: the action never ran"
+
+
+def advance_after_polls(
+    sim: LearnifierSimulator, after: int, *, path: str = PARTICIPANTS_PATH, **advance: Any
+) -> AbstractContextManager[dict[str, Any]]:
+    """Once ``path`` was polled ``after`` more times, call ``sim.advance_progress(**advance)``."""
+    return after_polls(sim, after, lambda: sim.advance_progress(**advance), path=path)

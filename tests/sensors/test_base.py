@@ -1,0 +1,157 @@
+"""What both Learnifier sensors share: deferring, resuming from the trigger's event, timing out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from airflow.sdk.bases.operator import ExecutorSafeguard
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
+from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
+from airflow_provider_learnifier.version_compat import AirflowException, AirflowSensorTimeout
+from tests.completion_helpers import ORG_ID, PROJECT_ID, enroll, polls
+
+
+@pytest.fixture(autouse=True)
+def _execute_outside_the_task_runner(monkeypatch):
+    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
+
+
+def sensor(**kwargs) -> LearnifierProjectCompletionSensor:
+    return LearnifierProjectCompletionSensor(
+        **{"task_id": "wait", "org_id": ORG_ID, "project_id": PROJECT_ID, "poke_interval": 0.1} | kwargs
+    )
+
+
+def test_success_event_returns_the_progress_as_xcom():
+    progress = {"completed": 2, "activated": 2, "done": True}
+
+    result = sensor().execute_complete({}, {"status": "success", "message": "done", "progress": progress})
+
+    assert result == progress
+
+
+def test_timeout_event_fails_with_the_message_of_the_progress():
+    event = {"status": "timeout", "message": "Timed out: 7 of 10 activated participant(s) completed (70%)"}
+
+    with pytest.raises(AirflowSensorTimeout, match=r"7 of 10 activated participant\(s\) completed \(70%\)"):
+        sensor().execute_complete({}, event | {"progress": {}})
+
+
+def test_error_event_fails_with_the_reason():
+    event = {"status": "error", "message": "LearnifierAuthError: answered 401", "progress": None}
+
+    with pytest.raises(AirflowException, match="LearnifierAuthError: answered 401") as failure:
+        sensor().execute_complete({}, event)
+
+    assert not isinstance(failure.value, AirflowSensorTimeout)
+
+
+@pytest.mark.parametrize("event", [None, {}, "success"])
+def test_an_event_without_status_fails(event):
+    with pytest.raises(AirflowException, match="fired without a status"):
+        sensor().execute_complete({}, event)
+
+
+def test_deferrable_defaults_to_the_airflow_option():
+    assert sensor().deferrable is False  # the option's default, in this test session
+    code = (
+        "from airflow_provider_learnifier.sensors import participants, projects\n"
+        "print(projects.LearnifierProjectCompletionSensor(task_id='a', org_id=1, project_id=2).deferrable)\n"
+        "print(participants.LearnifierParticipantCompletedSensor(task_id='b', participation_external_id='x')"
+        ".deferrable)\n"
+    )
+    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["True", "True"]
+
+
+def test_poke_mode_timeout_fails_with_the_progress_reached(learnifier_conn):
+    ids = enroll(2)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+
+    with pytest.raises(AirflowSensorTimeout) as failure:
+        sensor(timeout=0.3).execute({})
+
+    assert str(failure.value) == (
+        f"Timed out after 0.3 s waiting for Learnifier project {PROJECT_ID} (organization unit {ORG_ID}): "
+        "1 of 2 activated participant(s) completed (50%); needs all of them"
+    )
+    assert polls(learnifier_conn) >= 3
+
+
+def test_poke_mode_returns_the_progress_when_done(learnifier_conn):
+    enroll(2)
+    learnifier_conn.advance_progress(complete=True)
+
+    result = sensor(min_completed_share="0.5").execute({})
+
+    assert result["done"] is True
+    assert result["completed"] == 2
+    assert json.loads(json.dumps(result)) == result
+
+
+def test_deferrable_returns_at_once_when_already_done(learnifier_conn):
+    enroll(1)
+    learnifier_conn.advance_progress(complete=True)
+
+    result = sensor(deferrable=True).execute({})
+
+    assert result["done"] is True
+    assert polls(learnifier_conn) == 1
+
+
+def test_deferrable_defers_to_the_trigger_with_the_rendered_arguments(learnifier_conn):
+    enroll(1)
+    before = time.time()
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(
+            deferrable=True, timeout=600, poke_interval=5, min_completed_share=0.5, min_share="0.8"
+        ).execute({})
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, LearnifierProjectCompletionTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    _, kwargs = trigger.serialize()
+    assert before + 600 <= kwargs.pop("end_time") <= time.time() + 600
+    assert kwargs == {
+        "learnifier_conn_id": "learnifier_default",
+        "org_id": ORG_ID,
+        "project_id": PROJECT_ID,
+        "project_external_id": None,
+        "min_completed_share": 0.5,
+        "min_share": 0.8,
+        "poll_interval": 5.0,
+    }
+
+
+def test_a_deferred_timeout_fails_with_the_progress_reached(learnifier_conn):
+    """The whole deferrable path without the scheduler: defer, run the trigger, resume."""
+    ids = enroll(2)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    waiting = sensor(deferrable=True, timeout=0.3)
+    with pytest.raises(TaskDeferred) as deferred:
+        waiting.execute({})
+
+    async def run_trigger():
+        return (await anext(deferred.value.trigger.run())).payload
+
+    event = asyncio.run(run_trigger())
+
+    with pytest.raises(AirflowSensorTimeout, match=r"1 of 2 activated participant\(s\) completed \(50%\)"):
+        waiting.execute_complete({}, event)
+
+
+def test_an_unknown_project_fails_before_deferring(learnifier_conn):
+    with pytest.raises(AirflowException, match="404"):
+        sensor(project_id=2999, deferrable=True).execute({})

@@ -1,0 +1,99 @@
+"""LearnifierParticipantCompletedSensor run by Airflow (``dag.test()``) in each mode, against the simulator.
+
+The DAGs are in ``tests/dags/sensors_participants.py``; their params name the participant.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_learnifier.sensors.participants import LearnifierParticipantCompletedSensor
+from tests.completion_helpers import ACTIVITIES, ORG_ID, PROJECT_ID, advance_after_polls, enroll, polls
+
+
+def xcom(dag_run) -> dict:
+    value = dag_run.get_task_instance("wait").xcom_pull(task_ids="wait")
+    assert json.loads(json.dumps(value)) == value
+    return value
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"participant_id": "3001"},
+        {"participant_id": "3001", "project_id": PROJECT_ID},
+        {"participation_external_id": "person-0", "org_id": ORG_ID},
+        {"participation_external_id": "person-0", "min_share": 2},
+    ],
+)
+def test_wrong_arguments_are_refused_when_the_dag_is_parsed(arguments):
+    with pytest.raises(ValueError):
+        LearnifierParticipantCompletedSensor(task_id="wait", **arguments)
+
+
+def test_templated_fields_cover_every_name_and_the_threshold():
+    assert set(LearnifierParticipantCompletedSensor.template_fields) == {
+        "learnifier_conn_id",
+        "participant_id",
+        "org_id",
+        "project_id",
+        "project_external_id",
+        "participation_external_id",
+        "min_share",
+    }
+
+
+def test_deferrable_waits_in_the_trigger_until_the_participant_completes(learnifier_conn, run_dag, caplog):
+    _, second = enroll(2)
+    with advance_after_polls(learnifier_conn, 3, participant_id=second, complete=True):
+        dag_run = run_dag("sensors_participant_deferrable", {"participant_id": second})
+
+    assert dag_run.state == "success"
+    assert polls(learnifier_conn) >= 4  # the sensor's first check, then the trigger's
+    assert "[DAG TEST] running trigger in line" in caplog.text
+    progress = xcom(dag_run)
+    assert progress["participant_id"] == int(second)
+    assert progress["activities_completed"] == progress["activities_total"] == ACTIVITIES
+    assert progress["completed"] is True
+
+
+def test_reschedule_mode_by_participation_external_id_with_a_share(learnifier_conn, run_dag):
+    enroll(2)
+    with advance_after_polls(learnifier_conn, 2, path="/extparticipation", activities=2):
+        dag_run = run_dag(
+            "sensors_participant_reschedule_by_external_id",
+            {"participation_external_id": "person-1", "min_share": 0.4},
+        )
+
+    assert dag_run.state == "success"
+    progress = xcom(dag_run)
+    assert progress["participation_external_id"] == "person-1"
+    assert progress["activities_completed"] == 2
+    assert progress["share"] == 0.4
+
+
+def test_poke_mode_timeout_fails_with_the_progress_reached(learnifier_conn, run_dag, capfd):
+    (participant,) = enroll(1)
+    learnifier_conn.advance_progress(participant_id=participant, activities=4)
+
+    dag_run = run_dag("sensors_participant_poke_timeout", {"participant_id": participant})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert (
+        f"AirflowSensorTimeout: Timed out after 1 s waiting for Learnifier participant {participant} of "
+        f"project {PROJECT_ID} (organization unit {ORG_ID}): 4 of 5 activities completed (80%); "
+        "needs all of them"
+    ) in output.out
+
+
+def test_an_unknown_participant_fails_clearly(learnifier_conn, run_dag, capfd):
+    enroll(1)
+
+    dag_run = run_dag("sensors_participant_poke", {"participant_id": "3999"})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert f"project {PROJECT_ID} (organization unit {ORG_ID}) has no participant 3999" in output.out

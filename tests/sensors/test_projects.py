@@ -1,0 +1,149 @@
+"""LearnifierProjectCompletionSensor run by Airflow (``dag.test()``) in each mode, against the simulator.
+
+The DAGs are in ``tests/dags/sensors_projects.py``; their params name the project and thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
+from airflow_provider_learnifier.version_compat import AirflowSensorTimeout
+from tests.completion_helpers import (
+    ORG_ID,
+    PROJECT_EXTERNAL_ID,
+    PROJECT_ID,
+    advance_after_polls,
+    enroll,
+    polls,
+)
+
+
+def reschedules(task_instance) -> int:
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        return session.scalar(select(func.count()).where(TaskReschedule.ti_id == task_instance.id))
+
+
+def xcom(dag_run) -> dict:
+    value = dag_run.get_task_instance("wait").xcom_pull(task_ids="wait")
+    assert json.loads(json.dumps(value)) == value
+    return value
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"project_id": PROJECT_ID},
+        {"org_id": ORG_ID, "project_external_id": PROJECT_EXTERNAL_ID},
+        {"org_id": ORG_ID, "project_id": PROJECT_ID, "min_completed_share": 1.5},
+        {"project_external_id": PROJECT_EXTERNAL_ID, "min_share": 0},
+    ],
+)
+def test_wrong_arguments_are_refused_when_the_dag_is_parsed(arguments):
+    with pytest.raises(ValueError):
+        LearnifierProjectCompletionSensor(task_id="wait", **arguments)
+
+
+def test_deferrable_waits_in_the_trigger_until_the_project_completes(learnifier_conn, run_dag, caplog):
+    ids = enroll(3)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    with advance_after_polls(learnifier_conn, 3, project_id=PROJECT_ID, complete=True):
+        dag_run = run_dag("sensors_project_deferrable", {"min_completed_share": 1.0})
+
+    assert dag_run.state == "success"
+    assert polls(learnifier_conn) >= 4  # the sensor's first check, then the trigger's
+    assert "[DAG TEST] running trigger in line" in caplog.text
+    assert xcom(dag_run) == {
+        "org_id": str(ORG_ID),  # rendered from a template
+        "project_id": str(PROJECT_ID),
+        "project_external_id": None,
+        "participants": 3,
+        "activated": 3,
+        "completed": 3,
+        "share": 1.0,
+        "min_completed_share": 1.0,
+        "min_share": 1.0,
+        "done": True,
+    }
+
+
+def test_reschedule_mode_frees_the_worker_between_checks(learnifier_conn, run_dag):
+    enroll(2)
+    with advance_after_polls(learnifier_conn, 2, project_id=PROJECT_ID, activities=3):
+        dag_run = run_dag(
+            "sensors_project_reschedule_by_external_id", {"min_share": 0.6, "min_completed_share": 0.5}
+        )
+
+    task_instance = dag_run.get_task_instance("wait")
+    assert dag_run.state == "success"
+    assert reschedules(task_instance) >= 2
+    assert xcom(dag_run)["completed"] == 2
+    assert xcom(dag_run)["project_id"] == PROJECT_ID  # resolved from the external id
+
+
+def test_poke_mode_with_a_fraction_of_participants(learnifier_conn, run_dag):
+    ids = enroll(4)
+    with advance_after_polls(learnifier_conn, 2, participant_id=ids[2], complete=True):
+        learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+        dag_run = run_dag("sensors_project_poke", {"min_completed_share": 0.5})
+
+    assert dag_run.state == "success"
+    assert xcom(dag_run)["completed"] == 2
+    assert xcom(dag_run)["share"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "dag_id", ["sensors_project_deferrable_timeout", "sensors_project_reschedule_timeout"]
+)
+def test_timeout_fails_the_task_with_the_progress_reached(learnifier_conn, run_dag, capfd, dag_id):
+    ids = enroll(3)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    learnifier_conn.advance_progress(participant_id=ids[1], complete=True)
+
+    dag_run = run_dag(dag_id)
+
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("wait").state == "failed"
+    assert "AirflowSensorTimeout: Timed out" in output.out + output.err
+    assert (
+        f"waiting for Learnifier project {PROJECT_ID} (organization unit {ORG_ID}): "
+        "2 of 3 activated participant(s) completed (67%); needs all of them"
+    ) in output.out + output.err
+
+
+def test_an_empty_project_is_not_complete(learnifier_conn, monkeypatch):
+    from airflow.sdk.bases.operator import ExecutorSafeguard
+
+    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
+    enroll(1, activated=False)
+    sensor = LearnifierProjectCompletionSensor(
+        task_id="wait",
+        project_external_id=PROJECT_EXTERNAL_ID,
+        min_completed_share=0.1,
+        poke_interval=0.05,
+        timeout=0.2,
+    )
+
+    with pytest.raises(
+        AirflowSensorTimeout,
+        match=r"0 of 0 activated participant\(s\) completed \(0%\); needs 10% \(no activated",
+    ):
+        sensor.execute({})
+
+
+def test_an_unknown_project_fails_clearly(learnifier_conn, run_dag, capfd):
+    dag_run = run_dag("sensors_project_deferrable_by_external_id", {"project_external_id": "no-such-course"})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert (
+        "LearnifierNotFoundError: Learnifier get_project_by_external_id: GET /extproject answered 404"
+        in output.out
+    )

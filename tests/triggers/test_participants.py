@@ -1,0 +1,186 @@
+"""LearnifierParticipantCompletedTrigger and its check, against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from airflow.sdk._shared.module_loading import import_string
+from airflow.sdk.serde import deserialize, serialize
+
+from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
+from tests.completion_helpers import (
+    ACTIVITIES,
+    ORG_ID,
+    PROJECT_EXTERNAL_ID,
+    PROJECT_ID,
+    advance_after_polls,
+    enroll,
+    polls,
+)
+
+CLASSPATH = "airflow_provider_learnifier.triggers.participants.LearnifierParticipantCompletedTrigger"
+
+
+def trigger(within: float = 5.0, **kwargs: Any) -> LearnifierParticipantCompletedTrigger:
+    return LearnifierParticipantCompletedTrigger(
+        **{"poll_interval": 0.05, "end_time": time.time() + within} | kwargs
+    )
+
+
+def first_event(trigger: LearnifierParticipantCompletedTrigger) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        return (await anext(trigger.run())).payload
+
+    return asyncio.run(run())
+
+
+def test_serialize_round_trips_through_airflow_serde():
+    original = LearnifierParticipantCompletedTrigger(
+        participant_id="3001",
+        org_id=ORG_ID,
+        project_id=PROJECT_ID,
+        min_share=0.6,
+        learnifier_conn_id="learnifier_other",
+        poll_interval=7,
+        end_time=1_900_000_000.5,
+    )
+    classpath, kwargs = original.serialize()
+
+    assert classpath == CLASSPATH
+    assert kwargs == {
+        "learnifier_conn_id": "learnifier_other",
+        "participant_id": "3001",
+        "org_id": ORG_ID,
+        "project_id": PROJECT_ID,
+        "project_external_id": None,
+        "participation_external_id": None,
+        "min_share": 0.6,
+        "poll_interval": 7.0,
+        "end_time": 1_900_000_000.5,
+    }
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        {},
+        {"participant_id": "3001"},
+        {"participant_id": "3001", "org_id": ORG_ID},
+        {"participant_id": "3001", "org_id": ORG_ID, "project_external_id": PROJECT_EXTERNAL_ID},
+        {"org_id": ORG_ID, "project_id": PROJECT_ID},
+        {"participation_external_id": "person-0", "participant_id": "3001"},
+        {"participation_external_id": "person-0", "project_external_id": PROJECT_EXTERNAL_ID},
+    ],
+)
+def test_the_participant_must_be_named_exactly_one_way(names):
+    with pytest.raises(ValueError, match="name the participant either by participation_external_id"):
+        trigger(**names)
+
+
+def test_waits_for_a_participant_by_id_until_all_activities_are_completed(learnifier_conn):
+    first, second = enroll(2)
+    learnifier_conn.advance_progress(participant_id=second, complete=True)  # someone else: does not count
+    with advance_after_polls(learnifier_conn, 2, participant_id=first, complete=True):
+        payload = first_event(trigger(participant_id=first, org_id=ORG_ID, project_id=PROJECT_ID))
+
+    assert payload["status"] == "success"
+    assert f"participant {first} of project {PROJECT_ID}" in payload["message"]
+    assert payload["progress"] | {"user_id": None} == {
+        "participant_id": int(first),
+        "project_id": PROJECT_ID,
+        "org_id": ORG_ID,
+        "project_external_id": None,
+        "participation_external_id": None,
+        "user_id": None,
+        "activated": True,
+        "in_error": False,
+        "activities_completed": ACTIVITIES,
+        "activities_total": ACTIVITIES,
+        "share": 1.0,
+        "min_share": 1.0,
+        "completed": True,
+    }
+    assert polls(learnifier_conn) >= 3
+
+
+def test_min_share_counts_a_participant_completed_before_the_last_activity(learnifier_conn):
+    (participant,) = enroll(1)
+    learnifier_conn.advance_progress(participant_id=participant, activities=2)  # 2 of 5: 40%
+
+    stalled = first_event(
+        trigger(
+            within=0.2, participant_id=participant, project_external_id=PROJECT_EXTERNAL_ID, min_share=0.6
+        )
+    )
+    learnifier_conn.advance_progress(participant_id=participant, activities=1)  # 3 of 5: 60%
+    reached = first_event(
+        trigger(participant_id=participant, project_external_id=PROJECT_EXTERNAL_ID, min_share=0.6)
+    )
+
+    assert stalled["status"] == "timeout"
+    assert "2 of 5 activities completed (40%); needs 60%" in stalled["message"]
+    assert reached["status"] == "success"
+    assert reached["progress"]["share"] == 0.6
+    assert reached["progress"]["completed"] is True
+    assert reached["progress"]["org_id"] == ORG_ID  # resolved from the project's external id
+
+
+def test_waits_for_a_participation_by_external_id(learnifier_conn):
+    enroll(2)
+    with advance_after_polls(learnifier_conn, 2, path="/extparticipation", complete=True):
+        payload = first_event(trigger(participation_external_id="person-1"))
+
+    assert payload["status"] == "success"
+    assert payload["progress"]["participation_external_id"] == "person-1"
+    assert payload["progress"]["activities_completed"] == ACTIVITIES
+
+
+def test_timeout_gives_the_progress_reached(learnifier_conn):
+    (participant,) = enroll(1)
+    learnifier_conn.advance_progress(participant_id=participant, activities=3)
+
+    payload = first_event(
+        trigger(within=0.3, participant_id=participant, org_id=ORG_ID, project_id=PROJECT_ID)
+    )
+
+    assert payload["status"] == "timeout"
+    assert payload["message"].startswith("Timed out at ")
+    assert f"participant {participant} of project {PROJECT_ID}" in payload["message"]
+    assert "3 of 5 activities completed (60%); needs all of them" in payload["message"]
+    assert payload["progress"]["activities_completed"] == 3
+
+
+def test_a_participant_who_is_not_activated_never_completes(learnifier_conn):
+    (participant,) = enroll(1, activated=False)
+    learnifier_conn.advance_progress(participant_id=participant, complete=True)  # ignored: not activated
+
+    payload = first_event(
+        trigger(within=0.2, participant_id=participant, org_id=ORG_ID, project_id=PROJECT_ID)
+    )
+
+    assert payload["status"] == "timeout"
+    assert payload["progress"]["activated"] is False
+
+
+def test_an_unknown_participant_fires_error(learnifier_conn):
+    enroll(1)
+
+    payload = first_event(trigger(participant_id="3999", org_id=ORG_ID, project_id=PROJECT_ID))
+
+    assert payload["status"] == "error"
+    assert f"project {PROJECT_ID} (organization unit {ORG_ID}) has no participant 3999" in payload["message"]
+
+
+def test_an_unknown_participation_external_id_fires_error(learnifier_conn):
+    payload = first_event(trigger(participation_external_id="nobody"))
+
+    assert payload["status"] == "error"
+    assert "LearnifierNotFoundError" in payload["message"]
+    assert "404" in payload["message"]
