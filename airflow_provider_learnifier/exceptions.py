@@ -47,7 +47,16 @@ class LearnifierError(AirflowException):
 
 
 class LearnifierConnectionError(LearnifierError):
-    """The request got no usable answer: connection refused or dropped, TLS failure, or timeout."""
+    """The request got no usable answer: connection refused or dropped, TLS failure, or timeout.
+
+    :param reached_server: ``False`` when the request provably never reached Learnifier (the
+        connection or TLS handshake failed), so nothing it asked for was applied; ``True`` when
+        it may have been applied, and a caller must check before sending it again.
+    """
+
+    def __init__(self, message: str, *, reached_server: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reached_server = reached_server
 
 
 class LearnifierResponseError(LearnifierError):

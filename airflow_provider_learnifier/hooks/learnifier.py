@@ -16,11 +16,11 @@ import ipaddress
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -304,30 +304,46 @@ class LearnifierHook(BaseHook):
         super().__init__()
         self.learnifier_conn_id = learnifier_conn_id
         self.pool_maxsize = pool_maxsize
+        self._settings: LearnifierConnectionSettings | None = None
+        self._session: requests.Session | None = None
+        # Settings and session are made on first use, possibly from several threads at once.
+        self._lazy_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learnifier_conn_id={self.learnifier_conn_id!r})"
 
-    @cached_property
+    @property
     def settings(self) -> LearnifierConnectionSettings:
         """The checked settings of the hook's connection (fetched once)."""
-        settings = LearnifierConnectionSettings.from_connection(self.get_connection(self.learnifier_conn_id))
-        mask_secret(settings.secret)
-        mask_secret(settings.authorization)
-        return settings
+        if self._settings is None:
+            with self._lazy_lock:
+                if self._settings is None:
+                    connection = self.get_connection(self.learnifier_conn_id)
+                    settings = LearnifierConnectionSettings.from_connection(connection)
+                    mask_secret(settings.secret)
+                    mask_secret(settings.authorization)
+                    self._settings = settings
+        return self._settings
 
     @property
     def base_url(self) -> str:
         """The API base URL this hook talks to."""
         return self.settings.base_url
 
-    @cached_property
+    @property
     def session(self) -> requests.Session:
         """The hook's one HTTP session: authentication, headers, TLS verification, connection pool."""
+        settings = self.settings
+        if self._session is None:
+            with self._lazy_lock:
+                if self._session is None:
+                    self._session = self._make_session(settings)
+        return self._session
+
+    def _make_session(self, settings: LearnifierConnectionSettings) -> requests.Session:
         import requests
         from requests.adapters import HTTPAdapter
 
-        settings = self.settings
         session = requests.Session()
         session.trust_env = False
         session.verify = settings.verify
@@ -343,9 +359,11 @@ class LearnifierHook(BaseHook):
         return self.session
 
     def close(self) -> None:
-        """Close the HTTP session and its connections."""
-        if "session" in self.__dict__:
-            self.__dict__.pop("session").close()
+        """Close the HTTP session and its connections; the next request opens a new one."""
+        with self._lazy_lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
 
     def __enter__(self) -> LearnifierHook:
         return self
@@ -416,19 +434,20 @@ class LearnifierHook(BaseHook):
                 raise LearnifierConnectionError(
                     f"Learnifier {operation}: {method} {path} failed TLS verification of {settings.base_url} "
                     f"(give the CA bundle in the connection's 'verify' extra for a private CA): {err}",
+                    reached_server=False,
                     **context,
                 ) from err
             except requests.exceptions.RequestException as err:
                 reason = f"{type(err).__name__}: {err}"
-                if attempt < settings.max_retries and (
-                    method in _IDEMPOTENT_METHODS or not _reached_server(err)
-                ):
+                reached = _reached_server(err)
+                if attempt < settings.max_retries and (method in _IDEMPOTENT_METHODS or not reached):
                     attempt += 1
                     self._wait(self._backoff(attempt), f"{method} {path} failed ({reason})", attempt)
                     continue
                 raise LearnifierConnectionError(
                     f"Learnifier {operation}: {method} {path} got no answer after {attempt + 1} attempt(s): "
                     f"{reason}",
+                    reached_server=reached,
                     **context,
                 ) from err
 
@@ -544,7 +563,7 @@ class LearnifierHook(BaseHook):
             externalId=external_id,
             clientNumber=client_number,
             country=country,
-            parent=parent,
+            parent=_int_like(parent),
             caller=caller,
         )
         return self._call_object("create_org_unit", "POST", "/orgunits", body=body)
@@ -566,7 +585,7 @@ class LearnifierHook(BaseHook):
             externalId=external_id,
             clientNumber=client_number,
             country=country,
-            parent=parent,
+            parent=_int_like(parent),
             caller=caller,
         )
         self._call("update_org_unit", "PATCH", _path("orgunits", ("org_id", org_id)), body=body)
@@ -701,15 +720,16 @@ class LearnifierHook(BaseHook):
     ) -> str | None:
         """Add a user to a project as a participant (``POST .../projects/{projectid}/participants``).
 
-        Give the user by ``user_id`` or ``email`` (Learnifier creates a user for an unknown email).
+        Give the user by ``user_id`` or by ``email``, not both (Learnifier creates a user for an
+        unknown email).
 
         :param external_id: an external id for the participation.
         :return: the new participant's id, read from the ``Location`` header (``None`` if absent).
         :raises LearnifierConflictError: when the user already participates; its ``existing_id`` is
             the existing participant's id.
         """
-        if email is None and user_id is None:
-            raise ValueError("add_participant needs an email or a user_id")
+        if (email is None) == (user_id is None):
+            raise ValueError("add_participant needs exactly one of email and user_id")
         body = _fields(email=email, userid=user_id, extid=external_id)
         response = self._request("add_participant", "POST", _participants_path(org_id, project_id), body=body)
         return _id_from_location(response.headers.get("Location"))

@@ -229,8 +229,9 @@ def test_plain_http_to_loopback_works(make_hook):
 
 def test_certificate_of_an_unknown_ca_fails_verification(sim, make_hook, no_sleep):
     hook = make_hook(sim, verify=True)  # the system CAs, which did not sign the simulator's certificate
-    with pytest.raises(LearnifierConnectionError, match="failed TLS verification"):
+    with pytest.raises(LearnifierConnectionError, match="failed TLS verification") as caught:
         hook.list_org_units()
+    assert caught.value.reached_server is False
     assert no_sleep.call_count == 0
     assert _api_exchanges(sim) == []
 
@@ -337,6 +338,36 @@ def test_other_characters_are_percent_encoded(sim, make_hook):
         "/users/%252F",
         "/users/a%3Fb%23c",
     ]
+
+
+def test_add_participant_takes_exactly_one_way_to_name_the_user(sim, make_hook):
+    hook = make_hook(sim)
+    with pytest.raises(ValueError, match="exactly one of email and user_id"):
+        hook.add_participant(1001, 2001)
+    with pytest.raises(ValueError, match="exactly one of email and user_id"):
+        hook.add_participant(1001, 2001, email="a@example.com", user_id="u-1")
+    assert sim.exchanges == []
+
+
+def test_numeric_ids_given_as_text_are_sent_as_numbers(sim, make_hook):
+    hook = make_hook(sim)
+    parent = str(hook.list_org_units()[0]["id"])
+    org_id = hook.create_org_unit(display_name="Child", parent=parent)["ouId"]
+    hook.update_org_unit(org_id, parent=parent)
+    bodies = [json.loads(exchange.body) for exchange in sim.exchanges if exchange.method in ("POST", "PATCH")]
+    assert [body["parent"] for body in bodies] == [int(parent), int(parent)]
+
+
+def test_settings_and_session_are_made_once_across_threads(sim, make_hook):
+    from concurrent.futures import ThreadPoolExecutor
+
+    hook = make_hook(sim)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        sessions = list(pool.map(lambda _: hook.session, range(64)))
+    assert len({id(session) for session in sessions}) == 1
+    hook.close()
+    assert hook.session is not sessions[0]
+    assert hook.list_org_units()
 
 
 def test_non_id_values_are_refused(sim, make_hook):
@@ -557,8 +588,9 @@ def test_post_is_retried_on_503_with_retry_after(sim, make_hook, no_sleep):
 def test_post_dropped_after_the_server_applied_it_is_not_repeated(sim, make_hook, no_sleep):
     hook = make_hook(sim)
     sim.inject(drop="after", path="/users", method="POST")
-    with pytest.raises(LearnifierConnectionError, match="got no answer after 1 attempt"):
+    with pytest.raises(LearnifierConnectionError, match="got no answer after 1 attempt") as caught:
         hook.create_user(primary_email="applied@example.com", external_id="applied-1")
+    assert caught.value.reached_server is True
     assert no_sleep.call_count == 0
     assert [u["id"] for u in hook.iter_users() if u.get("externalId") == "applied-1"] != []
     with pytest.raises(LearnifierConflictError):
@@ -587,8 +619,9 @@ def test_post_is_retried_when_the_connection_cannot_be_made(monkeypatch, no_slee
             }
         ),
     )
-    with pytest.raises(LearnifierConnectionError, match="got no answer after 4 attempt"):
+    with pytest.raises(LearnifierConnectionError, match="got no answer after 4 attempt") as caught:
         LearnifierHook("learnifier_down").create_user(primary_email="x@example.com")
+    assert caught.value.reached_server is False
     assert no_sleep.call_count == 3
 
 
