@@ -2,7 +2,8 @@
 
 It serves all operations of Learnifier's OpenAPI description from an in-memory account over real
 HTTP(S) on a loopback address, with HTTP Basic authentication, latency and injectable faults,
-and records every exchange for contract tests. It needs no Airflow::
+and records every exchange for contract tests (``record=False`` or ``max_exchanges=N`` for long
+runs; requests are counted either way). It needs no Airflow::
 
     from airflow_provider_learnifier.simulator import LearnifierSimulator
 

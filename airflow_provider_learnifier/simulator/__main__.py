@@ -4,6 +4,11 @@
 
 It prints the base URL, the CA file and an ``export AIRFLOW_CONN_LEARNIFIER_DEFAULT=...`` line to
 paste into the shell that runs Airflow, and stops cleanly on SIGINT or SIGTERM.
+
+Unlike :class:`~airflow_provider_learnifier.simulator.LearnifierSimulator`, the command line does
+not record exchanges by default: it runs for hours, and recording would grow without bound. It
+counts requests either way (``GET /_simulator/requests``). ``--record`` keeps the newest
+``--max-exchanges`` exchanges (1000 by default), readable at ``GET /_simulator/exchanges``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from airflow_provider_learnifier.simulator.seed import SEED_NAMES
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import FrameType
+
+#: How many exchanges ``--record`` keeps unless ``--max-exchanges`` says otherwise.
+DEFAULT_CLI_MAX_EXCHANGES = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--garbage-rate", type=float, default=0.0, help="answer GETs with a body that is not JSON"
     )
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default: 0)")
+    recording = parser.add_argument_group("recording")
+    recording.add_argument(
+        "--record",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep the newest exchanges, with bodies, for GET /_simulator/exchanges "
+        "(default: --no-record; requests are counted either way, see GET /_simulator/requests)",
+    )
+    recording.add_argument(
+        "--max-exchanges",
+        type=int,
+        default=DEFAULT_CLI_MAX_EXCHANGES,
+        help="with --record, how many of the newest exchanges to keep (default: %(default)s)",
+    )
     parser.add_argument(
         "--ready-file",
         type=Path,
@@ -123,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 garbage_rate=args.garbage_rate,
                 seed=args.fault_seed,
             ),
+            record=args.record,
+            max_exchanges=args.max_exchanges,
         )
     except ValueError as error:
         parser.error(str(error))

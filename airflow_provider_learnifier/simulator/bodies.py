@@ -104,6 +104,9 @@ ADD_USER = BodySchema(_USER_FIELDS)
 UPDATE_USER = BodySchema(_USER_FIELDS)
 ADD_USER_GROUP = BodySchema({"name": "string", "parent": "integer"}, required=("name",))
 ADD_USER_GROUP_MEMBER = BodySchema({"uuid": "string"}, required=("uuid",))
+#: The body of the simulator's own ``POST /_simulator/participant-error``; a ``null`` or absent
+#: ``message`` clears the error.
+PARTICIPANT_ERROR = BodySchema({"participantId": "id", "message": "string"}, required=("participantId",))
 #: The body of the simulator's own ``POST /_simulator/advance``.
 ADVANCE_PROGRESS = BodySchema(
     {"projectId": "id", "participantId": "id", "activities": "integer", "complete": "boolean"}

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import threading
 
     from airflow_provider_learnifier.simulator.faults import Fault, FaultInjector
-    from airflow_provider_learnifier.simulator.recording import HeaderMap
+    from airflow_provider_learnifier.simulator.recording import ExchangeLog, HeaderMap
     from airflow_provider_learnifier.simulator.state import SimulatorState
 
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Learnifier"'}
@@ -118,6 +118,7 @@ class Dispatcher:
     :param faults: decides the injected faults.
     :param latency: seconds to wait before answering each API request.
     :param stopping: set when the simulator stops, to cut waits short.
+    :param exchanges: the exchange log, which the simulator's own routes report on.
     """
 
     def __init__(
@@ -127,11 +128,13 @@ class Dispatcher:
         faults: FaultInjector,
         latency: float,
         stopping: threading.Event,
+        exchanges: ExchangeLog | None = None,
     ) -> None:
         self.state = state
         self.credentials = credentials
         self.faults = faults
         self.latency = latency
+        self.exchanges = exchanges
         self._stopping = stopping
 
     def dispatch(self, request: HttpRequest) -> Outcome:
@@ -165,6 +168,8 @@ class Dispatcher:
 
     def _pause(self, seconds: float) -> bool:
         """Wait ``seconds``; ``False`` means the simulator is stopping and the request goes unanswered."""
+        if seconds <= 0:
+            return not self._stopping.is_set()
         return not self._stopping.wait(seconds)
 
     def _authenticate(self, route: Route, request: HttpRequest) -> None:
@@ -184,7 +189,7 @@ class Dispatcher:
     def _apply(self, route: Route, params: dict[str, str], request: HttpRequest) -> ApiResponse:
         try:
             body = self._read_body(route, request)
-            return route.handle(self.state, ApiRequest(params, request.query, body))
+            return route.handle(self.state, ApiRequest(params, request.query, body, self.exchanges))
         except ApiError as error:
             return ApiResponse.error(error)
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from airflow_provider_learnifier.simulator.recording import ExchangeLog
+
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -57,11 +59,13 @@ class ApiRequest:
     :param params: the path parameters, percent-decoded.
     :param query: the query parameters, each with all its values.
     :param body: the JSON object of the body, empty when there was none.
+    :param exchange_log: the simulator's exchange log, for its own routes that report on it.
     """
 
     params: Mapping[str, str]
     query: Mapping[str, list[str]]
     body: Mapping[str, Any]
+    exchange_log: ExchangeLog | None = None
 
     def query_value(self, name: str) -> str | None:
         """Return the first value of query parameter ``name``, or ``None`` when absent or empty."""

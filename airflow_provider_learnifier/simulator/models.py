@@ -206,6 +206,10 @@ class Participant:
     first_access: datetime | None = None
     last_access: datetime | None = None
     access_token: str | None = None
+    #: Whether the participation is in error: its user cannot access it, nor get a login link.
+    in_error: bool = False
+    #: Why it is in error, if known; shown as ``errorMessage`` only while it is in error.
+    error_message: str | None = None
 
     def to_api(self, base_url: str) -> JsonObject:
         """Return the ``Participation`` representation; ``accessLink`` is under ``base_url``."""
@@ -216,7 +220,8 @@ class Participant:
             userId=self.user_id,
             externalId=self.external_id,
             activated=self.activated,
-            inError=False,
+            inError=self.in_error,
+            errorMessage=self.error_message if self.in_error else None,
             activitiesCompleted=self.activities_completed,
             activitiesTotal=self.activities_total,
             firstActivation=self.first_activation,

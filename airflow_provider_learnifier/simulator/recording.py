@@ -1,9 +1,10 @@
-"""Recorded exchanges: each API request the simulator handled, and what it answered."""
+"""Recorded exchanges: each API request the simulator handled, and what it answered; and request counts."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,17 +78,68 @@ class Exchange:
         return json.loads(self.response_body)
 
 
-class ExchangeLog:
-    """An append-only, thread-safe list of exchanges."""
+Operation = tuple[str, str]
 
-    def __init__(self) -> None:
+
+class ExchangeLog:
+    """A thread-safe log of exchanges, optionally bounded or off, that counts requests either way.
+
+    Counts cover the requests for Learnifier's API, whatever their answer (401s, faults and
+    dropped connections included), not those for the simulator's own routes.
+
+    :param record: keep the exchanges; when off, only counts are kept.
+    :param max_exchanges: keep only the newest this many exchanges; ``None`` keeps all.
+    """
+
+    def __init__(self, *, record: bool = True, max_exchanges: int | None = None) -> None:
+        if max_exchanges is not None and (isinstance(max_exchanges, bool) or max_exchanges < 0):
+            raise ValueError(f"max_exchanges must be None or a non-negative integer, not {max_exchanges!r}")
         self._lock = threading.Lock()
-        self._exchanges: list[Exchange] = []
+        self._exchanges: deque[Exchange] = deque(maxlen=max_exchanges)
+        #: Whether exchanges are kept; may be switched at any time.
+        self.record = record
+        self._request_count = 0
+        self._operation_counts: Counter[Operation] = Counter()
+
+    @property
+    def max_exchanges(self) -> int | None:
+        """How many exchanges are kept at most; ``None`` for no bound."""
+        return self._exchanges.maxlen
 
     def append(self, exchange: Exchange) -> None:
-        """Record ``exchange``."""
+        """Count ``exchange``, and record it unless recording is off."""
         with self._lock:
-            self._exchanges.append(exchange)
+            self._count(exchange.operation, exchange.control)
+            if self.record:
+                self._exchanges.append(exchange)
+
+    def count(self, operation: Operation | None, control: bool = False) -> None:
+        """Count a request without recording it (for when recording is off)."""
+        with self._lock:
+            self._count(operation, control)
+
+    def _count(self, operation: Operation | None, control: bool) -> None:
+        if control:
+            return
+        self._request_count += 1
+        if operation is not None:
+            self._operation_counts[operation] += 1
+
+    @property
+    def request_count(self) -> int:
+        """How many API requests were handled (since the last :meth:`reset_counts`)."""
+        return self._request_count
+
+    def request_counts(self) -> dict[Operation, int]:
+        """How many requests each spec operation got; requests for unknown paths are not in it."""
+        with self._lock:
+            return dict(self._operation_counts)
+
+    def reset_counts(self) -> None:
+        """Start counting requests from zero again."""
+        with self._lock:
+            self._request_count = 0
+            self._operation_counts.clear()
 
     def snapshot(self) -> list[Exchange]:
         """Return the exchanges recorded so far, oldest first."""
@@ -95,6 +147,6 @@ class ExchangeLog:
             return list(self._exchanges)
 
     def clear(self) -> None:
-        """Forget all recorded exchanges."""
+        """Forget all recorded exchanges (counts are kept)."""
         with self._lock:
             self._exchanges.clear()

@@ -9,6 +9,7 @@ as the real API serves them: ``${participantId}`` is the segment ``{participantI
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from airflow_provider_learnifier.simulator.state import SimulatorState
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.simulator.bodies import BodySchema
+    from airflow_provider_learnifier.simulator.recording import Exchange, ExchangeLog
 
 Handler = Callable[[SimulatorState, ApiRequest], ApiResponse]
 
@@ -281,6 +283,59 @@ def _dump_state(state: SimulatorState, request: ApiRequest) -> ApiResponse:
     return _ok(state.snapshot())
 
 
+def _set_participant_error(state: SimulatorState, request: ApiRequest) -> ApiResponse:
+    body = request.body
+    return _ok(state.set_participant_error(body["participantId"], body.get("message")))
+
+
+def _operation_name(operation: tuple[str, str]) -> str:
+    return f"{operation[0]} {operation[1]}"
+
+
+def _exchange_log(request: ApiRequest) -> ExchangeLog:
+    if request.exchange_log is None:
+        raise ApiError(404, "This simulator keeps no exchange log")
+    return request.exchange_log
+
+
+def _request_counts(state: SimulatorState, request: ApiRequest) -> ApiResponse:
+    log = _exchange_log(request)
+    by_operation = {_operation_name(operation): count for operation, count in log.request_counts().items()}
+    return _ok({"total": log.request_count, "byOperation": by_operation})
+
+
+def _readable_body(raw: bytes) -> object:
+    """A body as JSON when it is JSON, else as text when it is UTF-8, else as its size."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<{len(raw)} bytes>"
+
+
+def _exchange_summary(exchange: Exchange) -> dict[str, object]:
+    return {
+        "method": exchange.method,
+        "path": exchange.path,
+        "query": exchange.query,
+        "operation": None if exchange.operation is None else _operation_name(exchange.operation),
+        "status": exchange.status,
+        "fault": exchange.fault,
+        "requestBody": _readable_body(exchange.body),
+        "responseBody": _readable_body(exchange.response_body),
+    }
+
+
+def _recorded_exchanges(state: SimulatorState, request: ApiRequest) -> ApiResponse:
+    log = _exchange_log(request)
+    exchanges = [_exchange_summary(e) for e in log.snapshot() if not e.control]
+    return _ok({"recording": log.record, "maxExchanges": log.max_exchanges, "exchanges": exchanges})
+
+
 _ORG = "/orgunits/{orgid}"
 _PROJECT = _ORG + "/projects/{projectid}"
 _PARTICIPANT = _PROJECT + "/participants/${participantId}"
@@ -323,6 +378,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/users/{userid}/projectParticipations", _list_user_participations),
     Route("POST", CONTROL_PREFIX + "advance", _advance_progress, bodies.ADVANCE_PROGRESS, body_optional=True),
     Route("GET", CONTROL_PREFIX + "state", _dump_state),
+    Route("POST", CONTROL_PREFIX + "participant-error", _set_participant_error, bodies.PARTICIPANT_ERROR),
+    Route("GET", CONTROL_PREFIX + "requests", _request_counts),
+    Route("GET", CONTROL_PREFIX + "exchanges", _recorded_exchanges),
 )
 
 

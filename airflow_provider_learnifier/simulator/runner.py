@@ -54,7 +54,12 @@ class LearnifierSimulator:
     :param port: the port to listen on; 0 picks a free one.
     :param latency: seconds to wait before answering each API request.
     :param faults: random faults to inject; none by default.
-    :raises ValueError: for a host that is not a loopback address, or an unknown seed.
+    :param record: keep every exchange (request and answer, bodies included) for
+        :attr:`exchanges`. Turn it off for long runs and memory measurements: requests are then
+        only counted (see :attr:`request_count`). May be switched later through :attr:`record`.
+    :param max_exchanges: keep only the newest this many exchanges; ``None`` keeps all.
+    :raises ValueError: for a host that is not a loopback address, an unknown seed, or a
+        negative ``max_exchanges``.
     """
 
     def __init__(
@@ -68,6 +73,8 @@ class LearnifierSimulator:
         port: int = 0,
         latency: float = 0.0,
         faults: FaultConfig | None = None,
+        record: bool = True,
+        max_exchanges: int | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"The simulator listens only on loopback addresses, not on {host!r}")
@@ -76,10 +83,15 @@ class LearnifierSimulator:
         self.state: SimulatorState = seeded_state(seed)
         self._tls = tls
         self._address = (host, port)
-        self._exchanges = ExchangeLog()
+        self._exchanges = ExchangeLog(record=record, max_exchanges=max_exchanges)
         self._stopping = threading.Event()
         self._dispatcher = Dispatcher(
-            self.state, Credentials(key, secret), FaultInjector(faults or FaultConfig()), 0.0, self._stopping
+            self.state,
+            Credentials(key, secret),
+            FaultInjector(faults or FaultConfig()),
+            0.0,
+            self._stopping,
+            self._exchanges,
         )
         self.latency = latency
         self._server: SimulatorHTTPServer | None = None
@@ -241,16 +253,66 @@ class LearnifierSimulator:
         """Let activated participants complete activities; see :meth:`SimulatorState.advance_progress`."""
         return self.state.advance_progress(project_id, participant_id, activities, complete)
 
+    def set_participant_error(self, participant_id: str | int, message: str | None) -> JsonObject:
+        """Put a participation into error with ``message``, or clear its error with ``None``.
+
+        While in error, it shows ``inError: true`` and ``errorMessage``, its login links are
+        refused (422) and :meth:`advance_progress` skips it; ``""`` puts it in error without a
+        message. See :meth:`SimulatorState.set_participant_error`.
+
+        :return: the participation's new representation.
+        :raises ApiError: 404 for an unknown participation.
+        """
+        return self.state.set_participant_error(participant_id, message)
+
     # ------------------------------------------------------------------ recorded exchanges
 
     @property
     def exchanges(self) -> list[Exchange]:
-        """The requests handled so far and their answers, oldest first."""
+        """The requests handled so far and their answers, oldest first.
+
+        Empty while :attr:`record` is off; only the newest :attr:`max_exchanges` when bounded.
+        """
         return self._exchanges.snapshot()
 
     def clear_exchanges(self) -> None:
-        """Forget the recorded exchanges."""
+        """Forget the recorded exchanges (the request counts are kept)."""
         self._exchanges.clear()
+
+    @property
+    def record(self) -> bool:
+        """Whether exchanges are recorded; may be switched while running (counts go on either way)."""
+        return self._exchanges.record
+
+    @record.setter
+    def record(self, on: bool) -> None:
+        self._exchanges.record = on
+
+    @property
+    def max_exchanges(self) -> int | None:
+        """How many exchanges are kept at most; ``None`` for no bound."""
+        return self._exchanges.max_exchanges
+
+    @property
+    def request_count(self) -> int:
+        """How many requests for Learnifier's API were handled, recorded or not.
+
+        Every request read counts, whatever its answer (401s, faults, dropped connections);
+        requests for the simulator's own ``/_simulator/`` routes do not.
+        """
+        return self._exchanges.request_count
+
+    @property
+    def request_counts(self) -> dict[tuple[str, str], int]:
+        """:attr:`request_count` by spec operation, keyed as :attr:`Exchange.operation`.
+
+        Requests for unknown paths count in :attr:`request_count` only.
+        """
+        return self._exchanges.request_counts()
+
+    def reset_request_counts(self) -> None:
+        """Count requests from zero again (recorded exchanges are kept)."""
+        self._exchanges.reset_counts()
 
     def _running_server(self) -> SimulatorHTTPServer:
         if self._server is None:

@@ -4,15 +4,22 @@ Every public method of :class:`SimulatorState` holds one lock for its whole run,
 from concurrent request threads never interleave. Methods take ids as the strings found in
 request paths, return JSON-ready API representations, and raise
 :class:`~airflow_provider_learnifier.simulator.messages.ApiError` for error answers.
+
+Records are indexed by their parent (projects by organization unit, participants by project and
+by user, user groups by organization unit) and by their lookup keys (external ids, emails), so
+that listings and lookups take time in proportion to their answer, not to the account's size.
+Listings keep creation order. The indexes follow every change made through these methods; a
+record changed behind their back (by assigning its attributes) may be listed under its old keys.
 """
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import threading
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from airflow_provider_learnifier.simulator.messages import ApiError
 from airflow_provider_learnifier.simulator.models import (
@@ -44,10 +51,13 @@ DEFAULT_PROJECT_TIMEZONE = "Europe/Stockholm"
 FIRST_IDS: dict[type, int] = {OrgUnit: 1001, Project: 2001, Participant: 3001, UserGroup: 4001}
 
 _R = TypeVar("_R")
+_K = TypeVar("_K")
 
 
 def _id_key(value: Any) -> str:
     """Return the key under which an id is stored: its string form (``12`` and ``12.0`` give "12")."""
+    if type(value) is int:
+        return str(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
@@ -61,6 +71,53 @@ def _check_email(value: str | None, field: str) -> None:
 
 def _first(records: Iterable[_R], predicate: Callable[[_R], bool]) -> _R | None:
     return next((record for record in records if predicate(record)), None)
+
+
+class _Index(Generic[_K, _R]):
+    """Records grouped by a key, each group in the order its records were added.
+
+    A record is identified in its group by its id key, so adding it again replaces it in place.
+    ``None`` keys are not indexed.
+
+    :param key_of: gives a record's key in this index.
+    """
+
+    def __init__(self, key_of: Callable[[_R], _K | None]) -> None:
+        self.key_of = key_of
+        self._groups: dict[_K, dict[str, _R]] = {}
+
+    def add(self, key: _K | None, record_key: str, record: _R) -> None:
+        if key is None:
+            return
+        group = self._groups.get(key)
+        if group is None:
+            self._groups[key] = {record_key: record}
+        else:
+            group[record_key] = record
+
+    def remove(self, key: _K | None, record_key: str) -> None:
+        group = self._groups.get(key) if key is not None else None
+        if group is not None:
+            group.pop(record_key, None)
+            if not group:
+                del self._groups[cast("_K", key)]
+
+    def group(self, key: _K) -> list[_R]:
+        """Return the records under ``key``, oldest first."""
+        group = self._groups.get(key)
+        return list(group.values()) if group else []
+
+    def count(self, key: _K) -> int:
+        return len(self._groups.get(key, ()))
+
+    def first(self, key: _K | None) -> _R | None:
+        """Return the oldest record under ``key``, if any."""
+        group = self._groups.get(key) if key is not None else None
+        return next(iter(group.values())) if group else None
+
+
+def _email_key(email: str | None) -> str | None:
+    return None if email is None else email.casefold()
 
 
 class SimulatorState:
@@ -81,15 +138,52 @@ class SimulatorState:
         self._users: dict[str, User] = {}
         self._user_groups: dict[str, UserGroup] = {}
         self._global_user_groups: dict[str, GlobalUserGroup] = {}
+        # Indexes, kept by _store, _unstore and the updates that change a key.
+        self._projects_by_org: _Index[str, Project] = _Index(lambda p: _id_key(p.org_id))
+        self._projects_by_external_id: _Index[str, Project] = _Index(lambda p: p.external_id)
+        self._participants_by_project: _Index[str, Participant] = _Index(lambda p: _id_key(p.project_id))
+        self._participants_by_user: _Index[str, Participant] = _Index(lambda p: p.user_id)
+        self._participants_by_external_id: _Index[str, Participant] = _Index(lambda p: p.external_id)
+        self._users_by_email: _Index[str, User] = _Index(lambda u: _email_key(u.primary_email))
+        self._users_by_external_id: _Index[str, User] = _Index(lambda u: u.external_id)
+        self._user_groups_by_org: _Index[str, UserGroup] = _Index(lambda g: _id_key(g.org_id))
+        self._indexes: dict[type, tuple[_Index[str, Any], ...]] = {
+            Project: (self._projects_by_org, self._projects_by_external_id),
+            Participant: (
+                self._participants_by_project,
+                self._participants_by_user,
+                self._participants_by_external_id,
+            ),
+            User: (self._users_by_email, self._users_by_external_id),
+            UserGroup: (self._user_groups_by_org,),
+        }
+        self._tables: dict[type, dict[str, Any]] = {
+            OrgUnit: self._org_units,
+            CourseDesign: self._course_designs,
+            Project: self._projects,
+            Participant: self._participants,
+            User: self._users,
+            UserGroup: self._user_groups,
+            GlobalUserGroup: self._global_user_groups,
+        }
 
     # ------------------------------------------------------------------ loading and inspection
 
     def add_records(self, *records: Record) -> None:
-        """Store ``records`` as they are, ids included (for seeding); later ids are allocated above them."""
+        """Store ``records`` as they are, ids included (for seeding); later ids are allocated above them.
+
+        A record with the id of a stored one of its kind replaces it.
+        """
         with self._lock:
             for record in records:
-                self._table_of(record)[_id_key(record.id)] = record
                 kind = type(record)
+                table, key = self._tables[kind], _id_key(record.id)
+                previous = table.get(key)
+                table[key] = record
+                if previous is None:
+                    self._index(record, key)
+                else:
+                    self._reindex(record, self._indexes_of(previous))
                 if kind in self._next_ids:
                     self._next_ids[kind] = max(self._next_ids[kind], cast("int", record.id) + 1)
 
@@ -154,7 +248,7 @@ class SimulatorState:
                 country=body.get("country"),
                 parent_id=self._parent_org_unit_id(body, None),
             )
-            self._org_units[_id_key(unit.id)] = unit
+            self._store(unit)
             return {"ouId": unit.id}
 
     def update_org_unit(self, org_id: str, body: Mapping[str, Any]) -> None:
@@ -193,7 +287,7 @@ class SimulatorState:
         """``GET /orgunits/{orgid}/projects``."""
         with self._lock:
             unit = self._org_unit(org_id)
-            return [p.to_api(self.base_url) for p in self._projects.values() if p.org_id == unit.id]
+            return [p.to_api(self.base_url) for p in self._projects_by_org.group(_id_key(unit.id))]
 
     def get_project(self, org_id: str, project_id: str) -> JsonObject:
         """``GET /orgunits/{orgid}/projects/{projectid}``."""
@@ -203,7 +297,7 @@ class SimulatorState:
     def project_by_external_id(self, external_id: str) -> JsonObject:
         """``GET /extproject?extid=``."""
         with self._lock:
-            project = _first(self._projects.values(), lambda p: p.external_id == external_id)
+            project = self._projects_by_external_id.first(external_id)
             if project is None:
                 raise ApiError(404, f"No project has the external id {external_id!r}")
             return project.to_api(self.base_url)
@@ -219,8 +313,8 @@ class SimulatorState:
             if design is None or not design.enabled:
                 raise ApiError(422, f"No enabled course design {body['designId']!r}", field="designId")
             external_id = body.get("externalId")
-            taken = _first(self._projects.values(), lambda p: p.external_id == external_id)
-            if external_id is not None and taken is not None:
+            taken = self._projects_by_external_id.first(external_id)
+            if taken is not None:
                 raise ApiError(
                     409, f"Project {taken.id} already has externalId {external_id!r}", field="externalId"
                 )
@@ -244,7 +338,7 @@ class SimulatorState:
                 user_description=body.get("userDescription"),
                 team=[TeamMember(created_by)] if created_by else [],
             )
-            self._projects[_id_key(project.id)] = project
+            self._store(project)
             return project.to_api(self.base_url)
 
     def update_project(self, org_id: str, project_id: str, body: Mapping[str, Any]) -> JsonObject:
@@ -265,10 +359,10 @@ class SimulatorState:
         """``DELETE /orgunits/{orgid}/projects/{projectid}``: 406 while it has participants."""
         with self._lock:
             project = self._project(org_id, project_id)
-            remaining = sum(1 for p in self._participants.values() if p.project_id == project.id)
+            remaining = self._participants_by_project.count(_id_key(project.id))
             if remaining:
                 raise ApiError(406, f"Project {project.id} still has {remaining} participant(s)")
-            del self._projects[_id_key(project.id)]
+            self._unstore(project)
 
     def list_team_members(self, org_id: str, project_id: str) -> list[JsonObject]:
         """``GET /orgunits/{orgid}/projects/{projectid}/teammembers``."""
@@ -281,9 +375,7 @@ class SimulatorState:
         """``GET /orgunits/{orgid}/projects/{projectid}/participants``."""
         with self._lock:
             project = self._project(org_id, project_id)
-            return [
-                p.to_api(self.base_url) for p in self._participants.values() if p.project_id == project.id
-            ]
+            return [p.to_api(self.base_url) for p in self._participants_by_project.group(_id_key(project.id))]
 
     def participation_by_external_id(self, external_id: str) -> JsonObject:
         """``GET /extparticipation?extid=``."""
@@ -316,8 +408,8 @@ class SimulatorState:
             else:
                 user = self._user_with_email(email)
             if user is not None:
-                for existing in self._participants.values():
-                    if existing.project_id == project.id and existing.user_id == user.id:
+                for existing in self._participants_by_user.group(user.id):
+                    if existing.project_id == project.id:
                         message = f"User {user.id} already participates in project {project.id}"
                         raise self._participant_conflict(existing, message, "userid" if user_id else "email")
             else:
@@ -329,14 +421,14 @@ class SimulatorState:
                 activities_total=project.activities_total,
                 external_id=external_id,
             )
-            self._participants[_id_key(participant.id)] = participant
+            self._store(participant)
             return self._participant_url(participant)
 
     def delete_participant(self, org_id: str, project_id: str, participant_id: str) -> None:
         """``DELETE .../participants/{participantId}``."""
         with self._lock:
             participant = self._participant(org_id, project_id, participant_id)
-            del self._participants[_id_key(participant.id)]
+            self._unstore(participant)
 
     def activate_participant(self, org_id: str, project_id: str, participant_id: str) -> None:
         """``POST .../participants/{participantId}/activate``: idempotent; 406 with ``failures`` when refused.
@@ -366,11 +458,14 @@ class SimulatorState:
             participant.access_token = participant.access_token or secrets.token_urlsafe(16)
 
     def create_login_link(self, org_id: str, project_id: str, participant_id: str) -> JsonObject:
-        """``POST .../participants/{participantId}/loginlink``: 422 unless the participant is activated."""
+        """``POST .../participants/{participantId}/loginlink``: 422 unless activated and not in error."""
         with self._lock:
             participant = self._participant(org_id, project_id, participant_id)
             if not participant.activated:
                 raise ApiError(422, f"Participant {participant.id} is not activated")
+            if participant.in_error:
+                reason = f": {participant.error_message}" if participant.error_message else ""
+                raise ApiError(422, f"Participant {participant.id} is in error{reason}")
             return {"link": resource_url(self.base_url, "login", secrets.token_urlsafe(24))}
 
     def advance_progress(
@@ -381,6 +476,8 @@ class SimulatorState:
         complete: bool = False,
     ) -> list[JsonObject]:
         """Let activated participants complete activities, as if they took the course.
+
+        Participants in error are left as they are: their users cannot access the course.
 
         :param project_id: only participants of this project.
         :param participant_id: only this participant.
@@ -393,9 +490,18 @@ class SimulatorState:
         with self._lock:
             advanced = []
             now = utc_now()
-            for participant in self._participants.values():
+            candidates: Iterable[Participant]
+            if participant_id is not None:
+                one = self._participants.get(_id_key(participant_id))
+                candidates = [one] if one is not None else []
+            elif project_id is not None:
+                candidates = self._participants_by_project.group(_id_key(project_id))
+            else:
+                candidates = self._participants.values()
+            for participant in candidates:
                 if (
                     not participant.activated
+                    or participant.in_error
                     or participant.activities_completed >= participant.activities_total
                 ):
                     continue
@@ -414,6 +520,29 @@ class SimulatorState:
                 advanced.append(participant.to_api(self.base_url))
             return advanced
 
+    def set_participant_error(self, participant_id: str | int, message: str | None) -> JsonObject:
+        """Put a participation into error, or take it out of error, as Learnifier may on its own.
+
+        A participation in error shows ``inError: true`` and its ``errorMessage``; its user cannot
+        get a login link (422) and :meth:`advance_progress` leaves it alone. Activation and the
+        other operations are unaffected.
+
+        :param participant_id: the participation's id (ids are unique in the account).
+        :param message: why it is in error; ``""`` for an error without a message; ``None`` to
+            clear the error.
+        :return: the participation's new representation.
+        :raises ApiError: 404 for an unknown participation.
+        """
+        if message is not None and not isinstance(message, str):
+            raise ApiError(422, "'message' must be a string or null", field="message")
+        with self._lock:
+            participant = self._participants.get(_id_key(participant_id))
+            if participant is None:
+                raise ApiError(404, f"No participant {participant_id!r}", field="participantId")
+            participant.in_error = message is not None
+            participant.error_message = message or None
+            return participant.to_api(self.base_url)
+
     def _participant_url(self, participant: Participant) -> str:
         project = self._projects[_id_key(participant.project_id)]
         return resource_url(
@@ -423,16 +552,16 @@ class SimulatorState:
     def _participant_conflict(self, participant: Participant, message: str, field: str) -> ApiError:
         return ApiError(409, message, field=field, headers={"Location": self._participant_url(participant)})
 
-    def _participant_with_external_id(self, external_id: str) -> Participant | None:
-        return _first(self._participants.values(), lambda p: p.external_id == external_id)
+    def _participant_with_external_id(self, external_id: str | None) -> Participant | None:
+        return self._participants_by_external_id.first(external_id)
 
     # ------------------------------------------------------------------ users
 
     def list_users(self, limit: int, offset: int) -> tuple[list[JsonObject], bool]:
         """``GET /users``: a page in creation order, and whether more users follow it."""
         with self._lock:
-            users = list(self._users.values())
-            return [user.to_api() for user in users[offset : offset + limit]], offset + limit < len(users)
+            page = itertools.islice(self._users.values(), offset, offset + limit)
+            return [user.to_api() for user in page], offset + limit < len(self._users)
 
     def get_user(self, user_id: str) -> JsonObject:
         """``GET /users/{userid}``."""
@@ -442,7 +571,7 @@ class SimulatorState:
     def user_by_external_id(self, external_id: str) -> JsonObject:
         """``GET /extuser?extid=``."""
         with self._lock:
-            user = _first(self._users.values(), lambda u: u.external_id == external_id)
+            user = self._users_by_external_id.first(external_id)
             if user is None:
                 raise ApiError(404, f"No user has the external id {external_id!r}")
             return user.to_api()
@@ -479,6 +608,7 @@ class SimulatorState:
                 if other is not None and other is not user:
                     raise ApiError(409, f"User {other.id} already has this {field}", field=field)
             self._check_user_fields(body)
+            keys_before = self._indexes_of(user)
             user.primary_email = body.get("primaryEmail", user.primary_email)
             user.external_id = body.get("externalId", user.external_id)
             user.first_name = body.get("firstName", user.first_name)
@@ -487,6 +617,7 @@ class SimulatorState:
             user.locale = body.get("locale", user.locale)
             user.home_org = body.get("homeOrg", user.home_org)
             user.hard_lock = body.get("hardLock", user.hard_lock)
+            self._reindex(user, keys_before)
 
     def list_user_participations(self, user_id: str) -> list[JsonObject]:
         """``GET /users/{userid}/projectParticipations``.
@@ -498,8 +629,7 @@ class SimulatorState:
             user = self._user(user_id)
             return [
                 p.to_user_api(self._projects[_id_key(p.project_id)], self.base_url)
-                for p in self._participants.values()
-                if p.user_id == user.id
+                for p in self._participants_by_user.group(user.id)
             ]
 
     def _check_user_fields(self, body: Mapping[str, Any]) -> None:
@@ -513,19 +643,14 @@ class SimulatorState:
         if user.display_name is None:
             names = " ".join(name for name in (user.first_name, user.last_name) if name)
             user.display_name = names or user.primary_email
-        self._users[user.id] = user
+        self._store(user)
         return user
 
     def _user_with_email(self, email: str | None) -> User | None:
-        if email is None:
-            return None
-        wanted = email.casefold()
-        return _first(self._users.values(), lambda u: (u.primary_email or "").casefold() == wanted)
+        return self._users_by_email.first(_email_key(email))
 
     def _user_with_external_id(self, external_id: str | None) -> User | None:
-        if external_id is None:
-            return None
-        return _first(self._users.values(), lambda u: u.external_id == external_id)
+        return self._users_by_external_id.first(external_id)
 
     # ------------------------------------------------------------------ user groups
 
@@ -533,7 +658,7 @@ class SimulatorState:
         """``GET /orgunits/{orgid}/usergroups``."""
         with self._lock:
             unit = self._org_unit(org_id)
-            return [group.to_api() for group in self._user_groups.values() if group.org_id == unit.id]
+            return [group.to_api() for group in self._user_groups_by_org.group(_id_key(unit.id))]
 
     def get_user_group(self, org_id: str, group_id: str) -> JsonObject:
         """``GET /orgunits/{orgid}/usergroups/{groupid}``."""
@@ -554,7 +679,7 @@ class SimulatorState:
             group = UserGroup(
                 id=self._allocate_id(UserGroup), org_id=unit.id, name=body["name"], parent_id=parent_id
             )
-            self._user_groups[_id_key(group.id)] = group
+            self._store(group)
             return [{"groupId": group.id}]
 
     def list_user_group_members(self, org_id: str, group_id: str) -> list[JsonObject]:
@@ -608,17 +733,38 @@ class SimulatorState:
         self._next_ids[kind] = allocated + 1
         return allocated
 
+    def _store(self, record: Record) -> None:
+        """Add ``record`` to its table and the indexes."""
+        self._table_of(record)[_id_key(record.id)] = record
+        self._index(record)
+
+    def _unstore(self, record: Record) -> None:
+        """Remove ``record`` from its table and the indexes."""
+        self._unindex(record)
+        del self._table_of(record)[_id_key(record.id)]
+
+    def _indexes_of(self, record: Record) -> list[tuple[_Index[str, Any], str | None]]:
+        """Return the indexes that hold ``record``, each with its key there."""
+        return [(index, index.key_of(record)) for index in self._indexes.get(type(record), ())]
+
+    def _index(self, record: Record, record_key: str | None = None) -> None:
+        record_key = _id_key(record.id) if record_key is None else record_key
+        for index in self._indexes.get(type(record), ()):
+            index.add(index.key_of(record), record_key, record)
+
+    def _unindex(self, record: Record) -> None:
+        for index, key in self._indexes_of(record):
+            index.remove(key, _id_key(record.id))
+
+    def _reindex(self, record: Record, keys_before: list[tuple[_Index[str, Any], str | None]]) -> None:
+        """Move ``record`` from its ``keys_before`` to its current keys, in place where unchanged."""
+        for (index, old_key), (_, new_key) in zip(keys_before, self._indexes_of(record), strict=True):
+            if old_key != new_key:
+                index.remove(old_key, _id_key(record.id))
+            index.add(new_key, _id_key(record.id), record)
+
     def _table_of(self, record: Record) -> dict[str, Any]:
-        tables: dict[type, dict[str, Any]] = {
-            OrgUnit: self._org_units,
-            CourseDesign: self._course_designs,
-            Project: self._projects,
-            Participant: self._participants,
-            User: self._users,
-            UserGroup: self._user_groups,
-            GlobalUserGroup: self._global_user_groups,
-        }
-        return tables[type(record)]
+        return self._tables[type(record)]
 
     def _org_unit(self, org_id: str) -> OrgUnit:
         unit = self._org_units.get(org_id)

@@ -129,12 +129,46 @@ def test_the_cli_injects_faults_and_latency(run_cli: RunCli, tmp_path: Path) -> 
     assert elapsed >= 0.05
 
 
+def test_the_cli_counts_requests_but_records_nothing_by_default(run_cli: RunCli, tmp_path: Path) -> None:
+    ready_file = tmp_path / "ready.json"
+    process = run_cli("--http", "--ready-file", str(ready_file))
+
+    ready = wait_for(ready_file, process)
+    auth = ("sim-key", "sim-secret")
+    for _ in range(3):
+        requests.get(f"{ready['base_url']}/orgunits", auth=auth, timeout=10)
+    counts = requests.get(f"{ready['base_url']}/_simulator/requests", auth=auth, timeout=10).json()
+    recorded = requests.get(f"{ready['base_url']}/_simulator/exchanges", auth=auth, timeout=10).json()
+    process.terminate()
+    process.communicate(timeout=10)
+
+    assert counts == {"total": 3, "byOperation": {"GET /orgunits": 3}}
+    assert recorded == {"recording": False, "maxExchanges": 1000, "exchanges": []}
+
+
+def test_the_cli_records_the_newest_exchanges_on_request(run_cli: RunCli, tmp_path: Path) -> None:
+    ready_file = tmp_path / "ready.json"
+    process = run_cli("--http", "--record", "--max-exchanges", "2", "--ready-file", str(ready_file))
+
+    ready = wait_for(ready_file, process)
+    auth = ("sim-key", "sim-secret")
+    for extid in ("a", "b", "c"):
+        requests.get(f"{ready['base_url']}/extorgunit", params={"extid": extid}, auth=auth, timeout=10)
+    recorded = requests.get(f"{ready['base_url']}/_simulator/exchanges", auth=auth, timeout=10).json()
+    process.terminate()
+    process.communicate(timeout=10)
+
+    assert (recorded["recording"], recorded["maxExchanges"]) == (True, 2)
+    assert [exchange["query"] for exchange in recorded["exchanges"]] == [{"extid": ["b"]}, {"extid": ["c"]}]
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["--host", "0.0.0.0"], "--host must be a loopback address"),
         (["--error-rate", "2"], "error_rate must be between 0 and 1"),
         (["--seed", "big"], "invalid choice"),
+        (["--record", "--max-exchanges", "-1"], "max_exchanges must be None or a non-negative integer"),
     ],
 )
 def test_the_cli_refuses_bad_options(run_cli: RunCli, arguments: list[str], message: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from airflow_provider_learnifier.simulator import HeaderMap, LearnifierSimulator, seed
+from airflow_provider_learnifier.simulator.server import SimulatorRequestHandler
 from tests.simulator.client import ApiClient, error_body
 
 if TYPE_CHECKING:
@@ -279,3 +280,33 @@ def test_concurrent_writes_get_distinct_ids(sim: LearnifierSimulator) -> None:
 
     assert len(set(ids)) == 40
     assert len(sim.state.list_users(limit=100, offset=0)[0]) == 41
+
+
+def test_each_answer_is_written_at_once(
+    raw: http.client.HTTPSConnection, sim: LearnifierSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Status, headers and body in one write: one TLS record, one system call, one GIL release."""
+    writes: list[bytes] = []
+    setup = SimulatorRequestHandler.setup
+
+    def counting_setup(handler: SimulatorRequestHandler) -> None:
+        setup(handler)
+        write = handler.wfile.write
+
+        def counted(data: bytes) -> int:
+            writes.append(bytes(data))
+            return write(data)
+
+        handler.wfile.write = counted  # type: ignore[method-assign,assignment]
+
+    monkeypatch.setattr(SimulatorRequestHandler, "setup", counting_setup)
+    headers = {"Authorization": basic("sim-key", "sim-secret")}
+    for path in ("/orgunits", f"{ORG}/projects/999", f"/users/{seed.DEMO_ADMIN_USER_ID}"):
+        raw.request("GET", path, headers=headers)
+        response = raw.getresponse()
+        body = response.read()
+        assert writes[-1].endswith(b"\r\n\r\n" + body)
+
+    assert len(writes) == 3
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[1].startswith(b"HTTP/1.1 404 Not Found\r\n")

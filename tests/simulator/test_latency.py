@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -48,3 +49,32 @@ def test_the_simulators_own_routes_have_no_latency(sim: LearnifierSimulator) -> 
     sim.latency = 5.0
 
     assert timed_get(sim, "/_simulator/state") < 2.0
+
+
+def test_the_state_lock_is_free_while_requests_wait_their_latency(
+    sim: LearnifierSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting requests must not hold the state's lock, or they would answer one after another."""
+    dispatcher = sim._dispatcher
+    waiting = threading.Event()
+    release = threading.Event()
+    pause = dispatcher._pause
+
+    def observed_pause(seconds: float) -> bool:
+        if seconds > 0:
+            waiting.set()
+            release.wait(10)
+        return pause(0)
+
+    monkeypatch.setattr(dispatcher, "_pause", observed_pause)
+    sim.latency = LATENCY
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(timed_get, sim, "/orgunits")
+        assert waiting.wait(10)
+        lock_was_free = sim.state._lock.acquire(blocking=False)
+        if lock_was_free:
+            sim.state._lock.release()
+        release.set()
+        answer.result(timeout=10)
+
+    assert lock_was_free
