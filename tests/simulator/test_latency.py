@@ -11,7 +11,7 @@ import requests
 
 from airflow_provider_learnifier.simulator import LearnifierSimulator
 
-LATENCY = 0.1
+LATENCY = 0.3  # large against a new TLS connection on a loaded 2-core machine
 
 
 def timed_get(sim: LearnifierSimulator, path: str) -> float:
