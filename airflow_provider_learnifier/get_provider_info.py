@@ -30,6 +30,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_learnifier.hooks.learnifier"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_learnifier.operators.org_units",
+                    "airflow_provider_learnifier.operators.participants",
+                    "airflow_provider_learnifier.operators.projects",
+                    "airflow_provider_learnifier.operators.user_groups",
+                    "airflow_provider_learnifier.operators.users",
+                ],
+            }
+        ],
         "sensors": [
             {
                 "integration-name": INTEGRATION,
@@ -48,6 +60,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "extra-links": ["airflow_provider_learnifier.links.projects.LearnifierProjectLink"],
         "connection-types": [
             {
                 "connection-type": "learnifier",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         conf,
     )
     from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.execution_time.xcom import XCom
     from airflow.sdk.log import mask_secret
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -44,6 +45,7 @@ _LOCATIONS = {
     "ObjectStoragePath": "airflow.sdk",
     "PokeReturnValue": "airflow.sdk",
     "TriggerEvent": "airflow.triggers.base",
+    "XCom": "airflow.sdk.execution_time.xcom",
     "conf": "airflow.sdk",
     "get_async_connection": "airflow.providers.common.compat.connection",
     "mask_secret": "airflow.sdk.log",

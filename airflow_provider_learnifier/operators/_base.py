@@ -1,0 +1,226 @@
+"""What the Learnifier operators share: the hook, resolving org units and projects, and errors.
+
+Importing this module is cheap: the hook (and with it ``requests``) is imported when a task
+runs, not when the DAG processor parses a DAG file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.version_compat import AirflowException, BaseOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.version_compat import Context
+
+JsonObject = dict[str, Any]
+
+#: How many failures an error message lists before it says "and N more".
+MAX_LISTED_FAILURES = 20
+
+
+class LearnifierInputError(AirflowException):
+    """The operator's input is unusable: a roster or id list that cannot be read, or bad rows.
+
+    :param message: what is wrong, naming the offending rows or values.
+    :param problems: one ``{"person", "row", "reason"}`` entry per bad row, when rows were at fault.
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.problems = [dict(problem) for problem in problems]
+
+
+class LearnifierBulkOperationError(AirflowException):
+    """More items of a bulk operation failed than the operator's ``max_failures`` allows.
+
+    Raised after every item was tried, so the others are done.
+
+    :param message: names the failures.
+    :param failures: one ``{"person", "reason"}`` (or ``{"id", "reason"}``) entry per failure.
+    :param summary: the task's result as it would have been returned.
+    """
+
+    def __init__(self, message: str, *, failures: Sequence[Mapping[str, Any]], summary: JsonObject) -> None:
+        super().__init__(message)
+        self.failures = [dict(failure) for failure in failures]
+        self.summary = summary
+
+
+def describe_failures(failures: Sequence[Mapping[str, Any]], *, subject: str = "person") -> str:
+    """List failures as ``"<who>: <reason>"`` lines, at most :data:`MAX_LISTED_FAILURES` of them."""
+    lines = []
+    for failure in failures[:MAX_LISTED_FAILURES]:
+        who = failure.get(subject) or failure.get("id") or "?"
+        row = f" (row {failure['row']})" if failure.get("row") else ""
+        lines.append(f"  - {who}{row}: {failure.get('reason')}")
+    if len(failures) > MAX_LISTED_FAILURES:
+        lines.append(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more")
+    return "\n".join(lines)
+
+
+def id_text(value: Any) -> str:
+    """An API id (the spec types some as int64, others as strings) as the string used in results."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def int_like(value: Any) -> Any:
+    """A templated id rendered as text (``"1001"``) as the JSON number the API expects for it."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def blank(value: Any) -> bool:
+    """Tell whether a templated argument was left empty (``None`` or a blank string)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def project_summary(project: Mapping[str, Any], **extra: Any) -> JsonObject:
+    """A project as the operators return it: JSON-serializable, ids as strings."""
+    summary: JsonObject = {
+        "org_id": id_text(project["orgId"]),
+        "project_id": id_text(project["id"]),
+        "name": project.get("name"),
+        "external_id": project.get("externalId"),
+        "design_id": None if project.get("designId") is None else id_text(project["designId"]),
+        "status": project.get("status"),
+        "admin_url": project.get("adminUrl"),
+    }
+    summary.update(extra)
+    return summary
+
+
+class LearnifierBaseOperator(BaseOperator):
+    """Base class of the Learnifier operators: one :class:`LearnifierHook` per task, closed at the end.
+
+    Subclasses implement :meth:`execute_with_hook` instead of ``execute``.
+
+    :param learnifier_conn_id: the Airflow connection of type ``learnifier`` to use.
+    """
+
+    ui_color = "#e8f4ea"
+
+    def __init__(self, *, learnifier_conn_id: str = "learnifier_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.learnifier_conn_id = learnifier_conn_id
+
+    @property
+    def http_pool_size(self) -> int:
+        """How many connections the hook's session keeps open; bulk operators size it to their concurrency."""
+        return 4
+
+    @cached_property
+    def hook(self) -> LearnifierHook:
+        """The task's hook; its session is shared by all of the task's threads."""
+        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+
+        return LearnifierHook(self.learnifier_conn_id, pool_maxsize=self.http_pool_size)
+
+    def execute(self, context: Context) -> Any:
+        """Run the operation, then close the hook's HTTP session."""
+        try:
+            return self.execute_with_hook(self.hook, context)
+        finally:
+            self.hook.close()
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> Any:
+        """Do the operator's work with ``hook``; return a JSON-serializable result for XCom."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared lookups
+
+    @staticmethod
+    def resolve_org_id(
+        hook: LearnifierHook, org_id: Any, org_external_id: Any, *, what: str = "org unit"
+    ) -> str:
+        """Return the id of the organization unit named by ``org_id`` or by ``org_external_id``.
+
+        :raises ValueError: unless exactly one of them is given.
+        :raises LearnifierNotFoundError: when no org unit has the external id.
+        """
+        if blank(org_id) == blank(org_external_id):
+            raise ValueError(f"name the {what} by org_id or by org_external_id (exactly one of them)")
+        if not blank(org_id):
+            return id_text(org_id).strip()
+        unit = hook.get_org_unit_by_external_id(str(org_external_id).strip())
+        return id_text(unit["id"])
+
+    @staticmethod
+    def resolve_project(
+        hook: LearnifierHook, org_id: Any, project_id: Any, project_external_id: Any
+    ) -> JsonObject:
+        """Return the project named by ``org_id`` and ``project_id``, or by ``project_external_id``.
+
+        With ``project_external_id``, ``org_id`` is optional; when given, the project must be in it.
+
+        :raises ValueError: unless exactly one way of naming the project is given.
+        :raises LearnifierNotFoundError: when there is no such project.
+        """
+        by_id = not blank(project_id)
+        by_external_id = not blank(project_external_id)
+        if by_id == by_external_id:
+            raise ValueError(
+                "name the project either by org_id and project_id, or by project_external_id (not both)"
+            )
+        if by_external_id:
+            project = hook.get_project_by_external_id(str(project_external_id).strip())
+            if not blank(org_id) and id_text(project["orgId"]) != id_text(org_id).strip():
+                raise ValueError(
+                    f"the project with external id {project_external_id!r} belongs to org unit "
+                    f"{project['orgId']}, not to org_id {org_id!r}"
+                )
+            return project
+        if blank(org_id):
+            raise ValueError(f"project_id {project_id!r} needs its org_id")
+        return hook.get_project(id_text(org_id).strip(), id_text(project_id).strip())
+
+
+def id_list(value: Any, name: str) -> list[str]:
+    """Read a list of ids: a list, a mapping (its values, e.g. a ``{person: id}`` result), or a text.
+
+    A text is a JSON (or Python) list, or ids separated by commas. Duplicates are dropped, order kept.
+
+    :raises LearnifierInputError: for an empty or malformed id.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith(("[", "{")):
+            import ast
+            import json
+
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise LearnifierInputError(
+                        f"{name} {text!r:.80} is neither a JSON list nor a list literal"
+                    ) from None
+        else:
+            value = [part for part in text.split(",") if part.strip()]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise LearnifierInputError(f"{name} must be a list of ids, not {type(value).__name__}")
+    ids: dict[str, None] = {}
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise LearnifierInputError(f"{name} holds {item!r}, which is not an id")
+        text = id_text(item).strip()
+        if (
+            not text
+            or any(bad in text for bad in ("/", "\\", ".."))
+            or any(c.isspace() or ord(c) < 32 for c in text)
+        ):
+            raise LearnifierInputError(f"{name} holds {item!r}, which is not a valid Learnifier id")
+        ids.setdefault(text)
+    return list(ids)

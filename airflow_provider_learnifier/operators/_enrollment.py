@@ -1,0 +1,399 @@
+"""The work of :class:`~airflow_provider_learnifier.operators.participants.LearnifierEnrollOperator`.
+
+Imported only when the task runs. One :class:`Enrollment` enrolls one roster in one project:
+
+1. read the project's participants, and (unless every row names a user id) the account's users;
+2. find or create each person's user, concurrently;
+3. add each person as a participant unless they are one, and activate them, concurrently;
+4. with ``remove_missing``, remove the participants that are nobody on the roster.
+
+Every step is idempotent, so a rerun after a crash, or a retry, ends in the same state: existing
+users and participants are found before anything is created, a 409 means "already there" and
+names it, and when a POST got no answer (the hook never repeats one that may have reached
+Learnifier) the state is read again to learn whether it was applied before it is tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.exceptions import (
+    LearnifierConflictError,
+    LearnifierConnectionError,
+    LearnifierError,
+    LearnifierNotFoundError,
+    LearnifierResponseError,
+)
+from airflow_provider_learnifier.operators._base import id_text, project_summary
+from airflow_provider_learnifier.operators._bulk import (
+    CREATE_ATTEMPTS,
+    Tally,
+    UserIndex,
+    UserMismatch,
+    run_concurrently,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.operators._roster import Person, Roster
+
+JsonObject = dict[str, Any]
+
+#: The lists of the summary, in the order they are reported.
+CATEGORIES = ("created_users", "enrolled", "already_enrolled", "activated", "removed")
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A person and their user id (``None`` for a user a dry run would create)."""
+
+    person: Person
+    user_id: str | None
+
+
+class Enrollment:
+    """Enroll one roster in one project; see the module's description.
+
+    :param hook: the hook, shared by all threads.
+    :param project: the project, as the API returned it.
+    :param activate: activate participants that are not.
+    :param create_missing_users: create users for people who have none.
+    :param home_org: the home organization unit of created users, unless a row gives one.
+    :param remove_missing: remove participants that are nobody on the roster.
+    :param dry_run: change nothing; report what would be done.
+    :param max_concurrency: at most this many requests at a time.
+    :param stop: once set, people not yet started are skipped (the task is being killed).
+    :param log: where to log.
+    """
+
+    def __init__(
+        self,
+        hook: LearnifierHook,
+        project: Mapping[str, Any],
+        *,
+        activate: bool,
+        create_missing_users: bool,
+        home_org: int | str | None,
+        remove_missing: bool,
+        dry_run: bool,
+        max_concurrency: int,
+        stop: threading.Event | None = None,
+        log: logging.Logger | Any = None,
+    ) -> None:
+        self.hook = hook
+        self.project = project
+        self.org_id = id_text(project["orgId"])
+        self.project_id = id_text(project["id"])
+        self.activate = activate
+        self.create_missing_users = create_missing_users
+        self.home_org = home_org
+        self.remove_missing = remove_missing
+        self.dry_run = dry_run
+        self.max_concurrency = max_concurrency
+        self.stop = stop
+        self.log = log or logging.getLogger(__name__)
+        self.tally = Tally(*CATEGORIES, "participant_ids")
+        self.participants_by_user: dict[str, Mapping[str, Any]] = {}
+        self.index: UserIndex | None = None
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, roster: Roster) -> JsonObject:
+        """Enroll the roster's people; return the summary. Per-person failures are in it, not raised."""
+        for problem in roster.problems:
+            self.tally.fail(problem["row"], problem["person"], problem["reason"], row=problem["row"])
+        participants = self.hook.list_participants(self.org_id, self.project_id)
+        self.participants_by_user = {id_text(p["userId"]): p for p in participants if p.get("userId")}
+        if self.remove_missing or any(not person.user_id for person in roster.people):
+            self.index = UserIndex.load(self.hook)
+        self.log.info(
+            "Project %s/%s has %d participant(s); the account has %s user(s). %s %d person(s), "
+            "up to %d request(s) at a time.",
+            self.org_id,
+            self.project_id,
+            len(participants),
+            len(self.index) if self.index is not None else "(not read)",
+            "Dry run for" if self.dry_run else "Enrolling",
+            len(roster.people),
+            self.max_concurrency,
+        )
+
+        resolved = run_concurrently(
+            self._resolve, roster.people, max_workers=self.max_concurrency, stop=self.stop
+        )
+        targets = self._distinct_users(roster.people, resolved)
+        run_concurrently(self._enroll, targets, max_workers=self.max_concurrency, stop=self.stop)
+
+        summary: JsonObject = {"project": project_summary(self.project), "dry_run": self.dry_run}
+        if self.remove_missing:
+            skipped = self._remove_missing(roster, targets)
+            if skipped:
+                summary["removal_skipped"] = skipped
+        for category in CATEGORIES:
+            summary[category] = self.tally.items(category)
+        summary["failed"] = self.tally.failed
+        summary["participant_ids"] = dict(self.tally.items("participant_ids"))
+        summary["counts"] = {"roster": roster.size} | {
+            category: len(summary[category]) for category in (*CATEGORIES, "failed")
+        }
+        return summary
+
+    def _distinct_users(self, people: list[Person], resolved: list[_Resolved | None]) -> list[_Resolved]:
+        """Drop people who turned out to be the same user as an earlier row."""
+        claimed: dict[str, Person] = {}
+        targets = []
+        for person, result in zip(people, resolved, strict=True):
+            if result is None:
+                continue
+            if result.user_id is not None:
+                first = claimed.setdefault(result.user_id, person)
+                if first is not person:
+                    self._fail(person, f"is the same Learnifier user ({result.user_id}) as row {first.row}")
+                    continue
+            targets.append(result)
+        return targets
+
+    def _fail(self, person: Person, reason: str) -> None:
+        self.log.warning("Learnifier enrollment of %s (row %d) failed: %s", person.label, person.row, reason)
+        self.tally.fail(person.row, person.label, reason, row=person.row)
+
+    # ------------------------------------------------------------------ users
+
+    def _resolve(self, person: Person) -> _Resolved | None:
+        """Find the person's user, or create it; ``None`` when that failed (recorded)."""
+        try:
+            if self.index is None:
+                return _Resolved(person, person.user_id)
+            user = self.index.find(person)
+            if user is not None:
+                return _Resolved(person, id_text(user["id"]))
+            if person.user_id:
+                self._fail(person, f"no Learnifier user has the id {person.user_id!r}")
+                return None
+            if not self.create_missing_users:
+                self._fail(
+                    person, f"no Learnifier user has {_identifiers(person)}, and create_missing_users is off"
+                )
+                return None
+            if self.dry_run:
+                self.tally.add("created_users", person.row, person.label)
+                return _Resolved(person, None)
+            user_id, created = self._create_user(person)
+            if created:
+                self.tally.add("created_users", person.row, person.label)
+            return _Resolved(person, user_id)
+        except UserMismatch as mismatch:
+            self._fail(person, str(mismatch))
+        except (LearnifierError, ValueError) as error:
+            self._fail(person, f"finding or creating the user failed: {error}")
+        return None
+
+    def _create_user(self, person: Person) -> tuple[str, bool]:
+        """Create the person's user; return its id and whether this run created it."""
+        fields: dict[str, Any] = {
+            "primary_email": person.email,
+            "external_id": person.external_id,
+            "first_name": person.first_name,
+            "last_name": person.last_name,
+            "display_name": person.display_name,
+            "locale": person.locale,
+            "home_org": person.home_org if person.home_org is not None else self.home_org,
+            "hard_lock": person.hard_lock,
+        }
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return self.hook.create_user(**fields), True
+            except LearnifierConflictError as conflict:
+                if conflict.existing_id is None:
+                    raise
+                # Made meanwhile: by another run, or by our first attempt whose answer was lost.
+                return conflict.existing_id, attempt > 1
+            except LearnifierConnectionError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                found = self._user_created_without_answer(person)
+                if found is not None:
+                    return found, True
+                self.log.warning(
+                    "Creating the user of %s got no answer and did not happen; trying again", person.label
+                )
+        raise AssertionError("unreachable")
+
+    def _user_created_without_answer(self, person: Person) -> str | None:
+        """After a lost answer, find the user if the POST was applied.
+
+        Only the external id can be looked up directly; for a person known by email alone, the
+        second POST tells, since Learnifier answers 409 with the id of the user it made.
+        """
+        if not person.external_id:
+            return None
+        try:
+            return id_text(self.hook.get_user_by_external_id(person.external_id)["id"])
+        except LearnifierNotFoundError:
+            return None
+
+    # ------------------------------------------------------------------ participants
+
+    def _enroll(self, target: _Resolved) -> None:
+        """Make the person a participant and activate them; a failure is recorded, not raised."""
+        person, user_id = target.person, target.user_id
+        step = "adding the participant"
+        try:
+            participant = self.participants_by_user.get(user_id) if user_id else None
+            if participant is None:
+                if self.dry_run or user_id is None:
+                    self.tally.add("enrolled", person.row, person.label)
+                    if self.activate:
+                        self.tally.add("activated", person.row, person.label)
+                    return
+                participant, added = self._add_participant(user_id)
+                self.tally.add("enrolled" if added else "already_enrolled", person.row, person.label)
+            else:
+                self.tally.add("already_enrolled", person.row, person.label)
+            participant_id = id_text(participant["id"])
+            self.tally.add("participant_ids", person.row, (person.label, participant_id))
+            if self.activate and not participant.get("activated"):
+                step = "activating the participant"
+                if not self.dry_run:
+                    self._activate(user_id, participant_id)  # type: ignore[arg-type]
+                self.tally.add("activated", person.row, person.label)
+        except (LearnifierError, ValueError) as error:
+            self._fail(person, f"{step} failed: {error}")
+
+    def _add_participant(self, user_id: str) -> tuple[Mapping[str, Any], bool]:
+        """Add the user to the project; return the participant and whether this run added it."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                participant_id = self.hook.add_participant(self.org_id, self.project_id, user_id=user_id)
+            except LearnifierConflictError as conflict:
+                # Already a participant (added by another run, or by our first attempt whose answer
+                # was lost): the conflict names it; read it again for its activation state.
+                found = self._read_participant(user_id)
+                if found is None and conflict.existing_id is None:
+                    raise
+                return found or {
+                    "id": conflict.existing_id,
+                    "userId": user_id,
+                    "activated": False,
+                }, attempt > 1
+            except LearnifierConnectionError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                found = self._read_participant(user_id)
+                if found is not None:
+                    return found, True
+                self.log.warning(
+                    "Adding participant %s got no answer and did not happen; trying again", user_id
+                )
+                continue
+            if participant_id is None:
+                found = self._read_participant(user_id)
+                if found is None:
+                    raise LearnifierResponseError(
+                        f"Learnifier added user {user_id} to project {self.project_id} without saying as "
+                        "which participant, and the participant is not listed"
+                    )
+                return found, True
+            return {"id": participant_id, "userId": user_id, "activated": False}, True
+        raise AssertionError("unreachable")
+
+    def _activate(self, user_id: str, participant_id: str) -> None:
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                self.hook.activate_participant(self.org_id, self.project_id, participant_id)
+                return
+            except LearnifierConnectionError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                found = self._read_participant(user_id)
+                if found is not None and found.get("activated"):
+                    return
+                self.log.warning(
+                    "Activating participant %s got no answer and did not happen; trying again", participant_id
+                )
+
+    def _read_participant(self, user_id: str) -> Mapping[str, Any] | None:
+        """Read the project's participants again and return the user's participation, if any."""
+        for participant in self.hook.list_participants(self.org_id, self.project_id):
+            if id_text(participant.get("userId")) == user_id:
+                return participant
+        return None
+
+    # ------------------------------------------------------------------ removal
+
+    def _remove_missing(self, roster: Roster, targets: list[_Resolved]) -> str | None:
+        """Remove the participants that are nobody on the roster; return why not, when skipped."""
+        if roster.problems:
+            reason = (
+                f"{len(roster.problems)} roster row(s) are bad, so the people they meant are unknown; "
+                "no participant was removed"
+            )
+            self.log.warning("Not removing missing participants: %s", reason)
+            return reason
+        assert self.index is not None
+        index = self.index
+        # A participant stays when their user is anyone on the roster, even someone whose row
+        # failed: by the user id a row resolved to, or by a row's user id, external id or email.
+        user_ids = {target.user_id for target in targets if target.user_id}
+        user_ids.update(person.user_id for person in roster.people if person.user_id)
+        external_ids = {person.external_id for person in roster.people if person.external_id}
+        emails = {person.email.casefold() for person in roster.people if person.email}
+
+        def on_roster(user_id: str) -> bool:
+            user = index.by_id.get(user_id) or {}
+            return (
+                user_id in user_ids
+                or user.get("externalId") in external_ids
+                or str(user.get("primaryEmail") or "").casefold() in emails
+            )
+
+        missing = sorted(
+            (
+                (self._participant_label(participant), participant)
+                for user_id, participant in self.participants_by_user.items()
+                if not on_roster(user_id)
+            ),
+            key=lambda item: item[0],
+        )
+        self.log.info(
+            "%s %d participant(s) that are not on the roster",
+            "Would remove" if self.dry_run else "Removing",
+            len(missing),
+        )
+        order = {id(participant): roster.size + 1 + n for n, (_, participant) in enumerate(missing)}
+
+        def remove(item: tuple[str, Mapping[str, Any]]) -> None:
+            label, participant = item
+            try:
+                if not self.dry_run:
+                    try:
+                        self.hook.delete_participant(self.org_id, self.project_id, id_text(participant["id"]))
+                    except LearnifierNotFoundError:
+                        self.log.info("Participant %s was already removed", participant["id"])
+                self.tally.add("removed", order[id(participant)], label)
+            except LearnifierError as error:
+                self.log.warning("Removing participant %s (%s) failed: %s", participant["id"], label, error)
+                self.tally.fail(order[id(participant)], label, f"removing the participant failed: {error}")
+
+        run_concurrently(remove, missing, max_workers=self.max_concurrency, stop=self.stop)
+        return None
+
+    def _participant_label(self, participant: Mapping[str, Any]) -> str:
+        user_id = id_text(participant.get("userId"))
+        user = self.index.by_id.get(user_id) if self.index is not None else None
+        if user:
+            return str(user.get("externalId") or user.get("primaryEmail") or user_id)
+        return user_id
+
+
+def _identifiers(person: Person) -> str:
+    parts = []
+    if person.external_id:
+        parts.append(f"the external id {person.external_id!r}")
+    if person.email:
+        parts.append(f"the email {person.email!r}")
+    return " or ".join(parts) or "these identifiers"

@@ -1,0 +1,191 @@
+"""Operators for Learnifier organization units (the clients of an account): create and update.
+
+Importing this module is cheap: the hook is imported when a task runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.operators._base import (
+    JsonObject,
+    LearnifierBaseOperator,
+    LearnifierInputError,
+    blank,
+    id_text,
+    int_like,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.version_compat import Context
+
+__all__ = ["LearnifierCreateOrgUnitOperator", "LearnifierUpdateOrgUnitOperator"]
+
+#: The optional fields both operators take, as the hook's keyword arguments.
+_ORG_UNIT_FIELDS = ("external_id", "client_number", "country", "parent", "caller")
+
+
+def _fields(operator: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The given (not blank) fields; ``parent`` as the number the API expects."""
+    values: dict[str, Any] = {}
+    for name in names:
+        value = getattr(operator, name)
+        if blank(value):
+            continue
+        values[name] = int_like(value) if name == "parent" else str(value).strip()
+    return values
+
+
+class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
+    """Create a Learnifier organization unit, or reuse the one with the same external id.
+
+    When ``external_id`` is given and Learnifier answers 409 (the external id is taken), the
+    existing unit is looked up by external id and returned, marked ``"reused": true`` (with
+    ``reuse_existing=False`` the conflict fails the task instead). The same lookup tells, when the
+    create request got no answer, whether it was applied.
+
+    The result (JSON, in XCom): ``{"org_id", "display_name", "external_id", "reused": bool}``.
+
+    :param display_name: the unit's name. Templated.
+    :param external_id: the unit's external id. Templated.
+    :param client_number: a client number, unique in the account. Templated.
+    :param country: the country code, e.g. ``se``. Templated.
+    :param parent: the id of the parent organization unit. Templated.
+    :param caller: the id of the user on whose behalf the unit is created. Templated.
+    :param reuse_existing: on 409 with an ``external_id``, return the existing unit.
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    template_fields: Sequence[str] = ("display_name", *_ORG_UNIT_FIELDS)
+
+    def __init__(
+        self,
+        *,
+        display_name: str,
+        external_id: str | None = None,
+        client_number: str | None = None,
+        country: str | None = None,
+        parent: str | int | None = None,
+        caller: str | None = None,
+        reuse_existing: bool = True,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        self.display_name = display_name
+        self.external_id = external_id
+        self.client_number = client_number
+        self.country = country
+        self.parent = parent
+        self.caller = caller
+        self.reuse_existing = reuse_existing
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Create the unit, or find it by external id on a conflict."""
+        from airflow_provider_learnifier.exceptions import (
+            LearnifierConflictError,
+            LearnifierConnectionError,
+            LearnifierNotFoundError,
+        )
+
+        if blank(self.display_name):
+            raise LearnifierInputError(f"{self.task_id}: the organization unit needs a display_name")
+        display_name = str(self.display_name).strip()
+        fields = _fields(self, _ORG_UNIT_FIELDS)
+        external_id = fields.get("external_id")
+        try:
+            created = hook.create_org_unit(display_name=display_name, **fields)
+        except LearnifierConflictError as conflict:
+            if external_id is None or not self.reuse_existing:
+                raise
+            try:
+                unit = hook.get_org_unit_by_external_id(external_id)
+            except LearnifierNotFoundError:
+                raise conflict from None  # the conflict is about something else, e.g. the client number
+            if unit.get("name") != display_name:
+                self.log.warning(
+                    "Org unit %s with external id %r is named %r, not %r; reusing it unchanged",
+                    unit["id"],
+                    external_id,
+                    unit.get("name"),
+                    display_name,
+                )
+            self.log.info("Org unit with external id %r exists as %s: reusing it", external_id, unit["id"])
+            return {
+                "org_id": id_text(unit["id"]),
+                "display_name": unit.get("name"),
+                "external_id": external_id,
+                "reused": True,
+            }
+        except LearnifierConnectionError:
+            if external_id is None:
+                raise
+            try:
+                unit = hook.get_org_unit_by_external_id(external_id)
+            except LearnifierNotFoundError:
+                raise LearnifierConnectionError(
+                    f"creating org unit {external_id!r} got no answer, and no unit has that external id: "
+                    "it was not created"
+                ) from None
+            created = {"ouId": unit["id"]}
+        org_id = id_text(created["ouId"])
+        self.log.info("Created org unit %s (%r)", org_id, display_name)
+        return {"org_id": org_id, "display_name": display_name, "external_id": external_id, "reused": False}
+
+
+class LearnifierUpdateOrgUnitOperator(LearnifierBaseOperator):
+    """Update a Learnifier organization unit; only the given fields change.
+
+    The result (JSON, in XCom): ``{"org_id", "updated_fields": [...]}``.
+
+    :param org_id: the unit to update. Templated.
+    :param org_external_id: the unit's current external id, instead of ``org_id``. Templated.
+    :param display_name: the new name. Templated.
+    :param external_id: the new external id. Templated.
+    :param client_number: the new client number. Templated.
+    :param country: the new country code. Templated.
+    :param parent: the new parent unit's id. Templated.
+    :param caller: the id of the user on whose behalf the unit is changed. Templated.
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    template_fields: Sequence[str] = ("org_id", "org_external_id", "display_name", *_ORG_UNIT_FIELDS)
+
+    def __init__(
+        self,
+        *,
+        org_id: str | int | None = None,
+        org_external_id: str | None = None,
+        display_name: str | None = None,
+        external_id: str | None = None,
+        client_number: str | None = None,
+        country: str | None = None,
+        parent: str | int | None = None,
+        caller: str | None = None,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        self.org_id = org_id
+        self.org_external_id = org_external_id
+        self.display_name = display_name
+        self.external_id = external_id
+        self.client_number = client_number
+        self.country = country
+        self.parent = parent
+        self.caller = caller
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Send the given fields."""
+        fields = _fields(self, ("display_name", *_ORG_UNIT_FIELDS))
+        if not set(fields) - {"caller"}:
+            raise LearnifierInputError(f"{self.task_id}: no field to update was given")
+        try:
+            org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+        self.log.info("Updating org unit %s: %s", org_id, ", ".join(sorted(fields)))
+        hook.update_org_unit(org_id, **fields)
+        return {"org_id": org_id, "updated_fields": sorted(name for name in fields if name != "caller")}

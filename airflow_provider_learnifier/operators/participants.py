@@ -1,0 +1,346 @@
+"""Operators for a project's participants: enroll a roster, and make login links.
+
+Importing this module is cheap: the hook, the thread pool and the CSV/JSON readers are
+imported when a task runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.links.projects import LearnifierProjectLink
+from airflow_provider_learnifier.operators._base import (
+    JsonObject,
+    LearnifierBaseOperator,
+    LearnifierBulkOperationError,
+    LearnifierInputError,
+    describe_failures,
+    id_list,
+    id_text,
+    int_like,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.version_compat import Context
+
+__all__ = [
+    "LearnifierBulkOperationError",
+    "LearnifierEnrollOperator",
+    "LearnifierEnrollmentError",
+    "LearnifierInputError",
+    "LearnifierLoginLinkOperator",
+]
+
+#: The XCom key of the enrollment summary of a run that failed (``return_value`` of one that succeeded).
+ENROLLMENT_SUMMARY_XCOM_KEY = "enrollment_summary"
+
+
+class LearnifierEnrollmentError(LearnifierBulkOperationError):
+    """More roster rows failed than ``max_failures`` allows; everything else was done."""
+
+
+def _check_limits(max_concurrency: int, max_failures: int) -> None:
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be a positive integer, not {max_concurrency!r}")
+    if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
+        raise ValueError(f"max_failures must be a non-negative integer, not {max_failures!r}")
+
+
+class LearnifierEnrollOperator(LearnifierBaseOperator):
+    """Enroll a roster of people in a Learnifier project: users, participants, activation.
+
+    For each person of the roster, the operator makes sure that a Learnifier user exists
+    (creating it when ``create_missing_users``), that the user is a participant of the project,
+    and (with ``activate``) that the participant is activated. People are handled concurrently,
+    with at most ``max_concurrency`` requests in flight over one HTTP session.
+
+    It is idempotent: it reads the project's participants and the account's users first, treats
+    a 409 as "already there", and when a request that creates something got no answer it reads
+    the state again before trying once more. A rerun, or a retry after a crash half-way, ends in
+    the same state without duplicate users or participants.
+
+    **The roster** is a list of dicts (from XCom or params), a JSON or CSV text, or the path of
+    a CSV, JSON or JSON Lines file, local or an :class:`~airflow.sdk.ObjectStoragePath`
+    (``s3://bucket/people.csv``). Each person has an ``email``, an ``external_id`` or a
+    ``user_id``, and optionally ``first_name``, ``last_name``, ``display_name``, ``locale``,
+    ``home_org`` and ``hard_lock``, used when a user is created. Column names are forgiving
+    (``Email``, ``externalId``...); other columns are ignored. A user is found by user id, else
+    by external id, else by email (case-insensitive).
+
+    Rows are checked before anything is changed: rows without an identifier, with a malformed
+    email, or repeating another row's email, external id or user id are bad. When there are
+    more bad rows than ``max_failures``, the task fails naming them and changes nothing; else
+    they are reported as failures and the other rows are enrolled.
+
+    **Failures** of one person (a refused activation, say) do not stop the others. The task
+    returns a summary and fails at the end with :class:`LearnifierEnrollmentError` when more
+    than ``max_failures`` people failed; the summary is then in XCom under
+    ``enrollment_summary``.
+
+    **Sync**: with ``remove_missing``, participants who are nobody on the roster are removed
+    (not when the roster has bad rows: the people they meant are unknown). An empty roster
+    with ``remove_missing`` is refused unless ``allow_empty_roster``, as a guard against an
+    empty export emptying a course. ``dry_run`` changes nothing and reports what would be done.
+
+    The result (JSON, in XCom)::
+
+        {"project": {"org_id", "project_id", "name", "admin_url", ...},
+         "dry_run": false,
+         "created_users": [person, ...], "enrolled": [...], "already_enrolled": [...],
+         "activated": [...], "removed": [...],
+         "failed": [{"person": ..., "row": ..., "reason": ...}, ...],
+         "participant_ids": {person: participant_id, ...},
+         "counts": {"roster", "created_users", "enrolled", "already_enrolled", "activated",
+                    "removed", "failed"}}
+
+    A person is named by their external id, else their email, else their user id.
+
+    :param roster: the people (see above). Templated.
+    :param org_id: the project's organization unit, with ``project_id``. Templated.
+    :param project_id: the project's id. Templated.
+    :param project_external_id: the project's external id, instead of ``org_id``/``project_id``. Templated.
+    :param activate: activate participants that are not activated.
+    :param create_missing_users: create users for people who have none; else they fail.
+    :param home_org: the home organization unit of created users when a row gives none;
+        default: the project's organization unit. Templated.
+    :param remove_missing: remove the project's participants who are not on the roster.
+    :param dry_run: change nothing; the summary's lists name what would be done.
+    :param allow_empty_roster: allow ``remove_missing`` with an empty roster (removes everyone).
+    :param max_concurrency: at most this many requests at a time (default 8).
+    :param max_failures: how many people may fail before the task fails (default 0).
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    template_fields: Sequence[str] = ("roster", "org_id", "project_id", "project_external_id", "home_org")
+    operator_extra_links = (LearnifierProjectLink(),)
+
+    def __init__(
+        self,
+        *,
+        roster: Any,
+        org_id: str | int | None = None,
+        project_id: str | int | None = None,
+        project_external_id: str | None = None,
+        activate: bool = True,
+        create_missing_users: bool = True,
+        home_org: str | int | None = None,
+        remove_missing: bool = False,
+        dry_run: bool = False,
+        allow_empty_roster: bool = False,
+        max_concurrency: int = 8,
+        max_failures: int = 0,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        _check_limits(max_concurrency, max_failures)
+        self.roster = roster
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.activate = activate
+        self.create_missing_users = create_missing_users
+        self.home_org = home_org
+        self.remove_missing = remove_missing
+        # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), which renders the templates.
+        self.is_dry_run = dry_run
+        self.allow_empty_roster = allow_empty_roster
+        self.max_concurrency = max_concurrency
+        self.max_failures = max_failures
+        self._stop_event: threading.Event | None = None
+
+    @property
+    def http_pool_size(self) -> int:
+        """One connection per concurrent request."""
+        return self.max_concurrency
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Enroll the roster; return the summary."""
+        from airflow_provider_learnifier.operators._enrollment import Enrollment
+        from airflow_provider_learnifier.operators._roster import read_roster, roster_error
+
+        roster = read_roster(self.roster)
+        if roster.ignored_columns:
+            self.log.info("Ignoring roster column(s) %s", ", ".join(roster.ignored_columns))
+        if len(roster.problems) > self.max_failures:
+            raise roster_error(roster, max_failures=self.max_failures)
+        if self.remove_missing and not roster.people and not self.allow_empty_roster:
+            raise LearnifierInputError(
+                "the roster is empty, and remove_missing would remove every participant of the project; "
+                "set allow_empty_roster=True if that is what you want"
+            )
+        try:
+            project = self.resolve_project(hook, self.org_id, self.project_id, self.project_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+        LearnifierProjectLink.persist(context, project)
+        home_org = int_like(self.home_org) if self.home_org not in (None, "") else project["orgId"]
+
+        self._stop_event = threading.Event()
+        enrollment = Enrollment(
+            hook,
+            project,
+            activate=self.activate,
+            create_missing_users=self.create_missing_users,
+            home_org=home_org,
+            remove_missing=self.remove_missing,
+            dry_run=self.is_dry_run,
+            max_concurrency=self.max_concurrency,
+            stop=self._stop_event,
+            log=self.log,
+        )
+        summary = enrollment.run(roster)
+        counts = summary["counts"]
+        self.log.info(
+            "%sProject %s (%s): %s",
+            "[dry run] " if self.is_dry_run else "",
+            summary["project"]["project_id"],
+            summary["project"]["name"],
+            ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in counts.items()),
+        )
+        failed = summary["failed"]
+        if len(failed) > self.max_failures:
+            context["ti"].xcom_push(key=ENROLLMENT_SUMMARY_XCOM_KEY, value=summary)
+            raise LearnifierEnrollmentError(
+                f"{len(failed)} failure(s) enrolling {counts['roster']} roster row(s) in project "
+                f"{summary['project']['project_id']} (max_failures={self.max_failures}); everything else "
+                f"was done:\n{describe_failures(failed)}",
+                failures=failed,
+                summary=summary,
+            )
+        return summary
+
+    def on_kill(self) -> None:
+        """Stop starting people; requests in flight finish."""
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+
+class LearnifierLoginLinkOperator(LearnifierBaseOperator):
+    """Create single-use login links for participants of a project.
+
+    A login link is a credential: the hook masks it in task logs, and it is not put in XCom
+    unless ``push_links=True`` (XCom is stored unencrypted in Airflow's database; only push links
+    when the next task sends them on at once). To deliver links without XCom, give ``on_link``,
+    a callable that receives ``(participant_id, link)`` as each link is made; it may be called
+    from several threads at once. Learnifier makes links only for activated participants; a
+    link expires in minutes.
+
+    The result (JSON, in XCom)::
+
+        {"org_id": ..., "project_id": ..., "participant_ids": [ids that got a link],
+         "count": n, "failed": [{"participant_id": ..., "reason": ...}],
+         "links": {participant_id: link}}   # only with push_links=True
+
+    :param participant_ids: the participants: a list of ids, a ``{name: participant_id}`` mapping
+        (such as the enroll operator's ``participant_ids``), or a comma-separated text. Templated.
+    :param org_id: the project's organization unit, with ``project_id``. Templated.
+    :param project_id: the project's id. Templated.
+    :param project_external_id: the project's external id, instead of ``org_id``/``project_id``. Templated.
+    :param push_links: put the links in the result (in XCom).
+    :param on_link: called with ``(participant_id, link)`` for each link made.
+    :param max_concurrency: at most this many requests at a time (default 8).
+    :param max_failures: how many participants may fail before the task fails (default 0).
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    template_fields: Sequence[str] = ("participant_ids", "org_id", "project_id", "project_external_id")
+
+    def __init__(
+        self,
+        *,
+        participant_ids: Any,
+        org_id: str | int | None = None,
+        project_id: str | int | None = None,
+        project_external_id: str | None = None,
+        push_links: bool = False,
+        on_link: Callable[[str, str], Any] | None = None,
+        max_concurrency: int = 8,
+        max_failures: int = 0,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        _check_limits(max_concurrency, max_failures)
+        if on_link is not None and not callable(on_link):
+            raise ValueError(f"on_link must be callable, not {type(on_link).__name__}")
+        self.participant_ids = participant_ids
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.push_links = push_links
+        self.on_link = on_link
+        self.max_concurrency = max_concurrency
+        self.max_failures = max_failures
+
+    @property
+    def http_pool_size(self) -> int:
+        """One connection per concurrent request."""
+        return self.max_concurrency
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Make a link for each participant; return ids and counts (and the links with ``push_links``)."""
+        from airflow_provider_learnifier.exceptions import LearnifierConnectionError, LearnifierError
+        from airflow_provider_learnifier.operators._bulk import Tally, run_concurrently
+
+        participant_ids = id_list(self.participant_ids, "participant_ids")
+        try:
+            project = self.resolve_project(hook, self.org_id, self.project_id, self.project_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+        org_id, project_id = id_text(project["orgId"]), id_text(project["id"])
+        if not self.push_links and self.on_link is None:
+            self.log.warning(
+                "The login links are neither pushed to XCom (push_links) nor handed to on_link: they are "
+                "made and dropped"
+            )
+        tally = Tally("made", "links")
+
+        def make(numbered: tuple[int, str]) -> None:
+            order, participant_id = numbered
+            try:
+                try:
+                    link = hook.create_login_link(org_id, project_id, participant_id)
+                except LearnifierConnectionError:
+                    # The lost link is unusable anyway; a new one replaces it.
+                    link = hook.create_login_link(org_id, project_id, participant_id)
+            except LearnifierError as error:
+                self.log.warning("No login link for participant %s: %s", participant_id, error)
+                tally.fail(order, participant_id, str(error))
+                return
+            if self.on_link is not None:
+                try:
+                    self.on_link(participant_id, link)
+                except Exception as error:
+                    self.log.warning("on_link failed for participant %s: %s", participant_id, error)
+                    tally.fail(order, participant_id, f"on_link failed: {type(error).__name__}: {error}")
+                    return
+            tally.add("made", order, participant_id)
+            if self.push_links:
+                tally.add("links", order, (participant_id, link))
+
+        run_concurrently(make, list(enumerate(participant_ids)), max_workers=self.max_concurrency)
+        made = tally.items("made")
+        failed = [{"participant_id": f["person"], "reason": f["reason"]} for f in tally.failed]
+        self.log.info("Made %d login link(s) for project %s; %d failed", len(made), project_id, len(failed))
+        result: JsonObject = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "participant_ids": made,
+            "count": len(made),
+            "failed": failed,
+        }
+        if self.push_links:
+            result["links"] = dict(tally.items("links"))
+        if len(failed) > self.max_failures:
+            raise LearnifierBulkOperationError(
+                f"{len(failed)} of {len(participant_ids)} login link(s) failed for project {project_id} "
+                f"(max_failures={self.max_failures}):\n"
+                + describe_failures([{"person": f["participant_id"], "reason": f["reason"]} for f in failed]),
+                failures=failed,
+                summary={key: value for key, value in result.items() if key != "links"},
+            )
+        return result

@@ -1,0 +1,425 @@
+"""Operators for Learnifier projects (course runs): create from a course design, update, delete.
+
+Importing this module is cheap: the hook is imported when a task runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.exceptions import LearnifierRefusedError
+from airflow_provider_learnifier.links.projects import LearnifierProjectLink
+from airflow_provider_learnifier.operators._base import (
+    JsonObject,
+    LearnifierBaseOperator,
+    LearnifierInputError,
+    blank,
+    id_text,
+    project_summary,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.version_compat import Context
+
+__all__ = [
+    "PROJECT_STATUSES",
+    "LearnifierCreateProjectOperator",
+    "LearnifierDeleteProjectOperator",
+    "LearnifierProjectNotEmptyError",
+    "LearnifierUpdateProjectOperator",
+]
+
+#: The statuses a project can be given.
+PROJECT_STATUSES = ("NEW", "ACTIVATED", "DISABLED")
+
+#: Operator argument -> field of the API's ``Project``, for the fields both create and update take.
+_PROJECT_FIELDS = {
+    "country": "country",
+    "locale": "locale",
+    "note": "note",
+    "timezone": "timezone",
+    "user_description": "userDescription",
+    "user_title": "userTitle",
+}
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if blank(value) else str(value)
+
+
+class LearnifierCreateProjectOperator(LearnifierBaseOperator):
+    """Create a Learnifier project from a course design, or reuse the one with the same external id.
+
+    With ``external_id``, the operator is idempotent: when a project with that external id
+    exists, it is returned (``"reused": true``) and not changed, so reruns and retries never
+    duplicate the project; and when the create request gets no answer, the project is looked
+    up by external id before the error is raised. Without ``external_id``, every run creates a
+    project.
+
+    The result (JSON, in XCom), also the target of the "Learnifier project" link::
+
+        {"org_id", "project_id", "name", "external_id", "design_id", "status", "admin_url",
+         "reused": bool}
+
+    :param name: the project's name. Templated.
+    :param org_id: the organization unit to create it in. Templated.
+    :param org_external_id: the organization unit's external id, instead of ``org_id``. Templated.
+    :param design_id: the course design's id. Templated.
+    :param design_name: the course design's name, instead of ``design_id``. Templated.
+    :param external_id: the project's external id (makes the operator idempotent). Templated.
+    :param country: the country code. Templated.
+    :param created_by: the id of the user that becomes the project's manager. Templated.
+    :param locale: the project's locale, e.g. ``en``. Templated.
+    :param note: an internal note. Templated.
+    :param timezone: the project's time zone, e.g. ``Europe/Stockholm``. Templated.
+    :param user_description: the description participants see. Templated.
+    :param user_title: the title participants see. Templated.
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "name",
+        "org_id",
+        "org_external_id",
+        "design_id",
+        "design_name",
+        "external_id",
+        "country",
+        "created_by",
+        "locale",
+        "note",
+        "timezone",
+        "user_description",
+        "user_title",
+    )
+    operator_extra_links = (LearnifierProjectLink(),)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        org_id: str | int | None = None,
+        org_external_id: str | None = None,
+        design_id: str | int | None = None,
+        design_name: str | None = None,
+        external_id: str | None = None,
+        country: str | None = None,
+        created_by: str | None = None,
+        locale: str | None = None,
+        note: str | None = None,
+        timezone: str | None = None,
+        user_description: str | None = None,
+        user_title: str | None = None,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        self.name = name
+        self.org_id = org_id
+        self.org_external_id = org_external_id
+        self.design_id = design_id
+        self.design_name = design_name
+        self.external_id = external_id
+        self.country = country
+        self.created_by = created_by
+        self.locale = locale
+        self.note = note
+        self.timezone = timezone
+        self.user_description = user_description
+        self.user_title = user_title
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Find the project by external id, or create it; return it."""
+        from airflow_provider_learnifier.exceptions import LearnifierConnectionError
+
+        if blank(self.name):
+            raise LearnifierInputError(f"{self.task_id}: the project needs a name")
+        if blank(self.design_id) == blank(self.design_name):
+            raise LearnifierInputError(f"{self.task_id}: give design_id or design_name (exactly one of them)")
+        external_id = _text_or_none(self.external_id)
+        try:
+            org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+
+        existing = self._existing(hook, external_id, org_id)
+        if existing is not None:
+            self.log.info(
+                "Project %s (%r) with external id %r exists: reusing it",
+                existing["id"],
+                existing.get("name"),
+                external_id,
+            )
+            LearnifierProjectLink.persist(context, existing)
+            return project_summary(existing, reused=True)
+
+        design_id = self._design_id(hook)
+        fields = {argument: _text_or_none(getattr(self, argument)) for argument in _PROJECT_FIELDS}
+        try:
+            project: Mapping[str, Any] = hook.create_project(
+                org_id,
+                name=str(self.name),
+                design_id=design_id,
+                external_id=external_id,
+                created_by=_text_or_none(self.created_by),
+                **fields,
+            )
+        except LearnifierConnectionError:
+            found = self._existing(hook, external_id, org_id)
+            if found is None:
+                if external_id is None:
+                    self.log.error(
+                        "Creating the project got no answer; without an external_id it cannot be told "
+                        "whether it was created: check org unit %s before retrying",
+                        org_id,
+                    )
+                raise
+            project = found
+        self.log.info("Created project %s (%r) in org unit %s", project["id"], project.get("name"), org_id)
+        LearnifierProjectLink.persist(context, project)
+        return project_summary(project, reused=False)
+
+    def _existing(
+        self, hook: LearnifierHook, external_id: str | None, org_id: str
+    ) -> Mapping[str, Any] | None:
+        from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+
+        if external_id is None:
+            return None
+        try:
+            project = hook.get_project_by_external_id(external_id)
+        except LearnifierNotFoundError:
+            return None
+        if id_text(project["orgId"]) != org_id:
+            raise LearnifierInputError(
+                f"{self.task_id}: the external id {external_id!r} belongs to project {project['id']} "
+                f"of org unit {project['orgId']}, not of org unit {org_id}"
+            )
+        if not blank(self.design_id) and id_text(project.get("designId")) != id_text(self.design_id).strip():
+            self.log.warning(
+                "Project %s with external id %r was made from course design %s, not %s",
+                project["id"],
+                external_id,
+                project.get("designId"),
+                self.design_id,
+            )
+        return project
+
+    def _design_id(self, hook: LearnifierHook) -> str | int:
+        if not blank(self.design_id):
+            return id_text(self.design_id).strip()
+        wanted = str(self.design_name).strip()
+        designs = [design for design in hook.list_course_designs() if design.get("enabled", True)]
+        matches = [design for design in designs if design.get("name") == wanted] or [
+            design for design in designs if str(design.get("name", "")).casefold() == wanted.casefold()
+        ]
+        if len(matches) != 1:
+            names = ", ".join(sorted(repr(design.get("name")) for design in designs)) or "none"
+            problem = "no enabled course design" if not matches else f"{len(matches)} course designs"
+            raise LearnifierInputError(
+                f"{self.task_id}: there is {problem} named {wanted!r}; the enabled designs are: {names}"
+            )
+        design = matches[0]
+        design_id = design.get("id", design.get("softid"))
+        if design_id is None:
+            raise LearnifierInputError(
+                f"{self.task_id}: Learnifier lists the course design {wanted!r} without an id"
+            )
+        return id_text(design_id)
+
+
+class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
+    """Update a Learnifier project's name, status or texts; only fields that differ are sent.
+
+    The result (JSON, in XCom), also the target of the "Learnifier project" link::
+
+        {"org_id", "project_id", "name", "external_id", "design_id", "status", "admin_url",
+         "updated_fields": [...]}
+
+    :param org_id: the project's organization unit, with ``project_id``. Templated.
+    :param project_id: the project's id. Templated.
+    :param project_external_id: the project's external id, instead of ``org_id``/``project_id``. Templated.
+    :param name: the new name. Templated.
+    :param status: ``NEW``, ``ACTIVATED`` or ``DISABLED``. Templated.
+    :param country: the country code. Templated.
+    :param locale: the locale. Templated.
+    :param note: the internal note. Templated.
+    :param timezone: the time zone. Templated.
+    :param user_description: the description participants see. Templated.
+    :param user_title: the title participants see. Templated.
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "org_id",
+        "project_id",
+        "project_external_id",
+        "name",
+        "status",
+        "country",
+        "locale",
+        "note",
+        "timezone",
+        "user_description",
+        "user_title",
+    )
+    operator_extra_links = (LearnifierProjectLink(),)
+
+    def __init__(
+        self,
+        *,
+        org_id: str | int | None = None,
+        project_id: str | int | None = None,
+        project_external_id: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        country: str | None = None,
+        locale: str | None = None,
+        note: str | None = None,
+        timezone: str | None = None,
+        user_description: str | None = None,
+        user_title: str | None = None,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.name = name
+        self.status = status
+        self.country = country
+        self.locale = locale
+        self.note = note
+        self.timezone = timezone
+        self.user_description = user_description
+        self.user_title = user_title
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Send the fields that differ from the project's; return the project."""
+        wanted: dict[str, str] = {}
+        if not blank(self.name):
+            wanted["name"] = str(self.name)
+        if not blank(self.status):
+            status = str(self.status).strip().upper()
+            if status not in PROJECT_STATUSES:
+                raise LearnifierInputError(
+                    f"{self.task_id}: status must be one of {', '.join(PROJECT_STATUSES)}, "
+                    f"not {self.status!r}"
+                )
+            wanted["status"] = status
+        for argument in _PROJECT_FIELDS:
+            value = _text_or_none(getattr(self, argument))
+            if value is not None:
+                wanted[argument] = value
+        if not wanted:
+            raise LearnifierInputError(f"{self.task_id}: no field to update was given")
+        try:
+            project = self.resolve_project(hook, self.org_id, self.project_id, self.project_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+        api_names = {"name": "name", "status": "status", **_PROJECT_FIELDS}
+        changes = {
+            argument: value for argument, value in wanted.items() if project.get(api_names[argument]) != value
+        }
+        if changes:
+            self.log.info("Updating project %s: %s", project["id"], ", ".join(sorted(changes)))
+            updated = hook.update_project(id_text(project["orgId"]), id_text(project["id"]), **changes)
+            project = {**project, **updated} if isinstance(updated, Mapping) else project
+        else:
+            self.log.info("Project %s already has the given values; nothing sent", project["id"])
+        LearnifierProjectLink.persist(context, project)
+        return project_summary(project, updated_fields=sorted(changes))
+
+
+class LearnifierProjectNotEmptyError(LearnifierRefusedError):
+    """Learnifier refused to delete a project because participants remain in it (406).
+
+    :param participants: how many participants the project has, when they could be counted.
+    """
+
+    def __init__(self, message: str, *, participants: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.participants = participants
+
+
+class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
+    """Delete a Learnifier project. Learnifier refuses while participants remain in it.
+
+    The result (JSON, in XCom): ``{"org_id", "project_id", "name", "deleted": bool}``.
+
+    :param org_id: the project's organization unit, with ``project_id``. Templated.
+    :param project_id: the project's id. Templated.
+    :param project_external_id: the project's external id, instead of ``org_id``/``project_id``. Templated.
+    :param missing_ok: succeed (``"deleted": false``) when there is no such project.
+    :param learnifier_conn_id: the Learnifier connection.
+    :raises LearnifierProjectNotEmptyError: when participants remain; it says how many.
+    """
+
+    template_fields: Sequence[str] = ("org_id", "project_id", "project_external_id")
+
+    def __init__(
+        self,
+        *,
+        org_id: str | int | None = None,
+        project_id: str | int | None = None,
+        project_external_id: str | None = None,
+        missing_ok: bool = False,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.missing_ok = missing_ok
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Delete the project."""
+        from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+
+        try:
+            project = self.resolve_project(hook, self.org_id, self.project_id, self.project_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+        except LearnifierNotFoundError:
+            if not self.missing_ok:
+                raise
+            self.log.info("There is no such project; nothing to delete (missing_ok)")
+            return {
+                "org_id": None if blank(self.org_id) else id_text(self.org_id),
+                "project_id": None if blank(self.project_id) else id_text(self.project_id),
+                "name": None,
+                "deleted": False,
+            }
+        org_id, project_id = id_text(project["orgId"]), id_text(project["id"])
+        try:
+            hook.delete_project(org_id, project_id)
+        except LearnifierRefusedError as refused:
+            try:
+                remaining: int | None = len(hook.list_participants(org_id, project_id))
+            except LearnifierNotFoundError:
+                remaining = None
+            count = f"{remaining} participant(s)" if remaining is not None else "participants"
+            raise LearnifierProjectNotEmptyError(
+                f"Learnifier refused to delete project {project_id} ({project.get('name')!r}): it still has "
+                f"{count}, and only a project without participants can be deleted. Remove them first, e.g. "
+                f"with LearnifierEnrollOperator(roster=[], remove_missing=True, allow_empty_roster=True). "
+                f"({refused})",
+                participants=remaining,
+                failures=refused.failures,
+                operation=refused.operation,
+                method=refused.method,
+                path=refused.path,
+                status=refused.status,
+                code=refused.code,
+                field=refused.field,
+                api_message=refused.api_message,
+            ) from refused
+        except LearnifierNotFoundError:
+            # A retried DELETE whose first attempt was applied without an answer.
+            self.log.info("Project %s was already gone", project_id)
+        self.log.info("Deleted project %s (%r)", project_id, project.get("name"))
+        return {"org_id": org_id, "project_id": project_id, "name": project.get("name"), "deleted": True}

@@ -1,0 +1,295 @@
+"""Operators for an organization unit's user groups: create a group, add and remove members.
+
+Importing this module is cheap: the hook and the thread pool are imported when a task runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.operators._base import (
+    JsonObject,
+    LearnifierBaseOperator,
+    LearnifierBulkOperationError,
+    LearnifierInputError,
+    blank,
+    describe_failures,
+    id_list,
+    id_text,
+    int_like,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.version_compat import Context
+
+__all__ = [
+    "LearnifierAddUserGroupMembersOperator",
+    "LearnifierCreateUserGroupOperator",
+    "LearnifierRemoveUserGroupMembersOperator",
+]
+
+
+def _same_group(group: Mapping[str, Any], name: str, parent: Any) -> bool:
+    if group.get("name") != name:
+        return False
+    if parent is None:
+        return group.get("parent") is None
+    return group.get("parent") is not None and id_text(group["parent"]) == id_text(parent)
+
+
+class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
+    """Create a user group in an organization unit, or reuse the group with the same name and parent.
+
+    Learnifier does not refuse a second group with the same name, so the operator looks for one
+    first (with ``reuse_existing``, the default) and returns it, ``"reused": true``. When the
+    create request gets no answer, the groups are read again to learn whether it was applied.
+
+    The result (JSON, in XCom): ``{"org_id", "group_id", "name", "parent", "reused": bool}``.
+
+    :param name: the group's name. Templated.
+    :param org_id: the organization unit. Templated.
+    :param org_external_id: the organization unit's external id, instead of ``org_id``. Templated.
+    :param parent: the id of the parent user group. Templated.
+    :param reuse_existing: return an existing group with the same name and parent instead of
+        creating another.
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    template_fields: Sequence[str] = ("name", "org_id", "org_external_id", "parent")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        org_id: str | int | None = None,
+        org_external_id: str | None = None,
+        parent: str | int | None = None,
+        reuse_existing: bool = True,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        self.name = name
+        self.org_id = org_id
+        self.org_external_id = org_external_id
+        self.parent = parent
+        self.reuse_existing = reuse_existing
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Find the group, or create it."""
+        from airflow_provider_learnifier.exceptions import LearnifierConnectionError
+
+        if blank(self.name):
+            raise LearnifierInputError(f"{self.task_id}: the user group needs a name")
+        name = str(self.name).strip()
+        parent = None if blank(self.parent) else int_like(self.parent)
+        try:
+            org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+        result = {"org_id": org_id, "name": name, "parent": None if parent is None else id_text(parent)}
+
+        if self.reuse_existing and (existing := self._find(hook, org_id, name, parent)) is not None:
+            self.log.info("User group %r exists in org unit %s as %s: reusing it", name, org_id, existing)
+            return {**result, "group_id": existing, "reused": True}
+        try:
+            group_id = id_text(hook.create_user_group(org_id, name=name, parent=parent))
+        except LearnifierConnectionError:
+            found = self._find(hook, org_id, name, parent) if self.reuse_existing else None
+            if found is None:
+                raise
+            group_id = found
+        self.log.info("Created user group %s (%r) in org unit %s", group_id, name, org_id)
+        return {**result, "group_id": group_id, "reused": False}
+
+    def _find(self, hook: LearnifierHook, org_id: str, name: str, parent: Any) -> str | None:
+        matches = sorted(
+            (group for group in hook.list_user_groups(org_id) if _same_group(group, name, parent)),
+            key=lambda group: int(group["groupId"]) if str(group["groupId"]).isdigit() else 0,
+        )
+        if len(matches) > 1:
+            self.log.warning(
+                "Org unit %s has %d user groups named %r; using the oldest, %s",
+                org_id,
+                len(matches),
+                name,
+                matches[0]["groupId"],
+            )
+        return id_text(matches[0]["groupId"]) if matches else None
+
+
+class _MembersOperator(LearnifierBaseOperator):
+    """Shared parts of the add- and remove-members operators."""
+
+    template_fields: Sequence[str] = ("org_id", "org_external_id", "group_id", "user_ids")
+
+    def __init__(
+        self,
+        *,
+        group_id: str | int,
+        user_ids: Any,
+        org_id: str | int | None = None,
+        org_external_id: str | None = None,
+        max_concurrency: int = 8,
+        max_failures: int = 0,
+        learnifier_conn_id: str = "learnifier_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive integer, not {max_concurrency!r}")
+        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
+            raise ValueError(f"max_failures must be a non-negative integer, not {max_failures!r}")
+        self.group_id = group_id
+        self.user_ids = user_ids
+        self.org_id = org_id
+        self.org_external_id = org_external_id
+        self.max_concurrency = max_concurrency
+        self.max_failures = max_failures
+
+    @property
+    def http_pool_size(self) -> int:
+        """One connection per concurrent request."""
+        return self.max_concurrency
+
+    def _target(self, hook: LearnifierHook) -> tuple[str, str, list[str], set[str]]:
+        """The org unit, the group, the wanted user ids and the group's current members."""
+        user_ids = id_list(self.user_ids, "user_ids")
+        if blank(self.group_id):
+            raise LearnifierInputError(f"{self.task_id}: no group_id given")
+        try:
+            org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
+        group_id = id_text(self.group_id).strip()
+        members = self._members(hook, org_id, group_id)
+        return org_id, group_id, user_ids, members
+
+    @staticmethod
+    def _members(hook: LearnifierHook, org_id: str, group_id: str) -> set[str]:
+        return {
+            id_text(member.get("id", member.get("uuid")))
+            for member in hook.list_user_group_members(org_id, group_id)
+        }
+
+    def _finish(self, verb: str, result: JsonObject, failed: list[dict[str, Any]], total: int) -> JsonObject:
+        result["failed"] = failed
+        if len(failed) > self.max_failures:
+            raise LearnifierBulkOperationError(
+                f"{len(failed)} of {total} user(s) could not be {verb} user group {result['group_id']} "
+                f"(max_failures={self.max_failures}):\n" + describe_failures(failed, subject="user_id"),
+                failures=failed,
+                summary=result,
+            )
+        return result
+
+
+class LearnifierAddUserGroupMembersOperator(_MembersOperator):
+    """Add users to a user group; users who are members already are left alone.
+
+    The result (JSON, in XCom)::
+
+        {"org_id", "group_id", "added": [user_id, ...], "already_members": [...],
+         "failed": [{"user_id": ..., "reason": ...}]}
+
+    :param group_id: the user group. Templated.
+    :param user_ids: the users: a list of ids, a ``{key: user_id}`` mapping (such as the upsert
+        operator's ``user_ids``), or a comma-separated text. Templated.
+    :param org_id: the group's organization unit. Templated.
+    :param org_external_id: the organization unit's external id, instead of ``org_id``. Templated.
+    :param max_concurrency: at most this many requests at a time (default 8).
+    :param max_failures: how many users may fail before the task fails (default 0).
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Add the users who are not members."""
+        from airflow_provider_learnifier.exceptions import LearnifierConnectionError, LearnifierError
+        from airflow_provider_learnifier.operators._bulk import Tally, run_concurrently
+
+        org_id, group_id, user_ids, members = self._target(hook)
+        to_add = [(n, user_id) for n, user_id in enumerate(user_ids) if user_id not in members]
+        tally = Tally("added")
+
+        def add(numbered: tuple[int, str]) -> None:
+            order, user_id = numbered
+            try:
+                try:
+                    hook.add_user_group_member(org_id, group_id, user_id)
+                except LearnifierConnectionError:
+                    if user_id in self._members(hook, org_id, group_id):
+                        return tally.add("added", order, user_id)
+                    hook.add_user_group_member(org_id, group_id, user_id)
+                tally.add("added", order, user_id)
+            except LearnifierError as error:
+                self.log.warning("Adding user %s to group %s failed: %s", user_id, group_id, error)
+                tally.fail(order, user_id, str(error))
+
+        run_concurrently(add, to_add, max_workers=self.max_concurrency)
+        added = tally.items("added")
+        self.log.info(
+            "Group %s: added %d, %d already member(s)", group_id, len(added), len(user_ids) - len(to_add)
+        )
+        result: JsonObject = {
+            "org_id": org_id,
+            "group_id": group_id,
+            "added": added,
+            "already_members": [user_id for user_id in user_ids if user_id in members],
+        }
+        failed = [{"user_id": f["person"], "reason": f["reason"]} for f in tally.failed]
+        return self._finish("added to", result, failed, len(user_ids))
+
+
+class LearnifierRemoveUserGroupMembersOperator(_MembersOperator):
+    """Remove users from a user group; users who are not members are left alone.
+
+    The result (JSON, in XCom)::
+
+        {"org_id", "group_id", "removed": [user_id, ...], "not_members": [...],
+         "failed": [{"user_id": ..., "reason": ...}]}
+
+    :param group_id: the user group. Templated.
+    :param user_ids: the users: a list of ids, a ``{key: user_id}`` mapping, or a comma-separated
+        text. Templated.
+    :param org_id: the group's organization unit. Templated.
+    :param org_external_id: the organization unit's external id, instead of ``org_id``. Templated.
+    :param max_concurrency: at most this many requests at a time (default 8).
+    :param max_failures: how many users may fail before the task fails (default 0).
+    :param learnifier_conn_id: the Learnifier connection.
+    """
+
+    def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
+        """Remove the users who are members."""
+        from airflow_provider_learnifier.exceptions import LearnifierError, LearnifierNotFoundError
+        from airflow_provider_learnifier.operators._bulk import Tally, run_concurrently
+
+        org_id, group_id, user_ids, members = self._target(hook)
+        to_remove = [(n, user_id) for n, user_id in enumerate(user_ids) if user_id in members]
+        tally = Tally("removed")
+
+        def remove(numbered: tuple[int, str]) -> None:
+            order, user_id = numbered
+            try:
+                hook.remove_user_group_member(org_id, group_id, user_id)
+            except LearnifierNotFoundError:
+                pass  # a retried DELETE whose first attempt was applied without an answer
+            except LearnifierError as error:
+                self.log.warning("Removing user %s from group %s failed: %s", user_id, group_id, error)
+                return tally.fail(order, user_id, str(error))
+            tally.add("removed", order, user_id)
+
+        run_concurrently(remove, to_remove, max_workers=self.max_concurrency)
+        removed = tally.items("removed")
+        self.log.info(
+            "Group %s: removed %d, %d not member(s)", group_id, len(removed), len(user_ids) - len(to_remove)
+        )
+        result: JsonObject = {
+            "org_id": org_id,
+            "group_id": group_id,
+            "removed": removed,
+            "not_members": [user_id for user_id in user_ids if user_id not in members],
+        }
+        failed = [{"user_id": f["person"], "reason": f["reason"]} for f in tally.failed]
+        return self._finish("removed from", result, failed, len(user_ids))

@@ -1,0 +1,109 @@
+"""The org unit operators against the simulator: create (reused on 409 by external id) and update."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from airflow_provider_learnifier.exceptions import LearnifierConflictError
+from airflow_provider_learnifier.operators._base import LearnifierInputError
+from airflow_provider_learnifier.operators.org_units import (
+    LearnifierCreateOrgUnitOperator,
+    LearnifierUpdateOrgUnitOperator,
+)
+from airflow_provider_learnifier.simulator import seed
+from tests.openapi_contract import validate_all
+
+
+def org_units(sim: Any) -> list[dict[str, Any]]:
+    return sim.state.snapshot()["orgUnits"]
+
+
+def xcom(dag_run: Any, task_id: str) -> Any:
+    value = dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id)
+    assert json.loads(json.dumps(value)) == value
+    return value
+
+
+def _context() -> dict[str, Any]:
+    return {"ti": mock.MagicMock()}
+
+
+def test_create_reuse_and_update_from_params_and_xcom(learnifier_conn, run_dag, openapi_spec):
+    sim = learnifier_conn
+    dag_run = run_dag("operators_org_units")
+
+    assert dag_run.state == "success"
+    created, again, updated = (xcom(dag_run, task) for task in ("create", "create_again", "update"))
+    (unit,) = [u for u in org_units(sim) if u.get("externalId") == "globex"]
+    assert created == {
+        "org_id": str(unit["id"]),
+        "display_name": "Globex",
+        "external_id": "globex",
+        "reused": False,
+    }
+    assert again == {**created, "reused": True}
+    assert updated == {"org_id": str(unit["id"]), "updated_fields": ["country", "display_name"]}
+    assert (unit["name"], unit["parentId"]) == ("Globex Nordics", seed.DEMO_ORG_UNIT_ID)
+    assert len(org_units(sim)) == 2
+    validate_all(openapi_spec, sim.exchanges)
+
+
+def test_a_conflict_without_external_id_or_reuse_fails(learnifier_conn):
+    duplicate_number = LearnifierCreateOrgUnitOperator(
+        task_id="create", display_name="Copy", client_number=seed.DEMO_ORG_UNIT_CLIENT_NUMBER
+    )
+    with pytest.raises(LearnifierConflictError):
+        duplicate_number.execute(_context())
+    no_reuse = LearnifierCreateOrgUnitOperator(
+        task_id="create",
+        display_name="Acme",
+        external_id=seed.DEMO_ORG_UNIT_EXTERNAL_ID,
+        reuse_existing=False,
+    )
+    with pytest.raises(LearnifierConflictError):
+        no_reuse.execute(_context())
+    assert len(org_units(learnifier_conn)) == 1
+
+
+def test_a_conflict_on_the_client_number_is_not_mistaken_for_the_external_id(learnifier_conn):
+    operator = LearnifierCreateOrgUnitOperator(
+        task_id="create",
+        display_name="New",
+        external_id="new-ext",
+        client_number=seed.DEMO_ORG_UNIT_CLIENT_NUMBER,
+    )
+    with pytest.raises(LearnifierConflictError, match="clientNumber"):
+        operator.execute(_context())
+
+
+def test_a_lost_create_answer_finds_the_unit_by_external_id(learnifier_conn):
+    sim = learnifier_conn
+    sim.inject(drop="after", method="POST", path="/orgunits")
+    result = LearnifierCreateOrgUnitOperator(
+        task_id="create", display_name="Initech", external_id="initech"
+    ).execute(_context())
+    assert result["reused"] is False
+    assert [u["id"] for u in org_units(sim) if u.get("externalId") == "initech"] == [int(result["org_id"])]
+
+
+def test_update_by_external_id_and_bad_input(learnifier_conn):
+    sim = learnifier_conn
+    operator = LearnifierUpdateOrgUnitOperator(
+        task_id="update", org_external_id="acme", display_name="Acme AB"
+    )
+    assert operator.execute(_context()) == {
+        "org_id": str(seed.DEMO_ORG_UNIT_ID),
+        "updated_fields": ["display_name"],
+    }
+    assert org_units(sim)[0]["name"] == "Acme AB"
+
+    with pytest.raises(LearnifierInputError, match="no field to update"):
+        LearnifierUpdateOrgUnitOperator(task_id="update", org_id=1001, caller="x").execute(_context())
+    with pytest.raises(LearnifierInputError, match="exactly one"):
+        LearnifierUpdateOrgUnitOperator(task_id="update", display_name="x").execute(_context())
+    with pytest.raises(LearnifierInputError, match="needs a display_name"):
+        LearnifierCreateOrgUnitOperator(task_id="create", display_name="").execute(_context())

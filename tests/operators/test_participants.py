@@ -1,0 +1,620 @@
+"""LearnifierEnrollOperator and LearnifierLoginLinkOperator against the simulator.
+
+The DAG tests run the DAGs of ``tests/dags/operators_enroll.py`` through real task execution,
+inputs from params and XCom, and check the simulator's state and the JSON in XCom. The few
+unit tests call ``execute()`` for what a DAG run cannot show (the exception raised).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+from airflow_provider_learnifier.operators._base import LearnifierInputError
+from airflow_provider_learnifier.operators._bulk import Cancelled
+from airflow_provider_learnifier.operators.participants import (
+    ENROLLMENT_SUMMARY_XCOM_KEY,
+    LearnifierEnrollmentError,
+    LearnifierEnrollOperator,
+    LearnifierLoginLinkOperator,
+)
+from airflow_provider_learnifier.simulator import seed
+from airflow_provider_learnifier.simulator.dispatch import Dispatcher
+from tests.openapi_contract import validate_all
+
+PROJECT = seed.DEMO_PROJECT_ID
+POSTS = ("POST", "PATCH", "DELETE")
+
+# ---------------------------------------------------------------------- helpers
+
+
+def people(count: int, start: int = 0, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"email": f"person{n}@example.com", "first_name": f"Person{n}", "last_name": "Test", **extra}
+        for n in range(start, start + count)
+    ]
+
+
+def participants(sim: Any, project_id: int = PROJECT) -> list[dict[str, Any]]:
+    return [p for p in sim.state.snapshot()["participants"] if p["projectId"] == project_id]
+
+
+def users(sim: Any) -> list[dict[str, Any]]:
+    return sim.state.snapshot()["users"]
+
+
+def user_by_email(sim: Any, email: str) -> dict[str, Any]:
+    (user,) = [u for u in users(sim) if (u.get("primaryEmail") or "").casefold() == email.casefold()]
+    return user
+
+
+def result_of(dag_run: Any, task_id: str = "enroll", key: str = "return_value") -> Any:
+    value = dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id, key=key)
+    assert json.loads(json.dumps(value)) == value, "XCom results must be plain JSON"
+    return value
+
+
+def writes(sim: Any) -> list[Any]:
+    return [e for e in sim.exchanges if e.method in POSTS and not e.control]
+
+
+def assert_everyone_enrolled_once(sim: Any, roster: list[dict[str, Any]], users_before: int) -> None:
+    """Exactly one user per person, one participant per user, each activated exactly once."""
+    all_users = users(sim)
+    emails = Counter((u.get("primaryEmail") or "").casefold() for u in all_users if u.get("primaryEmail"))
+    assert max(emails.values()) == 1, "duplicate users"
+    roster_emails = {row["email"].casefold() for row in roster}
+    assert len(all_users) == users_before + len(roster_emails - {seed.DEMO_ADMIN_EMAIL})
+    wanted = {u["id"] for u in all_users if (u.get("primaryEmail") or "").casefold() in roster_emails}
+    enrolled = Counter(p["userId"] for p in participants(sim))
+    assert set(enrolled) == wanted
+    assert max(enrolled.values()) == 1, "duplicate participants"
+    for participant in participants(sim):
+        assert participant["activated"], participant
+        assert participant["firstActivation"] == participant["lastActivation"], "activated twice"
+
+
+@pytest.fixture
+def hook(learnifier_conn: Any) -> Any:
+    with LearnifierHook() as hook:
+        yield hook
+
+
+def _context() -> dict[str, Any]:
+    return {"ti": mock.MagicMock()}
+
+
+# ---------------------------------------------------------------------- enrolling
+
+
+def test_enroll_creates_users_enrolls_and_activates(learnifier_conn, hook, run_dag, openapi_spec):
+    sim = learnifier_conn
+    grace = hook.create_user(primary_email="grace@example.com", external_id="hr-grace")
+    known = hook.create_user(primary_email="known@example.com")
+    roster = [
+        {"Email": "ADMIN@acme.example"},  # the seeded admin, by email in another case
+        {"externalId": "hr-grace"},  # an existing user by external id
+        {"user_id": known},  # an existing user by id
+        {"e-mail": "new@example.com", "First Name": "New", "Last Name": "Person", "Department": "Sales"},
+        {"email": "ext@example.com", "external_id": "hr-ext", "locale": "sv"},
+    ]
+    dag_run = run_dag("operators_enroll", {"roster": roster})
+
+    assert dag_run.state == "success"
+    result = result_of(dag_run)
+    assert result["counts"] == {
+        "roster": 5,
+        "created_users": 2,
+        "enrolled": 5,
+        "already_enrolled": 0,
+        "activated": 5,
+        "removed": 0,
+        "failed": 0,
+    }
+    assert result["created_users"] == ["new@example.com", "hr-ext"]
+    # People are named by their row's external id, else email, else user id, in roster order.
+    assert result["enrolled"] == ["ADMIN@acme.example", "hr-grace", known, "new@example.com", "hr-ext"]
+    assert result["project"]["project_id"] == str(PROJECT)
+    assert result["project"]["admin_url"].endswith(f"/admin/projects/{PROJECT}")
+
+    new = user_by_email(sim, "new@example.com")
+    assert (new["firstName"], new["lastName"], new["homeOrg"]) == ("New", "Person", seed.DEMO_ORG_UNIT_ID)
+    assert user_by_email(sim, "ext@example.com")["externalId"] == "hr-ext"
+    by_user = {p["userId"]: p for p in participants(sim)}
+    assert set(by_user) == {
+        seed.DEMO_ADMIN_USER_ID,
+        grace,
+        known,
+        new["id"],
+        user_by_email(sim, "ext@example.com")["id"],
+    }
+    assert all(p["activated"] for p in by_user.values())
+    assert result["participant_ids"]["hr-grace"] == str(by_user[grace]["id"])
+    validate_all(openapi_spec, sim.exchanges)
+
+
+def test_a_rerun_changes_nothing(learnifier_conn, run_dag):
+    sim = learnifier_conn
+    roster = people(6)
+    run_dag("operators_enroll", {"roster": roster})
+    sim.clear_exchanges()
+
+    dag_run = run_dag("operators_enroll", {"roster": roster})
+
+    result = result_of(dag_run)
+    assert result["counts"]["already_enrolled"] == 6
+    assert result["created_users"] == result["enrolled"] == result["activated"] == []
+    assert writes(sim) == []
+    assert_everyone_enrolled_once(sim, roster, users_before=1)
+
+
+@pytest.mark.parametrize(
+    ("seam", "after"),
+    [("create_user", 7), ("add_participant", 9), ("activate_participant", 11)],
+)
+def test_a_crash_mid_way_then_a_rerun_ends_in_the_exact_state(learnifier_conn, run_dag, mocker, seam, after):
+    """Kill the task after some people (a crash, not a Learnifier error), rerun it: nothing is duplicated."""
+    sim = learnifier_conn
+    roster = [*people(20), {"email": seed.DEMO_ADMIN_EMAIL}]
+    original = getattr(LearnifierHook, seam)
+    calls = 0
+    lock = threading.Lock()
+
+    def crash_after_some(self: LearnifierHook, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        with lock:
+            calls += 1
+            crashed = calls > after
+        if crashed:
+            raise RuntimeError("simulated worker crash")
+        return original(self, *args, **kwargs)
+
+    patch = mocker.patch.object(LearnifierHook, seam, autospec=True, side_effect=crash_after_some)
+    first = run_dag("operators_enroll", {"roster": roster})
+    assert first.state == "failed"
+    assert first.get_task_instance("enroll").state == "failed"
+    done_before = {
+        "create_user": len(users(sim)) - 1,
+        "add_participant": len(participants(sim)),
+        "activate_participant": sum(p["activated"] for p in participants(sim)),
+    }[seam]
+    assert 0 < done_before < len(roster), "the crash must happen mid-way"
+    mocker.stop(patch)
+
+    second = run_dag("operators_enroll", {"roster": roster})
+
+    assert second.state == "success"
+    result = result_of(second)
+    assert result["failed"] == []
+    assert result["counts"]["enrolled"] + result["counts"]["already_enrolled"] == len(roster)
+    assert_everyone_enrolled_once(sim, roster, users_before=1)
+    created = [e for e in sim.exchanges if e.method == "POST" and e.path == "/users" and e.status == 200]
+    assert len(created) == 20
+    activations = [e for e in sim.exchanges if e.path.endswith("/activate") and e.status == 201]
+    assert len(activations) == len(roster)
+
+
+def test_lost_answers_are_checked_before_trying_again(learnifier_conn, run_dag):
+    """The simulator applies some POSTs but drops the connection before answering."""
+    sim = learnifier_conn
+    roster = [*people(4), {"email": "ext@example.com", "external_id": "hr-ext"}]
+    participants_path = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants"
+    sim.inject(drop="after", times=2, method="POST", path="/users")
+    sim.inject(drop="after", times=2, method="POST", path=participants_path)
+    sim.inject(drop="before", times=1, method="POST", path=participants_path)
+    sim.inject(drop="after", times=2, method="POST", path=participants_path + "/")
+
+    dag_run = run_dag("operators_enroll", {"roster": roster})
+
+    assert dag_run.state == "success"
+    assert sim.fault_counts["scripted"] == 7
+    result = result_of(dag_run)
+    assert result["failed"] == []
+    assert result["counts"]["created_users"] == 5
+    assert result["counts"]["enrolled"] == 5
+    assert_everyone_enrolled_once(sim, roster, users_before=1)
+
+
+def test_500_people_are_enrolled_concurrently_within_max_concurrency(learnifier_conn, run_dag, mocker):
+    sim = learnifier_conn
+    sim.latency = 0.005
+    in_flight = peak = 0
+    lock = threading.Lock()
+    original = Dispatcher.dispatch
+
+    def counting(self: Dispatcher, request: Any) -> Any:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            return original(self, request)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    mocker.patch.object(Dispatcher, "dispatch", autospec=True, side_effect=counting)
+    roster = people(500)
+
+    dag_run = run_dag("operators_enroll", {"roster": roster})
+
+    assert dag_run.state == "success"
+    assert result_of(dag_run)["counts"]["enrolled"] == 500
+    assert 1 < peak <= 8, f"peak concurrency {peak}"
+    assert len(participants(sim)) == 500
+
+
+def test_on_kill_stops_starting_people(learnifier_conn, mocker):
+    sim = learnifier_conn
+    operator = LearnifierEnrollOperator(
+        task_id="enroll",
+        roster=people(30),
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        max_concurrency=2,
+    )
+    original = LearnifierHook.create_user
+
+    def killed_while_creating(self: LearnifierHook, **fields: Any) -> str:
+        operator.on_kill()
+        return original(self, **fields)
+
+    mocker.patch.object(LearnifierHook, "create_user", autospec=True, side_effect=killed_while_creating)
+    with pytest.raises(Cancelled):
+        operator.execute(_context())
+    assert len(users(sim)) - 1 <= 2  # only the people already started
+    assert participants(sim) == []
+
+
+# ---------------------------------------------------------------------- bad input and failures
+
+
+def test_bad_rows_fail_the_task_before_any_change(learnifier_conn, run_dag):
+    sim = learnifier_conn
+    roster = [
+        {"email": "ok@example.com"},
+        {"first_name": "Nobody"},
+        {"email": "not-an-email"},
+        {"email": "OK@example.com"},
+        "just text",
+    ]
+    dag_run = run_dag("operators_enroll", {"roster": roster})
+
+    assert dag_run.get_task_instance("enroll").state == "failed"
+    assert writes(sim) == []
+    assert participants(sim) == []
+
+
+def test_bad_rows_are_named_in_the_error(learnifier_conn):
+    roster = [
+        {"email": "ok@example.com"},
+        {"first_name": "Nobody"},
+        {"email": "not-an-email"},
+        {"email": "OK@example.com"},
+        {"user_id": "../etc"},
+    ]
+    operator = LearnifierEnrollOperator(task_id="enroll", roster=roster, project_id=PROJECT, org_id=1001)
+
+    with pytest.raises(LearnifierInputError) as failure:
+        operator.execute(_context())
+
+    message = str(failure.value)
+    assert "4 bad row(s) of 5" in message
+    assert "row 2" in message and "has no email or external_id or user_id" in message
+    assert "'not-an-email' is not a valid email address" in message
+    assert "repeats the email 'OK@example.com' of row 1" in message
+    assert "user_id '../etc' is not a valid Learnifier id" in message
+    assert [problem["row"] for problem in failure.value.problems] == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("roster", "expected"),
+    [
+        ("/no/such/roster.csv", "does not exist"),
+        ({"people": "x"}, "not a list of people"),
+        ("[{'email': ", "neither JSON nor a list literal"),
+        (42, "must be a list of dicts"),
+        ("   ", "empty string"),
+    ],
+)
+def test_unreadable_rosters_are_refused_clearly(learnifier_conn, roster, expected):
+    operator = LearnifierEnrollOperator(task_id="enroll", roster=roster, project_external_id="x")
+    with pytest.raises(LearnifierInputError, match=expected):
+        operator.execute(_context())
+
+
+def test_the_project_must_be_named_one_way(learnifier_conn):
+    operator = LearnifierEnrollOperator(task_id="enroll", roster=[], project_id=PROJECT)
+    with pytest.raises(LearnifierInputError, match="needs its org_id"):
+        operator.execute(_context())
+    operator = LearnifierEnrollOperator(
+        task_id="enroll", roster=[], project_id=PROJECT, project_external_id="x"
+    )
+    with pytest.raises(
+        LearnifierInputError, match="either by org_id and project_id, or by project_external_id"
+    ):
+        operator.execute(_context())
+
+
+def test_invalid_limits_are_refused_at_construction():
+    with pytest.raises(ValueError, match="max_concurrency"):
+        LearnifierEnrollOperator(task_id="enroll", roster=[], max_concurrency=0)
+    with pytest.raises(ValueError, match="max_failures"):
+        LearnifierEnrollOperator(task_id="enroll", roster=[], max_failures=-1)
+
+
+def test_failures_within_max_failures_are_reported_and_the_rest_enrolled(learnifier_conn, hook, run_dag):
+    sim = learnifier_conn
+    hook.create_user(primary_email="locked@example.com", hard_lock=True)
+    roster = [
+        *people(3),
+        {"email": "locked@example.com"},  # activation refused: the user is locked
+        {"user_id": "00000000-0000-4000-8000-000000000000"},  # no such user
+    ]
+    dag_run = run_dag("operators_enroll_by_id", {"roster": roster})
+
+    assert dag_run.state == "success"
+    result = result_of(dag_run)
+    assert result["counts"]["failed"] == 2
+    assert result["counts"]["activated"] == 3
+    reasons = {failure["person"]: failure for failure in result["failed"]}
+    assert "activating the participant failed" in reasons["locked@example.com"]["reason"]
+    assert "The user is locked" in reasons["locked@example.com"]["reason"]
+    assert reasons["locked@example.com"]["row"] == 4
+    assert "no Learnifier user has the id" in reasons["00000000-0000-4000-8000-000000000000"]["reason"]
+    assert len(participants(sim)) == 4  # the locked user is a participant, not activated
+
+
+def test_more_failures_than_max_failures_fail_the_task_after_doing_the_rest(learnifier_conn, hook, run_dag):
+    sim = learnifier_conn
+    for n in range(3):
+        hook.create_user(primary_email=f"locked{n}@example.com", hard_lock=True)
+    roster = people(2) + [{"email": f"locked{n}@example.com"} for n in range(3)]
+
+    dag_run = run_dag("operators_enroll_by_id", {"roster": roster})
+
+    assert dag_run.get_task_instance("enroll").state == "failed"
+    summary = result_of(dag_run, key=ENROLLMENT_SUMMARY_XCOM_KEY)
+    assert summary["counts"]["failed"] == 3
+    assert summary["counts"]["activated"] == 2
+    assert sum(p["activated"] for p in participants(sim)) == 2
+
+
+def test_the_enrollment_error_names_the_failures(learnifier_conn, hook):
+    hook.create_user(primary_email="locked@example.com", hard_lock=True)
+    operator = LearnifierEnrollOperator(
+        task_id="enroll",
+        roster=[{"email": "locked@example.com"}],
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+    )
+    context = _context()
+
+    with pytest.raises(LearnifierEnrollmentError) as failure:
+        operator.execute(context)
+
+    assert "locked@example.com (row 1): activating the participant failed" in str(failure.value)
+    assert failure.value.failures[0]["person"] == "locked@example.com"
+    context["ti"].xcom_push.assert_any_call(key=ENROLLMENT_SUMMARY_XCOM_KEY, value=failure.value.summary)
+
+
+def test_missing_users_are_not_created_when_asked(learnifier_conn, run_dag):
+    sim = learnifier_conn
+    roster = [{"email": seed.DEMO_ADMIN_EMAIL}, {"email": "stranger@example.com"}]
+    dag_run = run_dag("operators_enroll_existing_users_only", {"roster": roster})
+
+    assert dag_run.get_task_instance("enroll").state == "failed"
+    assert len(users(sim)) == 1
+    (participant,) = participants(sim)
+    assert participant["userId"] == seed.DEMO_ADMIN_USER_ID
+    assert participant["activated"] is False
+
+
+# ---------------------------------------------------------------------- sync
+
+
+@pytest.fixture
+def enrolled_three(learnifier_conn: Any, run_dag: Any) -> list[dict[str, Any]]:
+    roster = people(3)
+    assert run_dag("operators_enroll", {"roster": roster}).state == "success"
+    learnifier_conn.clear_exchanges()
+    return roster
+
+
+def test_remove_missing_dry_run_only_reports(learnifier_conn, run_dag, enrolled_three):
+    sim = learnifier_conn
+    before = sim.state.snapshot()
+    roster = [enrolled_three[0], {"email": "newcomer@example.com"}]
+
+    dag_run = run_dag("operators_enroll_sync_dry_run", {"roster": roster})
+
+    result = result_of(dag_run)
+    assert result["dry_run"] is True
+    assert result["removed"] == ["person1@example.com", "person2@example.com"]
+    assert result["created_users"] == result["enrolled"] == ["newcomer@example.com"]
+    assert result["already_enrolled"] == ["person0@example.com"]
+    assert writes(sim) == []
+    assert sim.state.snapshot() == before
+
+
+def test_remove_missing_removes_participants_not_on_the_roster(learnifier_conn, run_dag, enrolled_three):
+    sim = learnifier_conn
+    roster = [enrolled_three[0], {"email": "newcomer@example.com"}]
+
+    dag_run = run_dag("operators_enroll_sync", {"roster": roster})
+
+    result = result_of(dag_run)
+    assert result["removed"] == ["person1@example.com", "person2@example.com"]
+    emails = {user_by_email(sim, row["email"])["id"] for row in roster}
+    assert {p["userId"] for p in participants(sim)} == emails
+    assert len(users(sim)) == 5  # users are never deleted
+
+
+def test_remove_missing_is_skipped_when_rows_are_bad(learnifier_conn, enrolled_three):
+    sim = learnifier_conn
+    roster = [enrolled_three[0], {"email": "person1@example"}]  # a typo: person1 must not be removed
+    operator = LearnifierEnrollOperator(
+        task_id="sync",
+        roster=roster,
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        remove_missing=True,
+        max_failures=1,
+    )
+    result = operator.execute(_context())
+
+    assert "no participant was removed" in result["removal_skipped"]
+    assert result["failed"][0]["row"] == 2
+    assert len(participants(sim)) == 3
+
+
+def test_remove_missing_keeps_people_whose_row_failed(learnifier_conn, hook, enrolled_three):
+    """A person who is on the roster but failed (here: the users cannot be read as one) is kept."""
+    sim = learnifier_conn
+    person1 = user_by_email(sim, "person1@example.com")
+    hook.update_user(person1["id"], external_id="hr-1")
+    roster = [enrolled_three[0], {"email": "person1@example.com", "external_id": "hr-other"}]
+    operator = LearnifierEnrollOperator(
+        task_id="sync",
+        roster=roster,
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        remove_missing=True,
+        create_missing_users=False,
+        max_failures=1,
+    )
+    result = operator.execute(_context())
+
+    assert "belongs to user" in result["failed"][0]["reason"]
+    assert result["removed"] == ["person2@example.com"]
+    assert {p["userId"] for p in participants(sim)} == {
+        user_by_email(sim, "person0@example.com")["id"],
+        person1["id"],
+    }
+
+
+def test_an_empty_roster_does_not_empty_a_project_by_accident(learnifier_conn, enrolled_three):
+    sim = learnifier_conn
+    operator = LearnifierEnrollOperator(
+        task_id="sync", roster=[], project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID, remove_missing=True
+    )
+    with pytest.raises(LearnifierInputError, match="allow_empty_roster"):
+        operator.execute(_context())
+    assert len(participants(sim)) == 3
+
+    operator = LearnifierEnrollOperator(
+        task_id="sync",
+        roster=[],
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        remove_missing=True,
+        allow_empty_roster=True,
+    )
+    assert operator.execute(_context())["counts"]["removed"] == 3
+    assert participants(sim) == []
+
+
+# ---------------------------------------------------------------------- roster sources
+
+
+def test_roster_from_a_csv_file(learnifier_conn, run_dag, tmp_path):
+    sim = learnifier_conn
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "\ufeffE-mail;First Name;Last Name;Employee ID\n"
+        "anna@example.com;Anna;Andersson;E1\n"
+        ";;;\n"
+        "bo@example.com;Bo;Berg;E2\n",
+        encoding="utf-8",
+    )
+    dag_run = run_dag("operators_enroll", {"roster": str(path)})
+
+    result = result_of(dag_run)
+    assert result["enrolled"] == ["anna@example.com", "bo@example.com"]
+    assert user_by_email(sim, "anna@example.com")["lastName"] == "Andersson"
+
+
+def test_roster_from_an_object_storage_json_file(learnifier_conn, run_dag, tmp_path):
+    path = tmp_path / "people.json"
+    path.write_text(json.dumps({"people": [{"primaryEmail": "cleo@example.com", "externalId": "E3"}]}))
+    dag_run = run_dag("operators_enroll", {"roster": path.as_uri()})
+
+    assert result_of(dag_run)["enrolled"] == ["E3"]
+    assert len(participants(learnifier_conn)) == 1
+
+
+def test_roster_as_object_storage_path_and_json_lines(learnifier_conn, tmp_path):
+    from airflow_provider_learnifier.version_compat import ObjectStoragePath
+
+    path = Path(tmp_path / "people.jsonl")
+    path.write_text('{"email": "dag@example.com"}\n\n{"email": "eve@example.com"}\n')
+    operator = LearnifierEnrollOperator(
+        task_id="enroll",
+        roster=ObjectStoragePath(path.as_uri()),
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+    )
+    assert operator.execute(_context())["enrolled"] == ["dag@example.com", "eve@example.com"]
+
+
+# ---------------------------------------------------------------------- XCom chaining and login links
+
+
+def test_roster_and_participant_ids_flow_through_xcom(learnifier_conn, run_dag):
+    sim = learnifier_conn
+    dag_run = run_dag("operators_enroll_from_xcom", {"emails": ["fay@example.com", "gus@example.com"]})
+
+    assert dag_run.state == "success"
+    enrolled = result_of(dag_run)
+    links = result_of(dag_run, "login_links")
+    assert sorted(links["participant_ids"]) == sorted(enrolled["participant_ids"].values())
+    assert links["count"] == 2 and links["failed"] == []
+    assert "links" not in links
+    assert user_by_email(sim, "fay@example.com")["firstName"] == "Fay"
+    made = [e for e in sim.exchanges if e.path.endswith("/loginlink")]
+    assert len(made) == 2
+    pushed = json.dumps(links)
+    for exchange in made:
+        assert exchange.response_json()["link"] not in pushed
+
+
+def test_login_links_are_pushed_or_handed_over_only_on_request(learnifier_conn, hook, run_dag):
+    sim = learnifier_conn
+    enrolled = result_of(run_dag("operators_enroll", {"roster": people(2)}))
+    inactive = hook.add_participant(seed.DEMO_ORG_UNIT_ID, PROJECT, email="inactive@example.com")
+    ids = [*enrolled["participant_ids"].values(), inactive]
+    delivered: dict[str, str] = {}
+
+    operator = LearnifierLoginLinkOperator(
+        task_id="links",
+        participant_ids=ids,
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        push_links=True,
+        on_link=delivered.__setitem__,
+        max_failures=1,
+    )
+    result = operator.execute(_context())
+
+    assert result["participant_ids"] == ids[:2]
+    assert result["links"] == delivered
+    assert set(delivered) == set(ids[:2])
+    assert all(link.startswith(sim.base_url + "/login/") for link in delivered.values())
+    assert result["failed"][0]["participant_id"] == inactive
+    assert "not activated" in result["failed"][0]["reason"]
+
+
+def test_login_link_failures_beyond_max_failures_fail_the_task(learnifier_conn, hook):
+    inactive = hook.add_participant(seed.DEMO_ORG_UNIT_ID, PROJECT, email="inactive@example.com")
+    operator = LearnifierLoginLinkOperator(
+        task_id="links", participant_ids=f"{inactive}", org_id=seed.DEMO_ORG_UNIT_ID, project_id=PROJECT
+    )
+    with pytest.raises(Exception, match="1 of 1 login link"):
+        operator.execute(_context())
+
+
+def test_login_links_for_an_unknown_project_fail(learnifier_conn):
+    operator = LearnifierLoginLinkOperator(task_id="links", participant_ids=["1"], project_external_id="nope")
+    with pytest.raises(LearnifierNotFoundError):
+        operator.execute(_context())
