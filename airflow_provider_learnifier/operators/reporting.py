@@ -1,0 +1,679 @@
+"""Export participant progress from Learnifier to a CSV or JSON Lines report.
+
+:class:`LearnifierProgressReportOperator` writes one row per participant of one project, a list
+of projects, or every project of an organization unit, to a local path or any
+:class:`~airflow.sdk.ObjectStoragePath` (``file://``, ``s3://``, ``gs://``, ... with the matching
+Airflow provider installed).
+
+Importing this module is cheap: the hook (and with it ``requests``), ``csv`` and the timestamp
+parser are imported when the task runs, not when the DAG processor parses a DAG file.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
+
+from airflow_provider_learnifier.progress import completion_share, is_completed
+from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.version_compat import Context
+
+ReportFormat = Literal["csv", "jsonl"]
+UserLookup = Literal["get", "scan"]
+JsonObject = dict[str, Any]
+IdList = str | int | Sequence[str | int] | None
+
+#: The report's columns, in order: the CSV header, and the keys of every JSON Lines object.
+COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "project_name",
+    "project_external_id",
+    "org_id",
+    "participant_id",
+    "user_id",
+    "user_external_id",
+    "user_email",
+    "participation_external_id",
+    "activated",
+    "activities_completed",
+    "activities_total",
+    "completion_share",
+    "first_access",
+    "last_access",
+    "expiration",
+    "in_error",
+    "error_message",
+)
+
+#: File name endings and the format they mean, for ``file_format=None``.
+FORMAT_SUFFIXES: dict[str, ReportFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+#: How many users' (external id, email) the default ``user_lookup="get"`` keeps, least recently
+#: used first out: a few MB at most, whatever the size of the report.
+DEFAULT_MAX_CACHED_USERS = 10_000
+
+_TIMESTAMP_FIELDS = (
+    ("first_access", "firstAccess"),
+    ("last_access", "lastAccess"),
+    ("expiration", "expiration"),
+)
+
+
+class LearnifierProgressReportOperator(BaseOperator):
+    """Write Learnifier participant progress to a CSV or JSON Lines file, atomically.
+
+    Choose the projects with ``project_ids`` (with their ``org_id``) and/or
+    ``project_external_ids``; with neither, every project of the organization unit ``org_id`` is
+    reported. Each project's participants are fetched, turned into rows and written before the
+    next project is fetched, so memory does not grow with the number of projects or rows: it
+    holds one project's participant list (the API does not page it) and, for a whole org unit,
+    the ids and names of its projects.
+
+    The report is written to a temporary file next to ``path`` (``.<name>.<random>.tmp``, in the
+    same directory or key prefix) and moved onto ``path`` only once it is complete. A failed
+    run removes the temporary file and leaves whatever was at ``path`` untouched. On a local
+    file system the move is an atomic ``rename``; on object stores (S3, GCS, ...) it is a
+    server-side copy followed by a delete, and readers see either the old object or the whole
+    new one, never a partial one.
+
+    Columns (see :data:`COLUMNS`): project id, name and external id, org unit id, participant
+    id, user id, user external id and email, participation external id, ``activated``,
+    activities completed and total, ``completion_share`` (0.0 to 1.0), first and last access,
+    expiration (UTC ISO 8601 to the millisecond, ``Z`` suffix), ``in_error`` and
+    ``error_message``. Ids are written as strings. In CSV, booleans are ``true``/``false`` and
+    missing values empty; in JSON Lines they are JSON booleans and ``null``.
+
+    **Asset.** Give ``asset`` to declare the report as an outlet of the task: ``asset=True``
+    derives the asset from a non-templated ``path`` (``file:///reports/progress.csv``,
+    ``s3://bucket/reports/progress.csv``); an :class:`~airflow.sdk.Asset` or a URI string is used
+    as it is (needed when ``path`` is templated, e.g. holds ``{{ ds }}``). Each successful run
+    emits an asset event whose ``extra`` is the returned summary, so a DAG scheduled with
+    ``schedule=[Asset(uri)]`` runs after every new report and finds the file of the run that
+    triggered it in ``triggering_asset_events[asset][-1].extra["path"]``. Passing
+    ``outlets=[Asset(uri)]`` yourself also works, but without the ``extra``.
+
+    **Users.** The participant list holds user ids only; the user's external id and email come
+    from the user records. With ``user_lookup="get"`` (the default) each distinct user is fetched
+    once with ``GET /users/{id}`` and kept in a bounded cache: the cost follows the size of the
+    report, which suits a few projects in a large account. ``user_lookup="scan"`` reads every
+    user of the account once (``GET /users``, paged) before the first row: fewer requests when
+    the report covers a large part of the account (more than one distinct user per
+    ``scan_page_size`` users in the account), at the price of keeping an id-to-(external id,
+    email) map of all the account's users in memory. A user the scan did not see (created
+    since) is fetched on its own; a user that no longer exists leaves its columns empty.
+
+    :param path: where to write the report: an absolute local path, a URL such as
+        ``s3://bucket/key.csv`` or ``file:///data/report.jsonl``, or an
+        :class:`~airflow.sdk.ObjectStoragePath`. Templated.
+    :param org_id: the organization unit: whose projects to report when no project is named,
+        and the org unit of ``project_ids``. Templated.
+    :param project_ids: a project id or a list of them (they belong to ``org_id``). Templated;
+        a rendered list such as ``"[2001, 2002]"`` is read back as a list.
+    :param project_external_ids: a project external id or a list of them. When ``org_id`` is
+        also given, each project must belong to it. Templated, like ``project_ids``.
+    :param file_format: ``"csv"`` or ``"jsonl"``; ``None`` infers it from the end of ``path``
+        (``.csv``; ``.jsonl`` or ``.ndjson``).
+    :param asset: declare the report as an outlet: ``True`` for the asset of ``path``, or an
+        :class:`~airflow.sdk.Asset` or URI. ``False`` (default) declares nothing.
+    :param learnifier_conn_id: the Learnifier connection.
+    :param storage_conn_id: the Airflow connection of the object store, for a string ``path``
+        (same as writing ``s3://<conn_id>@bucket/key``).
+    :param user_lookup: ``"get"`` (default) or ``"scan"``; see *Users* above.
+    :param max_cached_users: how many users ``user_lookup="get"`` keeps cached.
+    :param scan_page_size: the page size of ``user_lookup="scan"``.
+    :return: the summary pushed to XCom: ``{"path", "format", "projects", "rows", "activated",
+        "completed", "completion_share"}``; ``completed`` counts activated participants who
+        completed every activity, and ``completion_share`` is ``completed / activated`` (0.0
+        when none are activated).
+    """
+
+    template_fields: Sequence[str] = ("path", "org_id", "project_ids", "project_external_ids")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "project_ids": "json",
+        "project_external_ids": "json",
+    }
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        path: str | ObjectStoragePath,
+        org_id: str | int | None = None,
+        project_ids: IdList = None,
+        project_external_ids: str | Sequence[str] | None = None,
+        file_format: ReportFormat | None = None,
+        asset: Asset | str | bool = False,
+        learnifier_conn_id: str = "learnifier_default",
+        storage_conn_id: str | None = None,
+        user_lookup: UserLookup = "get",
+        max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
+        scan_page_size: int = 500,
+        **kwargs: Any,
+    ) -> None:
+        if file_format is not None and file_format not in ("csv", "jsonl"):
+            raise ValueError(f"file_format must be 'csv', 'jsonl' or None, not {file_format!r}")
+        if user_lookup not in ("get", "scan"):
+            raise ValueError(f"user_lookup must be 'get' or 'scan', not {user_lookup!r}")
+        if not _is_int_at_least(max_cached_users, 0):
+            raise ValueError(f"max_cached_users must be a non-negative integer, not {max_cached_users!r}")
+        if not _is_int_at_least(scan_page_size, 1):
+            raise ValueError(f"scan_page_size must be a positive integer, not {scan_page_size!r}")
+        self.report_asset = _report_asset(asset, path, storage_conn_id)
+        if self.report_asset is not None:
+            outlets = kwargs.pop("outlets", None)
+            if outlets is None:
+                outlets = []
+            elif not isinstance(outlets, (list, tuple)):
+                outlets = [outlets]
+            kwargs["outlets"] = [*outlets, self.report_asset]
+        super().__init__(**kwargs)
+        self.path = path
+        self.org_id = org_id
+        self.project_ids = project_ids
+        self.project_external_ids = project_external_ids
+        self.file_format = file_format
+        self.learnifier_conn_id = learnifier_conn_id
+        self.storage_conn_id = storage_conn_id
+        self.user_lookup = user_lookup
+        self.max_cached_users = max_cached_users
+        self.scan_page_size = scan_page_size
+        if not _is_templated(path):
+            # Fail when the DAG is parsed, not when the task runs, for a path that cannot work.
+            _report_format(_target_path(path, storage_conn_id), file_format)
+
+    def execute(self, context: Context) -> JsonObject:
+        """Write the report and return its summary (also the ``extra`` of the asset event)."""
+        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+
+        target = _target_path(self.path, self.storage_conn_id)
+        report_format = _report_format(target, self.file_format)
+        selection = _Selection.from_arguments(self.org_id, self.project_ids, self.project_external_ids)
+        self.log.info("Writing the Learnifier progress of %s to %s as %s", selection, target, report_format)
+        with LearnifierHook(self.learnifier_conn_id) as hook:
+            users = _UserDirectory(
+                hook,
+                scan=self.user_lookup == "scan",
+                max_cached=self.max_cached_users,
+                page_size=self.scan_page_size,
+                log=self.log,
+            )
+            totals = _Totals()
+
+            def write(handle: TextIO) -> None:
+                add_row = _row_writer(handle, report_format)
+                for project in selection.projects(hook):
+                    participants = hook.list_participants(project.org_id, project.id)
+                    before = (totals.rows, totals.activated, totals.completed)
+                    for participant in participants:
+                        row = _row(project, participant, users)
+                        add_row(row)
+                        totals.count(participant)
+                    totals.projects += 1
+                    self.log.info(
+                        "Project %s (%s): %d participant(s), %d activated, %d completed",
+                        project.id,
+                        project.name,
+                        totals.rows - before[0],
+                        totals.activated - before[1],
+                        totals.completed - before[2],
+                    )
+
+            write_atomically(target, write, log=self.log)
+        summary = totals.summary(path=str(target), report_format=report_format)
+        self.log.info(
+            "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%.0f%%); "
+            "user lookups: %s",
+            summary["rows"],
+            summary["projects"],
+            target,
+            summary["completed"],
+            summary["activated"],
+            100 * summary["completion_share"],
+            users.stats(),
+        )
+        outlet_events = context.get("outlet_events") if isinstance(context, Mapping) else None
+        if self.report_asset is not None and outlet_events is not None:
+            outlet_events[self.report_asset].extra = summary
+        return summary
+
+
+# ---------------------------------------------------------------------- the target and its writing
+
+
+def _is_int_at_least(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_templated(value: Any) -> bool:
+    return "{{" in str(value) or "{%" in str(value)
+
+
+def _target_path(path: str | ObjectStoragePath, storage_conn_id: str | None) -> ObjectStoragePath:
+    """Turn ``path`` into an :class:`ObjectStoragePath`; a local path must be absolute.
+
+    :raises ValueError: for an empty or relative path, or a path ending in ``/``.
+    """
+    if isinstance(path, ObjectStoragePath):
+        target = path
+    else:
+        if not isinstance(path, str) or not path.strip():
+            raise ValueError(f"path must be a non-empty string or an ObjectStoragePath, not {path!r}")
+        text = path.strip()
+        if text.endswith("/"):
+            raise ValueError(f"path {text!r} names a directory, not a file")
+        if "://" not in text and not text.startswith("/"):
+            raise ValueError(
+                f"path {text!r} is relative: give an absolute path or a URL (the worker's working "
+                "directory is not a place to keep reports)"
+            )
+        target = ObjectStoragePath(text, conn_id=storage_conn_id)
+    if str(target).endswith("/") or not target.name:
+        raise ValueError(f"path {str(target)!r} names a directory, not a file")
+    return target
+
+
+def _report_format(target: ObjectStoragePath, file_format: ReportFormat | None) -> ReportFormat:
+    if file_format is not None:
+        return file_format
+    name = target.name.lower()
+    for suffix, report_format in FORMAT_SUFFIXES.items():
+        if name.endswith(suffix):
+            return report_format
+    raise ValueError(
+        f"cannot tell the report format from {target.name!r}: end the path in .csv, .jsonl or .ndjson, "
+        "or give file_format='csv' or 'jsonl'"
+    )
+
+
+def _is_local(target: ObjectStoragePath) -> bool:
+    return target.protocol in ("", "file", "local")
+
+
+def asset_uri(target: ObjectStoragePath) -> str:
+    """The asset URI of a report path: ``file:///abs/path`` locally, else ``<protocol>://<bucket>/<key>``.
+
+    It never holds the path's connection id: the same object is the same asset whichever
+    connection reaches it.
+    """
+    if _is_local(target):
+        return "file://" + target.path
+    protocol = target.protocol if isinstance(target.protocol, str) else target.protocol[0]
+    return f"{protocol}://{target.path}"
+
+
+def _report_asset(asset: Asset | str | bool, path: Any, storage_conn_id: str | None) -> Asset | None:
+    if asset is False or asset is None:
+        return None
+    if asset is True:
+        if _is_templated(path):
+            raise ValueError(
+                "asset=True needs a path without templates, for the asset is fixed when the DAG is "
+                "parsed: give asset=Asset('<uri>') instead (each event's extra['path'] names the file)"
+            )
+        return Asset(asset_uri(_target_path(path, storage_conn_id)))
+    if isinstance(asset, str):
+        return Asset(asset)
+    if isinstance(asset, Asset):
+        return asset
+    raise TypeError(f"asset must be True, False, an Asset or a URI string, not {type(asset).__name__}")
+
+
+def write_atomically(
+    target: ObjectStoragePath, write: Callable[[TextIO], None], *, log: Any | None = None
+) -> None:
+    """Write a UTF-8 text file to ``target`` through a temporary file next to it, then move it into place.
+
+    ``write`` gets the open temporary file. If ``write`` or the move fails (or the task is
+    killed), the temporary file is removed and ``target`` keeps its old content.
+
+    The temporary file is ``.<name>.<random hex>.tmp`` in the target's directory (key prefix),
+    so it is on the same file system (bucket) and the final move is a rename (server-side copy).
+
+    :raises IsADirectoryError: when ``target`` is a directory.
+    """
+    fs = target.fs
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory; the report needs a file path")
+    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    if _is_local(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with fs.open(temporary.path, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+        fs.mv(temporary.path, target.path)
+    except BaseException:
+        _remove_quietly(fs, temporary.path, log)
+        raise
+
+
+def _remove_quietly(fs: Any, path: str, log: Any | None) -> None:
+    try:
+        if fs.exists(path):
+            fs.rm(path)
+    except Exception as err:  # never hide the error that made the write fail
+        if log is not None:
+            log.warning("Could not remove the temporary report %s: %s", path, err)
+
+
+def _row_writer(handle: TextIO, report_format: ReportFormat) -> Callable[[Mapping[str, Any]], None]:
+    """Write the header (CSV) and return a function that writes one row."""
+    if report_format == "jsonl":
+
+        def write_json_line(row: Mapping[str, Any]) -> None:
+            handle.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+
+        return write_json_line
+
+    import csv
+
+    writer = csv.writer(handle)
+    writer.writerow(COLUMNS)
+
+    def write_csv_row(row: Mapping[str, Any]) -> None:
+        writer.writerow([_csv_cell(row[column]) for column in COLUMNS])
+
+    return write_csv_row
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+# ---------------------------------------------------------------------- which projects
+
+
+class _Project(NamedTuple):
+    """The few fields of a project that a row needs."""
+
+    org_id: str
+    id: str
+    name: str | None
+    external_id: str | None
+
+    @classmethod
+    def from_api(cls, project: Mapping[str, Any], org_id: str | int | None = None) -> _Project:
+        from airflow_provider_learnifier.exceptions import LearnifierResponseError
+
+        project_org = project.get("orgId", org_id)
+        if project.get("id") is None or project_org is None:
+            raise LearnifierResponseError(f"Learnifier sent a project without id or orgId: {dict(project)!r}")
+        return cls(_id(project_org), _id(project["id"]), project.get("name"), project.get("externalId"))
+
+
+class _Selection(NamedTuple):
+    """The projects to report, as rendered from the operator's arguments."""
+
+    org_id: str | None
+    project_ids: list[str]
+    external_ids: list[str]
+
+    @classmethod
+    def from_arguments(cls, org_id: Any, project_ids: Any, external_ids: Any) -> _Selection:
+        selection = cls(_optional_id(org_id, "org_id"), _id_list(project_ids, "project_ids"), [])
+        selection = selection._replace(external_ids=_id_list(external_ids, "project_external_ids"))
+        if selection.project_ids and selection.org_id is None:
+            raise ValueError("project_ids need the org_id of their organization unit")
+        if selection.org_id is None and not selection.external_ids:
+            raise ValueError(
+                "name the projects: give org_id, project_ids and org_id, or project_external_ids"
+            )
+        return selection
+
+    def __str__(self) -> str:
+        if not self.project_ids and not self.external_ids:
+            return f"every project of organization unit {self.org_id}"
+        parts = []
+        if self.project_ids:
+            parts.append(f"project(s) {', '.join(self.project_ids)} of organization unit {self.org_id}")
+        if self.external_ids:
+            parts.append(f"project(s) with external id {', '.join(self.external_ids)}")
+        return " and ".join(parts)
+
+    def projects(self, hook: LearnifierHook) -> Iterator[_Project]:
+        """Yield the projects one by one, each once, fetching each named project as it is reached."""
+        if not self.project_ids and not self.external_ids and self.org_id is not None:
+            # The API lists an org unit's projects in one answer; keep only what the rows need.
+            yield from [_Project.from_api(p, self.org_id) for p in hook.list_projects(self.org_id)]
+            return
+        seen: set[tuple[str, str]] = set()
+        for project_id in self.project_ids:
+            found = hook.resolve_project(org_id=self.org_id, project_id=project_id)
+            project = _Project.from_api(found, self.org_id)
+            if (project.org_id, project.id) not in seen:
+                seen.add((project.org_id, project.id))
+                yield project
+        for external_id in self.external_ids:
+            project = _Project.from_api(hook.resolve_project(external_id=external_id))
+            if self.org_id is not None and project.org_id != self.org_id:
+                raise ValueError(
+                    f"the project with external id {external_id!r} belongs to organization unit "
+                    f"{project.org_id}, not to org_id {self.org_id}"
+                )
+            if (project.org_id, project.id) not in seen:
+                seen.add((project.org_id, project.id))
+                yield project
+
+
+def _id(value: Any) -> str:
+    """An id as a string (Learnifier's ids are strings; the spec types some as integers)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _optional_id(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{name} must be a string or an integer, not {value!r}")
+    text = str(value).strip()
+    # "None" is what Jinja renders for a missing value, e.g. "{{ params.org_id }}" left at null.
+    return None if text in ("", "None") else text
+
+
+def _id_list(value: Any, name: str) -> list[str]:
+    """Read one id or a list of them; a string that looks like a list (a rendered template) is parsed."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                import ast
+
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise ValueError(f"{name} {text!r} is neither one id nor a list of ids") from None
+        else:
+            value = [text]
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"{name} must be an id or a list of ids, not {value!r}")
+    ids = [_optional_id(item, name) for item in value]
+    return [item for item in dict.fromkeys(ids) if item is not None]
+
+
+# ---------------------------------------------------------------------- rows
+
+
+class _UserDirectory:
+    """A participant's user's external id and email, fetched as few times as possible.
+
+    :param scan: read every user once (paged ``GET /users``) before the first lookup.
+    :param max_cached: how many users fetched one by one to keep (least recently used first out).
+    """
+
+    def __init__(
+        self, hook: LearnifierHook, *, scan: bool, max_cached: int, page_size: int, log: Any
+    ) -> None:
+        self._hook = hook
+        self._scan_wanted = scan
+        self._scanned: dict[str, tuple[str | None, str | None]] | None = None
+        self._cache: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+        self._max_cached = max_cached
+        self._page_size = page_size
+        self._log = log
+        self.fetched = 0
+        self.missing = 0
+
+    def lookup(self, user_id: str | None) -> tuple[str | None, str | None]:
+        """Return ``(external id, email)`` of a user; ``(None, None)`` for no user or an unknown one."""
+        if not user_id:
+            return None, None
+        if self._scan_wanted and self._scanned is None:
+            self._scan()
+        if self._scanned is not None and user_id in self._scanned:
+            return self._scanned[user_id]
+        cached = self._cache.get(user_id)
+        if cached is not None:
+            self._cache.move_to_end(user_id)
+            return cached
+        found = self._fetch(user_id)
+        if self._max_cached:
+            self._cache[user_id] = found
+            if len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
+        return found
+
+    def stats(self) -> str:
+        scanned = f"{len(self._scanned)} from a scan, " if self._scanned is not None else ""
+        return f"{scanned}{self.fetched} fetched one by one, {self.missing} not found"
+
+    def _scan(self) -> None:
+        self._scanned = {
+            _id(user["id"]): (user.get("externalId"), user.get("primaryEmail"))
+            for user in self._hook.iter_users(page_size=self._page_size)
+            if isinstance(user, Mapping) and user.get("id") is not None
+        }
+        self._log.info("Read %d user(s) of the account", len(self._scanned))
+
+    def _fetch(self, user_id: str) -> tuple[str | None, str | None]:
+        from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+
+        self.fetched += 1
+        try:
+            user = self._hook.get_user(user_id)
+        except LearnifierNotFoundError:
+            self.missing += 1
+            self._log.warning("User %s of a participant does not exist: its columns stay empty", user_id)
+            return None, None
+        return user.get("externalId"), user.get("primaryEmail")
+
+
+class _Totals:
+    """The running counts of the summary."""
+
+    def __init__(self) -> None:
+        self.projects = 0
+        self.rows = 0
+        self.activated = 0
+        self.completed = 0
+
+    def count(self, participant: Mapping[str, Any]) -> None:
+        self.rows += 1
+        if participant.get("activated"):
+            self.activated += 1
+            self.completed += is_completed(participant)
+
+    def summary(self, *, path: str, report_format: ReportFormat) -> JsonObject:
+        return {
+            "path": path,
+            "format": report_format,
+            "projects": self.projects,
+            "rows": self.rows,
+            "activated": self.activated,
+            "completed": self.completed,
+            "completion_share": self.completed / self.activated if self.activated else 0.0,
+        }
+
+
+def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirectory) -> JsonObject:
+    """One report row, with the keys of :data:`COLUMNS` in order."""
+    user_id = participant.get("userId")
+    user_external_id, user_email = users.lookup(None if user_id is None else _id(user_id))
+    row: JsonObject = {
+        "project_id": project.id,
+        "project_name": project.name,
+        "project_external_id": project.external_id,
+        "org_id": project.org_id,
+        "participant_id": None if participant.get("id") is None else _id(participant["id"]),
+        "user_id": None if user_id is None else _id(user_id),
+        "user_external_id": user_external_id,
+        "user_email": user_email,
+        "participation_external_id": participant.get("externalId"),
+        "activated": bool(participant.get("activated")),
+        "activities_completed": _count(participant.get("activitiesCompleted")),
+        "activities_total": _count(participant.get("activitiesTotal")),
+        "completion_share": completion_share(participant),
+    }
+    for column, field in _TIMESTAMP_FIELDS:
+        row[column] = utc_iso(participant.get(field), field=field)
+    row["in_error"] = bool(participant.get("inError"))
+    row["error_message"] = participant.get("errorMessage") or None
+    return row
+
+
+def _count(value: Any) -> int | float:
+    """An activity count: 0 when absent (as :mod:`~airflow_provider_learnifier.progress` counts it)."""
+    if value is None or isinstance(value, bool):
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, (int, float)) else 0
+
+
+def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
+    """Normalise a timestamp the API sent to UTC ISO 8601 with milliseconds and ``Z``.
+
+    Takes ISO 8601 strings with any offset or none (read as UTC, as Learnifier's timestamps
+    are), dates (midnight UTC), and epoch numbers or digit strings (seconds, or milliseconds
+    when beyond the year 5138). ``None`` and ``""`` give ``None``.
+
+    :raises ValueError: for a value that is not a timestamp.
+    """
+    if value is None or value == "":
+        return None
+    moment: datetime
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = _from_epoch(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        moment = _from_epoch(int(value.strip()))
+    elif isinstance(value, str):
+        import pendulum
+
+        try:
+            parsed = pendulum.parse(value.strip(), tz="UTC")
+        except (ValueError, TypeError, OverflowError) as err:
+            raise ValueError(f"{field} {value!r} is not an ISO 8601 timestamp: {err}") from None
+        if not isinstance(parsed, datetime):
+            raise ValueError(f"{field} {value!r} is not an ISO 8601 timestamp")
+        moment = parsed
+    else:
+        raise ValueError(f"{field} {value!r} is not a timestamp")
+    utc = moment.astimezone(timezone.utc)
+    plain = datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
+    )
+    return plain.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _from_epoch(value: float) -> datetime:
+    seconds = value / 1000 if abs(value) >= 1e11 else value
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
