@@ -9,8 +9,9 @@ Imported only when the task runs. One :class:`Enrollment` enrolls one roster in 
 
 Every step is idempotent, so a rerun after a crash, or a retry, ends in the same state: existing
 users and participants are found before anything is created, a 409 means "already there" and
-names it, and when a POST got no answer (the hook never repeats one that may have reached
-Learnifier) the state is read again to learn whether it was applied before it is tried again.
+names it, and when a POST got no answer or a 5xx (the hook never repeats one that may have
+reached Learnifier) the state is read again to learn whether it was applied before it is tried
+again.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierError,
     LearnifierNotFoundError,
     LearnifierResponseError,
+    LearnifierServerError,
 )
 from airflow_provider_learnifier.operators._base import id_text, project_summary
 from airflow_provider_learnifier.operators._bulk import (
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
     from airflow_provider_learnifier.operators._roster import Person, Roster
 
 JsonObject = dict[str, Any]
+
+#: A write that failed this way may or may not have been applied: read the state, then try again.
+_UNCERTAIN_WRITE = (LearnifierConnectionError, LearnifierServerError)
 
 #: The lists of the summary, in the order they are reported.
 CATEGORIES = ("created_users", "enrolled", "already_enrolled", "activated", "removed")
@@ -212,14 +217,14 @@ class Enrollment:
                     raise
                 # Made meanwhile: by another run, or by our first attempt whose answer was lost.
                 return conflict.existing_id, attempt > 1
-            except LearnifierConnectionError:
+            except _UNCERTAIN_WRITE:
                 if attempt == CREATE_ATTEMPTS:
                     raise
                 found = self._user_created_without_answer(person)
                 if found is not None:
                     return found, True
                 self.log.warning(
-                    "Creating the user of %s got no answer and did not happen; trying again", person.label
+                    "Creating the user of %s failed and did not happen; trying again", person.label
                 )
         raise AssertionError("unreachable")
 
@@ -280,15 +285,13 @@ class Enrollment:
                     "userId": user_id,
                     "activated": False,
                 }, attempt > 1
-            except LearnifierConnectionError:
+            except _UNCERTAIN_WRITE:
                 if attempt == CREATE_ATTEMPTS:
                     raise
                 found = self._read_participant(user_id)
                 if found is not None:
                     return found, True
-                self.log.warning(
-                    "Adding participant %s got no answer and did not happen; trying again", user_id
-                )
+                self.log.warning("Adding participant %s failed and did not happen; trying again", user_id)
                 continue
             if participant_id is None:
                 found = self._read_participant(user_id)
@@ -306,14 +309,14 @@ class Enrollment:
             try:
                 self.hook.activate_participant(self.org_id, self.project_id, participant_id)
                 return
-            except LearnifierConnectionError:
+            except _UNCERTAIN_WRITE:
                 if attempt == CREATE_ATTEMPTS:
                     raise
                 found = self._read_participant(user_id)
                 if found is not None and found.get("activated"):
                     return
                 self.log.warning(
-                    "Activating participant %s got no answer and did not happen; trying again", participant_id
+                    "Activating participant %s failed and did not happen; trying again", participant_id
                 )
 
     def _read_participant(self, user_id: str) -> Mapping[str, Any] | None:

@@ -223,6 +223,26 @@ def test_lost_answers_are_checked_before_trying_again(learnifier_conn, run_dag):
     assert_everyone_enrolled_once(sim, roster, users_before=1)
 
 
+def test_server_errors_on_writes_are_checked_and_tried_again(learnifier_conn, run_dag):
+    """A POST answered 5xx may have been applied: the hook does not repeat it, the operator checks."""
+    sim = learnifier_conn
+    roster = people(4)
+    participants_path = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants"
+    sim.inject(status=502, times=2, method="POST", path="/users")
+    sim.inject(status=500, times=1, method="POST", path=participants_path)
+    sim.inject(status=504, times=2, method="POST", path=participants_path + "/")
+
+    dag_run = run_dag("operators_enroll", {"roster": roster})
+
+    assert dag_run.state == "success"
+    assert sim.fault_counts["scripted"] == 5
+    result = result_of(dag_run)
+    assert result["failed"] == []
+    assert result["counts"]["enrolled"] == 4
+    assert result["counts"]["activated"] == 4
+    assert_everyone_enrolled_once(sim, roster, users_before=1)
+
+
 def test_500_people_are_enrolled_concurrently_within_max_concurrency(learnifier_conn, run_dag, mocker):
     sim = learnifier_conn
     sim.latency = 0.005
