@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from airflow_provider_learnifier import __version__
 from airflow_provider_learnifier.exceptions import (
@@ -58,8 +58,13 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 JsonObject = dict[str, Any]
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: Answers worth another try of a request that may safely be repeated.
+_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Answers after which a POST or PATCH may be repeated: Learnifier says it did not take it.
+_REFUSED_STATUSES = frozenset({429, 503})
 _USER_AGENT = f"airflow-provider-learnifier/{__version__}"
+#: What every project answer must hold for callers to act on the project.
+_PROJECT_KEYS = ("id", "orgId")
 
 
 def is_loopback_host(hostname: str) -> bool:
@@ -89,12 +94,16 @@ def build_base_url(host: str | None, port: int | None = None, schema: str | None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         raise ValueError(f"host must be an https:// URL or a hostname, not a {scheme}:// URL")
-    if not parts.hostname:
-        raise ValueError(f"host {host!r} names no hostname")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         raise ValueError(
             "host must not contain credentials: put the API key in login and the secret in password"
         )
+    if not parts.hostname:
+        raise ValueError(f"host {host!r} names no hostname")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError(f"host {host!r} has an invalid port") from None
     if parts.query or parts.fragment:
         raise ValueError("host must not contain a query string or a fragment")
     if scheme == "http" and not is_loopback_host(parts.hostname):
@@ -230,8 +239,8 @@ def _segment(name: str, value: str | int) -> str:
     problem = None
     if "/" in text or "\\" in text:
         problem = "a slash"
-    elif ".." in text:
-        problem = "'..'"
+    elif ".." in text or text == ".":
+        problem = "a dot segment"
     elif any(ch.isspace() for ch in text):
         problem = "white space"
     elif any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
@@ -398,13 +407,16 @@ class LearnifierHook(BaseHook):
         params: Mapping[str, Any] | None = None,
         body: JsonObject | None = None,
         follow_redirects: bool = False,
-    ) -> requests.Response:
+        expect_json: bool = False,
+    ) -> tuple[requests.Response, Any]:
         """Send one API request with retries and return the successful response.
 
-        Idempotent methods are retried on connection errors, timeouts and 429/502/503/504.
-        POST and PATCH are retried only when the request provably never reached the server
-        (the connection could not be made) or on 429/503 with ``Retry-After``.
+        Idempotent methods are retried on connection errors, timeouts, 429/500/502/503/504 and,
+        with ``expect_json``, a success whose body is not JSON. POST and PATCH are retried only
+        when the request provably never reached the server (the connection could not be made)
+        or on 429/503 with ``Retry-After``.
 
+        :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
         """
         import requests
@@ -438,7 +450,7 @@ class LearnifierHook(BaseHook):
                     **context,
                 ) from err
             except requests.exceptions.RequestException as err:
-                reason = f"{type(err).__name__}: {err}"
+                reason = self._redact(f"{type(err).__name__}: {err}")
                 reached = _reached_server(err)
                 if attempt < settings.max_retries and (method in _IDEMPOTENT_METHODS or not reached):
                     attempt += 1
@@ -453,7 +465,24 @@ class LearnifierHook(BaseHook):
 
             status = response.status_code
             if status < 300:
-                return response
+                if not expect_json or not response.content:
+                    return response, None
+                try:
+                    return response, response.json()
+                except ValueError:
+                    if attempt < settings.max_retries and method in _IDEMPOTENT_METHODS:
+                        attempt += 1
+                        self._wait(
+                            self._backoff(attempt), f"{method} {path} answered {status} without JSON", attempt
+                        )
+                        continue
+                    raise LearnifierResponseError(
+                        f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
+                        f"JSON (Content-Type {response.headers.get('Content-Type')!r}, "
+                        f"{len(response.content)} bytes)",
+                        status=status,
+                        **context,
+                    ) from None
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if attempt < settings.max_retries and self._may_retry(method, status, retry_after):
                 delay = retry_after if retry_after is not None else self._backoff(attempt + 1)
@@ -466,16 +495,22 @@ class LearnifierHook(BaseHook):
 
     @staticmethod
     def _may_retry(method: str, status: int, retry_after: float | None) -> bool:
-        if status not in _RETRYABLE_STATUSES:
-            return False
         if method in _IDEMPOTENT_METHODS:
-            return True
-        return status in (429, 503) and retry_after is not None
+            return status in _RETRYABLE_STATUSES
+        return status in _REFUSED_STATUSES and retry_after is not None
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: half the step fixed, half random."""
         step = min(MAX_BACKOFF_SECONDS, self.settings.backoff_factor * 2 ** (attempt - 1))
         return step / 2 + random.uniform(0, step / 2)
+
+    def _redact(self, text: str) -> str:
+        """Hide the API key, which ``get_user_picture`` sends in its query string, from a message."""
+        key = self.settings.key
+        for form in {key, quote(key, safe=""), quote_plus(key)}:
+            if len(form) >= 4:
+                text = text.replace(form, "***")
+        return text
 
     def _wait(self, seconds: float, what: str, attempt: int) -> None:
         self.log.warning(
@@ -493,29 +528,30 @@ class LearnifierHook(BaseHook):
         body: JsonObject | None = None,
     ) -> Any:
         """Send a request and decode its JSON answer (``None`` for an empty one)."""
-        response = self._request(operation, method, path, params=params, body=body)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
+        _, payload = self._request(operation, method, path, params=params, body=body, expect_json=True)
+        return payload
+
+    def _call_list(self, operation: str, path: str, *, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """GET a JSON array of objects."""
+        items = _expect(self._call(operation, "GET", path, params=params), list, operation, "GET", path)
+        for item in items:
+            _expect(item, dict, operation, "GET", path)
+        return items
+
+    def _call_object(
+        self, operation: str, method: str, path: str, *, required: tuple[str, ...] = (), **kwargs: Any
+    ) -> JsonObject:
+        """Send a request whose answer is a JSON object holding at least the ``required`` members."""
+        result = _expect(self._call(operation, method, path, **kwargs), dict, operation, method, path)
+        missing = [name for name in required if result.get(name) in (None, "")]
+        if missing:
             raise LearnifierResponseError(
-                f"Learnifier {operation}: {method} {path} answered {response.status_code} with a body that "
-                f"is not JSON (Content-Type {response.headers.get('Content-Type')!r}, "
-                f"{len(response.content)} bytes)",
+                f"Learnifier {operation}: {method} {path} answered an object without {', '.join(missing)}",
                 operation=operation,
                 method=method,
                 path=path,
-                status=response.status_code,
-            ) from None
-
-    def _call_list(self, operation: str, path: str, *, params: Mapping[str, Any] | None = None) -> list[Any]:
-        """GET a JSON array."""
-        return _expect(self._call(operation, "GET", path, params=params), list, operation, "GET", path)
-
-    def _call_object(self, operation: str, method: str, path: str, **kwargs: Any) -> JsonObject:
-        result = self._call(operation, method, path, **kwargs)
-        return _expect(result, dict, operation, method, path)
+            )
+        return result
 
     # ------------------------------------------------------------------ course designs
 
@@ -599,7 +635,7 @@ class LearnifierHook(BaseHook):
     def get_project(self, org_id: str | int, project_id: str | int) -> JsonObject:
         """Get one project (``GET /orgunits/{orgid}/projects/{projectid}``)."""
         path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id))
-        return self._call_object("get_project", "GET", path)
+        return self._call_object("get_project", "GET", path, required=_PROJECT_KEYS)
 
     def get_project_by_external_id(self, external_id: str) -> JsonObject:
         """Get the project with an external id (``GET /extproject``)."""
@@ -608,6 +644,7 @@ class LearnifierHook(BaseHook):
             "GET",
             "/extproject",
             params={"extid": _text("external_id", external_id)},
+            required=_PROJECT_KEYS,
         )
 
     def create_project(
@@ -642,7 +679,7 @@ class LearnifierHook(BaseHook):
             userTitle=user_title,
         )
         path = _path("orgunits", ("org_id", org_id), "projects")
-        return self._call_object("create_project", "POST", path, body=body)
+        return self._call_object("create_project", "POST", path, body=body, required=_PROJECT_KEYS)
 
     def update_project(
         self,
@@ -731,7 +768,9 @@ class LearnifierHook(BaseHook):
         if (email is None) == (user_id is None):
             raise ValueError("add_participant needs exactly one of email and user_id")
         body = _fields(email=email, userid=user_id, extid=external_id)
-        response = self._request("add_participant", "POST", _participants_path(org_id, project_id), body=body)
+        response, _ = self._request(
+            "add_participant", "POST", _participants_path(org_id, project_id), body=body
+        )
         return _id_from_location(response.headers.get("Location"))
 
     def delete_participant(self, org_id: str | int, project_id: str | int, participant_id: str | int) -> None:
@@ -839,7 +878,15 @@ class LearnifierHook(BaseHook):
             hard_lock=hard_lock,
         )
         result = self._call_object("create_user", "POST", "/users", body=body)
-        return str(result["userId"])
+        user_id = result.get("userId")
+        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or user_id == "":
+            raise LearnifierResponseError(
+                f"Learnifier create_user: POST /users answered without a usable userId ({user_id!r})",
+                operation="create_user",
+                method="POST",
+                path="/users",
+            )
+        return str(user_id)
 
     def update_user(
         self,
@@ -874,7 +921,7 @@ class LearnifierHook(BaseHook):
         another host is followed without the ``Authorization`` header.
         """
         path = _path("users", ("user_id", user_id), "pic")
-        response = self._request(
+        response, _ = self._request(
             "get_user_picture", "GET", path, params={"key": self.settings.key}, follow_redirects=True
         )
         return response.content

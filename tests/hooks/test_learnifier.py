@@ -202,6 +202,8 @@ def test_base_url_from_host_port_and_schema(host, port, schema, expected):
         ("http://localhost.example.com", "plain http:// is refused"),
         ("ftp://learnifier.com", "not a ftp:// URL"),
         ("https://key:secret@learnifier.com", "must not contain credentials"),
+        ("https://key:s3cret@", "must not contain credentials"),
+        ("https://learnifier.com:99999", "invalid port"),
         ("https://learnifier.com/?debug=1", "query string"),
     ],
 )
@@ -317,7 +319,7 @@ def test_timeout_extra_forms():
 
 
 @pytest.mark.parametrize(
-    "bad_id", ["", "a/b", "..", "a..b", "a b", "tab\there", "line\nbreak", "nul\x00", "back\\slash"]
+    "bad_id", ["", ".", "a/b", "..", "a..b", "a b", "tab\there", "line\nbreak", "nul\x00", "back\\slash"]
 )
 def test_unsafe_ids_are_refused_before_any_request(sim, make_hook, bad_id):
     hook = make_hook(sim)
@@ -489,12 +491,19 @@ def test_server_error_after_retries(sim, make_hook, no_sleep):
     assert no_sleep.call_count == 2
 
 
-def test_internal_server_error_is_not_retried(sim, make_hook, no_sleep):
-    sim.inject(status=500, path="/orgunits")
+def test_internal_server_error_is_retried_for_reads_only(sim, make_hook, no_sleep):
+    hook = make_hook(sim)
+    sim.inject(status=500, path="/orgunits", method="GET")
+    assert hook.list_org_units()
+    sim.inject(status=500, path="/orgunits", method="POST")
     with pytest.raises(LearnifierServerError, match="500"):
-        make_hook(sim).list_org_units()
-    assert len(sim.exchanges) == 1
-    assert no_sleep.call_count == 0
+        hook.create_org_unit(display_name="Once")
+    assert [(exchange.method, exchange.status) for exchange in sim.exchanges] == [
+        ("GET", 500),
+        ("GET", 200),
+        ("POST", 500),
+    ]
+    assert no_sleep.call_count == 1
 
 
 def test_rate_limit_after_retries_carries_retry_after(sim, make_hook, no_sleep):
@@ -505,20 +514,34 @@ def test_rate_limit_after_retries_carries_retry_after(sim, make_hook, no_sleep):
     assert [call.args[0] for call in no_sleep.call_args_list] == [2]
 
 
-def test_success_with_a_body_that_is_not_json_is_a_response_error(sim, make_hook):
+def test_success_with_a_body_that_is_not_json_is_retried_then_a_response_error(sim, make_hook, no_sleep):
+    hook = make_hook(sim, max_retries=2)
     sim.inject(status=200, body=b"<html>maintenance</html>", path="/orgunits")
+    assert hook.list_org_units()
+    sim.inject(status=200, times=3, body=b'{"orgUnits": [', path="/orgunits")
     with pytest.raises(LearnifierResponseError, match="not JSON"):
-        make_hook(sim).list_org_units()
+        hook.list_org_units()
+    assert no_sleep.call_count == 3
 
 
 def test_success_with_the_wrong_json_shape_is_a_response_error(sim, make_hook):
+    hook = make_hook(sim)
     sim.inject(status=200, body=b'{"not": "a list"}', path="/coursedesigns")
     with pytest.raises(LearnifierResponseError, match="where a JSON array was expected"):
-        make_hook(sim).list_course_designs()
+        hook.list_course_designs()
+    sim.inject(status=200, body=b'[{"name": "ok"}, "not an object"]', path="/coursedesigns")
+    with pytest.raises(LearnifierResponseError, match="where a JSON object was expected"):
+        hook.list_course_designs()
+    sim.inject(status=200, body=b'{"name": "no ids"}', path="/extproject")
+    with pytest.raises(LearnifierResponseError, match="without id, orgId"):
+        hook.get_project_by_external_id("anything")
+    sim.inject(status=200, body=b'{"userId": null}', path="/users", method="POST")
+    with pytest.raises(LearnifierResponseError, match="without a usable userId"):
+        hook.create_user(primary_email="x@example.com")
 
 
 def test_every_error_is_a_learnifier_error_and_an_airflow_exception():
-    from airflow.sdk.exceptions import AirflowException
+    from airflow_provider_learnifier.version_compat import AirflowException
 
     for error_class in (
         LearnifierAuthError,
@@ -623,6 +646,29 @@ def test_post_is_retried_when_the_connection_cannot_be_made(monkeypatch, no_slee
         LearnifierHook("learnifier_down").create_user(primary_email="x@example.com")
     assert caught.value.reached_server is False
     assert no_sleep.call_count == 3
+
+
+def test_the_api_key_in_the_picture_query_is_redacted_from_errors(monkeypatch, no_sleep):
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        free_port = placeholder.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_PIC",
+        json.dumps(
+            {
+                "conn_type": "learnifier",
+                "host": f"http://127.0.0.1:{free_port}",
+                "login": "the-api-key-123",
+                "password": "s3cr3t-value",
+                "extra": {"max_retries": 1},
+            }
+        ),
+    )
+    with pytest.raises(LearnifierConnectionError) as caught:
+        LearnifierHook("learnifier_pic").get_user_picture("u-1")
+    assert "the-api-key-123" not in str(caught.value)
+    assert "***" in str(caught.value)
+    assert "the-api-key-123" not in str(no_sleep.call_args_list)
 
 
 def test_read_timeout_applies(sim, make_hook):
