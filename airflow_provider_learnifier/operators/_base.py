@@ -54,12 +54,23 @@ def describe_failures(failures: Sequence[Mapping[str, Any]], *, subject: str = "
     """List failures as ``"<who>: <reason>"`` lines, at most :data:`MAX_LISTED_FAILURES` of them."""
     lines = []
     for failure in failures[:MAX_LISTED_FAILURES]:
-        who = failure.get(subject) or failure.get("id") or "?"
+        who = shown(failure.get(subject) or failure.get("id") or "?")
         row = f" (row {failure['row']})" if failure.get("row") else ""
-        lines.append(f"  - {who}{row}: {failure.get('reason')}")
+        lines.append(f"  - {who}{row}: {shown(failure.get('reason'), limit=500)}")
     if len(failures) > MAX_LISTED_FAILURES:
         lines.append(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more")
     return "\n".join(lines)
+
+
+def shown(value: Any, *, limit: int = 80) -> str:
+    """Input as it may appear in a log line or an error: on one line, escaped, and cut short.
+
+    Roster values come from outside; a newline in one must not forge a log line, and a
+    megabyte-long one must not fill the log.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def id_text(value: Any) -> str:

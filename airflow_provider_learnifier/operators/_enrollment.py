@@ -30,7 +30,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierResponseError,
     LearnifierServerError,
 )
-from airflow_provider_learnifier.operators._base import id_text, project_summary
+from airflow_provider_learnifier.operators._base import id_text, project_summary, shown
 from airflow_provider_learnifier.operators._bulk import (
     CREATE_ATTEMPTS,
     Tally,
@@ -163,7 +163,12 @@ class Enrollment:
         return targets
 
     def _fail(self, person: Person, reason: str) -> None:
-        self.log.warning("Learnifier enrollment of %s (row %d) failed: %s", person.label, person.row, reason)
+        self.log.warning(
+            "Learnifier enrollment of %s (row %d) failed: %s",
+            shown(person.label),
+            person.row,
+            shown(reason, limit=500),
+        )
         self.tally.fail(person.row, person.label, reason, row=person.row)
 
     # ------------------------------------------------------------------ users
@@ -305,16 +310,28 @@ class Enrollment:
         raise AssertionError("unreachable")
 
     def _activate(self, user_id: str, participant_id: str) -> None:
+        """Activate the participant once, even when an answer is lost.
+
+        Learnifier does not deduplicate activations the way it answers 409 to a second add, so an
+        activation that may still be in flight (a timeout or a 504) is never sent again in this
+        try: the person fails, and the task's next try reads whether it was applied.
+        """
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 self.hook.activate_participant(self.org_id, self.project_id, participant_id)
                 return
-            except _UNCERTAIN_WRITE:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
+            except _UNCERTAIN_WRITE as error:
                 found = self._read_participant(user_id)
                 if found is not None and found.get("activated"):
                     return
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                if _may_still_be_in_flight(error):
+                    raise LearnifierConnectionError(
+                        f"activating participant {participant_id} timed out and may still be applied; "
+                        "it is not sent again now, the task's next try checks it",
+                        reached_server=True,
+                    ) from error
                 self.log.warning(
                     "Activating participant %s failed and did not happen; trying again", participant_id
                 )
@@ -391,6 +408,15 @@ class Enrollment:
         if user:
             return str(user.get("externalId") or user.get("primaryEmail") or user_id)
         return user_id
+
+
+def _may_still_be_in_flight(error: LearnifierError) -> bool:
+    """Tell whether Learnifier may still be working on a request that failed this way."""
+    import requests
+
+    if isinstance(error, LearnifierServerError):
+        return error.status == 504
+    return isinstance(error.__cause__, requests.exceptions.Timeout)
 
 
 def _identifiers(person: Person) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from airflow_provider_learnifier.operators._base import LearnifierInputError, describe_failures
+from airflow_provider_learnifier.operators._base import LearnifierInputError, describe_failures, shown
 
 #: The person fields a roster row may give.
 PERSON_FIELDS = (
@@ -339,7 +339,7 @@ def _check_row(
         if value is None or value == "":
             continue
         if name in values and values[name] != value:
-            return None, f"gives {name} twice, as {values[name]!r} and {value!r}"
+            return None, f"gives {name} twice, as {shown(values[name])!r} and {shown(value)!r}"
         values[name] = value
     try:
         person = Person(row=number, **_typed(values))
@@ -359,6 +359,11 @@ def _check_row(
     return person, None
 
 
+#: Learnifier keeps external ids and names to 255 characters; an email address has at most 254.
+MAX_FIELD_LENGTH = 255
+MAX_EMAIL_LENGTH = 254
+
+
 def _typed(values: dict[str, Any]) -> dict[str, Any]:
     typed: dict[str, Any] = {}
     for name, value in values.items():
@@ -367,15 +372,19 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
         elif name == "home_org":
             typed[name] = _org_id(value)
         elif isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ValueError(f"{name} must be text, not {type(value).__name__} {value!r}")
+            raise ValueError(f"{name} must be text, not {type(value).__name__} {shown(value)}")
         else:
-            typed[name] = str(value)
+            text = str(value)
+            limit = MAX_EMAIL_LENGTH if name == "email" else MAX_FIELD_LENGTH
+            if len(text) > limit:
+                raise ValueError(f"{name} is {len(text)} characters long; at most {limit} are allowed")
+            typed[name] = text
     email = typed.get("email")
     if email is not None and not _EMAIL.match(email):
-        raise ValueError(f"email {email!r} is not a valid email address")
+        raise ValueError(f"email {shown(email)!r} is not a valid email address")
     user_id = typed.get("user_id")
     if user_id is not None and _ID_PROBLEMS.search(user_id):
-        raise ValueError(f"user_id {user_id!r} is not a valid Learnifier id")
+        raise ValueError(f"user_id {shown(user_id)!r} is not a valid Learnifier id")
     return typed
 
 

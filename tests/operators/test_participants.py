@@ -230,7 +230,7 @@ def test_server_errors_on_writes_are_checked_and_tried_again(learnifier_conn, ru
     participants_path = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants"
     sim.inject(status=502, times=2, method="POST", path="/users")
     sim.inject(status=500, times=1, method="POST", path=participants_path)
-    sim.inject(status=504, times=2, method="POST", path=participants_path + "/")
+    sim.inject(status=502, times=2, method="POST", path=participants_path + "/")
 
     dag_run = run_dag("operators_enroll", {"roster": roster})
 
@@ -240,6 +240,24 @@ def test_server_errors_on_writes_are_checked_and_tried_again(learnifier_conn, ru
     assert result["failed"] == []
     assert result["counts"]["enrolled"] == 4
     assert result["counts"]["activated"] == 4
+    assert_everyone_enrolled_once(sim, roster, users_before=1)
+
+
+def test_an_activation_that_may_still_be_in_flight_is_left_to_the_next_try(learnifier_conn, run_dag):
+    """Activations are not deduplicated by Learnifier: after a 504, only a rerun that reads again decides."""
+    sim = learnifier_conn
+    roster = people(3)
+    participants_path = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants/"
+    sim.inject(status=504, times=1, method="POST", path=participants_path)
+
+    first = run_dag("operators_enroll", {"roster": roster})
+
+    assert first.state == "failed"
+    activations = [e for e in writes(sim) if e.path.endswith("/activate")]
+    assert len(activations) == 3  # the one answered 504 was not sent again
+    second = run_dag("operators_enroll", {"roster": roster})
+    assert second.state == "success"
+    assert result_of(second)["counts"]["activated"] == 1
     assert_everyone_enrolled_once(sim, roster, users_before=1)
 
 
