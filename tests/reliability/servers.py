@@ -1,0 +1,97 @@
+"""Tiny loopback HTTP servers for the hostile-answer tests: they record every request's headers.
+
+``RecordingServer(answer)`` serves plain HTTP on a loopback address in a background thread and
+answers each request with ``answer(request)``; ``requests_seen`` lists what arrived. It is
+used as the "other host" a redirect points to (``127.0.0.2``), and as a redirecting API.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: A 1x1 transparent PNG, what the "other host" serves as a picture.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request a :class:`RecordingServer` received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+class RecordingServer:
+    """A loopback HTTP server that records requests and answers them with ``answer``.
+
+    :param answer: called with each :class:`SeenRequest`, returns the :class:`Answer`.
+    :param host: a loopback address (``127.0.0.2`` makes "another host" than ``127.0.0.1``).
+    """
+
+    def __init__(self, answer: Callable[[SeenRequest], Answer], host: str = "127.0.0.1") -> None:
+        assert host.startswith("127."), "only loopback addresses"
+        self.requests_seen: list[SeenRequest] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen = SeenRequest(
+                    self.command,
+                    self.path,
+                    {name: value for name, value in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
+                server.requests_seen.append(seen)
+                reply = answer(seen)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer((host, 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def netloc(self) -> str:
+        return self.base_url.removeprefix("http://")
+
+    def __enter__(self) -> RecordingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
