@@ -371,7 +371,7 @@ def test_failure_mid_export_keeps_the_old_report_and_leaves_no_temporary_file(
     target = tmp_path / "progress.csv"
     target.write_text("the report of yesterday\n")
     third = f"/orgunits/1001/projects/{account['conduct']}/participants"
-    learnifier_conn.inject(500, method="GET", path=third)
+    learnifier_conn.inject(403, method="GET", path=third)  # not retried: fails the export
     learnifier_conn.clear_exchanges()
 
     dag_run = run_dag("reporting_progress", {"path": str(target), "org_id": 1001})
