@@ -6,8 +6,7 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.triggers.base import SUCCESS, TIMEOUT
+from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
 from airflow_provider_learnifier.version_compat import (
     AirflowException,
     AirflowSensorTimeout,
@@ -20,19 +19,19 @@ from airflow_provider_learnifier.version_compat import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_learnifier.triggers.base import (
-        CompletionCheck,
-        CompletionStatus,
-        LearnifierCompletionTrigger,
-    )
+    from airflow_provider_learnifier.completion import CompletionCheck, CompletionStatus
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.triggers.base import LearnifierCompletionTrigger
 
 
 class LearnifierCompletionSensor(BaseSensorOperator):
-    """Wait until a :class:`~airflow_provider_learnifier.triggers.base.CompletionCheck` passes.
+    """Wait until a :class:`~airflow_provider_learnifier.completion.CompletionCheck` passes.
 
     Subclasses say what to check (:meth:`make_check`) and which trigger waits for it when deferred
-    (:meth:`make_trigger`). The sensor returns the check's progress, a JSON-serializable dict,
-    as its XCom value. When ``timeout`` passes first, the task fails with the progress reached.
+    (:meth:`make_trigger`, which imports the trigger only then: a DAG file that imports a sensor
+    does not load the trigger machinery). The sensor returns the check's progress, a
+    JSON-serializable dict, as its XCom value. When ``timeout`` passes first, the task fails with
+    the progress reached.
 
     :param learnifier_conn_id: the Airflow connection to Learnifier.
     :param deferrable: wait in the triggerer, freeing the worker slot between checks. Defaults to
@@ -45,7 +44,7 @@ class LearnifierCompletionSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        learnifier_conn_id: str = LearnifierHook.default_conn_name,
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -58,6 +57,8 @@ class LearnifierCompletionSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> LearnifierHook:
         """The hook for ``learnifier_conn_id``."""
+        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+
         return LearnifierHook(self.learnifier_conn_id)
 
     def make_check(self) -> CompletionCheck:
@@ -68,7 +69,11 @@ class LearnifierCompletionSensor(BaseSensorOperator):
         raise NotImplementedError
 
     def make_trigger(self, end_time: float) -> LearnifierCompletionTrigger:
-        """Return the trigger that waits for the same check until ``end_time`` (seconds since the epoch)."""
+        """Return the trigger that waits for the same check until ``end_time`` (seconds since the epoch).
+
+        Import the trigger class in this method, not at module level: the trigger machinery is only
+        needed when the task defers.
+        """
         raise NotImplementedError
 
     @property

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
-from airflow_provider_learnifier.triggers.base import share_threshold
-from airflow_provider_learnifier.triggers.participants import (
-    LearnifierParticipantCompletedTrigger,
+from airflow_provider_learnifier.completion import (
+    IdLike,
     ParticipantCompletionCheck,
     check_participant_naming,
+    share_threshold,
 )
+from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
 
-IdLike = str | int
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
 
 
 class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
@@ -94,6 +95,8 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
         return ParticipantCompletionCheck(**self._names())
 
     def make_trigger(self, end_time: float) -> LearnifierParticipantCompletedTrigger:
+        from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
+
         return LearnifierParticipantCompletedTrigger(
             **self._names(),
             learnifier_conn_id=self.learnifier_conn_id,

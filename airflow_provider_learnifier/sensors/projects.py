@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
-from airflow_provider_learnifier.triggers.base import share_threshold
-from airflow_provider_learnifier.triggers.projects import (
-    LearnifierProjectCompletionTrigger,
+from airflow_provider_learnifier.completion import (
+    IdLike,
     ProjectCompletionCheck,
     check_project_naming,
+    share_threshold,
 )
+from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
 
-IdLike = str | int
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
 
 
 class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
@@ -84,6 +85,8 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
         return ProjectCompletionCheck(**self._names())
 
     def make_trigger(self, end_time: float) -> LearnifierProjectCompletionTrigger:
+        from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
+
         return LearnifierProjectCompletionTrigger(
             **self._names(),
             learnifier_conn_id=self.learnifier_conn_id,

@@ -1,9 +1,8 @@
-"""What the Learnifier triggers share: a completion check, and a polling loop that never blocks.
+"""What the Learnifier triggers share: a polling loop over a completion check that never blocks.
 
-A *completion check* (:class:`CompletionCheck`) is one look at Learnifier through the synchronous
-:class:`~airflow_provider_learnifier.hooks.learnifier.LearnifierHook`: is the wait over, and how
-far along is it? A sensor calls it in ``poke``; its trigger calls the very same check in the
-triggerer, so both modes decide completion the same way.
+The completion checks (:class:`~airflow_provider_learnifier.completion.CompletionCheck`) live in
+:mod:`airflow_provider_learnifier.completion`, which the sensors import without this module; the
+check classes, ``share_threshold`` and the event statuses are re-exported here for existing imports.
 
 The trigger keeps the triggerer's event loop free: it fetches the connection with Airflow's async
 API, and runs every hook call (HTTP requests, retries and their backoff sleeps) in a worker thread
@@ -15,73 +14,37 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import math
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_learnifier.completion import (
+    DEFAULT_CONN_ID,
+    ERROR,
+    SUCCESS,
+    TIMEOUT,
+    CompletionCheck,
+    CompletionStatus,
+    share_threshold,
+)
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.version_compat import BaseTrigger, TriggerEvent, get_async_connection
+from airflow_provider_learnifier.version_compat import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+__all__ = [
+    "ERROR",
+    "SUCCESS",
+    "TIMEOUT",
+    "CompletionCheck",
+    "CompletionStatus",
+    "LearnifierCompletionTrigger",
+    "share_threshold",
+]
+
 _T = TypeVar("_T")
-
-#: Event statuses a completion trigger fires with.
-SUCCESS = "success"
-TIMEOUT = "timeout"
-ERROR = "error"
-
-
-def share_threshold(name: str, value: Any) -> float:
-    """Read a completion threshold: a fraction above 0 and at most 1 (a rendered template may be text).
-
-    :raises ValueError: for anything else.
-    """
-    try:
-        share = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a fraction between 0 (exclusive) and 1, not {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(share) or not 0 < share <= 1:
-        raise ValueError(f"{name} must be a fraction between 0 (exclusive) and 1, not {value!r}")
-    return share
-
-
-@dataclass(frozen=True)
-class CompletionStatus:
-    """The answer of one completion check.
-
-    :param done: whether the wait is over.
-    :param message: the progress in words, e.g. ``3 of 5 activities completed (60%); needs all of
-        them``, for logs and failure messages.
-    :param progress: the progress as a JSON-serializable dict (the sensor's XCom value).
-    """
-
-    done: bool
-    message: str
-    progress: dict[str, Any] = field(default_factory=dict)
-
-
-class CompletionCheck(abc.ABC):
-    """One look at Learnifier, with the synchronous hook: is the wait over?
-
-    Instances may remember what they resolved on an earlier call (a project's ids), so call one
-    instance repeatedly, from one thread at a time.
-    """
-
-    @abc.abstractmethod
-    def __call__(self, hook: LearnifierHook) -> CompletionStatus:
-        """Ask Learnifier and return the status.
-
-        :raises LearnifierError: when Learnifier's answer is an error (after the hook's retries).
-        """
-
-    @abc.abstractmethod
-    def describe(self) -> str:
-        """Name what is waited for, e.g. ``participant 3001 of project 2001``."""
 
 
 class _PrefetchedConnectionHook(LearnifierHook):
@@ -124,7 +87,7 @@ class LearnifierCompletionTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        learnifier_conn_id: str = LearnifierHook.default_conn_name,
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 60.0,
         end_time: float,
     ) -> None:
@@ -166,6 +129,9 @@ class LearnifierCompletionTrigger(BaseTrigger):
         check: CompletionCheck | None = None
         status: CompletionStatus | None = None
         try:
+            # Looked up here, not at import: the common-compat connection helper is only for run().
+            from airflow_provider_learnifier.version_compat import get_async_connection
+
             check = self.make_check()
             connection = await get_async_connection(self.learnifier_conn_id)
             hook = _PrefetchedConnectionHook(connection)

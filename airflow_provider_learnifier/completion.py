@@ -1,0 +1,283 @@
+"""Completion checks: is a wait on Learnifier over, and how far along is it?
+
+A *completion check* (:class:`CompletionCheck`) is one look at Learnifier through the synchronous
+:class:`~airflow_provider_learnifier.hooks.learnifier.LearnifierHook`. A sensor calls it in
+``poke``; its trigger (:mod:`airflow_provider_learnifier.triggers`) calls the very same check in
+the triggerer, so both modes decide completion the same way.
+
+This module imports neither the hook nor Airflow's trigger machinery: the sensors import it when a
+DAG file is parsed, and the triggers only when a task defers.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+from airflow_provider_learnifier.progress import completion_share, is_completed, project_progress
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import JsonObject, LearnifierHook
+
+IdLike = str | int
+
+#: The connection id the sensors and triggers use by default (``LearnifierHook.default_conn_name``).
+DEFAULT_CONN_ID = "learnifier_default"
+
+#: Event statuses a completion trigger fires with.
+SUCCESS = "success"
+TIMEOUT = "timeout"
+ERROR = "error"
+
+
+def share_threshold(name: str, value: Any) -> float:
+    """Read a completion threshold: a fraction above 0 and at most 1 (a rendered template may be text).
+
+    :raises ValueError: for anything else.
+    """
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a fraction between 0 (exclusive) and 1, not {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(share) or not 0 < share <= 1:
+        raise ValueError(f"{name} must be a fraction between 0 (exclusive) and 1, not {value!r}")
+    return share
+
+
+@dataclass(frozen=True)
+class CompletionStatus:
+    """The answer of one completion check.
+
+    :param done: whether the wait is over.
+    :param message: the progress in words, e.g. ``3 of 5 activities completed (60%); needs all of
+        them``, for logs and failure messages.
+    :param progress: the progress as a JSON-serializable dict (the sensor's XCom value).
+    """
+
+    done: bool
+    message: str
+    progress: dict[str, Any] = field(default_factory=dict)
+
+
+class CompletionCheck(abc.ABC):
+    """One look at Learnifier, with the synchronous hook: is the wait over?
+
+    Instances may remember what they resolved on an earlier call (a project's ids), so call one
+    instance repeatedly, from one thread at a time.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, hook: LearnifierHook) -> CompletionStatus:
+        """Ask Learnifier and return the status.
+
+        :raises LearnifierError: when Learnifier's answer is an error (after the hook's retries).
+        """
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Name what is waited for, e.g. ``participant 3001 of project 2001``."""
+
+
+def check_participant_naming(
+    *,
+    participant_id: IdLike | None,
+    org_id: IdLike | None,
+    project_id: IdLike | None,
+    project_external_id: str | None,
+    participation_external_id: str | None,
+) -> None:
+    """Check that exactly one way of naming the participant is given.
+
+    Either ``participation_external_id`` alone, or ``participant_id`` with its project given by
+    ``org_id`` and ``project_id`` or by ``project_external_id``.
+
+    :raises ValueError: otherwise.
+    """
+    by_project_ids = org_id is not None and project_id is not None and project_external_id is None
+    by_project_external_id = org_id is None and project_id is None and project_external_id is not None
+    if participation_external_id is not None:
+        if participant_id is None and org_id is None and project_id is None and project_external_id is None:
+            return
+    elif participant_id is not None and (by_project_ids or by_project_external_id):
+        return
+    raise ValueError(
+        "name the participant either by participation_external_id alone, or by participant_id with "
+        "its project given by org_id and project_id, or by project_external_id"
+    )
+
+
+class ParticipantCompletionCheck(CompletionCheck):
+    """Has one participant completed (at least ``min_share`` of) the course's activities?
+
+    Name the participant by ``participation_external_id`` (``GET /extparticipation``), or by
+    ``participant_id`` in a project named by ``org_id`` and ``project_id`` or by
+    ``project_external_id`` (the project's participants list). See
+    :func:`~airflow_provider_learnifier.progress.is_completed` for when a participant counts as
+    completed.
+
+    :param min_share: the share of the activities that counts as completed, above 0 and at most 1.
+    :raises ValueError: for a wrong combination of names or a threshold out of range.
+    """
+
+    def __init__(
+        self,
+        *,
+        participant_id: IdLike | None = None,
+        org_id: IdLike | None = None,
+        project_id: IdLike | None = None,
+        project_external_id: str | None = None,
+        participation_external_id: str | None = None,
+        min_share: float = 1.0,
+    ) -> None:
+        check_participant_naming(
+            participant_id=participant_id,
+            org_id=org_id,
+            project_id=project_id,
+            project_external_id=project_external_id,
+            participation_external_id=participation_external_id,
+        )
+        self.participant_id = participant_id
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.participation_external_id = participation_external_id
+        self.min_share = share_threshold("min_share", min_share)
+
+    def describe(self) -> str:
+        if self.participation_external_id is not None:
+            return f"participation {self.participation_external_id!r}"
+        if self.project_external_id is not None:
+            return f"participant {self.participant_id} of project {self.project_external_id!r}"
+        project = f"project {self.project_id} (organization unit {self.org_id})"
+        return f"participant {self.participant_id} of {project}"
+
+    def __call__(self, hook: LearnifierHook) -> CompletionStatus:
+        participant = self._fetch(hook)
+        share = completion_share(participant)
+        completed = is_completed(participant, self.min_share)
+        progress = {
+            "participant_id": participant.get("id", self.participant_id),
+            "project_id": participant.get("projectId", self.project_id),
+            "org_id": self.org_id,
+            "project_external_id": self.project_external_id,
+            "participation_external_id": self.participation_external_id,
+            "user_id": participant.get("userId"),
+            "activated": bool(participant.get("activated")),
+            "in_error": bool(participant.get("inError")),
+            "activities_completed": participant.get("activitiesCompleted") or 0,
+            "activities_total": participant.get("activitiesTotal") or 0,
+            "share": share,
+            "min_share": self.min_share,
+            "completed": completed,
+        }
+        message = (
+            f"{progress['activities_completed']} of {progress['activities_total']} activities completed "
+            f"({share:.0%}); {self._needed()}"
+        )
+        if progress["in_error"]:
+            message += (
+                f"; the participation is in error: {participant.get('errorMessage') or 'no reason given'}"
+            )
+        return CompletionStatus(done=completed, message=message, progress=progress)
+
+    def _needed(self) -> str:
+        return "needs all of them" if self.min_share >= 1 else f"needs {self.min_share:.0%}"
+
+    def _fetch(self, hook: LearnifierHook) -> JsonObject:
+        if self.participation_external_id is not None:
+            return hook.get_participation_by_external_id(self.participation_external_id)
+        if self.org_id is None or self.project_id is None:
+            project = hook.resolve_project(external_id=self.project_external_id)
+            self.org_id, self.project_id = project["orgId"], project["id"]
+        for participant in hook.list_participants(self.org_id, self.project_id):
+            if str(participant.get("id")) == str(self.participant_id):
+                return participant
+        raise LearnifierNotFoundError(
+            f"Learnifier project {self.project_id} (organization unit {self.org_id}) has no participant "
+            f"{self.participant_id}",
+            operation="list_participants",
+            method="GET",
+        )
+
+
+def check_project_naming(
+    *, org_id: IdLike | None, project_id: IdLike | None, project_external_id: str | None
+) -> None:
+    """Check that the project is named by ``org_id`` and ``project_id``, or by ``project_external_id`` alone.
+
+    :raises ValueError: otherwise.
+    """
+    if project_external_id is not None and org_id is None and project_id is None:
+        return
+    if project_external_id is None and org_id is not None and project_id is not None:
+        return
+    raise ValueError("name the project either by org_id and project_id, or by project_external_id alone")
+
+
+class ProjectCompletionCheck(CompletionCheck):
+    """Has a share of a project's activated participants completed the course?
+
+    The project is done when it has activated participants and at least ``min_completed_share``
+    of them completed; each participant counts as completed with ``min_share`` of the activities
+    done (see :func:`~airflow_provider_learnifier.progress.project_progress`). A project without
+    activated participants is never done: there is nobody to wait for yet.
+
+    :param org_id: the project's organization unit, with ``project_id``.
+    :param project_id: the project's id, with ``org_id``.
+    :param project_external_id: the project's external id, instead of ``org_id`` and ``project_id``.
+    :param min_completed_share: the share of activated participants that must have completed.
+    :param min_share: the share of a participant's activities that counts as completed.
+    :raises ValueError: for a wrong combination of names or a threshold out of range.
+    """
+
+    def __init__(
+        self,
+        *,
+        org_id: IdLike | None = None,
+        project_id: IdLike | None = None,
+        project_external_id: str | None = None,
+        min_completed_share: float = 1.0,
+        min_share: float = 1.0,
+    ) -> None:
+        check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.min_completed_share = share_threshold("min_completed_share", min_completed_share)
+        self.min_share = share_threshold("min_share", min_share)
+
+    def describe(self) -> str:
+        if self.project_external_id is not None:
+            return f"project {self.project_external_id!r}"
+        return f"project {self.project_id} (organization unit {self.org_id})"
+
+    def __call__(self, hook: LearnifierHook) -> CompletionStatus:
+        if self.org_id is None or self.project_id is None:
+            project = hook.resolve_project(external_id=self.project_external_id)
+            self.org_id, self.project_id = project["orgId"], project["id"]
+        progress = project_progress(hook.list_participants(self.org_id, self.project_id), self.min_share)
+        done = progress.activated > 0 and progress.share >= self.min_completed_share
+        needed = (
+            "needs all of them" if self.min_completed_share >= 1 else f"needs {self.min_completed_share:.0%}"
+        )
+        if self.min_share < 1:
+            needed += f", each with {self.min_share:.0%} of the activities"
+        message = f"{progress}; {needed}"
+        if progress.activated == 0:
+            message += " (no activated participants yet)"
+        return CompletionStatus(
+            done=done,
+            message=message,
+            progress={
+                "org_id": self.org_id,
+                "project_id": self.project_id,
+                "project_external_id": self.project_external_id,
+                **progress.to_dict(),
+                "min_completed_share": self.min_completed_share,
+                "min_share": self.min_share,
+                "done": done,
+            },
+        )
