@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints/airflow-3.3.2-py3.11.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint constraints clean
+.PHONY: venv test demo lint constraints clean bench bench-quick
 
 venv: $(STAMP)
 
@@ -21,6 +21,20 @@ test: venv
 
 demo: venv
 	$(BIN)/python scripts/demo.py
+
+# Benchmarks (issue #5): `make bench` runs them all and rewrites the results in docs/benchmarks.md;
+# `make bench-quick` runs the small version of each, as CI does, and writes nothing.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet --requirement bench/requirements.txt
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run_all.py --docs docs/benchmarks.md
+
+bench-quick: venv
+	$(BIN)/python bench/run_all.py --quick
 
 lint: venv
 	$(BIN)/ruff check .

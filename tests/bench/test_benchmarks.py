@@ -1,0 +1,119 @@
+"""The benchmarks of ``bench/`` still run: each one's quick mode, and the table they make.
+
+No timing is asserted (the machine is shared and noisy): only that every benchmark runs to the
+end and reports well-formed figures, each with its baseline where it has one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+sys.path.insert(0, str(BENCH))
+
+import _common as common  # noqa: E402
+import profile_cpu  # noqa: E402
+import run_all  # noqa: E402
+
+#: Each benchmark, and the measures its result must hold (with a baseline and a target).
+EXPECTED = {
+    "parse_cost": {"targets": 2},
+    "enrollment": {"targets": 3},
+    "report_export": {"targets": 2},
+    "triggerer": {"targets": 1},
+    "simulator_capacity": {"targets": 0},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(EXPECTED))
+def result(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    name = request.param
+    out = tmp_path_factory.mktemp(name) / f"{name}.json"
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / f"{name}.py"), "--quick", "--runs", "1", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None:
+    assert result["schema"] == common.SCHEMA_VERSION
+    assert result["benchmark"] in EXPECTED
+    assert result["quick"] is True
+    assert result["runs"] == 1
+    assert result["metrics"], "no figures"
+    for metric in result["metrics"]:
+        assert metric["name"] and metric["unit"], metric
+        assert _number(metric["ours"]), metric
+        if metric["baseline"] is not None:
+            assert _number(metric["baseline"]) and metric["baseline_name"], metric
+        if metric["ratio"] is not None:
+            assert _number(metric["ratio"]) and metric["ratio"] > 0 and metric["ratio_label"], metric
+        assert metric["met"] in (True, False, None), metric
+        assert (metric["met"] is None) == (not metric["target"]), metric
+        for values in metric["samples"].values():
+            assert all(_number(value) for value in values), metric
+    targets = [metric for metric in result["metrics"] if metric["target"]]
+    assert len(targets) == EXPECTED[result["benchmark"]]["targets"]
+    assert all(metric["baseline"] is not None for metric in targets)
+    if result["benchmark"] == "enrollment":
+        assert result["details"]["same_requests_on_both_sides"] is True
+
+
+def test_the_result_goes_into_the_table(result: dict[str, Any], tmp_path: Path) -> None:
+    machine = common.machine_info()
+    result = dict(result, wall_seconds=1.0)
+    table = run_all.results_markdown([result], machine, quick=True)
+    for metric in result["metrics"]:
+        assert metric["name"] in table
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(
+        f"# Title\n\nintro\n\n{run_all.START}\nold\n{run_all.END}\n\n## Closing note\n", encoding="utf-8"
+    )
+    run_all.rewrite(doc, table)
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Title\n\nintro\n")
+    assert text.rstrip().endswith("## Closing note")
+    assert "\nold\n" not in text and table in text
+
+
+def test_a_failed_benchmark_is_named_in_the_table() -> None:
+    table = run_all.results_markdown(
+        [{"benchmark": "triggerer", "error": "exited with 1", "wall_seconds": 1.0}],
+        common.machine_info(),
+        False,
+    )
+    assert "triggerer: **failed** (exited with 1)" in table
+
+
+def test_profiles_are_summarized_per_process(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        'process 1:"python bench/enrollment.py";<module> (/x/bench/enrollment.py:1);'
+        "_request (/x/airflow_provider_learnifier/hooks/learnifier.py:400);"
+        "read (/usr/lib/python3.11/ssl.py:10) 30\n"
+        'process 1:"python bench/enrollment.py";process 2:"python /x/bench/_simserver.py {}";'
+        "dispatch (/x/airflow_provider_learnifier/simulator/dispatch.py:5) 10\n",
+        encoding="utf-8",
+    )
+    summary = profile_cpu.summarize(raw, rate=100)
+    assert "benchmark process (client): 0.30 CPU s" in summary
+    assert "simulator process: 0.10 CPU s" in summary
+    assert "_request (learnifier.py)" in summary
