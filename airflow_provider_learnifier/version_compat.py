@@ -1,10 +1,23 @@
 """The one place that knows which Airflow version is installed.
 
 Everything else in the provider imports Airflow's public classes from here, so that supporting
-another Airflow line means changing this module only.
+another Airflow line means changing this module only. The provider supports Airflow 2.11 and
+every 3.x minor from 3.0 on.
 
 Names are resolved on first use (PEP 562), so that a DAG file importing one operator does not pay
-for the sensor, trigger and async-connection machinery it never touches.
+for the sensor, trigger and async-connection machinery it never touches. Each name has a list of
+places to look, newest Airflow first; the first place that exists in the installed Airflow wins.
+So Airflow 3 resolves names from the Task SDK (``airflow.sdk``) without touching a deprecated
+path, and Airflow 2.11 (or 3.0, where a few names had not moved to the Task SDK yet) falls back
+to the older modules. ``tests/test_version_compat.py`` checks every name on every Airflow version
+of the matrix.
+
+On Airflow 2.x the connection form is made by the web server from the hook's
+``get_ui_field_behaviour()`` and ``get_connection_form_widgets()``, while Airflow 3 reads the
+provider info's ``ui-field-behaviour`` and ``conn-fields`` (and warns when a hook still defines
+the methods). On 2.x only, :data:`BaseHook` is therefore a thin subclass of Airflow's that gives
+each hook with a ``conn_type`` these two methods, derived from the provider info: one source of
+truth for both Airflow lines.
 """
 
 from __future__ import annotations
@@ -30,35 +43,205 @@ if TYPE_CHECKING:
     from airflow.sdk.log import mask_secret
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-#: Where each name lives in the installed Airflow.
-_LOCATIONS = {
-    "AirflowException": "airflow.sdk.exceptions",
-    "AirflowSensorTimeout": "airflow.sdk.exceptions",
-    "AirflowSkipException": "airflow.sdk.exceptions",
-    "Asset": "airflow.sdk",
-    "BaseHook": "airflow.sdk",
-    "BaseOperator": "airflow.sdk",
-    "BaseOperatorLink": "airflow.sdk",
-    "BaseSensorOperator": "airflow.sdk",
-    "BaseTrigger": "airflow.triggers.base",
-    "Context": "airflow.sdk",
-    "ObjectStoragePath": "airflow.sdk",
-    "PokeReturnValue": "airflow.sdk",
-    "TriggerEvent": "airflow.triggers.base",
-    "XCom": "airflow.sdk.execution_time.xcom",
-    "conf": "airflow.sdk",
-    "get_async_connection": "airflow.providers.common.compat.connection",
-    "mask_secret": "airflow.sdk.log",
+    #: The installed Airflow's version as ``(major, minor, micro)``.
+    AIRFLOW_VERSION: tuple[int, int, int]
+    #: Whether the installed Airflow is 3.0 or newer.
+    AIRFLOW_V_3_0_PLUS: bool
+
+#: Where each name lives, newest Airflow first: ``"module"`` (same name) or ``"module:name"``.
+#: Comments say which of the matrix's versions (2.11, 3.0, 3.3) use which place.
+_LOCATIONS: dict[str, tuple[str, ...]] = {
+    # 3.3 (Task SDK) | 2.11 and 3.0
+    "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "AirflowSensorTimeout": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "AirflowSkipException": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    # 3.x | 2.11: assets were called datasets
+    "Asset": ("airflow.sdk", "airflow.datasets:Dataset"),
+    # 3.3 | 2.11 and 3.0 (the 2.x hook gets its connection form methods, see _hook_base)
+    "BaseHook": ("airflow.sdk", "airflow.hooks.base"),
+    # 3.x | 2.11
+    "BaseOperator": ("airflow.sdk", "airflow.models.baseoperator"),
+    "BaseOperatorLink": ("airflow.sdk", "airflow.models.baseoperatorlink"),
+    "BaseSensorOperator": ("airflow.sdk", "airflow.sensors.base"),
+    # every version
+    "BaseTrigger": ("airflow.triggers.base",),
+    # 3.x | 2.11
+    "Context": ("airflow.sdk", "airflow.utils.context"),
+    "ObjectStoragePath": ("airflow.sdk", "airflow.io.path"),
+    "PokeReturnValue": ("airflow.sdk", "airflow.sensors.base"),
+    # every version
+    "TriggerEvent": ("airflow.triggers.base",),
+    # 3.x | 2.11
+    "XCom": ("airflow.sdk.execution_time.xcom", "airflow.models.xcom"),
+    # 3.3 | 2.11 and 3.0
+    "conf": ("airflow.sdk", "airflow.configuration"),
+    # every version, from apache-airflow-providers-common-compat
+    "get_async_connection": ("airflow.providers.common.compat.connection",),
+    # 3.x | 2.11
+    "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
 
-__all__ = sorted(_LOCATIONS)
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_0_PLUS",
+    "AirflowException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "Asset",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "ObjectStoragePath",
+    "PokeReturnValue",
+    "TriggerEvent",
+    "XCom",
+    "conf",
+    "get_async_connection",
+    "mask_secret",
+]
+
+
+def _airflow_version() -> tuple[int, int, int]:
+    """The installed Airflow's ``(major, minor, micro)``, ignoring pre-release and local parts."""
+    from airflow import __version__ as version
+
+    numbers = []
+    for part in version.split(".")[:3]:
+        digits = ""
+        for char in part:
+            if not char.isdigit():
+                break
+            digits += char
+        numbers.append(int(digits or 0))
+    while len(numbers) < 3:
+        numbers.append(0)
+    return numbers[0], numbers[1], numbers[2]
+
+
+def _module_missing(error: ModuleNotFoundError, module: str) -> bool:
+    """Tell whether ``error`` says that ``module`` (or a package above it) does not exist."""
+    missing = error.name or ""
+    return module == missing or module.startswith(missing + ".")
+
+
+def _resolve(name: str) -> Any:
+    """Find ``name`` in the first of its places that the installed Airflow has."""
+    for place in _LOCATIONS[name]:
+        module_name, _, attribute = place.partition(":")
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as err:
+            if _module_missing(err, module_name):
+                continue
+            raise
+        try:
+            return getattr(module, attribute or name)
+        except AttributeError:
+            continue
+    raise ImportError(
+        f"{name} is in none of {', '.join(_LOCATIONS[name])}: this Airflow version is not supported "
+        "by airflow-provider-learnifier (supported: Airflow 2.11 and 3.0 or newer)"
+    )
+
+
+def _hook_base(airflow_base_hook: type) -> type:
+    """On Airflow 2.x, a ``BaseHook`` whose subclasses describe their connection form to the web server.
+
+    Airflow 2 reads the form only from methods in the hook class's own ``__dict__``, so they are
+    set on each subclass that has a ``conn_type`` listed in the provider info.
+    """
+
+    class BaseHook(airflow_base_hook):
+        """Airflow 2's ``BaseHook``, plus connection form methods for each hook from the provider info."""
+
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            connection_type = _connection_type_info(getattr(cls, "conn_type", None))
+            if connection_type is None:
+                return
+            if "get_ui_field_behaviour" not in cls.__dict__:
+                behaviour = _ui_field_behaviour(connection_type)
+                cls.get_ui_field_behaviour = classmethod(lambda _cls: behaviour)
+            if "get_connection_form_widgets" not in cls.__dict__:
+                fields = connection_type.get("conn-fields", {})
+                cls.get_connection_form_widgets = classmethod(lambda _cls: _connection_form_widgets(fields))
+
+    return BaseHook
+
+
+def _connection_type_info(conn_type: str | None) -> dict[str, Any] | None:
+    """The provider info's ``connection-types`` entry for ``conn_type``, if it has one."""
+    if not conn_type:
+        return None
+    from airflow_provider_learnifier.get_provider_info import get_provider_info
+
+    for connection_type in get_provider_info().get("connection-types", []):
+        if connection_type.get("connection-type") == conn_type:
+            return dict(connection_type)
+    return None
+
+
+def _ui_field_behaviour(connection_type: dict[str, Any]) -> dict[str, Any]:
+    """Airflow 2's ``get_ui_field_behaviour()`` answer, from the provider info's ``ui-field-behaviour``."""
+    behaviour = connection_type.get("ui-field-behaviour", {})
+    return {
+        "hidden_fields": list(behaviour.get("hidden-fields", [])),
+        "relabeling": dict(behaviour.get("relabeling", {})),
+        "placeholders": dict(behaviour.get("placeholders", {})),
+    }
+
+
+def _connection_form_widgets(fields: dict[str, Any]) -> dict[str, Any]:
+    """Airflow 2's ``get_connection_form_widgets()`` answer, from the provider info's ``conn-fields``.
+
+    Airflow 2 accepts only string, integer, password and boolean fields: an ``integer`` schema
+    becomes an integer field with its bounds, a ``boolean`` one a check box, and anything else
+    (numbers too) a text field that the hook parses.
+    """
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import BooleanField, IntegerField, StringField
+    from wtforms.validators import NumberRange, Optional
+
+    widgets: dict[str, Any] = {}
+    for name, spec in fields.items():
+        schema = spec.get("schema", {})
+        types = schema.get("type", "string")
+        types = {types} if isinstance(types, str) else set(types)
+        label = lazy_gettext(spec.get("label", name))
+        description = spec.get("description", "")
+        if "integer" in types:
+            bounds = NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))
+            widgets[name] = IntegerField(
+                label,
+                description=description,
+                validators=[Optional(strip_whitespace=True), bounds],
+                widget=BS3TextFieldWidget(),
+            )
+        elif "boolean" in types:
+            widgets[name] = BooleanField(label, description=description)
+        else:
+            widgets[name] = StringField(label, description=description, widget=BS3TextFieldWidget())
+    return widgets
 
 
 def __getattr__(name: str) -> Any:
-    try:
-        module = _LOCATIONS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(module), name)
+    if name == "AIRFLOW_VERSION":
+        value: Any = _airflow_version()
+    elif name == "AIRFLOW_V_3_0_PLUS":
+        value = __getattr__("AIRFLOW_VERSION") >= (3, 0, 0)
+    elif name in _LOCATIONS:
+        value = _resolve(name)
+        if name == "BaseHook" and not __getattr__("AIRFLOW_V_3_0_PLUS"):
+            value = _hook_base(value)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -15,7 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag, task
+
+# [START howto_portable_imports]
+try:  # Airflow 3
+    from airflow.sdk import Param, dag, task
+except ImportError:  # Airflow 2.11
+    from airflow.decorators import dag, task
+    from airflow.models.param import Param
+# [END howto_portable_imports]
 
 
 @dag(
@@ -34,6 +41,7 @@ from airflow.sdk import Param, dag, task
     },
 )
 def learnifier_quickstart() -> None:
+    # [START howto_hook_find_or_create_project]
     @task
     def ensure_project(params: dict[str, Any]) -> dict[str, Any]:
         """Find the project by external id, or create it from the named course design."""
@@ -54,6 +62,9 @@ def learnifier_quickstart() -> None:
                 )
         return {"org_id": project["orgId"], "project_id": project["id"], "name": project["name"]}
 
+    # [END howto_hook_find_or_create_project]
+
+    # [START howto_hook_enroll_and_activate]
     @task
     def enroll(project: dict[str, Any], params: dict[str, Any]) -> list[str]:
         """Add each person as a participant (reusing an existing one) and activate them."""
@@ -75,6 +86,9 @@ def learnifier_quickstart() -> None:
                 participant_ids.append(participant_id)
         return participant_ids
 
+    # [END howto_hook_enroll_and_activate]
+
+    # [START howto_hook_list_participants]
     @task
     def report(
         project: dict[str, Any], participant_ids: list[str], params: dict[str, Any]
@@ -102,6 +116,8 @@ def learnifier_quickstart() -> None:
         if missing:
             raise RuntimeError(f"participants {sorted(missing)} are missing from the project")
         return rows
+
+    # [END howto_hook_list_participants]
 
     project = ensure_project()
     report(project, enroll(project))

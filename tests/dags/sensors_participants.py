@@ -9,7 +9,11 @@ template. ``*_by_external_id`` DAGs name it by ``params.participation_external_i
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
 
 from airflow_provider_learnifier.sensors.participants import LearnifierParticipantCompletedSensor
 

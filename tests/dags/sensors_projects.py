@@ -8,7 +8,11 @@ Params name the project and the thresholds, so every sensor argument is rendered
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
 
 from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
 

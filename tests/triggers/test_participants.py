@@ -8,10 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
-from airflow.sdk.serde import deserialize, serialize
 
 from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
+from tests.compat import deserialize, import_string, serialize
 from tests.completion_helpers import (
     ACTIVITIES,
     ORG_ID,

@@ -8,10 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
-from airflow.sdk.serde import deserialize, serialize
 
 from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
+from tests.compat import deserialize, import_string, serialize
 from tests.completion_helpers import (
     ORG_ID,
     PARTICIPANTS_PATH,

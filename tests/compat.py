@@ -1,0 +1,55 @@
+"""Airflow names the tests use, from wherever the installed Airflow keeps them.
+
+The provider itself imports Airflow through :mod:`airflow_provider_learnifier.version_compat`;
+this is the same idea for test-only names (Airflow internals that tests poke at), so that the
+suite runs on every Airflow version of the matrix (2.11, 3.0 and the newest 3.x). Import from
+here instead of ``airflow.sdk...`` when a test needs one of these names::
+
+    from tests.compat import ExecutorSafeguard, TaskDeferred
+
+Tests of a feature that older Airflow versions lack are marked
+``@pytest.mark.min_airflow("3.0", "what older versions lack")`` and skipped there with that
+reason (the marker is registered in the root ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS as AIRFLOW_V_3_0_PLUS
+from airflow_provider_learnifier.version_compat import AIRFLOW_VERSION as AIRFLOW_VERSION
+
+#: Where each name lives, newest Airflow first: ``"module"`` (same name) or ``"module:name"``.
+_LOCATIONS: dict[str, tuple[str, ...]] = {
+    "Connection": ("airflow.sdk.definitions.connection", "airflow.models.connection"),
+    "DagBag": ("airflow.dag_processing.dagbag", "airflow.models.dagbag"),
+    "ExecutorSafeguard": ("airflow.sdk.bases.operator", "airflow.models.baseoperator"),
+    "TaskDeferred": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "attach": ("airflow.sdk.io", "airflow.io.store"),
+    "deserialize": ("airflow.sdk.serde", "airflow.serialization.serde"),
+    "import_string": (
+        "airflow.sdk.module_loading",
+        "airflow.sdk._shared.module_loading",
+        "airflow.utils.module_loading",
+    ),
+    "serialize": ("airflow.sdk.serde", "airflow.serialization.serde"),
+}
+
+__all__ = sorted([*_LOCATIONS, "AIRFLOW_VERSION", "AIRFLOW_V_3_0_PLUS"])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for place in _LOCATIONS[name]:
+        module_name, _, attribute = place.partition(":")
+        try:
+            module = import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, attribute or name):
+            value = getattr(module, attribute or name)
+            globals()[name] = value
+            return value
+    raise ImportError(f"{name} is in none of {', '.join(_LOCATIONS[name])}")
