@@ -1,63 +1,253 @@
 """Run the example DAGs against a local Learnifier simulator: what ``make demo`` does.
 
-Starts a seeded HTTPS simulator, points ``AIRFLOW_CONN_LEARNIFIER_DEFAULT`` at it (with the
-simulator's CA), runs each demo DAG with ``airflow dags test`` on a throwaway ``AIRFLOW_HOME``
-(SQLite), prints what the simulator holds afterwards, and stops the simulator on exit, on
-failure or Ctrl-C alike.
+1. Starts the simulator with its ``demo`` seed over HTTPS, and points
+   ``AIRFLOW_CONN_LEARNIFIER_DEFAULT`` at it (with the simulator's CA as ``verify``).
+2. Runs each example DAG of ``example_dags/`` with ``airflow dags test``, one after the other,
+   on a throwaway ``AIRFLOW_HOME`` (SQLite): the quickstart, the enrollment (which waits for the
+   course to be completed), the offboarding (for real), the daily progress report and its summary.
+3. While the enrollment's completion sensor waits, lets the enrolled people take the course: each
+   time the sensor (then its trigger) reads the project's participants, two more of them complete
+   it in the simulator, so the wait ends on its own after a few checks (see :class:`CourseProgress`).
+4. Prints where the reports are and the summary of the last one, and exits 0; or, when a DAG
+   fails, the end of its log, and exits 1.
+
+The simulator is stopped and the Airflow home removed on exit: on success, on failure, on
+Ctrl-C (exit 130) and on SIGTERM (exit 143). The reports and each DAG run's log are kept, in a new
+temporary directory or the one given with ``--output``.
+
+Usage::
+
+    python scripts/demo.py [--output DIR] [--verbose]
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_learnifier.simulator import LearnifierSimulator
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO_DAGS = ["learnifier_quickstart"]
+EXAMPLE_DAGS = REPO / "example_dags"
+
+#: The example DAG runs, in order, with the configuration of each run.
+RUNS: list[tuple[str, dict[str, Any]]] = [
+    ("learnifier_quickstart", {}),
+    ("learnifier_enrollment", {}),
+    ("learnifier_offboarding", {"apply": True}),
+    ("learnifier_progress_report", {}),
+    ("learnifier_progress_summary", {}),
+]
+#: learnifier_enrollment's project (its default), whose participants the demo lets complete the course.
+ENROLLMENT_PROJECT = "acme-security-awareness-2026"
+#: Seconds between the completion sensor's checks, and its longest wait, in the demo.
+POLL_INTERVAL = 1.0
+COMPLETION_TIMEOUT = 120.0
 
 
-def run(command: list[str], env: dict[str, str]) -> None:
-    """Run one command, echoing it; stop the demo if it fails."""
-    print(f"\n$ {' '.join(command)}", flush=True)
-    subprocess.run(command, env=env, check=True)
+class DemoFailed(Exception):
+    """A step of the demo failed; the message says which."""
 
 
-def main() -> int:
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+class CourseProgress:
+    """Let a project's participants take the course while a completion sensor waits for them.
+
+    Each time the project's participants are read while all of them are activated (that is,
+    after the enrollment: the sensor's first check, then its trigger's), the next ``per_check``
+    of them complete the course in the simulator. So the sensor sees the completed share grow
+    check after check and finishes on its own. Nothing depends on timing: the simulator records
+    each request before answering it, and a check always answers from the state before the
+    progress it causes, so a check after the enrollment can never be missed nor see progress made
+    before the enrollment ended.
+
+    :param simulator: the running simulator (in this process).
+    :param project_external_id: the project's external id.
+    :param per_check: how many participants complete the course per check.
+    """
+
+    def __init__(self, simulator: LearnifierSimulator, project_external_id: str, per_check: int = 2) -> None:
+        self.simulator = simulator
+        self.project_external_id = project_external_id
+        self.per_check = per_check
+        self.completed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="course-progress", daemon=True)
+
+    def __enter__(self) -> CourseProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        seen = 0
+        project: dict[str, Any] | None = None
+        while not self._stop.wait(0.05):
+            exchanges = self.simulator.exchanges
+            new, seen = exchanges[seen:], len(exchanges)
+            project = project or self._project()
+            if project is None:
+                continue
+            path = f"/orgunits/{project['orgId']}/projects/{project['id']}/participants"
+            for exchange in new:
+                if exchange.method == "GET" and exchange.path == path:
+                    self._one_check(project)
+
+    def _project(self) -> dict[str, Any] | None:
+        for project in self.simulator.state.snapshot()["projects"]:
+            if project.get("externalId") == self.project_external_id:
+                return project
+        return None
+
+    def _participants(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.simulator.state.list_participants(str(project["orgId"]), str(project["id"]))
+
+    def _one_check(self, project: dict[str, Any]) -> None:
+        participants = self._participants(project)
+        if not participants or not all(p.get("activated") for p in participants):
+            return  # still enrolling
+        pending = [p for p in participants if p["activitiesCompleted"] < p["activitiesTotal"]]
+        if not pending:
+            return
+        for participant in sorted(pending, key=lambda p: int(p["id"]))[: self.per_check]:
+            self.simulator.advance_progress(participant_id=participant["id"], complete=True)
+            self.completed.append(str(participant["id"]))
+        done = sum(p["activitiesCompleted"] >= p["activitiesTotal"] for p in self._participants(project))
+        name, total = project["name"], len(participants)
+        say(f"    [demo] {done} of {total} participants of {name!r} have completed the course")
+
+
+def run_logged(command: list[str], env: dict[str, str], log: Path, verbose: bool) -> float:
+    """Run ``command``, its output into ``log`` (and the terminal with ``verbose``); return the seconds."""
+    started = time.monotonic()
+    if verbose:
+        say(f"$ {' '.join(command)}")
+        result = subprocess.run(command, env=env, check=False)
+    else:
+        with log.open("w", encoding="utf-8") as output:
+            result = subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, check=False)
+    if result.returncode:
+        if not verbose:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            say("\n".join(lines[-60:]))
+        raise DemoFailed(f"{' '.join(command[1:])} exited {result.returncode} (log: {log})")
+    return time.monotonic() - started
+
+
+def read_summary(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def print_table(rows: list[dict[str, str]]) -> None:
+    header = ("project", "participants", "activated", "completed", "completion")
+    table = [header] + [
+        (
+            row["project_name"],
+            row["participants"],
+            row["activated"],
+            row["completed"],
+            f"{float(row['completion_share']):.0%}",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    for number, line in enumerate(table):
+        cells = [line[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)
+        ]
+        say("  " + "  ".join(cells))
+        if number == 0:
+            say("  " + "  ".join("-" * width for width in widths))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--output", type=Path, help="where to keep the reports and logs (default: a new temp dir)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="show Airflow's output as the DAGs run")
+    args = parser.parse_args(argv)
+    output = (args.output or Path(tempfile.mkdtemp(prefix="learnifier-demo-"))).resolve()
+    reports, logs = output / "reports", output / "logs"
+    reports.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).with_name("airflow"))
+
     with (
-        tempfile.TemporaryDirectory(prefix="learnifier-demo-") as airflow_home,
+        tempfile.TemporaryDirectory(prefix="learnifier-demo-airflow-") as airflow_home,
         LearnifierSimulator(seed="demo") as simulator,
     ):
-        print(f"Learnifier simulator at {simulator.base_url} (CA {simulator.ca_file})")
+        say(f"Learnifier simulator at {simulator.base_url} (CA {simulator.ca_file})")
+        say(f"Airflow home (removed at the end): {airflow_home}")
+        # Airflow settings of the calling shell stay out: the demo's Airflow is its own.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LEARNIFIER_"))}
         env = {
-            **os.environ,
+            **inherited,
             "AIRFLOW_HOME": airflow_home,
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW_CONN_LEARNIFIER_DEFAULT": simulator.connection_json(),
+            "AIRFLOW_VAR_LEARNIFIER_REPORT_DIR": str(reports),
+            "LEARNIFIER_EXAMPLE_POLL_INTERVAL": str(POLL_INTERVAL),
+            "LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT": str(COMPLETION_TIMEOUT),
         }
-        run([airflow, "db", "migrate"], env)
-        for dag_id in DEMO_DAGS:
-            run([airflow, "dags", "test", dag_id], env)
-        print("\nWhat the simulator holds now:")
-        snapshot = simulator.state.snapshot()
-        for project in snapshot["projects"]:
-            participants = [p for p in snapshot["participants"] if p["projectId"] == project["id"]]
-            activated = sum(1 for p in participants if p.get("activated"))
-            print(f"  {project['name']!r}: {len(participants)} participant(s), {activated} activated")
+        seconds = run_logged([airflow, "db", "migrate"], env, logs / "db-migrate.log", args.verbose)
+        say(f"Airflow database ready ({seconds:.0f} s)")
+        with CourseProgress(simulator, ENROLLMENT_PROJECT) as progress:
+            for dag_id, conf in RUNS:
+                say(f"Running {dag_id}{f' with {json.dumps(conf)}' if conf else ''} ...")
+                command = [airflow, "dags", "test", dag_id]
+                if conf:
+                    command += ["--conf", json.dumps(conf)]
+                seconds = run_logged(command, env, logs / f"{dag_id}.log", args.verbose)
+                say(f"  {dag_id}: success ({seconds:.0f} s)")
+        if not progress.completed:
+            raise DemoFailed("the enrollment's completion sensor never checked the project")
+
+    enrollment_report = reports / f"{ENROLLMENT_PROJECT}-progress.csv"
+    summaries = sorted(reports.glob("learnifier-progress-*-summary.csv"))
+    daily = sorted(set(reports.glob("learnifier-progress-*.csv")) - set(summaries))
+    if not enrollment_report.is_file() or not daily or not summaries:
+        raise DemoFailed(f"the reports are missing from {reports}")
+    say("\nReports:")
+    say(f"  enrollment progress:    {enrollment_report}")
+    say(f"  daily progress report:  {daily[-1]}")
+    say(f"  completion per project: {summaries[-1]}")
+    say(f"  logs of the DAG runs:   {logs}")
+    say(f"\nCompletion per project ({summaries[-1].name}):")
+    print_table(read_summary(summaries[-1]))
     return 0
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         sys.exit(main())
-    except subprocess.CalledProcessError as failed:
-        print(f"demo failed: {' '.join(failed.cmd)} exited {failed.returncode}", file=sys.stderr)
+    except DemoFailed as failed:
+        print(f"demo failed: {failed}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        print("demo interrupted", file=sys.stderr)
         sys.exit(130)

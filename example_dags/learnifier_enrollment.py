@@ -1,0 +1,163 @@
+"""
+Enroll an HR roster in a Learnifier course, wait until they complete it, and report their progress.
+
+The roster is a CSV file: an export from the HR system, one person per row, with an
+`external_id` (the employee number), an `email`, names and a `locale`. Other columns (such as
+`department`) are ignored. The DAG
+
+1. **upsert_users**: creates a Learnifier user for everyone on the roster who has none, and
+   updates the names, email and locale of those who have one (found by external id, else email);
+2. **create_project**: finds the course project by its external id, or creates it from the
+   course design;
+3. **enroll**: adds everyone on the roster to the project and activates them (people already in
+   it are left as they are, so a rerun changes nothing);
+4. **wait_for_completion**: waits, deferred to the triggerer so that no worker slot is held,
+   until `min_completed_share` of the activated participants have completed the course;
+5. **write_report**: writes one CSV row per participant with their progress.
+
+Every step is idempotent: running the DAG again with the same roster changes nothing, and a
+roster with new people enrolls just them.
+
+**Settings.** The run's params name the organization unit, the course design, the project and
+the files; their defaults match the Learnifier simulator's `demo` seed (`make demo`). For a
+deployment, set the Airflow Variables `learnifier_roster` (path or URL of the HR export) and
+`learnifier_report_dir` (a directory or object store prefix) instead of passing them with each
+run. The connection is `learnifier_default`. Written for Airflow 3 (the Task SDK, `airflow.sdk`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
+from airflow_provider_learnifier.operators.projects import LearnifierCreateProjectOperator
+from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
+from airflow_provider_learnifier.operators.users import LearnifierUpsertUsersOperator
+from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
+
+# [START howto_connection_learnifier]
+#: The Airflow connection to Learnifier, of type ``learnifier``: create it in the UI, as the
+#: environment variable ``AIRFLOW_CONN_LEARNIFIER_DEFAULT``, or in a secrets backend.
+#: Operators take the connection id when the DAG is parsed, so it is a constant, not a param.
+LEARNIFIER_CONN_ID = "learnifier_default"
+# [END howto_connection_learnifier]
+
+#: The example roster shipped next to this file, standing in for an HR export.
+EXAMPLE_ROSTER = Path(__file__).parent / "data" / "acme_roster_2026-01.csv"
+#: Where reports go unless the ``report_dir`` param or the ``learnifier_report_dir`` Variable
+#: says otherwise: under AIRFLOW_HOME, never next to the DAG files.
+DEFAULT_REPORT_DIR = os.path.join(
+    os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "learnifier-reports"
+)
+#: Seconds between two completion checks, and the longest wait. A course runs for weeks, so a
+#: check every 30 minutes is plenty. ``make demo`` and the tests shorten both with these
+#: environment variables (read when the DAG is parsed: sensor timings are not templated).
+POLL_INTERVAL = float(os.environ.get("LEARNIFIER_EXAMPLE_POLL_INTERVAL", 30 * 60))
+COMPLETION_TIMEOUT = float(os.environ.get("LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT", 30 * 24 * 3600))
+
+#: The roster and the report directory, resolved when a task runs: the run's param, else the
+#: Airflow Variable, else the default.
+ROSTER = "{{ params.roster or var.value.get('learnifier_roster', example_roster) }}"
+REPORT_DIR = "{{ params.report_dir or var.value.get('learnifier_report_dir', default_report_dir) }}"
+
+with DAG(
+    dag_id="learnifier_enrollment",
+    description="Enroll an HR roster in a Learnifier course, wait for completion, report progress",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["learnifier", "example"],
+    user_defined_macros={"example_roster": str(EXAMPLE_ROSTER), "default_report_dir": DEFAULT_REPORT_DIR},
+    params={
+        "org_external_id": Param(
+            "acme", type="string", description="External id of the organization unit the course runs in."
+        ),
+        "design_name": Param(
+            "Security Awareness", type="string", description="Name of the course design the project uses."
+        ),
+        "project_external_id": Param(
+            "acme-security-awareness-2026",
+            type="string",
+            description="External id of the course project: found by it, or created with it.",
+        ),
+        "project_name": Param(
+            "Acme Security Awareness 2026", type="string", description="Name of a project created by the run."
+        ),
+        "roster": Param(
+            None,
+            type=["null", "string"],
+            description="Path or URL of the roster CSV. Empty: the Airflow Variable learnifier_roster, "
+            "else the example roster shipped with this DAG.",
+        ),
+        "report_dir": Param(
+            None,
+            type=["null", "string"],
+            description="Directory or object store prefix of the report. Empty: the Airflow Variable "
+            "learnifier_report_dir, else learnifier-reports under AIRFLOW_HOME.",
+        ),
+        "min_completed_share": Param(
+            1.0,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Share of the activated participants that must complete before the report.",
+        ),
+    },
+):
+    # [START howto_operator_learnifier_upsert_users]
+    upsert_users = LearnifierUpsertUsersOperator(
+        task_id="upsert_users",
+        users=ROSTER,  # a CSV path or URL, a JSON text, or a list of dicts from XCom
+        match_by=("external_id", "email"),
+        learnifier_conn_id=LEARNIFIER_CONN_ID,
+    )
+    # [END howto_operator_learnifier_upsert_users]
+
+    # [START howto_operator_learnifier_create_project]
+    create_project = LearnifierCreateProjectOperator(
+        task_id="create_project",
+        name="{{ params.project_name }}",
+        org_external_id="{{ params.org_external_id }}",
+        design_name="{{ params.design_name }}",
+        external_id="{{ params.project_external_id }}",  # reused when it exists: reruns are safe
+        learnifier_conn_id=LEARNIFIER_CONN_ID,
+    )
+    # [END howto_operator_learnifier_create_project]
+
+    # [START howto_operator_learnifier_enroll]
+    enroll = LearnifierEnrollOperator(
+        task_id="enroll",
+        roster=ROSTER,
+        project_external_id="{{ params.project_external_id }}",
+        activate=True,
+        create_missing_users=False,  # upsert_users made them, with their names and locales
+        learnifier_conn_id=LEARNIFIER_CONN_ID,
+    )
+    # [END howto_operator_learnifier_enroll]
+
+    # [START howto_sensor_learnifier_project_completion]
+    wait_for_completion = LearnifierProjectCompletionSensor(
+        task_id="wait_for_completion",
+        project_external_id="{{ params.project_external_id }}",
+        min_completed_share="{{ params.min_completed_share }}",
+        deferrable=True,  # waits in the triggerer: no worker slot is held for weeks
+        poke_interval=POLL_INTERVAL,
+        timeout=COMPLETION_TIMEOUT,
+        learnifier_conn_id=LEARNIFIER_CONN_ID,
+    )
+    # [END howto_sensor_learnifier_project_completion]
+
+    write_report = LearnifierProgressReportOperator(
+        task_id="write_report",
+        path=REPORT_DIR + "/{{ params.project_external_id }}-progress.csv",
+        project_external_ids="{{ params.project_external_id }}",
+        learnifier_conn_id=LEARNIFIER_CONN_ID,
+    )
+
+    [upsert_users, create_project] >> enroll >> wait_for_completion >> write_report

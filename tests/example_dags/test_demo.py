@@ -1,0 +1,160 @@
+"""scripts/demo.py, what ``make demo`` runs, end to end in a subprocess; and its clean-up on Ctrl-C.
+
+The demo runs in an environment without the test session's Airflow settings, as from a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.example_dags.conftest import AIRFLOW3_ONLY, REPO, read_csv
+
+pytestmark = AIRFLOW3_ONLY
+
+DEMO = REPO / "scripts" / "demo.py"
+
+
+def shell_environment() -> dict[str, str]:
+    """This process's environment without what the test session set for Airflow and pytest."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AIRFLOW", "PYTEST", "LEARNIFIER"))
+    }
+
+
+def listening(base_url: str) -> bool:
+    address = urlsplit(base_url)
+    try:
+        with socket.create_connection((address.hostname, address.port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def printed(output: str, label: str) -> str:
+    match = re.search(rf"^{label}\s*(\S+)", output, re.MULTILINE)
+    assert match, f"the demo did not print {label!r}:\n{output}"
+    return match.group(1)
+
+
+def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(DEMO), "--output", str(tmp_path)],
+        env=shell_environment(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout
+
+    assert result.returncode == 0, output[-5000:] + result.stderr[-5000:]
+    for dag_id in (
+        "learnifier_quickstart",
+        "learnifier_enrollment",
+        "learnifier_offboarding",
+        "learnifier_progress_report",
+        "learnifier_progress_summary",
+    ):
+        assert re.search(rf"^  {dag_id}: success \(\d+ s\)$", output, re.MULTILINE), dag_id
+    # The completion wait ended because the demo let people complete the course, check by check.
+    assert "[demo] 2 of 8 participants of 'Acme Security Awareness 2026' have completed the course" in output
+    assert "[demo] 8 of 8 participants of 'Acme Security Awareness 2026' have completed the course" in output
+
+    reports = tmp_path / "reports"
+    enrollment = Path(printed(output, "  enrollment progress:"))
+    daily = Path(printed(output, "  daily progress report:"))
+    summary = Path(printed(output, "  completion per project:"))
+    assert {enrollment.parent, daily.parent, summary.parent} == {reports}
+    # Before the offboarding: the whole January roster, everyone done.
+    enrolled = read_csv(enrollment)
+    assert len(enrolled) == 8
+    assert {row["completion_share"] for row in enrolled} == {"1.0"}
+    # After it: two people left the course; the quickstart's two have not started.
+    daily_rows = read_csv(daily)
+    assert sorted(
+        row["user_external_id"] for row in daily_rows if row["project_name"].startswith("Acme")
+    ) == [
+        "E1002",
+        "E1003",
+        "E1005",
+        "E1006",
+        "E1008",
+        "acme-admin",
+    ]
+    assert len(daily_rows) == 8
+    assert [
+        (
+            row["project_name"],
+            row["participants"],
+            row["activated"],
+            row["completed"],
+            row["completion_share"],
+        )
+        for row in read_csv(summary)
+    ] == [
+        ("Onboarding (quickstart)", "2", "2", "0", "0.0"),
+        ("Acme Security Awareness 2026", "6", "6", "6", "1.0"),
+    ]
+    table = output[output.index("Completion per project") :]
+    assert re.search(r"Acme Security Awareness 2026\s+6\s+6\s+6\s+100%", table)
+    assert re.search(r"Onboarding \(quickstart\)\s+2\s+2\s+0\s+0%", table)
+    # The simulator is stopped and the throwaway Airflow home removed.
+    assert not listening(printed(output, "Learnifier simulator at"))
+    assert not Path(printed(output, r"Airflow home \(removed at the end\):")).exists()
+
+
+def test_ctrl_c_stops_the_demo_the_simulator_and_airflow(tmp_path):
+    demo = subprocess.Popen(
+        [sys.executable, str(DEMO), "--output", str(tmp_path)],
+        env=shell_environment(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell runs it in the foreground
+    )
+    try:
+        lines = []
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("Running learnifier_quickstart"):
+                break  # an `airflow dags test` is running now
+        base_url = printed("".join(lines), "Learnifier simulator at")
+        airflow_home = Path(printed("".join(lines), r"Airflow home \(removed at the end\):"))
+        assert listening(base_url) and airflow_home.is_dir()
+
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+        _, errors = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+
+    assert demo.returncode == 130, errors[-3000:]
+    assert "demo interrupted" in errors
+    assert not listening(base_url)
+    assert not airflow_home.exists()
+    assert group_ends(demo.pid, within=10), "a process of the demo outlived it"
+
+
+def group_ends(group: int, within: float) -> bool:
+    """Wait until no process of the process group is left; tell whether that happened in time."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
