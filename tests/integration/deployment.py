@@ -1,0 +1,284 @@
+"""A real Airflow 3 deployment on loopback, for the deployment test: started, driven by REST, stopped.
+
+:class:`AirflowDeployment` makes a throwaway ``AIRFLOW_HOME`` (SQLite metadata database,
+LocalExecutor), migrates the database, then starts the api-server, scheduler, dag-processor and
+triggerer as separate processes, each in its own process group, with its output in
+``<home>/components/<name>.out``. :meth:`AirflowDeployment.stop` ends every process group it
+started (SIGTERM, then SIGKILL), and then any process left that runs with this home in its
+environment: it is used as a context manager, so that happens on failure too.
+
+The REST API is Airflow 3's ``/api/v2``, with a JWT from ``/auth/token`` for the simple auth
+manager's ``admin`` user, whose generated password the api-server writes to
+``<home>/simple_auth_manager_passwords.json.generated``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+#: Lines the deployment test prints in pytest's terminal summary (``conftest.py``).
+SUMMARY_LINES: list[str] = []
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """Call ``condition`` until it returns something true; return that.
+
+    :raises TimeoutError: naming ``what`` when ``timeout`` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class AirflowDeployment:
+    """Airflow 3 on loopback in ``home``.
+
+    :param home: the throwaway AIRFLOW_HOME (created).
+    :param bundles: DAG bundles, ``{name: folder}``: each folder is parsed where it is.
+    :param env: more environment variables for every component (connections, DAG settings).
+    """
+
+    def __init__(self, home: Path, bundles: dict[str, Path], env: dict[str, str]) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.output_dir = home / "components"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._token: str | None = None
+        from cryptography.fernet import Fernet
+
+        bundle_list = [
+            {
+                "name": name,
+                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                "kwargs": {"path": str(folder), "refresh_interval": 5},
+            }
+            for name, folder in bundles.items()
+        ]
+        self.env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+        self.env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                # One worker slot: a sensor that held one would stop every other task.
+                "AIRFLOW__CORE__PARALLELISM": "1",
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                # Only the DAGs the test triggers run (trigger() unpauses them), not scheduled examples.
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundle_list),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.base_url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            }
+        )
+        self.env.update(env)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> AirflowDeployment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.output_dir.mkdir(exist_ok=True)
+        migrate = subprocess.run(
+            [AIRFLOW_CLI, "db", "migrate"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            start_new_session=True,
+        )
+        if migrate.returncode != 0:
+            output = f"{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
+            raise RuntimeError(f"airflow db migrate failed:\n{output}")
+        for name in COMPONENTS:
+            command = [AIRFLOW_CLI, name]
+            if name == "api-server":
+                command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+            with (self.output_dir / f"{name}.out").open("wb") as output:
+                self.processes[name] = subprocess.Popen(
+                    command,
+                    env=self.env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+
+    def stop(self) -> None:
+        """End every process group started, then any straggler with this home in its environment."""
+        for process in reversed(list(self.processes.values())):
+            self._signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._signal_group(process, signal.SIGKILL)
+                process.wait(timeout=10)
+        # Children that made process groups of their own (task supervisors, for one).
+        for pid in self.stragglers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+
+    def stragglers(self) -> list[int]:
+        """Processes still running with this deployment's AIRFLOW_HOME in their environment."""
+        marker = f"AIRFLOW_HOME={self.home}\0".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if marker in environ and "State:\tZ" not in status:
+                found.append(int(entry.name))
+        return found
+
+    def version(self) -> str:
+        return str(self.api("GET", "/version").json().get("version"))
+
+    def crashed(self) -> dict[str, int]:
+        """Components that exited, with their exit codes."""
+        return {name: code for name, p in self.processes.items() if (code := p.poll()) is not None}
+
+    def output(self, name: str, tail: int = 4000) -> str:
+        path = self.output_dir / f"{name}.out"
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+
+    def diagnostics(self) -> str:
+        parts = [f"crashed components: {self.crashed()}"]
+        parts += [f"--- {name} output (tail) ---\n{self.output(name, 3000)}" for name in COMPONENTS]
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------------ the REST API
+
+    def wait_until_serving(self, timeout: float = 120) -> None:
+        def healthy() -> bool:
+            if self.crashed():
+                raise RuntimeError(f"an Airflow component exited:\n{self.diagnostics()}")
+            try:
+                return requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout, "the api-server to answer")
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            password_file = self.home / "simple_auth_manager_passwords.json.generated"
+            wait_until(password_file.exists, 60, f"{password_file}")
+            password = json.loads(password_file.read_text())["admin"]
+            response = requests.post(
+                f"{self.base_url}/auth/token", json={"username": "admin", "password": password}, timeout=30
+            )
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        url = f"{self.base_url}/api/v2{path}"
+        return requests.request(method, url, headers=headers, timeout=30, **kwargs)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        def parsed() -> dict[str, Any] | None:
+            if self.crashed():
+                raise RuntimeError(f"an Airflow component exited:\n{self.diagnostics()}")
+            response = self.api("GET", f"/dags/{dag_id}")
+            return response.json() if response.status_code == 200 else None
+
+        return wait_until(parsed, timeout, f"the dag-processor to parse {dag_id}")
+
+    def import_errors(self) -> list[dict[str, Any]]:
+        response = self.api("GET", "/importErrors")
+        response.raise_for_status()
+        return response.json()["import_errors"]
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        body = {"logical_date": None, "conf": conf or {}}
+        response = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        response.raise_for_status()
+        return response.json()["dag_run_id"]
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        response.raise_for_status()
+        return {ti["task_id"]: ti["state"] for ti in response.json()["task_instances"]}
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            if self.crashed():
+                raise RuntimeError(f"an Airflow component exited:\n{self.diagnostics()}")
+            run = self.dag_run(dag_id, run_id)
+            return run if run["state"] in ("success", "failed") else None
+
+        try:
+            return wait_until(finished, timeout, f"the run {run_id} of {dag_id} to finish", interval=1)
+        except TimeoutError as error:
+            states = self.task_instances(dag_id, run_id)
+            raise TimeoutError(f"{error}; task states {states}\n{self.diagnostics()}") from None
