@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints/airflow-3.3.2-py3.11.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint constraints clean bench bench-quick
+.PHONY: venv test demo lint constraints clean bench bench-quick docs dist check-dist matrix matrix-lock tools-lock
 
 venv: $(STAMP)
 
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The deployment test (issue #7): a real Airflow 3 (api-server, scheduler, dag-processor,
+# triggerer; LocalExecutor, SQLite) on loopback runs the example enrollment DAG against the
+# simulator. About a minute; skipped by `make test`.
+.PHONY: test-integration
+test-integration: venv
+	LEARNIFIER_INTEGRATION=1 $(BIN)/python -m pytest tests/integration -ra
 
 demo: venv
 	$(BIN)/python scripts/demo.py
@@ -41,10 +48,47 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy airflow_provider_learnifier
 
+# Docs, packaging and the Airflow version matrix (issue #6).
+# `make docs` builds the Sphinx site into docs/_build/html, warnings as errors.
+# `make dist` builds the sdist and wheel into dist/ and runs `twine check`; `make check-dist` then
+# installs the wheel alone into a clean virtualenv and checks that Airflow registers the provider.
+# `make matrix` runs the tests and an example DAG on each Airflow version of MATRIX_VERSIONS,
+# each pinned by constraints/airflow-VERSION-py3.11.txt (`make matrix-lock` regenerates those).
+TOOLS_CONSTRAINTS := constraints/tools-py3.11.txt
+TOOLS_STAMP := $(VENV)/.tools-installed
+MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.3.2
+MATRIX_ARGS ?=
+SPHINXOPTS ?=
+
+$(TOOLS_STAMP): $(STAMP) $(TOOLS_CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --requirement $(TOOLS_CONSTRAINTS)
+	touch $@
+
+docs: $(TOOLS_STAMP)
+	rm -rf docs/_build
+	$(BIN)/sphinx-build -W --keep-going -b html $(SPHINXOPTS) docs docs/_build/html
+
+dist: $(TOOLS_STAMP)
+	rm -rf dist
+	$(BIN)/hatchling build
+	$(BIN)/twine check --strict dist/*
+
+check-dist: dist
+	$(BIN)/python scripts/check_dist.py dist
+
+matrix: venv
+	$(BIN)/python scripts/matrix.py run $(MATRIX_ARGS) $(MATRIX_VERSIONS)
+
+matrix-lock: venv
+	$(BIN)/python scripts/matrix.py lock $(filter-out 3.3.2,$(MATRIX_VERSIONS))
+
+tools-lock: venv
+	$(BIN)/python scripts/lock_tools.py
+
 constraints: venv
 	{ echo "# Pinned versions for Airflow 3.3.2 on Python 3.11: the environment that 'make test' and 'make demo' build."; \
 	  echo "# Regenerate with 'make constraints' after changing dependencies."; \
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i '^airflow-provider-learnifier' | sort -f; } > $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build
