@@ -38,6 +38,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.ids import check_id, int_like
 from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
@@ -226,28 +227,8 @@ class LearnifierConnectionSettings:
 
 
 def _segment(name: str, value: str | int) -> str:
-    """Check one path value and percent-encode it.
-
-    :raises ValueError: when the value is empty or holds ``/``, ``\\``, ``..``, white space or
-        control characters, before any request is made.
-    """
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"{name} must be a string or an integer, not {type(value).__name__}")
-    text = str(value)
-    if not text:
-        raise ValueError(f"{name} must not be empty")
-    problem = None
-    if "/" in text or "\\" in text:
-        problem = "a slash"
-    elif ".." in text or text == ".":
-        problem = "a dot segment"
-    elif any(ch.isspace() for ch in text):
-        problem = "white space"
-    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        problem = "control characters"
-    if problem:
-        raise ValueError(f"{name} {text!r} is not a valid Learnifier id: it contains {problem}")
-    return quote(text, safe="")
+    """Check one path value (:func:`~airflow_provider_learnifier.ids.check_id`) and percent-encode it."""
+    return quote(check_id(name, value), safe="")
 
 
 def _path(*parts: str | tuple[str, str | int]) -> str:
@@ -599,7 +580,7 @@ class LearnifierHook(BaseHook):
             externalId=external_id,
             clientNumber=client_number,
             country=country,
-            parent=_int_like(parent),
+            parent=int_like(parent),
             caller=caller,
         )
         return self._call_object("create_org_unit", "POST", "/orgunits", body=body)
@@ -621,7 +602,7 @@ class LearnifierHook(BaseHook):
             externalId=external_id,
             clientNumber=client_number,
             country=country,
-            parent=_int_like(parent),
+            parent=int_like(parent),
             caller=caller,
         )
         self._call("update_org_unit", "PATCH", _path("orgunits", ("org_id", org_id)), body=body)
@@ -668,7 +649,7 @@ class LearnifierHook(BaseHook):
         """
         body = _fields(
             name=name,
-            designId=_int_like(design_id),
+            designId=int_like(design_id),
             externalId=external_id,
             country=country,
             createdBy=created_by,
@@ -959,7 +940,7 @@ class LearnifierHook(BaseHook):
         """
         path = _path("orgunits", ("org_id", org_id), "usergroups")
         result = self._call(
-            "create_user_group", "POST", path, body=_fields(name=name, parent=_int_like(parent))
+            "create_user_group", "POST", path, body=_fields(name=name, parent=int_like(parent))
         )
         # The spec declares a list of GroupId objects; accept a bare object as well.
         group = result[0] if isinstance(result, list) and result else result
@@ -1051,7 +1032,7 @@ def _user_fields(
         lastName=last_name,
         displayName=display_name,
         locale=locale,
-        homeOrg=_int_like(home_org),
+        homeOrg=int_like(home_org),
         hardLock=hard_lock,
     )
 
@@ -1059,13 +1040,6 @@ def _user_fields(
 def _text(name: str, value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} must be a non-empty string, not {value!r}")
-    return value
-
-
-def _int_like(value: str | int | None) -> int | str | None:
-    """Send an id the spec types as int64 as a JSON number when it is all digits."""
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return value
 
 

@@ -80,13 +80,6 @@ def id_text(value: Any) -> str:
     return str(value)
 
 
-def int_like(value: Any) -> Any:
-    """A templated id rendered as text (``"1001"``) as the JSON number the API expects for it."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value
-
-
 def blank(value: Any) -> bool:
     """Tell whether a templated argument was left empty (``None`` or a blank string)."""
     return value is None or (isinstance(value, str) and not value.strip())
@@ -199,6 +192,8 @@ def id_list(value: Any, name: str) -> list[str]:
 
     :raises LearnifierInputError: for an empty or malformed id.
     """
+    from airflow_provider_learnifier.ids import id_problem
+
     if isinstance(value, str):
         text = value.strip()
         if text.startswith(("[", "{")):
@@ -227,11 +222,10 @@ def id_list(value: Any, name: str) -> list[str]:
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise LearnifierInputError(f"{name} holds {item!r}, which is not an id")
         text = id_text(item).strip()
-        if (
-            not text
-            or any(bad in text for bad in ("/", "\\", ".."))
-            or any(c.isspace() or ord(c) < 32 for c in text)
-        ):
-            raise LearnifierInputError(f"{name} holds {item!r}, which is not a valid Learnifier id")
+        problem = id_problem(text)
+        if problem:
+            raise LearnifierInputError(
+                f"{name} holds {shown(repr(item))}, which is not a valid Learnifier id: {problem}"
+            )
         ids.setdefault(text)
     return list(ids)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from airflow_provider_learnifier.ids import id_problem
 from airflow_provider_learnifier.operators._base import LearnifierInputError, describe_failures, shown
 
 #: The person fields a roster row may give.
@@ -66,7 +67,6 @@ _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 #: A practical check, not RFC 5322: one ``@``, no white space, a dot in the domain.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
-_ID_PROBLEMS = re.compile(r"[/\\\s\x00-\x1f\x7f]|\.\.")
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})
 
@@ -383,8 +383,8 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
     if email is not None and not _EMAIL.match(email):
         raise ValueError(f"email {shown(email)!r} is not a valid email address")
     user_id = typed.get("user_id")
-    if user_id is not None and _ID_PROBLEMS.search(user_id):
-        raise ValueError(f"user_id {shown(user_id)!r} is not a valid Learnifier id")
+    if user_id is not None and (problem := id_problem(user_id)):
+        raise ValueError(f"user_id {shown(user_id)!r} is not a valid Learnifier id: {problem}")
     return typed
 
 

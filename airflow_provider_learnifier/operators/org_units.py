@@ -14,7 +14,6 @@ from airflow_provider_learnifier.operators._base import (
     LearnifierInputError,
     blank,
     id_text,
-    int_like,
 )
 
 if TYPE_CHECKING:
@@ -28,13 +27,13 @@ _ORG_UNIT_FIELDS = ("external_id", "client_number", "country", "parent", "caller
 
 
 def _fields(operator: Any, names: Sequence[str]) -> dict[str, Any]:
-    """The given (not blank) fields; ``parent`` as the number the API expects."""
+    """The given (not blank) fields, stripped (the hook sends ``parent`` as the number the API expects)."""
     values: dict[str, Any] = {}
     for name in names:
         value = getattr(operator, name)
         if blank(value):
             continue
-        values[name] = int_like(value) if name == "parent" else str(value).strip()
+        values[name] = str(value).strip()
     return values
 
 

@@ -19,7 +19,6 @@ from airflow_provider_learnifier.operators._base import (
     describe_failures,
     id_list,
     id_text,
-    int_like,
 )
 
 if TYPE_CHECKING:
@@ -177,6 +176,8 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         except ValueError as error:
             raise LearnifierInputError(f"{self.task_id}: {error}") from None
         LearnifierProjectLink.persist(context, project)
+        from airflow_provider_learnifier.ids import int_like
+
         home_org = int_like(self.home_org) if self.home_org not in (None, "") else project["orgId"]
 
         self._stop_event = threading.Event()

@@ -17,7 +17,6 @@ from airflow_provider_learnifier.operators._base import (
     describe_failures,
     id_list,
     id_text,
-    int_like,
 )
 
 if TYPE_CHECKING:
@@ -84,6 +83,8 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
         if blank(self.name):
             raise LearnifierInputError(f"{self.task_id}: the user group needs a name")
         name = str(self.name).strip()
+        from airflow_provider_learnifier.ids import int_like
+
         parent = None if blank(self.parent) else int_like(self.parent)
         try:
             org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)

@@ -1,0 +1,48 @@
+"""Learnifier ids as the provider checks them: once, for the hook's paths and the operators' input.
+
+Ids are case-sensitive strings (the spec types some as int64). A value that would change the
+request's path once put in a URL is refused before any request is made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def id_problem(text: str) -> str | None:
+    """Say what makes ``text`` unusable as an id in a URL path, or ``None`` when it is usable."""
+    if not text:
+        return "it is empty"
+    if "/" in text or "\\" in text:
+        return "it contains a slash"
+    if ".." in text or text == ".":
+        return "it contains a dot segment"
+    if any(ch.isspace() for ch in text):
+        return "it contains white space"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return "it contains control characters"
+    return None
+
+
+def check_id(name: str, value: Any) -> str:
+    """Return ``value`` as id text.
+
+    :raises ValueError: naming ``name`` and the problem, for a value that is not a string or an
+        integer, or is not usable in a URL path (see :func:`id_problem`).
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{name} must be a string or an integer, not {type(value).__name__}")
+    text = str(value)
+    if not text:
+        raise ValueError(f"{name} must not be empty")
+    problem = id_problem(text)
+    if problem:
+        raise ValueError(f"{name} {text!r} is not a valid Learnifier id: {problem}")
+    return text
+
+
+def int_like(value: Any) -> Any:
+    """An id the spec types as int64, given as text (e.g. a rendered template), as a JSON number."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
