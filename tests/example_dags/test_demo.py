@@ -67,8 +67,20 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
     ):
         assert re.search(rf"^  {dag_id}: success \(\d+ s\)$", output, re.MULTILINE), dag_id
     # The completion wait ended because the demo let people complete the course, check by check.
-    assert "[demo] 2 of 8 participants of 'Acme Security Awareness 2026' have completed the course" in output
-    assert "[demo] 8 of 8 participants of 'Acme Security Awareness 2026' have completed the course" in output
+    # How many complete per printed step depends on how the sensor's checks fall between the
+    # demo's looks at the simulator; what must hold is a rising count that ends with everyone.
+    steps = [
+        (int(done), int(total))
+        for done, total in re.findall(
+            r"^    \[demo\] (\d+) of (\d+) participants of 'Acme Security Awareness 2026' "
+            r"have completed the course$",
+            output,
+            re.MULTILINE,
+        )
+    ]
+    assert len(steps) >= 2, output
+    assert steps[-1] == (8, 8)
+    assert [done for done, _ in steps] == sorted({done for done, _ in steps})
 
     reports = tmp_path / "reports"
     enrollment = Path(printed(output, "  enrollment progress:"))
