@@ -103,7 +103,7 @@ with DAG(
     def summarise(triggering_asset_events: Any = None, inlet_events: Any = None) -> dict[str, Any]:
         """Write the completion per project of the report into ``<report>-summary.csv``; return it."""
         # The report of the run that triggered this one; when started by hand, the newest report.
-        events = list((triggering_asset_events or {}).get(PROGRESS_REPORT, []))
+        events = list(triggering_asset_events[PROGRESS_REPORT]) if triggering_asset_events else []
         event = events[-1] if events else inlet_events[PROGRESS_REPORT][-1]
         # The event's extra is the report operator's summary: path, format, projects, rows, ...
         report = ObjectStoragePath(event.extra["path"])
@@ -114,9 +114,10 @@ with DAG(
             raise ValueError(f"{report} is a {event.extra['format']} report; this summary reads CSV")
 
         # Read the report row by row: memory grows with the number of projects, not of rows.
+        # (Line by line through readline: the file object of Airflow 3.0 cannot be iterated.)
         projects: dict[str, dict[str, Any]] = {}
         with report.open("r", encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
+            for row in csv.DictReader(iter(handle.readline, "")):
                 project = projects.setdefault(
                     row["project_id"],
                     {

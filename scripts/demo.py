@@ -210,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             "LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT": str(COMPLETION_TIMEOUT),
         }
         seconds = run_logged([airflow, "db", "migrate"], env, logs / "db-migrate.log", args.verbose)
+        # Store the DAGs and their assets as a DAG processor would: `dags test` of Airflow 3.0 does
+        # not, and then refuses the report's asset outlet as unknown.
+        seconds += run_logged(
+            [airflow, "dags", "reserialize"], env, logs / "dags-reserialize.log", args.verbose
+        )
         say(f"Airflow database ready ({seconds:.0f} s)")
         with CourseProgress(simulator, ENROLLMENT_PROJECT) as progress:
             for dag_id, conf in RUNS:

@@ -22,6 +22,10 @@ from airflow_provider_learnifier.version_compat import AIRFLOW_VERSION as AIRFLO
 
 #: Where each name lives, newest Airflow first: ``"module"`` (same name) or ``"module:name"``.
 _LOCATIONS: dict[str, tuple[str, ...]] = {
+    # Airflow 2 called assets datasets
+    "AssetDagRunQueue": ("airflow.models.asset", "airflow.models.dataset:DatasetDagRunQueue"),
+    "AssetEvent": ("airflow.models.asset", "airflow.models.dataset:DatasetEvent"),
+    "AssetModel": ("airflow.models.asset", "airflow.models.dataset:DatasetModel"),
     "Connection": ("airflow.sdk.definitions.connection", "airflow.models.connection"),
     "DagBag": ("airflow.dag_processing.dagbag", "airflow.models.dagbag"),
     "ExecutorSafeguard": ("airflow.sdk.bases.operator", "airflow.models.baseoperator"),

@@ -9,13 +9,18 @@ reads lists back from strings such as ``"['a', 'b']"``. Both declare the report 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Asset
+
+try:
+    from airflow.sdk import DAG, Asset
+except ImportError:  # Airflow 2: assets were called datasets
+    from airflow import DAG
+    from airflow.datasets import Dataset as Asset
 
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
 
 #: The report's asset: fixed when the DAG is parsed, while the file's path comes from params
 #: (each asset event's ``extra["path"]`` names the file written).
-REPORT_ASSET = Asset(name="learnifier_progress_report", uri="file:///learnifier-tests/progress-report")
+REPORT_ASSET = Asset("file:///learnifier-tests/progress-report")
 
 PARAMS = {
     "path": "/tmp/learnifier-progress-report.csv",

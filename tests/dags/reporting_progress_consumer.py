@@ -9,9 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, task
 
-REPORT_ASSET = Asset(name="learnifier_progress_report", uri="file:///learnifier-tests/progress-report")
+try:
+    from airflow.sdk import DAG, Asset, task
+except ImportError:  # Airflow 2: assets were called datasets
+    from airflow import DAG
+    from airflow.datasets import Dataset as Asset
+    from airflow.decorators import task
+
+REPORT_ASSET = Asset("file:///learnifier-tests/progress-report")
 
 with DAG(
     dag_id="reporting_progress_consumer",
@@ -23,9 +29,12 @@ with DAG(
 ):
 
     @task
-    def read_report(triggering_asset_events: Any = None) -> list[str]:
+    def read_report(**context: Any) -> list[str]:
         """Return the paths of the reports that triggered this run."""
-        events = (triggering_asset_events or {}).get(REPORT_ASSET, [])
+        if "triggering_asset_events" in context:
+            events = context["triggering_asset_events"][REPORT_ASSET]
+        else:  # Airflow 2: dataset events, keyed by the URI
+            events = context["triggering_dataset_events"][REPORT_ASSET.uri]
         return [event.extra["path"] for event in events]
 
     read_report()

@@ -67,12 +67,13 @@ def example_dags_configured(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def run_example_dag(airflow_db: str, example_dags_configured: None) -> Callable[..., Any]:
+def run_example_dag(store_dags: Callable[..., None], example_dags_configured: None) -> Callable[..., Any]:
     """Return ``run(dag_id, conf=None)``: run an example DAG with ``dag.test()``; return its DagRun."""
 
     def run(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
         bag = example_dag_bag()
         assert not bag.import_errors, bag.import_errors
+        store_dags(bag, bundle="learnifier-example-dags")
         dag = bag.get_dag(dag_id)
         assert dag is not None, f"no DAG {dag_id!r} in {EXAMPLE_DAGS}"
         return dag.test(run_conf=conf)

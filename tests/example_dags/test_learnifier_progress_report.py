@@ -86,7 +86,12 @@ def clear_queue_of_asset() -> None:
 
     with create_session() as session:
         ids = select(AssetModel.id).where(AssetModel.name == ASSET_NAME)
-        session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.asset_id.in_(ids)))
+        # No in-session sync of the deleted rows: SQLAlchemy 1.4 (Airflow 3.0) cannot evaluate the subquery.
+        session.execute(
+            delete(AssetDagRunQueue)
+            .where(AssetDagRunQueue.asset_id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def asset_events_and_queue(run_id: str) -> tuple[list[dict[str, Any]], set[str]]:

@@ -10,7 +10,15 @@ import json
 import pytest
 
 from airflow_provider_learnifier.sensors.participants import LearnifierParticipantCompletedSensor
-from tests.completion_helpers import ACTIVITIES, ORG_ID, PROJECT_ID, advance_after_polls, enroll, polls
+from tests.completion_helpers import (
+    ACTIVITIES,
+    ORG_ID,
+    PROJECT_ID,
+    RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
+    advance_after_polls,
+    enroll,
+    polls,
+)
 
 
 def xcom(dag_run) -> dict:
@@ -59,14 +67,7 @@ def test_deferrable_waits_in_the_trigger_until_the_participant_completes(learnif
     assert progress["completed"] is True
 
 
-RESCHEDULE_NEEDS_AIRFLOW_3_1 = pytest.mark.min_airflow(
-    "3.1",
-    "Airflow 3.0's task runner breaks reschedule mode under dag.test(): get_first_reschedule_date "
-    "returns text (TypeError in BaseSensorOperator.execute), for Airflow's own sensors too",
-)
-
-
-@RESCHEDULE_NEEDS_AIRFLOW_3_1
+@RESCHEDULE_BROKEN_ON_AIRFLOW_3_0
 def test_reschedule_mode_by_participation_external_id_with_a_share(learnifier_conn, run_dag):
     enroll(2)
     with advance_after_polls(learnifier_conn, 2, path="/extparticipation", activities=2):

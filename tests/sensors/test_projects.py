@@ -15,15 +15,10 @@ from tests.completion_helpers import (
     ORG_ID,
     PROJECT_EXTERNAL_ID,
     PROJECT_ID,
+    RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
     advance_after_polls,
     enroll,
     polls,
-)
-
-RESCHEDULE_NEEDS_AIRFLOW_3_1 = pytest.mark.min_airflow(
-    "3.1",
-    "Airflow 3.0's task runner breaks reschedule mode under dag.test(): get_first_reschedule_date "
-    "returns text (TypeError in BaseSensorOperator.execute), for Airflow's own sensors too",
 )
 
 
@@ -87,7 +82,7 @@ def test_deferrable_waits_in_the_trigger_until_the_project_completes(learnifier_
     }
 
 
-@RESCHEDULE_NEEDS_AIRFLOW_3_1
+@RESCHEDULE_BROKEN_ON_AIRFLOW_3_0
 def test_reschedule_mode_frees_the_worker_between_checks(learnifier_conn, run_dag):
     enroll(2)
     with advance_after_polls(learnifier_conn, 2, project_id=PROJECT_ID, activities=3):
@@ -117,7 +112,7 @@ def test_poke_mode_with_a_fraction_of_participants(learnifier_conn, run_dag):
     "dag_id",
     [
         "sensors_project_deferrable_timeout",
-        pytest.param("sensors_project_reschedule_timeout", marks=RESCHEDULE_NEEDS_AIRFLOW_3_1),
+        pytest.param("sensors_project_reschedule_timeout", marks=RESCHEDULE_BROKEN_ON_AIRFLOW_3_0),
     ],
 )
 def test_timeout_fails_the_task_with_the_progress_reached(learnifier_conn, run_dag, capfd, dag_id):
