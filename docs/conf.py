@@ -45,20 +45,8 @@ html_theme = "furo"
 html_title = f"Learnifier provider for Apache Airflow {release}"
 html_static_path: list[str] = []
 
-# Example DAGs the guides show parts of (see _ext/learnifier_examples.py), and the examples
-# ("file:marker") that are still being written: the guide says where they will come from.
+# The example DAGs the guides show parts of (see _ext/learnifier_examples.py).
 learnifier_examples_dir = str(REPO / "example_dags")
-learnifier_pending_examples = [
-    "learnifier_administration.py:howto_operator_learnifier_create_org_unit",
-    "learnifier_administration.py:howto_operator_learnifier_update_org_unit",
-    "learnifier_administration.py:howto_operator_learnifier_update_project",
-    "learnifier_administration.py:howto_operator_learnifier_delete_project",
-    "learnifier_administration.py:howto_operator_learnifier_create_user_group",
-    "learnifier_administration.py:howto_operator_learnifier_add_user_group_members",
-    "learnifier_administration.py:howto_operator_learnifier_remove_user_group_members",
-    "learnifier_enrollment.py:howto_operator_learnifier_login_links",
-    "learnifier_participant_completion.py:howto_sensor_learnifier_participant_completed",
-]
 
 # Pages other people write (benchmarks.md, reliability.md) join the "Quality" section of the
 # table of contents as soon as they exist: a toctree entry for a missing page is a build error.

@@ -11,9 +11,12 @@ The roster is a CSV file: an export from the HR system, one person per row, with
    course design;
 3. **enroll**: adds everyone on the roster to the project and activates them (people already in
    it are left as they are, so a rerun changes nothing);
-4. **wait_for_completion**: waits, deferred to the triggerer so that no worker slot is held,
+4. **newly_activated**, **send_login_links**: makes a single-use login link for each person the
+   run activated, and hands it at once to the welcome mail (`deliver_login_link`). Links are
+   credentials: they stay out of XCom and out of the logs;
+5. **wait_for_completion**: waits, deferred to the triggerer so that no worker slot is held,
    until `min_completed_share` of the activated participants have completed the course;
-5. **write_report**: writes one CSV row per participant with their progress.
+6. **write_report**: writes one CSV row per participant with their progress.
 
 Every step is idempotent: running the DAG again with the same roster changes nothing, and a
 roster with new people enrolls just them.
@@ -22,18 +25,24 @@ roster with new people enrolls just them.
 the files; their defaults match the Learnifier simulator's `demo` seed (`make demo`). For a
 deployment, set the Airflow Variables `learnifier_roster` (path or URL of the HR export) and
 `learnifier_report_dir` (a directory or object store prefix) instead of passing them with each
-run. The connection is `learnifier_default`. Written for Airflow 3 (the Task SDK, `airflow.sdk`).
+run. Login links go to the folder `learnifier-outbox` under AIRFLOW_HOME, standing in for the
+pickup folder of a mail relay: replace `deliver_login_link` with your own delivery. The connection
+is `learnifier_default`. Written for Airflow 3 (the Task SDK, `airflow.sdk`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
-from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
+from airflow_provider_learnifier.operators.participants import (
+    LearnifierEnrollOperator,
+    LearnifierLoginLinkOperator,
+)
 from airflow_provider_learnifier.operators.projects import LearnifierCreateProjectOperator
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
 from airflow_provider_learnifier.operators.users import LearnifierUpsertUsersOperator
@@ -48,11 +57,13 @@ LEARNIFIER_CONN_ID = "learnifier_default"
 
 #: The example roster shipped next to this file, standing in for an HR export.
 EXAMPLE_ROSTER = Path(__file__).parent / "data" / "acme_roster_2026-01.csv"
+AIRFLOW_HOME = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
 #: Where reports go unless the ``report_dir`` param or the ``learnifier_report_dir`` Variable
 #: says otherwise: under AIRFLOW_HOME, never next to the DAG files.
-DEFAULT_REPORT_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "learnifier-reports"
-)
+DEFAULT_REPORT_DIR = os.path.join(AIRFLOW_HOME, "learnifier-reports")
+#: Where ``deliver_login_link`` puts the login links: the folder a mail relay sends welcome mails
+#: from (and empties), one file per participant, readable by its owner only.
+LOGIN_LINK_OUTBOX = Path(AIRFLOW_HOME) / "learnifier-outbox"
 #: Seconds between two completion checks, and the longest wait. A course runs for weeks, so a
 #: check every 30 minutes is plenty. ``make demo`` and the tests shorten both with these
 #: environment variables (read when the DAG is parsed: sensor timings are not templated).
@@ -63,6 +74,24 @@ COMPLETION_TIMEOUT = float(os.environ.get("LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT
 #: Airflow Variable, else the default.
 ROSTER = "{{ params.roster or var.value.get('learnifier_roster', example_roster) }}"
 REPORT_DIR = "{{ params.report_dir or var.value.get('learnifier_report_dir', default_report_dir) }}"
+
+
+def deliver_login_link(participant_id: str, link: str) -> None:
+    """Hand a participant's login link to the welcome mail, at once: it expires in minutes.
+
+    Here the link goes into the mail relay's outbox folder; replace this with your own delivery (an
+    email, a chat message). A link is a credential: never print or log it. The login link
+    operator calls this from several threads at once, one link each.
+    """
+    LOGIN_LINK_OUTBOX.mkdir(mode=0o700, parents=True, exist_ok=True)
+    message = LOGIN_LINK_OUTBOX / f"participant-{participant_id}.txt"
+    partial = message.with_suffix(".partial")
+    with os.fdopen(
+        os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8"
+    ) as handle:
+        handle.write(link + "\n")
+    partial.replace(message)  # the relay never picks up half a message
+
 
 with DAG(
     dag_id="learnifier_enrollment",
@@ -140,6 +169,22 @@ with DAG(
         learnifier_conn_id=LEARNIFIER_CONN_ID,
     )
     # [END howto_operator_learnifier_enroll]
+
+    # [START howto_operator_learnifier_login_links]
+    @task
+    def newly_activated(enrollment: dict[str, Any]) -> list[str]:
+        """The participant ids of the people this run activated: each needs a login link to start."""
+        return [enrollment["participant_ids"][person] for person in enrollment["activated"]]
+
+    send_login_links = LearnifierLoginLinkOperator(
+        task_id="send_login_links",
+        participant_ids=newly_activated(enroll.output),
+        project_external_id="{{ params.project_external_id }}",
+        on_link=deliver_login_link,  # gets (participant_id, link) as each link is made
+        push_links=False,  # the default: links are credentials, and XCom is stored unencrypted
+        learnifier_conn_id=LEARNIFIER_CONN_ID,
+    )
+    # [END howto_operator_learnifier_login_links]
 
     # [START howto_sensor_learnifier_project_completion]
     wait_for_completion = LearnifierProjectCompletionSensor(

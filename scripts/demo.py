@@ -4,10 +4,12 @@
    ``AIRFLOW_CONN_LEARNIFIER_DEFAULT`` at it (with the simulator's CA as ``verify``).
 2. Runs each example DAG of ``example_dags/`` with ``airflow dags test``, one after the other,
    on a throwaway ``AIRFLOW_HOME`` (SQLite): the quickstart, the enrollment (which waits for the
-   course to be completed), the offboarding (for real), the daily progress report and its summary.
-3. While the enrollment's completion sensor waits, lets the enrolled people take the course: each
-   time the sensor (then its trigger) reads the project's participants, two more of them complete
-   it in the simulator, so the wait ends on its own after a few checks (see :class:`CourseProgress`).
+   course to be completed), the offboarding (for real), a new hire's onboarding (which waits for
+   them to complete it), the yearly administration, the daily progress report and its summary.
+3. While a completion sensor waits, lets the enrolled people take the course: each time the
+   sensor (then its trigger) reads the project's participants, two more of them (the new hire,
+   in the onboarding course) complete it in the simulator, so the wait ends on its own after a
+   few checks (see :class:`CourseProgress`).
 4. Prints where the reports are and the summary of the last one, and exits 0; or, when a DAG
    fails, the end of its log, and exits 1.
 
@@ -45,11 +47,16 @@ RUNS: list[tuple[str, dict[str, Any]]] = [
     ("learnifier_quickstart", {}),
     ("learnifier_enrollment", {}),
     ("learnifier_offboarding", {"apply": True}),
+    ("learnifier_participant_completion", {}),
+    ("learnifier_administration", {}),
     ("learnifier_progress_report", {}),
     ("learnifier_progress_summary", {}),
 ]
 #: learnifier_enrollment's project (its default), whose participants the demo lets complete the course.
 ENROLLMENT_PROJECT = "acme-security-awareness-2026"
+#: learnifier_participant_completion's project and new hire (its defaults): the demo lets them complete it.
+ONBOARDING_PROJECT = "acme-onboarding-2026"
+NEW_HIRE = "E1009"
 #: Seconds between the completion sensor's checks, and its longest wait, in the demo.
 POLL_INTERVAL = 1.0
 COMPLETION_TIMEOUT = 120.0
@@ -216,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
             [airflow, "dags", "reserialize"], env, logs / "dags-reserialize.log", args.verbose
         )
         say(f"Airflow database ready ({seconds:.0f} s)")
-        with CourseProgress(simulator, ENROLLMENT_PROJECT) as progress:
+        with (
+            CourseProgress(simulator, ENROLLMENT_PROJECT) as progress,
+            CourseProgress(simulator, ONBOARDING_PROJECT, per_check=1) as onboarding,
+        ):
             for dag_id, conf in RUNS:
                 say(f"Running {dag_id}{f' with {json.dumps(conf)}' if conf else ''} ...")
                 command = [airflow, "dags", "test", dag_id]
@@ -226,14 +236,18 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"  {dag_id}: success ({seconds:.0f} s)")
         if not progress.completed:
             raise DemoFailed("the enrollment's completion sensor never checked the project")
+        if not onboarding.completed:
+            raise DemoFailed("the new hire's completion sensor never checked the onboarding project")
 
     enrollment_report = reports / f"{ENROLLMENT_PROJECT}-progress.csv"
+    training_record = reports / "training-records" / f"{NEW_HIRE}-{ONBOARDING_PROJECT}.json"
     summaries = sorted(reports.glob("learnifier-progress-*-summary.csv"))
     daily = sorted(set(reports.glob("learnifier-progress-*.csv")) - set(summaries))
-    if not enrollment_report.is_file() or not daily or not summaries:
+    if not enrollment_report.is_file() or not training_record.is_file() or not daily or not summaries:
         raise DemoFailed(f"the reports are missing from {reports}")
     say("\nReports:")
     say(f"  enrollment progress:    {enrollment_report}")
+    say(f"  new hire's record:      {training_record}")
     say(f"  daily progress report:  {daily[-1]}")
     say(f"  completion per project: {summaries[-1]}")
     say(f"  logs of the DAG runs:   {logs}")

@@ -19,6 +19,8 @@ EXPECTED_DAGS = {
     "learnifier_progress_report": "learnifier_progress_report.py",
     "learnifier_progress_summary": "learnifier_progress_report.py",
     "learnifier_offboarding": "learnifier_offboarding.py",
+    "learnifier_administration": "learnifier_administration.py",
+    "learnifier_participant_completion": "learnifier_participant_completion.py",
 }
 #: The code snippets the documentation includes, by marker name, and the file that has each.
 MARKERS = {
@@ -26,11 +28,20 @@ MARKERS = {
     "howto_operator_learnifier_upsert_users": "learnifier_enrollment.py",
     "howto_operator_learnifier_create_project": "learnifier_enrollment.py",
     "howto_operator_learnifier_enroll": "learnifier_enrollment.py",
+    "howto_operator_learnifier_login_links": "learnifier_enrollment.py",
     "howto_sensor_learnifier_project_completion": "learnifier_enrollment.py",
     "howto_operator_learnifier_progress_report": "learnifier_progress_report.py",
     "howto_operator_learnifier_progress_report_asset": "learnifier_progress_report.py",
     "howto_operator_learnifier_enroll_dry_run": "learnifier_offboarding.py",
     "howto_operator_learnifier_enroll_remove_missing": "learnifier_offboarding.py",
+    "howto_operator_learnifier_create_org_unit": "learnifier_administration.py",
+    "howto_operator_learnifier_update_org_unit": "learnifier_administration.py",
+    "howto_operator_learnifier_update_project": "learnifier_administration.py",
+    "howto_operator_learnifier_delete_project": "learnifier_administration.py",
+    "howto_operator_learnifier_create_user_group": "learnifier_administration.py",
+    "howto_operator_learnifier_add_user_group_members": "learnifier_administration.py",
+    "howto_operator_learnifier_remove_user_group_members": "learnifier_administration.py",
+    "howto_sensor_learnifier_participant_completed": "learnifier_participant_completion.py",
 }
 DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: Our code: its files, and its module names (a DagBag loads a DAG file as unusual_prefix_<hash>_<name>).

@@ -5,6 +5,7 @@ The demo runs in an environment without the test session's Airflow settings, as 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -62,6 +63,8 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         "learnifier_quickstart",
         "learnifier_enrollment",
         "learnifier_offboarding",
+        "learnifier_participant_completion",
+        "learnifier_administration",
         "learnifier_progress_report",
         "learnifier_progress_summary",
     ):
@@ -81,29 +84,40 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
     assert len(steps) >= 2, output
     assert steps[-1] == (8, 8)
     assert [done for done, _ in steps] == sorted({done for done, _ in steps})
+    # The new hire's wait ended the same way.
+    assert re.search(
+        r"^    \[demo\] 1 of 1 participants of 'Acme Onboarding 2026' have completed the course$",
+        output,
+        re.MULTILINE,
+    ), output
 
     reports = tmp_path / "reports"
     enrollment = Path(printed(output, "  enrollment progress:"))
+    record = Path(printed(output, "  new hire's record:"))
     daily = Path(printed(output, "  daily progress report:"))
     summary = Path(printed(output, "  completion per project:"))
     assert {enrollment.parent, daily.parent, summary.parent} == {reports}
+    assert record == reports / "training-records" / "E1009-acme-onboarding-2026.json"
+    assert json.loads(record.read_text(encoding="utf-8"))["activities_completed"] == 5
     # Before the offboarding: the whole January roster, everyone done.
     enrolled = read_csv(enrollment)
     assert len(enrolled) == 8
     assert {row["completion_share"] for row in enrolled} == {"1.0"}
-    # After it: two people left the course; the quickstart's two have not started.
+    # After it: two people left the course; the new hire completed onboarding; the quickstart's
+    # two have not started.
     daily_rows = read_csv(daily)
     assert sorted(
-        row["user_external_id"] for row in daily_rows if row["project_name"].startswith("Acme")
+        (row["project_name"], row["user_external_id"])
+        for row in daily_rows
+        if row["project_name"].startswith("Acme")
     ) == [
-        "E1002",
-        "E1003",
-        "E1005",
-        "E1006",
-        "E1008",
-        "acme-admin",
+        ("Acme Onboarding 2026", "E1009"),
+        *(
+            ("Acme Security Awareness 2026", person)
+            for person in ("E1002", "E1003", "E1005", "E1006", "E1008", "acme-admin")
+        ),
     ]
-    assert len(daily_rows) == 8
+    assert len(daily_rows) == 9
     assert [
         (
             row["project_name"],
@@ -116,9 +130,11 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
     ] == [
         ("Onboarding (quickstart)", "2", "2", "0", "0.0"),
         ("Acme Security Awareness 2026", "6", "6", "6", "1.0"),
+        ("Acme Onboarding 2026", "1", "1", "1", "1.0"),
     ]
     table = output[output.index("Completion per project") :]
     assert re.search(r"Acme Security Awareness 2026\s+6\s+6\s+6\s+100%", table)
+    assert re.search(r"Acme Onboarding 2026\s+1\s+1\s+1\s+100%", table)
     assert re.search(r"Onboarding \(quickstart\)\s+2\s+2\s+0\s+0%", table)
     # The simulator is stopped and the throwaway Airflow home removed.
     assert not listening(printed(output, "Learnifier simulator at"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import stat
 from pathlib import Path
 
 from airflow_provider_learnifier.operators.reporting import COLUMNS
@@ -22,12 +24,14 @@ pytestmark = AIRFLOW3_ONLY
 ACTIVITIES = seed.SECURITY_AWARENESS_ACTIVITIES
 
 
-def test_enrollment_upserts_enrolls_waits_for_completion_and_reports(
-    learnifier_conn, run_example_dag, airflow_db, tmp_path, caplog
+def test_enrollment_upserts_enrolls_sends_login_links_waits_for_completion_and_reports(
+    learnifier_conn, run_example_dag, airflow_db, tmp_path, caplog, capfd
 ):
     sim = learnifier_conn
     roster = read_csv(ROSTER_JANUARY)
     users_before = len(sim.state.snapshot()["users"])
+    outbox = Path(airflow_db) / "learnifier-outbox"  # where the DAG's deliver_login_link puts links
+    shutil.rmtree(outbox, ignore_errors=True)
 
     with complete_course_once_waited_for(sim, PROJECT_EXTERNAL_ID, participants=len(roster)) as waited:
         dag_run = run_example_dag("learnifier_enrollment", {"report_dir": str(tmp_path)})
@@ -66,6 +70,24 @@ def test_enrollment_upserts_enrolls_waits_for_completion_and_reports(
     assert all(p["activated"] and p["activitiesCompleted"] == ACTIVITIES for p in participants)
     assert xcom(dag_run, "enroll")["counts"]["enrolled"] == 8
     assert xcom(dag_run, "enroll")["counts"]["activated"] == 8
+    # Everyone activated got a login link, delivered to the outbox, in no XCom and no log line.
+    made = [e for e in sim.exchanges if e.path.endswith("/loginlink") and e.status == 200]
+    links = {e.path.split("/")[-2]: e.response_json()["link"] for e in made}
+    assert sorted(links) == sorted(str(p["id"]) for p in participants)
+    delivered = {path.name: path.read_text(encoding="utf-8") for path in outbox.iterdir()}
+    assert delivered == {f"participant-{pid}.txt": f"{link}\n" for pid, link in links.items()}
+    assert {stat.S_IMODE(path.stat().st_mode) for path in outbox.iterdir()} == {0o600}
+    sent = xcom(dag_run, "send_login_links")
+    assert (sorted(sent["participant_ids"]), sent["count"], sent["failed"]) == (sorted(links), 8, [])
+    assert "links" not in sent
+    output = capfd.readouterr()  # the task logs of dag.test()
+    # Leaving out Airflow 3.0's own debug echo of each mask_secret call, value included (its
+    # dag.test() prints "msg=MaskSecret(value=...)"; see SECURITY.md).
+    task_logs = "\n".join(
+        line for line in (output.out + output.err).splitlines() if "msg=MaskSecret(" not in line
+    )
+    assert "Made 8 login link(s)" in task_logs
+    assert not [link for link in links.values() if link in task_logs]
     assert waited["polls"] >= 2  # the first check found the course unfinished
     assert "[DAG TEST] running trigger in line" in caplog.text
     progress = xcom(dag_run, "wait_for_completion")
@@ -102,6 +124,7 @@ def test_enrollment_upserts_enrolls_waits_for_completion_and_reports(
     assert xcom(again, "create_project")["reused"] is True
     assert xcom(again, "enroll")["counts"]["already_enrolled"] == 8
     assert xcom(again, "enroll")["counts"]["enrolled"] == 0
+    assert xcom(again, "send_login_links")["count"] == 0  # nobody new: no links
     state_after = sim.state.snapshot()
     for kind in ("users", "projects", "participants"):
         assert len(state_after[kind]) == len(state_before[kind]), kind

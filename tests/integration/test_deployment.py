@@ -18,7 +18,8 @@ participant complete the course in the simulator, and waits for the run. It asse
   log (``...attempt=1.log.trigger.<id>.log``) shows the polls, and another DAG's tasks ran on
   the single worker slot meanwhile;
 - the simulator's final state is right: the roster's users, each a participant once, activated
-  once, all activities completed; one login link made per participant; the report written;
+  once, all activities completed; two login links made per participant (one by the enrollment
+  DAG, delivered to its outbox folder, one by ``deployment_login_links``); the report written;
 - no file under the logs folder, and no component output, holds the API secret, its base64
   HTTP Basic value, a login link or a participant's access link, while the deliberately logged
   links appear as ``***``.
@@ -188,7 +189,9 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
     login_links = [
         e for e in sim.exchanges if e.path.endswith("/loginlink") and e.status is not None and e.status < 300
     ]
-    assert len(login_links) == len(participants)
+    assert len(login_links) == 2 * len(participants)  # the enrollment's and deployment_login_links'
+    outbox = sorted(path.name for path in (home / "learnifier-outbox").iterdir())
+    assert outbox == sorted(f"participant-{p['id']}.txt" for p in participants)
     report = report_dir / f"{PROJECT_EXTERNAL_ID}-progress.csv"
     with report.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
