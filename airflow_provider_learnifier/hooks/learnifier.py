@@ -710,16 +710,29 @@ class LearnifierHook(BaseHook):
     ) -> JsonObject:
         """Find a project by ``org_id`` and ``project_id``, or by its ``external_id``.
 
-        Not an API operation of its own: the one lookup that operators and sensors share.
+        Not an API operation of its own: the one lookup that operators and sensors share. With
+        ``external_id``, ``org_id`` is optional; when given, the project must belong to it.
 
-        :raises ValueError: unless exactly one way of naming the project is given.
+        :raises ValueError: unless exactly one way of naming the project is given, or when the
+            project found by ``external_id`` belongs to another organization unit than ``org_id``.
         :raises LearnifierNotFoundError: when there is no such project.
         """
-        if external_id is not None and project_id is None:
-            return self.get_project_by_external_id(external_id)
-        if project_id is not None and org_id is not None and external_id is None:
-            return self.get_project(org_id, project_id)
-        raise ValueError("name the project either by org_id and project_id, or by external_id alone")
+        one_way = "name the project either by org_id and project_id, or by external_id (not both)"
+        if external_id is not None:
+            if project_id is not None:
+                raise ValueError(one_way)
+            project = self.get_project_by_external_id(external_id)
+            if org_id is not None and str(project.get("orgId")) != str(org_id).strip():
+                raise ValueError(
+                    f"the project with external id {external_id!r} belongs to organization unit "
+                    f"{project.get('orgId')}, not to org_id {org_id!r}"
+                )
+            return project
+        if project_id is None:
+            raise ValueError(one_way)
+        if org_id is None:
+            raise ValueError(f"project_id {project_id!r} needs its org_id")
+        return self.get_project(org_id, project_id)
 
     # ------------------------------------------------------------------ participants
 

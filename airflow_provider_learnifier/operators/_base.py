@@ -161,28 +161,22 @@ class LearnifierBaseOperator(BaseOperator):
     ) -> JsonObject:
         """Return the project named by ``org_id`` and ``project_id``, or by ``project_external_id``.
 
-        With ``project_external_id``, ``org_id`` is optional; when given, the project must be in it.
+        :meth:`LearnifierHook.resolve_project`, for templated arguments: one left empty (``None``
+        or blank) counts as not given. With ``project_external_id``, ``org_id`` is optional; when
+        given, the project must be in it.
 
         :raises ValueError: unless exactly one way of naming the project is given.
         :raises LearnifierNotFoundError: when there is no such project.
         """
-        by_id = not blank(project_id)
-        by_external_id = not blank(project_external_id)
-        if by_id == by_external_id:
+        if blank(project_id) == blank(project_external_id):
             raise ValueError(
                 "name the project either by org_id and project_id, or by project_external_id (not both)"
             )
-        if by_external_id:
-            project = hook.get_project_by_external_id(str(project_external_id).strip())
-            if not blank(org_id) and id_text(project["orgId"]) != id_text(org_id).strip():
-                raise ValueError(
-                    f"the project with external id {project_external_id!r} belongs to org unit "
-                    f"{project['orgId']}, not to org_id {org_id!r}"
-                )
-            return project
-        if blank(org_id):
-            raise ValueError(f"project_id {project_id!r} needs its org_id")
-        return hook.get_project(id_text(org_id).strip(), id_text(project_id).strip())
+        return hook.resolve_project(
+            org_id=None if blank(org_id) else id_text(org_id).strip(),
+            project_id=None if blank(project_id) else id_text(project_id).strip(),
+            external_id=None if blank(project_external_id) else str(project_external_id).strip(),
+        )
 
 
 def id_list(value: Any, name: str) -> list[str]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
+from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.progress import completion_share, is_completed
 from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
 
@@ -408,7 +409,9 @@ class _Project(NamedTuple):
         project_org = project.get("orgId", org_id)
         if project.get("id") is None or project_org is None:
             raise LearnifierResponseError(f"Learnifier sent a project without id or orgId: {dict(project)!r}")
-        return cls(_id(project_org), _id(project["id"]), project.get("name"), project.get("externalId"))
+        return cls(
+            id_text(project_org), id_text(project["id"]), project.get("name"), project.get("externalId")
+        )
 
 
 class _Selection(NamedTuple):
@@ -454,22 +457,10 @@ class _Selection(NamedTuple):
                 seen.add((project.org_id, project.id))
                 yield project
         for external_id in self.external_ids:
-            project = _Project.from_api(hook.resolve_project(external_id=external_id))
-            if self.org_id is not None and project.org_id != self.org_id:
-                raise ValueError(
-                    f"the project with external id {external_id!r} belongs to organization unit "
-                    f"{project.org_id}, not to org_id {self.org_id}"
-                )
+            project = _Project.from_api(hook.resolve_project(org_id=self.org_id, external_id=external_id))
             if (project.org_id, project.id) not in seen:
                 seen.add((project.org_id, project.id))
                 yield project
-
-
-def _id(value: Any) -> str:
-    """An id as a string (Learnifier's ids are strings; the spec types some as integers)."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
 
 
 def _optional_id(value: Any, name: str) -> str | None:
@@ -556,7 +547,7 @@ class _UserDirectory:
 
     def _scan(self) -> None:
         self._scanned = {
-            _id(user["id"]): (user.get("externalId"), user.get("primaryEmail"))
+            id_text(user["id"]): (user.get("externalId"), user.get("primaryEmail"))
             for user in self._hook.iter_users(page_size=self._page_size)
             if isinstance(user, Mapping) and user.get("id") is not None
         }
@@ -605,14 +596,14 @@ class _Totals:
 def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirectory) -> JsonObject:
     """One report row, with the keys of :data:`COLUMNS` in order."""
     user_id = participant.get("userId")
-    user_external_id, user_email = users.lookup(None if user_id is None else _id(user_id))
+    user_external_id, user_email = users.lookup(None if user_id is None else id_text(user_id))
     row: JsonObject = {
         "project_id": project.id,
         "project_name": project.name,
         "project_external_id": project.external_id,
         "org_id": project.org_id,
-        "participant_id": None if participant.get("id") is None else _id(participant["id"]),
-        "user_id": None if user_id is None else _id(user_id),
+        "participant_id": None if participant.get("id") is None else id_text(participant["id"]),
+        "user_id": None if user_id is None else id_text(user_id),
         "user_external_id": user_external_id,
         "user_email": user_email,
         "participation_external_id": participant.get("externalId"),

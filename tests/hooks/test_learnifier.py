@@ -483,6 +483,27 @@ def test_deleting_a_project_with_participants_is_refused(sim, make_hook):
     assert caught.value.status == 406
 
 
+def test_resolve_project_by_ids_or_by_external_id_within_its_org_unit(sim, make_hook):
+    hook = make_hook(sim)
+    org_id = hook.list_org_units()[0]["id"]
+    design_id = hook.list_course_designs()[0]["id"]
+    other_org = hook.create_org_unit(display_name="Elsewhere")["ouId"]
+    project = hook.create_project(org_id, name="Found", design_id=design_id, external_id="found-2026")
+
+    assert hook.resolve_project(org_id=org_id, project_id=project["id"]) == project
+    assert hook.resolve_project(external_id="found-2026") == project
+    assert hook.resolve_project(org_id=str(org_id), external_id="found-2026") == project
+    with pytest.raises(ValueError, match=f"belongs to organization unit {org_id}, not to org_id"):
+        hook.resolve_project(org_id=other_org, external_id="found-2026")
+    with pytest.raises(ValueError, match="needs its org_id"):
+        hook.resolve_project(project_id=project["id"])
+    for arguments in ({}, {"org_id": org_id}, {"project_id": project["id"], "external_id": "found-2026"}):
+        with pytest.raises(ValueError, match="either by org_id and project_id, or by external_id"):
+            hook.resolve_project(**arguments)
+    with pytest.raises(LearnifierNotFoundError):
+        hook.resolve_project(external_id="no-such-project")
+
+
 def test_server_error_after_retries(sim, make_hook, no_sleep):
     sim.inject(status=502, times=3, path="/orgunits")
     with pytest.raises(LearnifierServerError, match="502"):
