@@ -150,6 +150,9 @@ def test_ctrl_c_stops_the_demo_the_simulator_and_airflow(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a shell runs it in the foreground
+        # Ctrl-C as in an interactive shell, even when this test runs in a background job, whose
+        # children inherit an ignored SIGINT (then Python never raises KeyboardInterrupt).
+        preexec_fn=_default_sigint,
     )
     try:
         lines = []
@@ -174,6 +177,10 @@ def test_ctrl_c_stops_the_demo_the_simulator_and_airflow(tmp_path):
     assert not listening(base_url)
     assert not airflow_home.exists()
     assert group_ends(demo.pid, within=10), "a process of the demo outlived it"
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def group_ends(group: int, within: float) -> bool:
