@@ -54,10 +54,10 @@ class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
     :param parent: the id of the parent organization unit. Templated.
     :param caller: the id of the user on whose behalf the unit is created. Templated.
     :param reuse_existing: on 409 with an ``external_id``, return the existing unit.
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("display_name", *_ORG_UNIT_FIELDS)
+    template_fields: Sequence[str] = ("display_name", *_ORG_UNIT_FIELDS, "learnifier_conn_id")
 
     def __init__(
         self,
@@ -147,10 +147,16 @@ class LearnifierUpdateOrgUnitOperator(LearnifierBaseOperator):
     :param country: the new country code. Templated.
     :param parent: the new parent unit's id. Templated.
     :param caller: the id of the user on whose behalf the unit is changed. Templated.
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("org_id", "org_external_id", "display_name", *_ORG_UNIT_FIELDS)
+    template_fields: Sequence[str] = (
+        "org_id",
+        "org_external_id",
+        "display_name",
+        *_ORG_UNIT_FIELDS,
+        "learnifier_conn_id",
+    )
 
     def __init__(
         self,

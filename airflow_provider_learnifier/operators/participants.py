@@ -110,10 +110,17 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
     :param allow_empty_roster: allow ``remove_missing`` with an empty roster (removes everyone).
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many people may fail before the task fails (default 0).
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("roster", "org_id", "project_id", "project_external_id", "home_org")
+    template_fields: Sequence[str] = (
+        "roster",
+        "org_id",
+        "project_id",
+        "project_external_id",
+        "home_org",
+        "learnifier_conn_id",
+    )
     operator_extra_links = (LearnifierProjectLink(),)
 
     def __init__(
@@ -245,10 +252,16 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
     :param on_link: called with ``(participant_id, link)`` for each link made.
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many participants may fail before the task fails (default 0).
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("participant_ids", "org_id", "project_id", "project_external_id")
+    template_fields: Sequence[str] = (
+        "participant_ids",
+        "org_id",
+        "project_id",
+        "project_external_id",
+        "learnifier_conn_id",
+    )
 
     def __init__(
         self,

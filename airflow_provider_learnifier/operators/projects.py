@@ -76,7 +76,7 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
     :param timezone: the project's time zone, e.g. ``Europe/Stockholm``. Templated.
     :param user_description: the description participants see. Templated.
     :param user_title: the title participants see. Templated.
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
     template_fields: Sequence[str] = (
@@ -93,6 +93,7 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
         "timezone",
         "user_description",
         "user_title",
+        "learnifier_conn_id",
     )
     operator_extra_links = (LearnifierProjectLink(),)
 
@@ -249,7 +250,7 @@ class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
     :param timezone: the time zone. Templated.
     :param user_description: the description participants see. Templated.
     :param user_title: the title participants see. Templated.
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
     template_fields: Sequence[str] = (
@@ -264,6 +265,7 @@ class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
         "timezone",
         "user_description",
         "user_title",
+        "learnifier_conn_id",
     )
     operator_extra_links = (LearnifierProjectLink(),)
 
@@ -354,11 +356,11 @@ class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
     :param project_id: the project's id. Templated.
     :param project_external_id: the project's external id, instead of ``org_id``/``project_id``. Templated.
     :param missing_ok: succeed (``"deleted": false``) when there is no such project.
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     :raises LearnifierProjectNotEmptyError: when participants remain; it says how many.
     """
 
-    template_fields: Sequence[str] = ("org_id", "project_id", "project_external_id")
+    template_fields: Sequence[str] = ("org_id", "project_id", "project_external_id", "learnifier_conn_id")
 
     def __init__(
         self,

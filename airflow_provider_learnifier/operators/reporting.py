@@ -123,7 +123,7 @@ class LearnifierProgressReportOperator(BaseOperator):
         (``.csv``; ``.jsonl`` or ``.ndjson``).
     :param asset: declare the report as an outlet: ``True`` for the asset of ``path``, or an
         :class:`~airflow.sdk.Asset` or URI. ``False`` (default) declares nothing.
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     :param storage_conn_id: the Airflow connection of the object store, for a string ``path``
         (same as writing ``s3://<conn_id>@bucket/key``).
     :param user_lookup: ``"get"`` (default) or ``"scan"``; see *Users* above.
@@ -135,7 +135,13 @@ class LearnifierProgressReportOperator(BaseOperator):
         when none are activated).
     """
 
-    template_fields: Sequence[str] = ("path", "org_id", "project_ids", "project_external_ids")
+    template_fields: Sequence[str] = (
+        "path",
+        "org_id",
+        "project_ids",
+        "project_external_ids",
+        "learnifier_conn_id",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "project_ids": "json",
         "project_external_ids": "json",

@@ -53,10 +53,10 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
     :param parent: the id of the parent user group. Templated.
     :param reuse_existing: return an existing group with the same name and parent instead of
         creating another.
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("name", "org_id", "org_external_id", "parent")
+    template_fields: Sequence[str] = ("name", "org_id", "org_external_id", "parent", "learnifier_conn_id")
 
     def __init__(
         self,
@@ -124,7 +124,13 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
 class _MembersOperator(LearnifierBaseOperator):
     """Shared parts of the add- and remove-members operators."""
 
-    template_fields: Sequence[str] = ("org_id", "org_external_id", "group_id", "user_ids")
+    template_fields: Sequence[str] = (
+        "org_id",
+        "org_external_id",
+        "group_id",
+        "user_ids",
+        "learnifier_conn_id",
+    )
 
     def __init__(
         self,
@@ -202,7 +208,7 @@ class LearnifierAddUserGroupMembersOperator(_MembersOperator):
     :param org_external_id: the organization unit's external id, instead of ``org_id``. Templated.
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many users may fail before the task fails (default 0).
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
@@ -258,7 +264,7 @@ class LearnifierRemoveUserGroupMembersOperator(_MembersOperator):
     :param org_external_id: the organization unit's external id, instead of ``org_id``. Templated.
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many users may fail before the task fails (default 0).
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:

@@ -98,10 +98,13 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
     :param create_missing: create users for rows that match nobody; else those rows fail.
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many rows may fail before the task fails (default 0).
-    :param learnifier_conn_id: the Learnifier connection.
+    :param learnifier_conn_id: the Learnifier connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("users",)
+    template_fields: Sequence[str] = (
+        "users",
+        "learnifier_conn_id",
+    )
 
     def __init__(
         self,

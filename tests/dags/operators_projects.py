@@ -6,6 +6,7 @@
 - ``operators_delete_project``: delete the project ``params.org_id``/``params.project_id``.
 - ``operators_org_units``: create an org unit, create it again (reused), then update it by the
   id the first task returned.
+- ``operators_conn_from_params``: create an org unit through the connection named in params.
 """
 
 from __future__ import annotations
@@ -117,3 +118,17 @@ with DAG(
         country="{{ params.country }}",
     )
     create_unit >> create_unit_again >> update_unit
+
+with DAG(
+    dag_id="operators_conn_from_params",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"conn_id": "learnifier_default", "display_name": "Initech"},
+    tags=["learnifier", "test"],
+):
+    LearnifierCreateOrgUnitOperator(
+        task_id="create",
+        display_name="{{ params.display_name }}",
+        learnifier_conn_id="{{ params.conn_id }}",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 from unittest import mock
@@ -14,7 +15,7 @@ from airflow_provider_learnifier.operators.org_units import (
     LearnifierCreateOrgUnitOperator,
     LearnifierUpdateOrgUnitOperator,
 )
-from airflow_provider_learnifier.simulator import seed
+from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
 from tests.openapi_contract import validate_all
 
 
@@ -107,3 +108,30 @@ def test_update_by_external_id_and_bad_input(learnifier_conn):
         LearnifierUpdateOrgUnitOperator(task_id="update", display_name="x").execute(_context())
     with pytest.raises(LearnifierInputError, match="needs a display_name"):
         LearnifierCreateOrgUnitOperator(task_id="create", display_name="").execute(_context())
+
+
+def test_the_connection_id_is_templated(learnifier_conn, run_dag, monkeypatch):
+    """The connection named in params is used: each team or tenant can have its own account."""
+    with LearnifierSimulator(seed="demo") as tenant_b:
+        monkeypatch.setenv("AIRFLOW_CONN_LEARNIFIER_TENANT_B", tenant_b.connection_json())
+        dag_run = run_dag("operators_conn_from_params", {"conn_id": "learnifier_tenant_b"})
+        assert dag_run.state == "success"
+        names_b = [unit["name"] for unit in tenant_b.state.snapshot()["orgUnits"]]
+    names_default = [unit["name"] for unit in learnifier_conn.state.snapshot()["orgUnits"]]
+    assert "Initech" in names_b
+    assert "Initech" not in names_default
+
+
+def test_every_operator_templates_its_connection_id():
+    from airflow_provider_learnifier.get_provider_info import get_provider_info
+    from airflow_provider_learnifier.version_compat import BaseOperator
+
+    (operators,) = get_provider_info()["operators"]
+    classes = [
+        value
+        for module in operators["python-modules"]
+        for value in vars(importlib.import_module(module)).values()
+        if isinstance(value, type) and issubclass(value, BaseOperator) and value.__module__ == module
+    ]
+    assert len(classes) >= 12
+    assert [cls.__name__ for cls in classes if "learnifier_conn_id" not in cls.template_fields] == []

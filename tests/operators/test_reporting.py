@@ -632,6 +632,7 @@ def test_template_fields_and_cheap_import():
         "org_id",
         "project_ids",
         "project_external_ids",
+        "learnifier_conn_id",
     }
     code = (
         "import sys\n"
