@@ -64,6 +64,10 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Answers after which a POST or PATCH may be repeated: Learnifier says it did not take it.
 _REFUSED_STATUSES = frozenset({429, 503})
 _USER_AGENT = f"airflow-provider-learnifier/{__version__}"
+#: The hook's calls into Airflow's task runner (the connection lookup, ``mask_secret``) take turns
+#: across threads: Airflow 3.0's in-process runner (``dag.test()``) swaps a module global around
+#: each call, so two threads calling at once can leave the task without its supervisor link.
+_AIRFLOW_CALLS = threading.Lock()
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
 
@@ -272,6 +276,13 @@ def _reached_server(error: Exception) -> bool:
     return True
 
 
+def _mask(*secrets: str) -> None:
+    """Have Airflow mask ``secrets`` in task logs (one thread at a time, see ``_AIRFLOW_CALLS``)."""
+    with _AIRFLOW_CALLS:
+        for secret in secrets:
+            mask_secret(secret)
+
+
 class LearnifierHook(BaseHook):
     """Interact with Learnifier's Admin API.
 
@@ -308,10 +319,10 @@ class LearnifierHook(BaseHook):
         if self._settings is None:
             with self._lazy_lock:
                 if self._settings is None:
-                    connection = self.get_connection(self.learnifier_conn_id)
+                    with _AIRFLOW_CALLS:
+                        connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
-                    mask_secret(settings.secret)
-                    mask_secret(settings.authorization)
+                    _mask(settings.secret, settings.authorization)
                     self._settings = settings
         return self._settings
 
@@ -797,7 +808,7 @@ class LearnifierHook(BaseHook):
                 method="POST",
                 path=path,
             )
-        mask_secret(link)
+        _mask(link)
         return link
 
     def get_participation_by_external_id(self, external_id: str) -> JsonObject:

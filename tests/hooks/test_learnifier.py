@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -502,6 +504,38 @@ def test_resolve_project_by_ids_or_by_external_id_within_its_org_unit(sim, make_
             hook.resolve_project(**arguments)
     with pytest.raises(LearnifierNotFoundError):
         hook.resolve_project(external_id="no-such-project")
+
+
+def test_calls_into_airflow_from_many_threads_take_turns(sim, make_hook, mocker):
+    """Airflow 3.0's in-process task runner breaks when two threads call into it at once."""
+    inside, overlaps, masked = [0], [], []
+    guard = threading.Lock()
+
+    def mask_secret(value: str) -> None:
+        with guard:
+            inside[0] += 1
+            overlaps.append(inside[0])
+        time.sleep(0.005)  # long enough for another thread to arrive
+        masked.append(value)
+        with guard:
+            inside[0] -= 1
+
+    mocker.patch("airflow_provider_learnifier.hooks.learnifier.mask_secret", mask_secret)
+    hook = make_hook(sim)
+    project = _new_project(hook)
+    participants = [
+        hook.add_participant(project["orgId"], project["id"], email=f"turns{n}@example.com") for n in range(8)
+    ]
+    for participant_id in participants:
+        hook.activate_participant(project["orgId"], project["id"], participant_id)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        links = list(
+            pool.map(lambda pid: hook.create_login_link(project["orgId"], project["id"], pid), participants)
+        )
+
+    assert set(links) <= set(masked) and len(set(links)) == 8
+    assert max(overlaps) == 1
 
 
 def test_server_error_after_retries(sim, make_hook, no_sleep):
