@@ -129,7 +129,17 @@ def _module_missing(error: ModuleNotFoundError, module: str) -> bool:
 
 def _resolve(name: str) -> Any:
     """Find ``name`` in the first of its places that the installed Airflow has."""
-    for place in _LOCATIONS[name]:
+    return find_in_places(name, _LOCATIONS[name])
+
+
+def find_in_places(name: str, places: tuple[str, ...]) -> Any:
+    """Find ``name`` in the first of ``places`` (``"module"`` or ``"module:attribute"``) that exists.
+
+    Also used by the test suite's ``tests/compat.py`` for the Airflow internals tests touch.
+
+    :raises ImportError: when none of the places exists in the installed Airflow.
+    """
+    for place in places:
         module_name, _, attribute = place.partition(":")
         try:
             module = import_module(module_name)
@@ -142,7 +152,7 @@ def _resolve(name: str) -> Any:
         except AttributeError:
             continue
     raise ImportError(
-        f"{name} is in none of {', '.join(_LOCATIONS[name])}: this Airflow version is not supported "
+        f"{name} is in none of {', '.join(places)}: this Airflow version is not supported "
         "by airflow-provider-learnifier (supported: Airflow 2.11 and 3.0 or newer)"
     )
 

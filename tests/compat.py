@@ -14,11 +14,11 @@ reason (the marker is registered in the root ``conftest.py``).
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS as AIRFLOW_V_3_0_PLUS
 from airflow_provider_learnifier.version_compat import AIRFLOW_VERSION as AIRFLOW_VERSION
+from airflow_provider_learnifier.version_compat import find_in_places
 
 #: Where each name lives, newest Airflow first: ``"module"`` (same name) or ``"module:name"``.
 _LOCATIONS: dict[str, tuple[str, ...]] = {
@@ -46,14 +46,6 @@ __all__ = sorted([*_LOCATIONS, "AIRFLOW_VERSION", "AIRFLOW_V_3_0_PLUS"])
 def __getattr__(name: str) -> Any:
     if name not in _LOCATIONS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    for place in _LOCATIONS[name]:
-        module_name, _, attribute = place.partition(":")
-        try:
-            module = import_module(module_name)
-        except ImportError:
-            continue
-        if hasattr(module, attribute or name):
-            value = getattr(module, attribute or name)
-            globals()[name] = value
-            return value
-    raise ImportError(f"{name} is in none of {', '.join(_LOCATIONS[name])}")
+    value = find_in_places(name, _LOCATIONS[name])
+    globals()[name] = value
+    return value
