@@ -45,6 +45,20 @@ class LearnifierError(AirflowException):
         self.field = field
         self.api_message = api_message
 
+    @property
+    def may_have_been_applied(self) -> bool:
+        """Whether the failed request may have changed data anyway: read the state before resending it.
+
+        ``False`` for an answer by which Learnifier refused the request (4xx); ``True`` when the
+        request may have reached it and no refusal came back (see the subclasses).
+        """
+        return False
+
+    @property
+    def may_still_be_in_flight(self) -> bool:
+        """Whether Learnifier may still be working on the request, so a read now can miss its effect."""
+        return False
+
 
 class LearnifierConnectionError(LearnifierError):
     """The request got no usable answer: connection refused or dropped, TLS failure, or timeout.
@@ -58,9 +72,25 @@ class LearnifierConnectionError(LearnifierError):
         super().__init__(message, **kwargs)
         self.reached_server = reached_server
 
+    @property
+    def may_have_been_applied(self) -> bool:
+        """The request may have been applied unless it provably never reached Learnifier."""
+        return self.reached_server
+
+    @property
+    def may_still_be_in_flight(self) -> bool:
+        """A request that reached Learnifier and got no answer may still be running there."""
+        return self.reached_server
+
 
 class LearnifierResponseError(LearnifierError):
     """Learnifier answered a success status with a body that is not the JSON the API promises."""
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        """A write answered with a success status was applied, whatever its body; ``True`` unless
+        the status says otherwise."""
+        return self.status is None or 200 <= self.status < 300
 
 
 class LearnifierAuthError(LearnifierError):
@@ -115,3 +145,26 @@ class LearnifierRateLimitError(LearnifierError):
 
 class LearnifierServerError(LearnifierError):
     """5xx: Learnifier failed, still failing after the hook's retries where retrying was safe."""
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        """A 5xx does not say whether the change was made before the failure."""
+        return True
+
+    @property
+    def may_still_be_in_flight(self) -> bool:
+        """502 and 504 come from a gateway that stopped waiting; the server behind it may go on."""
+        return self.status in (502, 504)
+
+
+class LearnifierUncertainWriteError(LearnifierError):
+    """A write may have been applied and it is not known whether it was; it was not sent again.
+
+    Raised where sending it again could apply it twice (an activation, which Learnifier does not
+    deduplicate, or a create that nothing makes unique) while Learnifier may still be working on
+    the first one. The next run reads the state and finishes the work.
+    """
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        return True

@@ -69,6 +69,41 @@ class UserMismatch(ValueError):
     """A person's identifiers point at different users, or at a user with another external id."""
 
 
+def identity_mismatch(person: Person, user: Mapping[str, Any]) -> str | None:
+    """Tell why ``user`` (a record Learnifier named: a 409's ``userId``, an email match) is not ``person``.
+
+    The rule, strongest identifier first: a row's user id must be the user's id; else a row's
+    external id must be the user's external id (a user without one may still be the person);
+    else the row's email must be the user's primary email, compared case-insensitively.
+
+    :return: ``None`` when the user is the person, else a reason naming both sides.
+    """
+    user_id = id_text(user.get("id"))
+    if person.user_id:
+        if user_id != person.user_id:
+            return f"Learnifier named user {user_id}, not the row's user id {person.user_id!r}"
+        return None
+    external_id = user.get("externalId")
+    if person.external_id and external_id not in (None, ""):
+        if str(external_id) != person.external_id:
+            return (
+                f"Learnifier named user {user_id} whose external id is {str(external_id)!r}, "
+                f"not the row's {person.external_id!r}"
+            )
+        return None
+    if person.email:
+        email = str(user.get("primaryEmail") or "")
+        if email.casefold() != person.email.casefold():
+            return f"Learnifier named user {user_id} whose email is {email!r}, not the row's {person.email!r}"
+        return None
+    if person.external_id:
+        return (
+            f"Learnifier named user {user_id}, which has no external id to match the row's "
+            f"{person.external_id!r}"
+        )
+    return f"Learnifier named user {user_id}, and the row has no identifier to check it against"
+
+
 class UserIndex:
     """The account's users, by id, external id and (case-insensitive) email, read once.
 

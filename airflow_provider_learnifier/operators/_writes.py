@@ -1,0 +1,103 @@
+"""The one way the operators recover a write whose answer was lost.
+
+Every create and every activation the operators send goes through :func:`write_once`. The hook
+marks each error with whether the request may have been applied
+(:attr:`~airflow_provider_learnifier.exceptions.LearnifierError.may_have_been_applied`: the
+connection was lost after sending, the answer timed out, a 5xx) and whether Learnifier may still
+be working on it (:attr:`~airflow_provider_learnifier.exceptions.LearnifierError.may_still_be_in_flight`).
+A write that may have been applied is settled by reading the state, and sent again at most once,
+and only when a second copy cannot be applied twice.
+
+Imported by the operators only when a task runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from airflow_provider_learnifier.exceptions import (
+    LearnifierConflictError,
+    LearnifierError,
+    LearnifierUncertainWriteError,
+)
+
+_T = TypeVar("_T")
+
+
+def write_once(
+    send: Callable[[], _T],
+    *,
+    read_back: Callable[[], _T | None],
+    what: str,
+    deduplicated: bool,
+    on_conflict: Callable[[LearnifierConflictError], _T] | None = None,
+    log: logging.Logger | Any = None,
+) -> tuple[_T, bool]:
+    """Send a write; when its outcome is unknown, read the state, and send it again at most once.
+
+    :param send: sends the write and returns its result.
+    :param read_back: reads the state and returns what the write would have made (the same kind of
+        result as ``send``), or ``None`` when it was not applied.
+    :param what: the write, for messages (``"creating user 'E-1'"``).
+    :param deduplicated: Learnifier refuses a second copy of this write (a 409 for a user, a
+        participant, an org unit with an external id), so sending it again while the first may
+        still be in flight cannot apply it twice. Otherwise (an activation, a project, a user
+        group) it is sent again only when the failure proves Learnifier is done with the first.
+    :param on_conflict: turns a 409 into a result (after checking that what exists is what was
+        meant); without it a 409 is raised.
+    :param log: where to log.
+    :return: the result, and whether it came from this call's writes (``False`` when a 409 on
+        the first send said it existed before).
+    :raises LearnifierUncertainWriteError: when the write may have been applied, the state does
+        not show it, and sending it again could apply it twice.
+    :raises LearnifierError: the write's own error when it was refused, or failed twice.
+    """
+    log = log or logging.getLogger(__name__)
+    try:
+        return send(), True
+    except LearnifierConflictError as conflict:
+        if on_conflict is None:
+            raise
+        return on_conflict(conflict), False
+    except LearnifierError as error:
+        if not error.may_have_been_applied:
+            raise
+        first_error = error
+    found = read_back()
+    if found is not None:
+        log.info("%s got no clear answer (%s), but it was applied", _capitalised(what), first_error)
+        return found, True
+    if first_error.may_still_be_in_flight and not deduplicated:
+        raise LearnifierUncertainWriteError(
+            f"{what} got no clear answer and may still be applied by Learnifier, so it was not sent "
+            f"again (it could be applied twice); the next run reads whether it was: {first_error}",
+            operation=first_error.operation,
+            method=first_error.method,
+            path=first_error.path,
+            status=first_error.status,
+        ) from first_error
+    log.warning(
+        "%s got no clear answer (%s) and was not applied; sending it once more",
+        _capitalised(what),
+        first_error,
+    )
+    try:
+        return send(), True
+    except LearnifierConflictError as conflict:
+        # The first copy was applied after all (or somebody made the same thing meanwhile).
+        if on_conflict is None:
+            raise
+        return on_conflict(conflict), True
+    except LearnifierError as error:
+        if not error.may_have_been_applied:
+            raise
+        found = read_back()
+        if found is not None:
+            return found, True
+        raise
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
