@@ -283,6 +283,36 @@ def _mask(*secrets: str) -> None:
             mask_secret(secret)
 
 
+@dataclass(frozen=True)
+class UsersPage:
+    """One page of ``GET /users`` and its paging headers (``None`` where a header was absent).
+
+    :param users: the users of the page.
+    :param more: ``X-More``: whether there are more users after this page.
+    :param offset: ``X-Offset``: the offset the server used.
+    :param size: ``X-Size``: how many users it says it returned.
+    :param limit: ``X-Limit``: the limit it used, which may be smaller than the one asked for.
+    """
+
+    users: list[JsonObject]
+    more: bool | None = None
+    offset: int | None = None
+    size: int | None = None
+    limit: int | None = None
+
+    def problem(self, asked_offset: int) -> str | None:
+        """Say how the headers contradict the page, when they do."""
+        if self.offset is not None and self.offset != asked_offset:
+            return f"X-Offset is {self.offset}, not the {asked_offset} asked for"
+        if self.size is not None and self.size != len(self.users):
+            return f"X-Size says {self.size} users, the page holds {len(self.users)}"
+        if self.limit is not None and len(self.users) > self.limit:
+            return f"the page holds {len(self.users)} users, more than its X-Limit {self.limit}"
+        if self.more and not self.users:
+            return "X-More says there are more users, but the page is empty"
+        return None
+
+
 class LearnifierHook(BaseHook):
     """Interact with Learnifier's Admin API.
 
@@ -525,10 +555,7 @@ class LearnifierHook(BaseHook):
 
     def _call_list(self, operation: str, path: str, *, params: Mapping[str, Any] | None = None) -> list[Any]:
         """GET a JSON array of objects."""
-        items = _expect(self._call(operation, "GET", path, params=params), list, operation, "GET", path)
-        for item in items:
-            _expect(item, dict, operation, "GET", path)
-        return items
+        return _object_list(self._call(operation, "GET", path, params=params), operation, "GET", path)
 
     def _call_object(
         self, operation: str, method: str, path: str, *, required: tuple[str, ...] = (), **kwargs: Any
@@ -828,21 +855,84 @@ class LearnifierHook(BaseHook):
     # ------------------------------------------------------------------ users
 
     def list_users(self, *, limit: int | None = None, offset: int | None = None) -> list[JsonObject]:
-        """List one page of users (``GET /users``); see :meth:`iter_users` to read them all."""
+        """List one page of users (``GET /users``); see :meth:`iter_users` to read them all.
+
+        The server may answer fewer users than ``limit`` asks for; :meth:`list_users_page` says
+        what it used and whether there are more.
+        """
+        return self.list_users_page(limit=limit, offset=offset).users
+
+    def list_users_page(self, *, limit: int | None = None, offset: int | None = None) -> UsersPage:
+        """List one page of users (``GET /users``), with what the paging headers say about it.
+
+        :raises LearnifierResponseError: when a paging header is not what the spec declares.
+        """
         params = _fields(limit=_non_negative("limit", limit), offset=_non_negative("offset", offset))
-        return self._call_list("list_users", "/users", params=params or None)
+        operation, path = "list_users", "/users"
+        response, payload = self._request(operation, "GET", path, params=params or None, expect_json=True)
+        users = _object_list(payload, operation, "GET", path)
+        headers = response.headers
+
+        def header(name: str, parse: Any) -> Any:
+            value = headers.get(name)
+            if value is None:
+                return None
+            try:
+                return parse(value.strip())
+            except ValueError:
+                raise LearnifierResponseError(
+                    f"Learnifier {operation}: GET {path} answered a {name} header that is not "
+                    f"what the spec declares ({value[:40]!r})",
+                    operation=operation,
+                    method="GET",
+                    path=path,
+                    status=response.status_code,
+                ) from None
+
+        return UsersPage(
+            users=users,
+            more=header("X-More", _header_bool),
+            offset=header("X-Offset", _header_count),
+            size=header("X-Size", _header_count),
+            limit=header("X-Limit", _header_count),
+        )
 
     def iter_users(self, *, page_size: int = 500) -> Iterator[JsonObject]:
-        """Yield every user, fetching ``page_size`` at a time with limit/offset paging."""
+        """Yield every user of the account, each once, reading ``page_size`` at a time.
+
+        The listing is complete or it fails: pages are read until the server says there are no
+        more (``X-More: false``; without that header, until an empty page), never stopping at a
+        page shorter than asked (the server may use a smaller limit). Each next page starts after
+        the users received.
+
+        :raises LearnifierResponseError: when the server's pages cannot be read to their end:
+            ``X-More: true`` with an empty page, headers that contradict the page, or a page of
+            only users already seen (a server that ignores ``offset``).
+        """
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
         offset = 0
+        seen: set[str] = set()
         while True:
-            page = self.list_users(limit=page_size, offset=offset)
-            yield from page
-            if len(page) < page_size:
+            page = self.list_users_page(limit=page_size, offset=offset)
+            problem = page.problem(offset)
+            fresh = [user for user in page.users if str(user.get("id")) not in seen]
+            if problem is None and page.users and not fresh:
+                problem = "a page held only users already listed (is offset ignored?)"
+            if problem is not None:
+                raise LearnifierResponseError(
+                    f"Learnifier list_users: GET /users could not be read to its end at offset {offset}: "
+                    f"{problem}; the listing is incomplete",
+                    operation="list_users",
+                    method="GET",
+                    path="/users",
+                )
+            for user in fresh:
+                seen.add(str(user.get("id")))
+                yield user
+            if page.more is False or (page.more is None and not page.users):
                 return
-            offset += len(page)
+            offset += len(page.users)
 
     def get_user(self, user_id: str) -> JsonObject:
         """Get one user (``GET /users/{userid}``)."""
@@ -1078,6 +1168,29 @@ def _id_from_location(location: str | None) -> str | None:
         return None
     last = urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
     return last or None
+
+
+def _object_list(value: Any, operation: str, method: str, path: str) -> list[JsonObject]:
+    """Check that an answer is a JSON array of objects."""
+    items: list[JsonObject] = _expect(value, list, operation, method, path)
+    for item in items:
+        _expect(item, dict, operation, method, path)
+    return items
+
+
+def _header_bool(value: str) -> bool:
+    """Read a boolean header (``true``/``false``, any case)."""
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(value)
+    return lowered == "true"
+
+
+def _header_count(value: str) -> int:
+    """Read a non-negative integer header."""
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(value)
+    return int(value)
 
 
 def _expect(value: Any, kind: type, operation: str, method: str, path: str) -> Any:
