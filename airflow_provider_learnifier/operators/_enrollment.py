@@ -8,10 +8,16 @@ Imported only when the task runs. One :class:`Enrollment` enrolls one roster in 
 4. with ``remove_missing``, remove the participants that are nobody on the roster.
 
 Every step is idempotent, so a rerun after a crash, or a retry, ends in the same state: existing
-users and participants are found before anything is created, a 409 means "already there" and
-names it, and when a POST got no answer or a 5xx (the hook never repeats one that may have
-reached Learnifier) the state is read again to learn whether it was applied before it is tried
-again.
+users and participants are found before anything is created, a 409 means "already there" once
+what it names is checked to be the person, and a write whose answer was lost is settled by
+:func:`~airflow_provider_learnifier.operators._writes.write_once`.
+
+Overlapping runs (a manual run during the scheduled one, a retry beside a zombie attempt, two
+DAGs feeding one course) never activate a participant added during the overlap twice: only the
+run whose add Learnifier accepted activates it (the other gets a 409). A participant that was
+already enrolled and not activated when both runs started is read again just before it is
+activated, which narrows that window but cannot close it: give the tasks that enroll into one
+project one Airflow pool with one slot to exclude it.
 """
 
 from __future__ import annotations
@@ -24,29 +30,26 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.exceptions import (
     LearnifierConflictError,
-    LearnifierConnectionError,
     LearnifierError,
     LearnifierNotFoundError,
     LearnifierResponseError,
-    LearnifierServerError,
 )
 from airflow_provider_learnifier.operators._base import id_text, project_summary, shown
 from airflow_provider_learnifier.operators._bulk import (
-    CREATE_ATTEMPTS,
     Tally,
     UserIndex,
     UserMismatch,
+    identity_mismatch,
     run_concurrently,
 )
+from airflow_provider_learnifier.operators._writes import write_once
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
     from airflow_provider_learnifier.operators._roster import Person, Roster
+    from airflow_provider_learnifier.operators.participants import RemovalLimit
 
 JsonObject = dict[str, Any]
-
-#: A write that failed this way may or may not have been applied: read the state, then try again.
-_UNCERTAIN_WRITE = (LearnifierConnectionError, LearnifierServerError)
 
 #: The lists of the summary, in the order they are reported.
 CATEGORIES = ("created_users", "enrolled", "already_enrolled", "activated", "removed")
@@ -70,6 +73,7 @@ class Enrollment:
     :param home_org: the home organization unit of created users, unless a row gives one.
     :param remove_missing: remove participants that are nobody on the roster.
     :param dry_run: change nothing; report what would be done.
+    :param max_removals: the most participants ``remove_missing`` may remove (``None``: no limit).
     :param max_concurrency: at most this many requests at a time.
     :param stop: once set, people not yet started are skipped (the task is being killed).
     :param log: where to log.
@@ -86,6 +90,7 @@ class Enrollment:
         remove_missing: bool,
         dry_run: bool,
         max_concurrency: int,
+        max_removals: RemovalLimit | None = None,
         stop: threading.Event | None = None,
         log: logging.Logger | Any = None,
     ) -> None:
@@ -99,6 +104,7 @@ class Enrollment:
         self.remove_missing = remove_missing
         self.dry_run = dry_run
         self.max_concurrency = max_concurrency
+        self.max_removals = max_removals
         self.stop = stop
         self.log = log or logging.getLogger(__name__)
         self.tally = Tally(*CATEGORIES, "participant_ids")
@@ -135,9 +141,8 @@ class Enrollment:
 
         summary: JsonObject = {"project": project_summary(self.project), "dry_run": self.dry_run}
         if self.remove_missing:
-            skipped = self._remove_missing(roster, targets)
-            if skipped:
-                summary["removal_skipped"] = skipped
+            unresolved = sum(result is None for result in resolved)
+            summary.update(self._remove_missing(roster, targets, unresolved))
         for category in CATEGORIES:
             summary[category] = self.tally.items(category)
         summary["failed"] = self.tally.failed
@@ -214,24 +219,29 @@ class Enrollment:
             "home_org": person.home_org if person.home_org is not None else self.home_org,
             "hard_lock": person.hard_lock,
         }
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                return self.hook.create_user(**fields), True
-            except LearnifierConflictError as conflict:
-                if conflict.existing_id is None:
-                    raise
-                # Made meanwhile: by another run, or by our first attempt whose answer was lost.
-                return conflict.existing_id, attempt > 1
-            except _UNCERTAIN_WRITE:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
-                found = self._user_created_without_answer(person)
-                if found is not None:
-                    return found, True
-                self.log.warning(
-                    "Creating the user of %s failed and did not happen; trying again", person.label
-                )
-        raise AssertionError("unreachable")
+
+        def existing(conflict: LearnifierConflictError) -> str:
+            # Made meanwhile (by another run, or by our first attempt whose answer was lost), or
+            # somebody else holds the email: the user Learnifier names must be this person.
+            if conflict.existing_id is None:
+                raise conflict
+            return self._checked_user(person, self.hook.get_user(conflict.existing_id), "answered 409 for")
+
+        return write_once(
+            lambda: self.hook.create_user(**fields),
+            read_back=lambda: self._user_created_without_answer(person),
+            what=f"creating the user of {shown(person.label)}",
+            deduplicated=True,
+            on_conflict=existing,
+            log=self.log,
+        )
+
+    def _checked_user(self, person: Person, user: Mapping[str, Any], how: str) -> str:
+        """Return the id of ``user`` if it is ``person``; else raise :class:`UserMismatch` naming both."""
+        mismatch = identity_mismatch(person, user)
+        if mismatch is not None:
+            raise UserMismatch(f"Learnifier {how} {shown(person.label)}, but {mismatch}")
+        return id_text(user["id"])
 
     def _user_created_without_answer(self, person: Person) -> str | None:
         """After a lost answer, find the user if the POST was applied.
@@ -242,9 +252,10 @@ class Enrollment:
         if not person.external_id:
             return None
         try:
-            return id_text(self.hook.get_user_by_external_id(person.external_id)["id"])
+            user = self.hook.get_user_by_external_id(person.external_id)
         except LearnifierNotFoundError:
             return None
+        return self._checked_user(person, user, "found by external id")
 
     # ------------------------------------------------------------------ participants
 
@@ -254,6 +265,7 @@ class Enrollment:
         step = "adding the participant"
         try:
             participant = self.participants_by_user.get(user_id) if user_id else None
+            enrolled_before = participant is not None
             if participant is None:
                 if self.dry_run or user_id is None:
                     self.tally.add("enrolled", person.row, person.label)
@@ -263,78 +275,94 @@ class Enrollment:
                 participant, added = self._add_participant(user_id)
                 self.tally.add("enrolled" if added else "already_enrolled", person.row, person.label)
             else:
+                added = False
                 self.tally.add("already_enrolled", person.row, person.label)
             participant_id = id_text(participant["id"])
             self.tally.add("participant_ids", person.row, (person.label, participant_id))
-            if self.activate and not participant.get("activated"):
-                step = "activating the participant"
-                if not self.dry_run:
-                    self._activate(user_id, participant_id)  # type: ignore[arg-type]
+            if not self.activate or participant.get("activated"):
+                return
+            if not (added or enrolled_before):
+                # Another run added them while this one ran: that run activates them.
+                self.log.info(
+                    "%s was added to the project by another run meanwhile; that run activates them",
+                    shown(person.label),
+                )
+                return
+            step = "activating the participant"
+            if self.dry_run or self._activate(user_id, participant_id, read_first=not added):  # type: ignore[arg-type]
                 self.tally.add("activated", person.row, person.label)
         except (LearnifierError, ValueError) as error:
             self._fail(person, f"{step} failed: {error}")
 
     def _add_participant(self, user_id: str) -> tuple[Mapping[str, Any], bool]:
         """Add the user to the project; return the participant and whether this run added it."""
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                participant_id = self.hook.add_participant(self.org_id, self.project_id, user_id=user_id)
-            except LearnifierConflictError as conflict:
-                # Already a participant (added by another run, or by our first attempt whose answer
-                # was lost): the conflict names it; read it again for its activation state.
-                found = self._read_participant(user_id)
-                if found is None and conflict.existing_id is None:
-                    raise
-                return found or {
-                    "id": conflict.existing_id,
-                    "userId": user_id,
-                    "activated": False,
-                }, attempt > 1
-            except _UNCERTAIN_WRITE:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
-                found = self._read_participant(user_id)
-                if found is not None:
-                    return found, True
-                self.log.warning("Adding participant %s failed and did not happen; trying again", user_id)
-                continue
-            if participant_id is None:
-                found = self._read_participant(user_id)
-                if found is None:
-                    raise LearnifierResponseError(
-                        f"Learnifier added user {user_id} to project {self.project_id} without saying as "
-                        "which participant, and the participant is not listed"
-                    )
-                return found, True
-            return {"id": participant_id, "userId": user_id, "activated": False}, True
-        raise AssertionError("unreachable")
 
-    def _activate(self, user_id: str, participant_id: str) -> None:
-        """Activate the participant once, even when an answer is lost.
-
-        Learnifier does not deduplicate activations the way it answers 409 to a second add, so an
-        activation that may still be in flight (a timeout or a 504) is never sent again in this
-        try: the person fails, and the task's next try reads whether it was applied.
-        """
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                self.hook.activate_participant(self.org_id, self.project_id, participant_id)
-                return
-            except _UNCERTAIN_WRITE as error:
-                found = self._read_participant(user_id)
-                if found is not None and found.get("activated"):
-                    return
-                if attempt == CREATE_ATTEMPTS:
-                    raise
-                if _may_still_be_in_flight(error):
-                    raise LearnifierConnectionError(
-                        f"activating participant {participant_id} timed out and may still be applied; "
-                        "it is not sent again now, the task's next try checks it",
-                        reached_server=True,
-                    ) from error
-                self.log.warning(
-                    "Activating participant %s failed and did not happen; trying again", participant_id
+        def send() -> Mapping[str, Any]:
+            participant_id = self.hook.add_participant(self.org_id, self.project_id, user_id=user_id)
+            if participant_id is not None:
+                return {"id": participant_id, "userId": user_id, "activated": False}
+            found = self._read_participant(user_id)
+            if found is None:
+                raise LearnifierResponseError(
+                    f"Learnifier added user {user_id} to project {self.project_id} without saying as "
+                    "which participant, and the participant is not listed"
                 )
+            return found
+
+        def existing(conflict: LearnifierConflictError) -> Mapping[str, Any]:
+            # The participant a 409 names is used only as the project's listing shows it: the
+            # participation of this very user.
+            found = self._read_participant(user_id)
+            if found is None:
+                raise LearnifierResponseError(
+                    f"Learnifier answered 409 to adding user {user_id} to project {self.project_id} "
+                    f"(naming participant {conflict.existing_id}), but the user is not among its participants"
+                ) from conflict
+            return found
+
+        return write_once(
+            send,
+            read_back=lambda: self._read_participant(user_id),
+            what=f"adding user {user_id} to project {self.project_id}",
+            deduplicated=True,
+            on_conflict=existing,
+            log=self.log,
+        )
+
+    def _activate(self, user_id: str, participant_id: str, *, read_first: bool) -> bool:
+        """Activate the participant once, even when an answer is lost; return whether this run did.
+
+        :param read_first: read the participation just before activating (it was enrolled before
+            this run, so an overlapping run may have activated it meanwhile).
+        """
+        if read_first and self._activated_now(user_id, participant_id):
+            self.log.info("Participant %s was activated meanwhile by another run", participant_id)
+            return False
+
+        def send() -> bool:
+            self.hook.activate_participant(self.org_id, self.project_id, participant_id)
+            return True
+
+        def read_back() -> bool | None:
+            found = self._read_participant(user_id)
+            return True if found is not None and found.get("activated") else None
+
+        write_once(
+            send,
+            read_back=read_back,
+            what=f"activating participant {participant_id}",
+            deduplicated=False,
+            log=self.log,
+        )
+        return True
+
+    def _activated_now(self, user_id: str, participant_id: str) -> bool:
+        """Read whether the participant is activated now: from the user's participations, one request."""
+        for participation in self.hook.list_user_participations(user_id):
+            if id_text(participation.get("id")) == participant_id:
+                return bool(participation.get("activated"))
+        found = self._read_participant(user_id)
+        return bool(found and found.get("activated"))
 
     def _read_participant(self, user_id: str) -> Mapping[str, Any] | None:
         """Read the project's participants again and return the user's participation, if any."""
@@ -345,15 +373,23 @@ class Enrollment:
 
     # ------------------------------------------------------------------ removal
 
-    def _remove_missing(self, roster: Roster, targets: list[_Resolved]) -> str | None:
-        """Remove the participants that are nobody on the roster; return why not, when skipped."""
+    def _remove_missing(self, roster: Roster, targets: list[_Resolved], unresolved: int) -> JsonObject:
+        """Remove the participants that are nobody on the roster, unless in doubt or too many.
+
+        :return: what goes into the summary: ``removal_skipped`` (why nobody was removed, on
+            doubt), or ``removal_refused`` and ``would_remove`` (the guard), or nothing.
+        """
+        doubt = []
         if roster.problems:
+            doubt.append(f"{len(roster.problems)} roster row(s) are bad")
+        if unresolved:
+            doubt.append(f"{unresolved} roster row(s) could not be matched to a Learnifier user")
+        if doubt:
             reason = (
-                f"{len(roster.problems)} roster row(s) are bad, so the people they meant are unknown; "
-                "no participant was removed"
+                f"{' and '.join(doubt)}, so the people they meant are unknown; no participant was removed"
             )
             self.log.warning("Not removing missing participants: %s", reason)
-            return reason
+            return {"removal_skipped": reason}
         assert self.index is not None
         index = self.index
         # A participant stays when their user is anyone on the roster, even someone whose row
@@ -379,6 +415,14 @@ class Enrollment:
             ),
             key=lambda item: item[0],
         )
+        current = len(self.participants_by_user)
+        if self.max_removals is not None and not self.max_removals.allows(len(missing), current):
+            reason = (
+                f"removing {len(missing)} of the project's {current} participant(s) is more than "
+                f"max_removals allows ({self.max_removals}); no participant was removed"
+            )
+            self.log.error("Not removing missing participants: %s", reason)
+            return {"removal_refused": reason, "would_remove": [label for label, _ in missing]}
         self.log.info(
             "%s %d participant(s) that are not on the roster",
             "Would remove" if self.dry_run else "Removing",
@@ -400,7 +444,7 @@ class Enrollment:
                 self.tally.fail(order[id(participant)], label, f"removing the participant failed: {error}")
 
         run_concurrently(remove, missing, max_workers=self.max_concurrency, stop=self.stop)
-        return None
+        return {}
 
     def _participant_label(self, participant: Mapping[str, Any]) -> str:
         user_id = id_text(participant.get("userId"))
@@ -408,15 +452,6 @@ class Enrollment:
         if user:
             return str(user.get("externalId") or user.get("primaryEmail") or user_id)
         return user_id
-
-
-def _may_still_be_in_flight(error: LearnifierError) -> bool:
-    """Tell whether Learnifier may still be working on a request that failed this way."""
-    import requests
-
-    if isinstance(error, LearnifierServerError):
-        return error.status == 504
-    return isinstance(error.__cause__, requests.exceptions.Timeout)
 
 
 def _identifiers(person: Person) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
@@ -31,6 +32,8 @@ __all__ = [
     "LearnifierEnrollmentError",
     "LearnifierInputError",
     "LearnifierLoginLinkOperator",
+    "LearnifierMassRemovalError",
+    "RemovalLimit",
 ]
 
 #: The XCom key of the enrollment summary of a run that failed (``return_value`` of one that succeeded).
@@ -39,6 +42,63 @@ ENROLLMENT_SUMMARY_XCOM_KEY = "enrollment_summary"
 
 class LearnifierEnrollmentError(LearnifierBulkOperationError):
     """More roster rows failed than ``max_failures`` allows; everything else was done."""
+
+
+class LearnifierMassRemovalError(LearnifierBulkOperationError):
+    """``remove_missing`` would remove more participants than ``max_removals`` allows; none was removed."""
+
+
+@dataclass(frozen=True)
+class RemovalLimit:
+    """How many participants one sync may remove: at most ``count`` people, and at most ``share``
+    of the project's participants. With both, a run is refused only when it exceeds both (so a
+    small course may lose a few people, and a large one a small share).
+
+    :param count: the most people, or ``None`` for no limit by count.
+    :param share: the most, as a share (below 1) of the project's current participants.
+    """
+
+    count: int | None = None
+    share: float | None = None
+
+    @classmethod
+    def of(cls, value: int | float | RemovalLimit | None) -> RemovalLimit | None:
+        """Read ``max_removals``: a count, a share below 1, a :class:`RemovalLimit`, or ``None`` (off).
+
+        :raises ValueError: naming the value, for anything else.
+        """
+        if value is None or isinstance(value, RemovalLimit):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return cls(count=value)
+        if isinstance(value, float) and 0 <= value < 1:
+            return cls(share=value)
+        raise ValueError(
+            "max_removals must be a count (a non-negative integer), a share of the participants "
+            f"below 1 (a float such as 0.2), or None to turn the guard off, not {value!r}"
+        )
+
+    def allows(self, removals: int, participants: int) -> bool:
+        """Tell whether removing ``removals`` of ``participants`` people stays within the limit."""
+        over_count = self.count is not None and removals > self.count
+        over_share = self.share is not None and removals > self.share * participants
+        if self.count is not None and self.share is not None:
+            return not (over_count and over_share)
+        return not (over_count or over_share)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.share is not None:
+            parts.append(f"{self.share:.0%} of the participants")
+        if self.count is not None:
+            parts.append(f"{self.count} people")
+        return "more than " + " and more than ".join(parts) + " is refused"
+
+
+#: The default guard of ``remove_missing``: a sync that would remove more than 10% of a project's
+#: participants and more than 10 people is refused (after Microsoft Entra provisioning's
+#: accidental-deletion threshold).
+DEFAULT_MAX_REMOVALS = RemovalLimit(count=10, share=0.1)
 
 
 def _check_limits(max_concurrency: int, max_failures: int) -> None:
@@ -79,10 +139,23 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
     than ``max_failures`` people failed; the summary is then in XCom under
     ``enrollment_summary``.
 
-    **Sync**: with ``remove_missing``, participants who are nobody on the roster are removed
-    (not when the roster has bad rows: the people they meant are unknown). An empty roster
-    with ``remove_missing`` is refused unless ``allow_empty_roster``, as a guard against an
-    empty export emptying a course. ``dry_run`` changes nothing and reports what would be done.
+    **Sync**: with ``remove_missing``, participants who are nobody on the roster are removed.
+    It never acts on an incomplete picture: the account's whole user list is read (a listing that
+    cannot be read to its end fails the task), and nobody is removed when a roster row is bad or
+    could not be matched to a user (the summary's ``removal_skipped`` says why). A guard,
+    ``max_removals``, refuses a sync that would remove more than usual: by default more than 10%
+    of the participants and more than 10 people. Then no participant is removed, the task fails
+    with :class:`LearnifierMassRemovalError` naming the count, and the summary in XCom
+    (``enrollment_summary``) has ``removal_refused`` and ``would_remove``, who would have been
+    removed. An empty roster with ``remove_missing`` is refused unless ``allow_empty_roster``.
+    ``dry_run`` changes nothing and reports what would be done (a guard's refusal included,
+    without failing).
+
+    **Overlapping runs** of one project (a manual run during the scheduled one, two DAGs feeding
+    one course) never activate a participant added while both ran twice: only the run whose add
+    Learnifier accepted activates them. A participant enrolled but not activated before both runs
+    is read again just before activation, which narrows the window but cannot close it; to close
+    it, run every task that enrolls into one project in one Airflow pool with one slot.
 
     The result (JSON, in XCom)::
 
@@ -108,6 +181,9 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
     :param remove_missing: remove the project's participants who are not on the roster.
     :param dry_run: change nothing; the summary's lists name what would be done.
     :param allow_empty_roster: allow ``remove_missing`` with an empty roster (removes everyone).
+    :param max_removals: the most participants ``remove_missing`` may remove: a count, a share
+        below 1 of the project's participants, a :class:`RemovalLimit`, or ``None`` for no
+        guard. Default: :data:`DEFAULT_MAX_REMOVALS` (more than 10% and more than 10 is refused).
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many people may fail before the task fails (default 0).
     :param learnifier_conn_id: the Learnifier connection. Templated.
@@ -136,6 +212,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         remove_missing: bool = False,
         dry_run: bool = False,
         allow_empty_roster: bool = False,
+        max_removals: int | float | RemovalLimit | None = DEFAULT_MAX_REMOVALS,
         max_concurrency: int = 8,
         max_failures: int = 0,
         learnifier_conn_id: str = "learnifier_default",
@@ -143,6 +220,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
         _check_limits(max_concurrency, max_failures)
+        self.max_removals = RemovalLimit.of(max_removals)
         self.roster = roster
         self.org_id = org_id
         self.project_id = project_id
@@ -197,6 +275,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
             remove_missing=self.remove_missing,
             dry_run=self.is_dry_run,
             max_concurrency=self.max_concurrency,
+            max_removals=self.max_removals,
             stop=self._stop_event,
             log=self.log,
         )
@@ -210,6 +289,15 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
             ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in counts.items()),
         )
         failed = summary["failed"]
+        if "removal_refused" in summary and not self.is_dry_run:
+            context["ti"].xcom_push(key=ENROLLMENT_SUMMARY_XCOM_KEY, value=summary)
+            raise LearnifierMassRemovalError(
+                f"{self.task_id}: {summary['removal_refused']}. Who would have been removed is in the "
+                f"'{ENROLLMENT_SUMMARY_XCOM_KEY}' XCom (would_remove); raise max_removals, or set it to "
+                "None, if this is meant. Everything else was done.",
+                failures=failed,
+                summary=summary,
+            )
         if len(failed) > self.max_failures:
             context["ti"].xcom_push(key=ENROLLMENT_SUMMARY_XCOM_KEY, value=summary)
             raise LearnifierEnrollmentError(

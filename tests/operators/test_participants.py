@@ -25,6 +25,8 @@ from airflow_provider_learnifier.operators.participants import (
     LearnifierEnrollmentError,
     LearnifierEnrollOperator,
     LearnifierLoginLinkOperator,
+    LearnifierMassRemovalError,
+    RemovalLimit,
 )
 from airflow_provider_learnifier.simulator import seed
 from airflow_provider_learnifier.simulator.dispatch import Dispatcher
@@ -203,19 +205,22 @@ def test_a_crash_mid_way_then_a_rerun_ends_in_the_exact_state(learnifier_conn, r
 
 
 def test_lost_answers_are_checked_before_trying_again(learnifier_conn, run_dag):
-    """The simulator applies some POSTs but drops the connection before answering."""
+    """The simulator applies some POSTs but drops the connection before answering.
+
+    One fault per kind of write: a write is sent again at most once, so two faults on one path
+    could both strike one person, who then fails (``test_a_write_is_sent_again_at_most_once``).
+    """
     sim = learnifier_conn
     roster = [*people(4), {"email": "ext@example.com", "external_id": "hr-ext"}]
     participants_path = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants"
-    sim.inject(drop="after", times=2, method="POST", path="/users")
-    sim.inject(drop="after", times=2, method="POST", path=participants_path)
-    sim.inject(drop="before", times=1, method="POST", path=participants_path)
-    sim.inject(drop="after", times=2, method="POST", path=participants_path + "/")
+    sim.inject(drop="after", times=1, method="POST", path="/users")
+    sim.inject(drop="after", times=1, method="POST", path=participants_path)
+    sim.inject(drop="after", times=1, method="POST", path=participants_path + "/")
 
     dag_run = run_dag("operators_enroll", {"roster": roster})
 
     assert dag_run.state == "success"
-    assert sim.fault_counts["scripted"] == 7
+    assert sim.fault_counts["scripted"] == 3
     result = result_of(dag_run)
     assert result["failed"] == []
     assert result["counts"]["created_users"] == 5
@@ -228,14 +233,14 @@ def test_server_errors_on_writes_are_checked_and_tried_again(learnifier_conn, ru
     sim = learnifier_conn
     roster = people(4)
     participants_path = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants"
-    sim.inject(status=502, times=2, method="POST", path="/users")
+    sim.inject(status=502, times=1, method="POST", path="/users")
     sim.inject(status=500, times=1, method="POST", path=participants_path)
-    sim.inject(status=502, times=2, method="POST", path=participants_path + "/")
+    sim.inject(status=500, times=1, method="POST", path=participants_path + "/")
 
     dag_run = run_dag("operators_enroll", {"roster": roster})
 
     assert dag_run.state == "success"
-    assert sim.fault_counts["scripted"] == 5
+    assert sim.fault_counts["scripted"] == 3
     result = result_of(dag_run)
     assert result["failed"] == []
     assert result["counts"]["enrolled"] == 4
@@ -511,8 +516,9 @@ def test_remove_missing_is_skipped_when_rows_are_bad(learnifier_conn, enrolled_t
     assert len(participants(sim)) == 3
 
 
-def test_remove_missing_keeps_people_whose_row_failed(learnifier_conn, hook, enrolled_three):
-    """A person who is on the roster but failed (here: the users cannot be read as one) is kept."""
+def test_remove_missing_removes_nobody_when_a_row_did_not_resolve(learnifier_conn, hook, enrolled_three):
+    """A row that could not be matched to a user (here: its identifiers name two people) leaves the
+    picture incomplete: nobody is removed, not even person2, who is on no row."""
     sim = learnifier_conn
     person1 = user_by_email(sim, "person1@example.com")
     hook.update_user(person1["id"], external_id="hr-1")
@@ -528,11 +534,9 @@ def test_remove_missing_keeps_people_whose_row_failed(learnifier_conn, hook, enr
     result = operator.execute(_context())
 
     assert "belongs to user" in result["failed"][0]["reason"]
-    assert result["removed"] == ["person2@example.com"]
-    assert {p["userId"] for p in participants(sim)} == {
-        user_by_email(sim, "person0@example.com")["id"],
-        person1["id"],
-    }
+    assert result["removed"] == []
+    assert "1 roster row(s) could not be matched to a Learnifier user" in result["removal_skipped"]
+    assert len(participants(sim)) == 3
 
 
 def test_an_empty_roster_does_not_empty_a_project_by_accident(learnifier_conn, enrolled_three):
@@ -656,3 +660,166 @@ def test_login_links_for_an_unknown_project_fail(learnifier_conn):
     operator = LearnifierLoginLinkOperator(task_id="links", participant_ids=["1"], project_external_id="nope")
     with pytest.raises(LearnifierNotFoundError):
         operator.execute(_context())
+
+
+# ---------------------------------------------------------------------- identity, guard, overlap (issue 17)
+
+
+def _sync(roster: list[dict[str, Any]], **kwargs: Any) -> LearnifierEnrollOperator:
+    return LearnifierEnrollOperator(
+        task_id="sync",
+        roster=roster,
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        remove_missing=True,
+        **kwargs,
+    )
+
+
+def test_a_409_naming_another_person_is_a_failure_not_an_enrollment(learnifier_conn, hook, mocker):
+    """POST /users answers 409 with the id of a user created after the listing was read (a race):
+    that user has the row's email but another external id, so it is somebody else."""
+    sim = learnifier_conn
+    listing_before = list(hook.iter_users())
+    old = hook.create_user(primary_email="user250@example.com", external_id="OLD250")
+    mocker.patch.object(LearnifierHook, "iter_users", return_value=iter(listing_before))
+    roster = [{"email": "user250@example.com", "external_id": "NEW250"}, *people(2)]
+
+    operator = LearnifierEnrollOperator(
+        task_id="enroll", roster=roster, project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID, max_failures=1
+    )
+    result = operator.execute(_context())
+
+    (failure,) = result["failed"]
+    assert failure["person"] == "NEW250"
+    assert old in failure["reason"] and "'OLD250'" in failure["reason"] and "'NEW250'" in failure["reason"]
+    assert old not in {p["userId"] for p in participants(sim)}, "OLD250 was enrolled as NEW250"
+    assert result["counts"]["enrolled"] == 2
+
+
+def test_a_409_naming_the_same_person_is_reused(learnifier_conn, hook, mocker):
+    sim = learnifier_conn
+    listing_before = list(hook.iter_users())
+    same = hook.create_user(primary_email="Late@Example.com")
+    mocker.patch.object(LearnifierHook, "iter_users", return_value=iter(listing_before))
+
+    operator = LearnifierEnrollOperator(
+        task_id="enroll",
+        roster=[{"email": "late@example.com"}],
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+    )
+    result = operator.execute(_context())
+
+    assert result["failed"] == [] and result["created_users"] == []
+    assert [p["userId"] for p in participants(sim)] == [same]
+
+
+def test_a_write_is_sent_again_at_most_once(learnifier_conn):
+    """Both the POST and its one resend fail with a 5xx: the person fails, no third POST is sent."""
+    sim = learnifier_conn
+    sim.inject(status=500, times=2, method="POST", path="/users")
+    operator = LearnifierEnrollOperator(
+        task_id="enroll",
+        roster=[{"email": "twice@example.com"}],
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        max_failures=1,
+    )
+    result = operator.execute(_context())
+
+    assert [f["person"] for f in result["failed"]] == ["twice@example.com"]
+    assert len([e for e in sim.exchanges if (e.method, e.path) == ("POST", "/users")]) == 2
+
+
+@pytest.fixture
+def enrolled_fifteen(learnifier_conn: Any, run_dag: Any) -> list[dict[str, Any]]:
+    roster = people(15)
+    assert run_dag("operators_enroll", {"roster": roster}).state == "success"
+    learnifier_conn.clear_exchanges()
+    return roster
+
+
+def test_the_guard_refuses_a_sync_that_would_remove_more_than_usual(learnifier_conn, enrolled_fifteen):
+    """13 of 15 is more than 10% and more than 10 people: no DELETE, the task fails naming the count."""
+    sim = learnifier_conn
+    context = _context()
+
+    with pytest.raises(
+        LearnifierMassRemovalError, match="removing 13 of the project's 15 participant"
+    ) as raised:
+        _sync(enrolled_fifteen[:2]).execute(context)
+
+    assert not [e for e in sim.exchanges if e.method == "DELETE"]
+    assert len(participants(sim)) == 15
+    summary = raised.value.summary
+    assert summary["removed"] == []
+    assert summary["would_remove"] == sorted(row["email"] for row in enrolled_fifteen[2:])
+    context["ti"].xcom_push.assert_any_call(key=ENROLLMENT_SUMMARY_XCOM_KEY, value=summary)
+
+
+@pytest.mark.parametrize(
+    ("max_removals", "removed"),
+    [(None, 13), (13, 13), (0.9, 13), (12, 0), (0.5, 0), (RemovalLimit(count=20, share=0.5), 13)],
+)
+def test_max_removals_sets_the_guard(learnifier_conn, enrolled_fifteen, max_removals, removed):
+    sim = learnifier_conn
+    operator = _sync(enrolled_fifteen[:2], max_removals=max_removals)
+    if removed:
+        assert len(operator.execute(_context())["removed"]) == removed
+    else:
+        with pytest.raises(LearnifierMassRemovalError):
+            operator.execute(_context())
+    assert len(participants(sim)) == 15 - removed
+
+
+def test_a_dry_run_reports_the_guard_without_failing(learnifier_conn, enrolled_fifteen):
+    result = _sync(enrolled_fifteen[:2], dry_run=True).execute(_context())
+    assert "removing 13 of the project's 15" in result["removal_refused"]
+    assert len(result["would_remove"]) == 13 and result["removed"] == []
+    assert not [e for e in learnifier_conn.exchanges if e.method in POSTS]
+
+
+@pytest.mark.parametrize("value", [-1, 1.0, 1.5, "10", True])
+def test_max_removals_refuses_what_it_cannot_mean(value):
+    with pytest.raises(ValueError, match="max_removals"):
+        _sync([], max_removals=value)
+
+
+def test_overlapping_runs_never_activate_anyone_twice(learnifier_conn, hook):
+    """Two enrollments of one roster into one project at once, many times over: every person ends
+    up with one user, one participant and exactly one activation request."""
+    sim = learnifier_conn
+    for trial in range(12):
+        sim.clear_exchanges()
+        roster = people(20, start=100 * trial)
+        runs = [
+            LearnifierEnrollOperator(
+                task_id=f"enroll_{n}",
+                roster=roster,
+                project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+                max_concurrency=8,
+                max_failures=len(roster),
+            )
+            for n in range(2)
+        ]
+        start = threading.Barrier(2)
+        results: list[Any] = []
+
+        def run(operator: LearnifierEnrollOperator, start: threading.Barrier, results: list[Any]) -> None:
+            start.wait()
+            results.append(operator.execute(_context()))
+
+        threads = [threading.Thread(target=run, args=(operator, start, results)) for operator in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        activations = Counter(e.path for e in sim.exchanges if e.path.endswith("/activate"))
+        assert activations and max(activations.values()) == 1, f"trial {trial}: {activations}"
+        assert all(result["failed"] == [] for result in results), results
+        emails = {row["email"] for row in roster}
+        mine = [u for u in users(sim) if u.get("primaryEmail") in emails]
+        assert len(mine) == len(roster), "duplicate users"
+        enrolled = Counter(p["userId"] for p in participants(sim) if p["userId"] in {u["id"] for u in mine})
+        assert len(enrolled) == len(roster) and max(enrolled.values()) == 1
+        assert all(p["activated"] for p in participants(sim))
+        assert len(activations) == len(roster)
