@@ -8,8 +8,9 @@ participates in the course project but is no longer on it has left. The DAG
    (the enroll operator with `remove_missing` and `dry_run`); its result lists who would be
    removed, and who on the roster is not in the course yet;
 2. **check_plan**: logs the plan and stops the run here (the rest is skipped) unless the run's
-   `apply` param is on and someone is to be removed. It fails the run when more people would be
-   removed than `max_removals`: a truncated HR export must not empty a course;
+   `apply` param is on and someone is to be removed. It fails the run when the operator's
+   mass-removal guard (`max_removals`, a param here) refused the plan: a truncated HR export
+   must not empty a course;
 3. **roster_of_stayers**: keeps the roster rows of people who are in the course, so that the
    next step removes and never adds (new people are `learnifier_enrollment`'s job);
 4. **remove_leavers**: removes the participants who are not on that roster.
@@ -67,9 +68,7 @@ with DAG(
         "apply": Param(
             False, type="boolean", description="Remove the leavers; off: only show who would be removed."
         ),
-        "max_removals": Param(
-            10, type="integer", minimum=0, description="Fail instead of removing more people than this."
-        ),
+        "max_removals": Param(10, type="integer", minimum=0, description="Refuse to remove more people."),
     },
 ):
     # [START howto_operator_learnifier_enroll_dry_run]
@@ -79,6 +78,7 @@ with DAG(
         project_external_id="{{ params.project_external_id }}",
         remove_missing=True,  # participants who are nobody on the roster are removed...
         dry_run=True,  # ...or, in a dry run, listed in the result's "removed"; nothing changes
+        max_removals="{{ params.max_removals }}",  # more is refused (dry run: "removal_refused")
         activate=False,
         learnifier_conn_id=LEARNIFIER_CONN_ID,
     )
@@ -86,16 +86,13 @@ with DAG(
 
     @task.short_circuit
     def check_plan(plan: dict[str, Any], params: dict[str, Any]) -> bool:
-        """Log the plan; go on only with ``apply`` on and someone to remove; refuse too many removals."""
+        """Log the plan; go on only with ``apply`` on and someone to remove; fail if the guard refused it."""
         leavers, newcomers = plan["removed"], plan["enrolled"]
         print(f"Project {plan['project']['name']!r}: {len(plan['already_enrolled'])} people stay")
         print(f"Not in the course (left to learnifier_enrollment): {', '.join(newcomers) or 'nobody'}")
         print(f"Left the company, to remove: {', '.join(leavers) or 'nobody'}")
-        if len(leavers) > params["max_removals"]:
-            raise ValueError(
-                f"{len(leavers)} people would be removed, more than max_removals={params['max_removals']}: "
-                "check the roster, or raise max_removals for this run"
-            )
+        if plan.get("removal_refused"):
+            raise ValueError(f"{plan['removal_refused']}; check the roster: {plan['would_remove']}")
         if not leavers:
             return False
         if not params["apply"]:
@@ -123,7 +120,8 @@ with DAG(
         task_id="remove_leavers",
         roster=stayers,  # everyone on it is in the course already: nobody is added
         project_external_id="{{ params.project_external_id }}",
-        remove_missing=True,  # removes the participants who are not on the roster
+        remove_missing=True,  # removes the participants who are not on the roster...
+        max_removals="{{ params.max_removals }}",  # ...unless more than this: then nobody
         activate=False,
         create_missing_users=False,
         learnifier_conn_id=LEARNIFIER_CONN_ID,

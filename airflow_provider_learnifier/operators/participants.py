@@ -62,13 +62,24 @@ class RemovalLimit:
     share: float | None = None
 
     @classmethod
-    def of(cls, value: int | float | RemovalLimit | None) -> RemovalLimit | None:
+    def of(cls, value: int | float | str | RemovalLimit | None) -> RemovalLimit | None:
         """Read ``max_removals``: a count, a share below 1, a :class:`RemovalLimit`, or ``None`` (off).
+
+        A rendered template gives text: ``"12"`` or ``"0.2"``; a blank or ``"None"`` rendering
+        means the default guard, never "no guard" (only the Python value ``None`` turns it off).
 
         :raises ValueError: naming the value, for anything else.
         """
         if value is None or isinstance(value, RemovalLimit):
             return value
+        if isinstance(value, str):
+            text = value.strip()
+            if text in ("", "None"):
+                return DEFAULT_MAX_REMOVALS
+            if text.isdigit():
+                value = int(text)
+            elif text.replace(".", "", 1).isdigit():
+                value = float(text)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return cls(count=value)
         if isinstance(value, float) and 0 <= value < 1:
@@ -184,6 +195,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
     :param max_removals: the most participants ``remove_missing`` may remove: a count, a share
         below 1 of the project's participants, a :class:`RemovalLimit`, or ``None`` for no
         guard. Default: :data:`DEFAULT_MAX_REMOVALS` (more than 10% and more than 10 is refused).
+        Templated (a blank rendering means the default).
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many people may fail before the task fails (default 0).
     :param learnifier_conn_id: the Learnifier connection. Templated.
@@ -195,6 +207,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         "project_id",
         "project_external_id",
         "home_org",
+        "max_removals",
         "learnifier_conn_id",
     )
     operator_extra_links = (LearnifierProjectLink(),)
@@ -220,7 +233,10 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
         _check_limits(max_concurrency, max_failures)
-        self.max_removals = RemovalLimit.of(max_removals)
+        # A template is read when the task runs; anything else is checked now.
+        self.max_removals: Any = max_removals
+        if not isinstance(max_removals, str):
+            self.max_removals = RemovalLimit.of(max_removals)
         self.roster = roster
         self.org_id = org_id
         self.project_id = project_id
@@ -246,6 +262,10 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         from airflow_provider_learnifier.operators._enrollment import Enrollment
         from airflow_provider_learnifier.operators._roster import read_roster, roster_error
 
+        try:
+            max_removals = RemovalLimit.of(self.max_removals)
+        except ValueError as error:
+            raise LearnifierInputError(f"{self.task_id}: {error}") from None
         roster = read_roster(self.roster)
         if roster.ignored_columns:
             self.log.info("Ignoring roster column(s) %s", ", ".join(roster.ignored_columns))
@@ -275,7 +295,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
             remove_missing=self.remove_missing,
             dry_run=self.is_dry_run,
             max_concurrency=self.max_concurrency,
-            max_removals=self.max_removals,
+            max_removals=max_removals,
             stop=self._stop_event,
             log=self.log,
         )

@@ -120,6 +120,6 @@ def _hostile(headers: dict[str, str], users: list[dict[str, Any]]) -> Callable[[
 )
 def test_a_listing_that_cannot_be_read_to_its_end_fails(serve, headers, users, problem):
     serve(_hostile(headers, users))
-    with pytest.raises(LearnifierResponseError, match="could not be read to its end|header") as raised:
+    with pytest.raises(LearnifierResponseError, match=r"could not be read to its end|header") as raised:
         _ids(LearnifierHook("learnifier_paging"), page_size=2)
     assert problem in str(raised.value)

@@ -777,10 +777,30 @@ def test_a_dry_run_reports_the_guard_without_failing(learnifier_conn, enrolled_f
     assert not [e for e in learnifier_conn.exchanges if e.method in POSTS]
 
 
-@pytest.mark.parametrize("value", [-1, 1.0, 1.5, "10", True])
+@pytest.mark.parametrize("value", [-1, 1.0, 1.5, True, 2.5j])
 def test_max_removals_refuses_what_it_cannot_mean(value):
     with pytest.raises(ValueError, match="max_removals"):
         _sync([], max_removals=value)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "removed"), [("13", 13), ("0.9", 13), ("", 0), ("None", 0), (" 12 ", 0)]
+)
+def test_a_rendered_max_removals_is_read_when_the_task_runs(
+    learnifier_conn, enrolled_fifteen, rendered, removed
+):
+    """A blank or "None" rendering means the default guard, never no guard."""
+    operator = _sync(enrolled_fifteen[:2], max_removals=rendered)
+    if removed:
+        assert len(operator.execute(_context())["removed"]) == removed
+    else:
+        with pytest.raises(LearnifierMassRemovalError):
+            operator.execute(_context())
+
+
+def test_a_rendered_max_removals_that_means_nothing_fails_clearly(learnifier_conn):
+    with pytest.raises(LearnifierInputError, match="max_removals must be a count"):
+        _sync([{"email": "a@example.com"}], max_removals="ten").execute(_context())
 
 
 def test_overlapping_runs_never_activate_anyone_twice(learnifier_conn, hook):
