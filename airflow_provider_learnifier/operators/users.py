@@ -106,7 +106,9 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
 
     :param users: the rows. Templated.
     :param match_by: the identifiers to match existing users by, in order: ``external_id``
-        and/or ``email``.
+        and/or ``email``. A user matched by email whose external id differs from the row's is
+        another person: the row fails (whatever ``match_by`` says); a user without an external id
+        gets the row's.
     :param create_missing: create users for rows that match nobody; else those rows fail.
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many rows may fail before the task fails (default 0).
@@ -221,7 +223,7 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
         fails later (say, as the same user as an earlier row, or on its update).
         """
         from airflow_provider_learnifier.exceptions import LearnifierError
-        from airflow_provider_learnifier.operators._bulk import UserMismatch
+        from airflow_provider_learnifier.operators._bulk import UserMismatch, identity_mismatch
 
         key = person.key(self.match_by)
         try:
@@ -229,6 +231,10 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             if user is None and person.user_id:
                 raise UserMismatch(f"no Learnifier user has the id {person.user_id!r}")
             if user is not None:
+                # With match_by=["email"] the listing finds users by email alone; one with another
+                # external id is another person, whose external id the row must not rewrite.
+                if (reason := identity_mismatch(person, user)) is not None:
+                    raise UserMismatch(f"the user found by the row's email is not its person: {reason}")
                 return _Resolved(person, key, id_text(user["id"]), False, changed_fields(person, user))
             if not self.create_missing:
                 raise UserMismatch("matches no Learnifier user, and create_missing is off")

@@ -95,6 +95,18 @@ def test_match_by_email_sets_the_external_id(learnifier_conn, existing):
     assert users(sim)[existing["linus"]]["externalId"] == "hr-linus"
 
 
+def test_match_by_email_never_rewrites_another_persons_external_id(learnifier_conn, existing):
+    """Found by email alone, a user with another external id is another person (issue 17 item 2)."""
+    sim = learnifier_conn
+    with pytest.raises(LearnifierBulkOperationError) as failure:
+        _upsert([{"email": "grace@example.com", "external_id": "hr-other"}], match_by=["email"])
+
+    (failed,) = failure.value.failures
+    assert "'hr-grace'" in failed["reason"] and "'hr-other'" in failed["reason"]
+    assert users(sim)[existing["grace"]]["externalId"] == "hr-grace"
+    assert not [e for e in sim.exchanges if e.method == "PATCH"]
+
+
 def test_per_row_errors_are_reported_and_the_others_done(learnifier_conn, existing):
     sim = learnifier_conn
     rows = [
@@ -400,3 +412,27 @@ def test_a_listing_that_cannot_be_read_to_its_end_fails_the_task_before_any_writ
 
     assert _writes(sim) == []
     assert [e.status for e in sim.exchanges] == [200, 500]
+
+
+def test_in_a_dag_a_409_naming_another_person_fails_the_task_and_adds_nobody(
+    learnifier_conn, run_dag, mocker
+):
+    sim = learnifier_conn
+    made: dict[str, str] = {}
+    _made_after_the_listing(
+        mocker,
+        lambda: made.setdefault(
+            "emp1", _add_user(sim, primaryEmail="emp1@example.com", externalId="EMP-1", firstName="First")
+        ),
+    )
+
+    dag_run = run_dag(
+        "operators_users",
+        {"users": [{"external_id": "EMP-2", "email": "emp1@example.com", "first_name": "Second"}]},
+    )
+
+    assert dag_run.get_task_instance("upsert").state == "failed"
+    assert dag_run.get_task_instance("add_members").state == "upstream_failed"
+    emp1 = users(sim)[made["emp1"]]
+    assert (emp1["externalId"], emp1["firstName"]) == ("EMP-1", "First")
+    assert not [e for e in sim.exchanges if e.method == "PATCH" or "/members" in e.path]
