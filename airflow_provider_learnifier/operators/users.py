@@ -7,6 +7,7 @@ imported when a task runs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.operators._base import (
@@ -16,6 +17,7 @@ from airflow_provider_learnifier.operators._base import (
     LearnifierInputError,
     describe_failures,
     id_text,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -78,12 +80,22 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
     fields a row leaves out or empty are left as they are. An unmatched row creates a user
     (unless ``create_missing=False``). Rows are handled concurrently, at most ``max_concurrency``
     requests at a time; all users are read once at the start (``GET /users`` is the only way to
-    find users by email).
+    find users by email), to the end of the listing: when it cannot be read to its end the task
+    fails before any write.
+
+    When creating a user answers 409 (a user with the external id or email exists, made after
+    the listing), that user is read and must be the row's person: the same external id, else
+    (when either has none) the same email. Otherwise the row fails naming both, and nothing is
+    sent to that user. Rows that turn out to be one Learnifier user (say, one by external id and
+    one by that user's email) are applied once: the first in roster order; the others fail
+    naming it. A create or update whose answer was lost (no answer, a timeout, a 5xx) is settled
+    by reading the user, and sent again at most once, an update with only what still differs.
 
     Bad rows (no identifier, malformed email, repeats of another row) and per-row errors (say,
     an email that belongs to another user) are reported per row and do not stop the others;
     the task fails at the end when more than ``max_failures`` rows failed, or, before changing
-    anything, when more than ``max_failures`` rows are bad.
+    anything, when more than ``max_failures`` rows are bad. ``created`` lists every user this run
+    created, also when its row then failed.
 
     The result (JSON, in XCom), keyed by each row's first ``match_by`` identifier (else its
     user id)::
@@ -94,7 +106,9 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
 
     :param users: the rows. Templated.
     :param match_by: the identifiers to match existing users by, in order: ``external_id``
-        and/or ``email``.
+        and/or ``email``. A user matched by email whose external id differs from the row's is
+        another person: the row fails (whatever ``match_by`` says); a user without an external id
+        gets the row's.
     :param create_missing: create users for rows that match nobody; else those rows fail.
     :param max_concurrency: at most this many requests at a time (default 8).
     :param max_failures: how many rows may fail before the task fails (default 0).
@@ -152,6 +166,8 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             self.log.info("Ignoring column(s) %s", ", ".join(roster.ignored_columns))
         if len(roster.problems) > self.max_failures:
             raise roster_error(roster, what="users list", max_failures=self.max_failures)
+        # Every user, read to the end of the listing: an error while reading it fails the task
+        # here, before any write, rather than letting a partial index send rows to "create".
         index = UserIndex.load(hook)
         self.log.info(
             "Upserting %d user(s) (the account has %d), up to %d request(s) at a time",
@@ -162,9 +178,18 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
         tally = Tally("user_ids", "created", "updated", "unchanged")
         for problem in roster.problems:
             tally.fail(problem["row"], problem["person"], problem["reason"], row=problem["row"])
-        run_concurrently(
-            lambda person: self._upsert(hook, index, tally, person),
+        # First every row is resolved to its user (found, or created); only then, in roster order,
+        # is each user given to the first row that resolved to it, and only those rows are applied,
+        # so two rows that are one person never both write, whichever thread finishes first.
+        resolved = run_concurrently(
+            lambda person: self._resolve(hook, index, tally, person),
             roster.people,
+            max_workers=self.max_concurrency,
+        )
+        targets = self._first_row_per_user(tally, resolved)
+        run_concurrently(
+            lambda target: self._apply(hook, tally, target),
+            targets,
             max_workers=self.max_concurrency,
         )
 
@@ -189,85 +214,188 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             )
         return result
 
-    def _upsert(self, hook: LearnifierHook, index: UserIndex, tally: Tally, person: Person) -> None:
+    def _resolve(
+        self, hook: LearnifierHook, index: UserIndex, tally: Tally, person: Person
+    ) -> _Resolved | None:
+        """Find the row's user, or create it; ``None`` when that failed (recorded).
+
+        A user this run creates is listed in ``created`` at once, so it stays listed when the row
+        fails later (say, as the same user as an earlier row, or on its update).
+        """
         from airflow_provider_learnifier.exceptions import LearnifierError
-        from airflow_provider_learnifier.operators._bulk import UserMismatch
+        from airflow_provider_learnifier.operators._bulk import UserMismatch, identity_mismatch
 
         key = person.key(self.match_by)
         try:
             user = index.find(person, self.match_by)
             if user is None and person.user_id:
                 raise UserMismatch(f"no Learnifier user has the id {person.user_id!r}")
-            if user is None:
-                if not self.create_missing:
-                    raise UserMismatch("matches no Learnifier user, and create_missing is off")
-                user_id, created, changes = self._create(hook, person)
-            else:
-                user_id, created, changes = id_text(user["id"]), False, changed_fields(person, user)
-            if changes:
-                self._update(hook, user_id, person, changes)
+            if user is not None:
+                # With match_by=["email"] the listing finds users by email alone; one with another
+                # external id is another person, whose external id the row must not rewrite.
+                if (reason := identity_mismatch(person, user)) is not None:
+                    raise UserMismatch(f"the user found by the row's email is not its person: {reason}")
+                return _Resolved(person, key, id_text(user["id"]), False, changed_fields(person, user))
+            if not self.create_missing:
+                raise UserMismatch("matches no Learnifier user, and create_missing is off")
+            user_id, created, changes = self._create(hook, person)
             if created:
                 tally.add("created", person.row, key)
-            elif changes:
-                tally.add("updated", person.row, (key, sorted(_row_field(argument) for argument in changes)))
-            else:
-                tally.add("unchanged", person.row, key)
-            tally.add("user_ids", person.row, (key, user_id))
+            return _Resolved(person, key, user_id, created, changes)
         except UserMismatch as mismatch:
             tally.fail(person.row, key, str(mismatch), row=person.row)
         except (LearnifierError, ValueError) as error:
-            self.log.warning("User row %d (%s) failed: %s", person.row, key, error)
+            self.log.warning("User row %d (%s) failed: %s", person.row, shown(key), shown(error, limit=500))
             tally.fail(person.row, key, str(error), row=person.row)
+        return None
+
+    def _first_row_per_user(self, tally: Tally, resolved: list[_Resolved | None]) -> list[_Resolved]:
+        """Keep, of the rows that resolved to one user, the first in roster order; fail the others."""
+        log = self.log
+        claimed: dict[str, _Resolved] = {}
+        targets = []
+        for target in resolved:
+            if target is None:
+                continue
+            first = claimed.setdefault(target.user_id, target)
+            if first is not target:
+                reason = f"is the same Learnifier user ({target.user_id}) as row {first.person.row}"
+                if target.created:
+                    reason += "; this run created that user for this row"
+                log.warning("User row %d (%s) failed: %s", target.person.row, shown(target.key), reason)
+                tally.fail(target.person.row, target.key, reason, row=target.person.row)
+                continue
+            targets.append(target)
+        return targets
+
+    def _apply(self, hook: LearnifierHook, tally: Tally, target: _Resolved) -> None:
+        """Send the row's changes to its user, and record the outcome."""
+        from airflow_provider_learnifier.exceptions import LearnifierError
+
+        person, key = target.person, target.key
+        try:
+            sent = self._update(hook, target.user_id, person, target.changes) if target.changes else {}
+        except (LearnifierError, ValueError) as error:
+            self.log.warning("User row %d (%s) failed: %s", person.row, shown(key), shown(error, limit=500))
+            reason = str(error)
+            if target.created:
+                reason = f"user {target.user_id} was created by this run, but {reason}"
+            tally.fail(person.row, key, reason, row=person.row)
+            return
+        if not target.created:  # a created user was listed in "created" when it was made
+            if sent:
+                tally.add("updated", person.row, (key, sorted(_row_field(argument) for argument in sent)))
+            else:
+                tally.add("unchanged", person.row, key)
+        tally.add("user_ids", person.row, (key, target.user_id))
 
     def _create(self, hook: LearnifierHook, person: Person) -> tuple[str, bool, dict[str, Any]]:
-        """Create the row's user; return its id, whether this run created it, and changes still to send."""
-        from airflow_provider_learnifier.exceptions import (
-            LearnifierConflictError,
-            LearnifierConnectionError,
-            LearnifierNotFoundError,
-        )
-        from airflow_provider_learnifier.operators._bulk import CREATE_ATTEMPTS
+        """Create the row's user; return its id, whether this run created it, and changes still to send.
+
+        Learnifier answers 409 with the id of the user that has the external id or email, which
+        makes the create safe to send again after a lost answer. The user it names is read and
+        must be the row's person (:func:`~airflow_provider_learnifier.operators._bulk.identity_mismatch`);
+        when it is not, the row fails and nothing is sent to that user.
+        """
+        from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierNotFoundError
+        from airflow_provider_learnifier.operators._bulk import UserMismatch, identity_mismatch
+        from airflow_provider_learnifier.operators._writes import write_once
 
         fields = {argument: getattr(person, field) for field, (argument, _) in _USER_FIELDS.items()}
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                return hook.create_user(**fields), True, {}
-            except LearnifierConflictError as conflict:
-                if conflict.existing_id is None:
-                    raise
-                # Made meanwhile, or by our first attempt whose answer was lost: update it instead.
-                user = hook.get_user(conflict.existing_id)
-                return conflict.existing_id, attempt > 1, changed_fields(person, user)
-            except LearnifierConnectionError:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
-                if person.external_id:
-                    try:
-                        user = hook.get_user_by_external_id(person.external_id)
-                    except LearnifierNotFoundError:
-                        pass
-                    else:
-                        return id_text(user["id"]), True, changed_fields(person, user)
-                # Known by email alone: the second POST answers 409 with the id if the first was applied.
-                self.log.warning("Creating user %s got no answer; trying again", person.key(self.match_by))
-        raise AssertionError("unreachable")
 
-    def _update(self, hook: LearnifierHook, user_id: str, person: Person, changes: dict[str, Any]) -> None:
-        from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierConnectionError
+        def send() -> tuple[str, Mapping[str, Any] | None]:
+            return hook.create_user(**fields), None
+
+        def checked(user: Mapping[str, Any], how: str) -> tuple[str, Mapping[str, Any]]:
+            reason = identity_mismatch(person, user)
+            if reason is not None:
+                raise UserMismatch(f"{how}, but that is not this row's person: {reason}; nothing was changed")
+            return id_text(user["id"]), user
+
+        def read_back() -> tuple[str, Mapping[str, Any]] | None:
+            # Only the external id can be looked up directly; for a row known by email alone, the
+            # second POST tells, since Learnifier answers 409 with the id of the user it made.
+            if not person.external_id:
+                return None
+            try:
+                user = hook.get_user_by_external_id(person.external_id)
+            except LearnifierNotFoundError:
+                return None
+            return checked(user, "after a lost answer, a user with the row's external id was found")
+
+        def on_conflict(conflict: LearnifierConflictError) -> tuple[str, Mapping[str, Any]]:
+            if conflict.existing_id is None:
+                raise conflict
+            return checked(
+                hook.get_user(conflict.existing_id),
+                f"creating the user answered 409 naming the existing user {conflict.existing_id}",
+            )
+
+        (user_id, user), ours = write_once(
+            send,
+            read_back=read_back,
+            what=f"creating user {shown(person.key(self.match_by))!r}",
+            deduplicated=True,
+            on_conflict=on_conflict,
+            log=self.log,
+        )
+        return user_id, ours, ({} if user is None else changed_fields(person, user))
+
+    def _update(
+        self, hook: LearnifierHook, user_id: str, person: Person, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Send ``changes`` to the user; return what was changed.
+
+        After a lost answer the user is read again and only what is still different is sent,
+        once (:func:`~airflow_provider_learnifier.operators._writes.write_once`).
+        """
+        from airflow_provider_learnifier.exceptions import LearnifierConflictError
+        from airflow_provider_learnifier.operators._writes import write_once
+
+        pending = dict(changes)
+
+        def send() -> dict[str, Any]:
+            hook.update_user(user_id, **pending)
+            return changes
+
+        def read_back() -> dict[str, Any] | None:
+            remaining = changed_fields(person, hook.get_user(user_id))
+            if not remaining:
+                return changes
+            pending.clear()
+            pending.update(remaining)
+            return None
 
         try:
-            hook.update_user(user_id, **changes)
+            # A PATCH sets values: a second copy, even one overtaking the first, changes nothing more.
+            sent, _ = write_once(
+                send, read_back=read_back, what=f"updating user {user_id}", deduplicated=True, log=self.log
+            )
         except LearnifierConflictError as conflict:
             raise LearnifierConflictError(
-                f"updating user {user_id} ({', '.join(sorted(changes))}) conflicts with another user: "
+                f"updating user {user_id} ({', '.join(sorted(pending))}) conflicts with another user: "
                 f"{conflict}",
                 existing_id=conflict.existing_id,
+                operation=conflict.operation,
+                method=conflict.method,
+                path=conflict.path,
+                status=conflict.status,
+                code=conflict.code,
+                field=conflict.field,
+                api_message=conflict.api_message,
             ) from None
-        except LearnifierConnectionError:
-            remaining = changed_fields(person, hook.get_user(user_id))
-            if remaining:
-                self.log.warning("Updating user %s got no answer and was not applied; trying again", user_id)
-                hook.update_user(user_id, **remaining)
+        return sent
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A row and its user: found, or created (``created``) by this run; and the changes it still needs."""
+
+    person: Person
+    key: str
+    user_id: str
+    created: bool
+    changes: dict[str, Any]
 
 
 def _row_field(argument: str) -> str:
