@@ -69,9 +69,11 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
 
     Otherwise it creates the project, then reads it back; when the external id did not take, it
     says so in the log, and later runs find the project by the second step. A create whose answer
-    is lost (a dropped connection, a 5xx) is settled by the same lookup and sent again at most once
-    (:func:`~airflow_provider_learnifier.operators._writes.write_once`). Without ``external_id``,
-    every run creates a project.
+    is lost (a dropped connection, a 5xx) is settled by the same lookup (without ``external_id``:
+    by the projects new since the create); one it does not find is sent again, once, only when
+    Learnifier is known to be done with it (a 500 or 503), else the task fails and the next run
+    settles it (:func:`~airflow_provider_learnifier.operators._writes.write_once`). Without
+    ``external_id``, every run creates a project.
 
     The result (JSON, in XCom), also the target of the "Learnifier project" link::
 
