@@ -81,8 +81,15 @@ def id_text(value: Any) -> str:
 
 
 def blank(value: Any) -> bool:
-    """Tell whether a templated argument was left empty (``None`` or a blank string)."""
-    return value is None or (isinstance(value, str) and not value.strip())
+    """Tell whether a templated argument was left empty: ``None``, a blank string, or ``'None'``.
+
+    ``'None'`` is what Jinja renders for a missing value (``"{{ params.parent }}"`` left at null),
+    so it counts as not given, as ``''`` does: an optional argument is then left out, and a
+    required one is refused with an error that names it. The one rule of every operator.
+    """
+    if value is None:
+        return True
+    return isinstance(value, str) and value.strip() in ("", "None")
 
 
 def project_summary(project: Mapping[str, Any], **extra: Any) -> JsonObject:

@@ -42,8 +42,11 @@ class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
 
     When ``external_id`` is given and Learnifier answers 409 (the external id is taken), the
     existing unit is looked up by external id and returned, marked ``"reused": true`` (with
-    ``reuse_existing=False`` the conflict fails the task instead). The same lookup tells, when the
-    create request got no answer, whether it was applied.
+    ``reuse_existing=False`` the conflict fails the task instead). When the create request gets
+    no clear answer (a dropped connection, a 5xx), the same lookup, or without an external id the
+    units new since the create, tells whether it was applied; it is sent again at most once
+    (:func:`~airflow_provider_learnifier.operators._writes.write_once`). A ``parent`` rendered
+    ``'None'`` counts as not given.
 
     The result (JSON, in XCom): ``{"org_id", "display_name", "external_id", "reused": bool}``.
 
@@ -83,53 +86,80 @@ class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Create the unit, or find it by external id on a conflict."""
-        from airflow_provider_learnifier.exceptions import (
-            LearnifierConflictError,
-            LearnifierConnectionError,
-            LearnifierNotFoundError,
-        )
+        from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierNotFoundError
+        from airflow_provider_learnifier.operators._writes import write_once
 
         if blank(self.display_name):
             raise LearnifierInputError(f"{self.task_id}: the organization unit needs a display_name")
         display_name = str(self.display_name).strip()
         fields = _fields(self, _ORG_UNIT_FIELDS)
         external_id = fields.get("external_id")
-        try:
-            created = hook.create_org_unit(display_name=display_name, **fields)
-        except LearnifierConflictError as conflict:
-            if external_id is None or not self.reuse_existing:
-                raise
+        # Without an external id, a lost answer is settled by the units that are new since now.
+        before = set() if external_id else {id_text(unit["id"]) for unit in hook.list_org_units()}
+
+        def by_external_id() -> JsonObject | None:
             try:
-                unit = hook.get_org_unit_by_external_id(external_id)
+                return hook.get_org_unit_by_external_id(str(external_id))
             except LearnifierNotFoundError:
-                raise conflict from None  # the conflict is about something else, e.g. the client number
-            if unit.get("name") != display_name:
+                return None
+
+        def read_back() -> JsonObject | None:
+            if external_id is not None:
+                return by_external_id()
+            new = [
+                unit
+                for unit in hook.list_org_units()
+                if id_text(unit["id"]) not in before and unit.get("name") == display_name
+            ]
+            if len(new) > 1:
+                raise LearnifierInputError(
+                    f"{self.task_id}: creating org unit {display_name!r} got no clear answer, and "
+                    f"{len(new)} units of that name appeared meanwhile "
+                    f"({', '.join(sorted(id_text(unit['id']) for unit in new))}); check them"
+                )
+            return new[0] if new else None
+
+        sent: list[bool] = []
+
+        def send() -> JsonObject:
+            sent.append(True)
+            return {"id": hook.create_org_unit(display_name=display_name, **fields)["ouId"]}
+
+        def on_conflict(conflict: LearnifierConflictError) -> JsonObject:
+            # After a lost answer, a 409 on the second copy means the first was applied: ours.
+            if external_id is None or (not self.reuse_existing and len(sent) < 2):
+                raise conflict
+            unit = by_external_id()
+            if unit is None:
+                raise conflict  # the conflict is about something else, e.g. the client number
+            return unit
+
+        created, ours = write_once(
+            send,
+            read_back=read_back,
+            what=f"creating org unit {display_name!r}",
+            # Learnifier refuses a second unit with the same external id (409).
+            deduplicated=external_id is not None,
+            on_conflict=on_conflict,
+            log=self.log,
+        )
+        org_id = id_text(created["id"])
+        if not ours:
+            if created.get("name") != display_name:
                 self.log.warning(
                     "Org unit %s with external id %r is named %r, not %r; reusing it unchanged",
-                    unit["id"],
+                    org_id,
                     external_id,
-                    unit.get("name"),
+                    created.get("name"),
                     display_name,
                 )
-            self.log.info("Org unit with external id %r exists as %s: reusing it", external_id, unit["id"])
+            self.log.info("Org unit with external id %r exists as %s: reusing it", external_id, org_id)
             return {
-                "org_id": id_text(unit["id"]),
-                "display_name": unit.get("name"),
+                "org_id": org_id,
+                "display_name": created.get("name"),
                 "external_id": external_id,
                 "reused": True,
             }
-        except LearnifierConnectionError:
-            if external_id is None:
-                raise
-            try:
-                unit = hook.get_org_unit_by_external_id(external_id)
-            except LearnifierNotFoundError:
-                raise LearnifierConnectionError(
-                    f"creating org unit {external_id!r} got no answer, and no unit has that external id: "
-                    "it was not created"
-                ) from None
-            created = {"ouId": unit["id"]}
-        org_id = id_text(created["ouId"])
         self.log.info("Created org unit %s (%r)", org_id, display_name)
         return {"org_id": org_id, "display_name": display_name, "external_id": external_id, "reused": False}
 

@@ -335,6 +335,31 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
             self._stop_event.set()
 
 
+#: What a login link is replaced with in a text that leaves the task.
+_REDACTED_LINK = "<login link redacted>"
+
+
+def _token_like(part: str) -> bool:
+    return len(part) >= 16 or (len(part) >= 8 and any(ch.isdigit() for ch in part))
+
+
+def _redact_link(text: str, link: str) -> str:
+    """``text`` without ``link``: as given, percent-encoded, JSON-escaped, and its token-like parts.
+
+    The token-like parts (path segments and query values of 16 characters or more, or of 8 or more
+    with a digit) are redacted too, so an error that quotes only the link's token does not leak it.
+    """
+    from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
+
+    parts = urlsplit(link)
+    forms = {link, quote(link, safe=""), quote_plus(link), link.replace("/", "\\/"), parts.query}
+    forms.update(segment for segment in parts.path.split("/") if _token_like(segment))
+    forms.update(value for _, value in parse_qsl(parts.query) if _token_like(value))
+    for form in sorted((form for form in forms if form), key=len, reverse=True):
+        text = text.replace(form, _REDACTED_LINK)
+    return text
+
+
 class LearnifierLoginLinkOperator(LearnifierBaseOperator):
     """Create single-use login links for participants of a project.
 
@@ -343,7 +368,11 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
     when the next task sends them on at once). To deliver links without XCom, give ``on_link``,
     a callable that receives ``(participant_id, link)`` as each link is made; it may be called
     from several threads at once. Learnifier makes links only for activated participants; a
-    link expires in minutes.
+    link expires in minutes. When ``on_link`` raises, the participant fails, and the link is
+    redacted from the reason (in the result and in the task's error), whatever the error quotes.
+
+    A link request whose answer is lost (a dropped connection, a 5xx) is sent once more: the lost
+    link is unusable and a new one replaces it.
 
     The result (JSON, in XCom)::
 
@@ -405,8 +434,9 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Make a link for each participant; return ids and counts (and the links with ``push_links``)."""
-        from airflow_provider_learnifier.exceptions import LearnifierConnectionError, LearnifierError
+        from airflow_provider_learnifier.exceptions import LearnifierError
         from airflow_provider_learnifier.operators._bulk import Tally, run_concurrently
+        from airflow_provider_learnifier.operators._writes import write_once
 
         participant_ids = id_list(self.participant_ids, "participant_ids")
         try:
@@ -424,11 +454,16 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
         def make(numbered: tuple[int, str]) -> None:
             order, participant_id = numbered
             try:
-                try:
-                    link = hook.create_login_link(org_id, project_id, participant_id)
-                except LearnifierConnectionError:
-                    # The lost link is unusable anyway; a new one replaces it.
-                    link = hook.create_login_link(org_id, project_id, participant_id)
+                # A link is not a state change that can be read back; one whose answer was lost is
+                # unusable (nobody holds it) and expires, and a new one replaces it. So nothing is
+                # read back, and the request may be sent again, once, as if Learnifier deduplicated it.
+                link, _ = write_once(
+                    lambda: hook.create_login_link(org_id, project_id, participant_id),
+                    read_back=lambda: None,
+                    what=f"creating a login link for participant {participant_id}",
+                    deduplicated=True,
+                    log=self.log,
+                )
             except LearnifierError as error:
                 self.log.warning("No login link for participant %s: %s", participant_id, error)
                 tally.fail(order, participant_id, str(error))
@@ -437,8 +472,10 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
                 try:
                     self.on_link(participant_id, link)
                 except Exception as error:
-                    self.log.warning("on_link failed for participant %s: %s", participant_id, error)
-                    tally.fail(order, participant_id, f"on_link failed: {type(error).__name__}: {error}")
+                    # The error's text may quote the link: it never leaves the task (XCom, logs, errors).
+                    reason = _redact_link(f"on_link failed: {type(error).__name__}: {error}", link)
+                    self.log.warning("For participant %s, %s", participant_id, reason)
+                    tally.fail(order, participant_id, reason)
                     return
             tally.add("made", order, participant_id)
             if self.push_links:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.exceptions import LearnifierRefusedError
+from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierRefusedError
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
@@ -49,14 +49,31 @@ def _text_or_none(value: Any) -> str | None:
     return None if blank(value) else str(value)
 
 
+def _external_id(project: Mapping[str, Any]) -> str | None:
+    value = project.get("externalId")
+    return None if blank(value) else str(value)
+
+
 class LearnifierCreateProjectOperator(LearnifierBaseOperator):
     """Create a Learnifier project from a course design, or reuse the one with the same external id.
 
-    With ``external_id``, the operator is idempotent: when a project with that external id
-    exists, it is returned (``"reused": true``) and not changed, so reruns and retries never
-    duplicate the project; and when the create request gets no answer, the project is looked
-    up by external id before the error is raised. Without ``external_id``, every run creates a
-    project.
+    With ``external_id``, the operator is rerun-safe, whatever Learnifier does with the external
+    id (the API's project body does not declare ``externalId``, so a server may ignore it). It
+    reuses, unchanged (``"reused": true``), the project found by this rule, in this order:
+
+    1. the project with this external id (it must be in this org unit);
+    2. else the one project of this org unit named exactly ``name``, made from this course
+       design, that has no external id (what a project created by this operator looks like on a
+       server that ignored the external id). When several match, the task fails naming them
+       rather than guess.
+
+    Otherwise it creates the project, then reads it back; when the external id did not take, it
+    says so in the log, and later runs find the project by the second step. A create whose answer
+    is lost (a dropped connection, a 5xx) is settled by the same lookup (without ``external_id``:
+    by the projects new since the create); one it does not find is sent again, once, only when
+    Learnifier is known to be done with it (a 500 or 503), else the task fails and the next run
+    settles it (:func:`~airflow_provider_learnifier.operators._writes.write_once`). Without
+    ``external_id``, every run creates a project.
 
     The result (JSON, in XCom), also the target of the "Learnifier project" link::
 
@@ -132,63 +149,116 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
         self.user_title = user_title
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
-        """Find the project by external id, or create it; return it."""
-        from airflow_provider_learnifier.exceptions import LearnifierConnectionError
+        """Find the project (by external id, else by the name rule), or create it; return it."""
+        from airflow_provider_learnifier.operators._writes import write_once
 
         if blank(self.name):
             raise LearnifierInputError(f"{self.task_id}: the project needs a name")
         if blank(self.design_id) == blank(self.design_name):
             raise LearnifierInputError(f"{self.task_id}: give design_id or design_name (exactly one of them)")
+        name = str(self.name)
         external_id = _text_or_none(self.external_id)
         try:
             org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
         except ValueError as error:
             raise LearnifierInputError(f"{self.task_id}: {error}") from None
 
-        existing = self._existing(hook, external_id, org_id)
-        if existing is not None:
+        if external_id is not None and (existing := self._by_external_id(hook, external_id, org_id)):
             self.log.info(
                 "Project %s (%r) with external id %r exists: reusing it",
                 existing["id"],
                 existing.get("name"),
                 external_id,
             )
-            LearnifierProjectLink.persist(context, existing)
-            return project_summary(existing, reused=True)
-
+            return self._done(context, existing, reused=True)
         design_id = self._design_id(hook)
+        before: set[str] = set()
+        if external_id is not None:
+            if (existing := self._by_name(hook, org_id, name, design_id)) is not None:
+                self.log.warning(
+                    "No project has the external id %r, but project %s is the one project named %r from "
+                    "course design %s in org unit %s without an external id: reusing it (Learnifier did "
+                    "not keep the external id when it was created)",
+                    external_id,
+                    existing["id"],
+                    name,
+                    design_id,
+                    org_id,
+                )
+                return self._done(context, existing, reused=True)
+        else:
+            # Without an external id, a lost answer is settled by the projects that are new since now.
+            before = {id_text(project["id"]) for project in hook.list_projects(org_id)}
+
+        def read_back() -> Mapping[str, Any] | None:
+            if external_id is not None:
+                return self._by_external_id(hook, external_id, org_id) or self._by_name(
+                    hook, org_id, name, design_id
+                )
+            return self._by_name(hook, org_id, name, design_id, without_external_id=False, exclude=before)
+
+        def on_conflict(conflict: LearnifierConflictError) -> Mapping[str, Any]:
+            # A 409 on the external id: another run created the project since it was looked up.
+            found = read_back() if external_id is not None else None
+            if found is None:
+                raise conflict
+            return found
+
         fields = {argument: _text_or_none(getattr(self, argument)) for argument in _PROJECT_FIELDS}
-        try:
-            project: Mapping[str, Any] = hook.create_project(
+        created, ours = write_once(
+            lambda: hook.create_project(
                 org_id,
-                name=str(self.name),
+                name=name,
                 design_id=design_id,
                 external_id=external_id,
                 created_by=_text_or_none(self.created_by),
                 **fields,
+            ),
+            read_back=read_back,
+            what=f"creating project {name!r} in org unit {org_id}",
+            deduplicated=False,
+            on_conflict=on_conflict,
+            log=self.log,
+        )
+        project = self._read_back(hook, org_id, created)
+        if external_id is not None and _external_id(project) != external_id:
+            self.log.warning(
+                "Learnifier did not keep the external id %r of project %s (the API's project body does "
+                "not declare externalId); later runs find the project as the one named %r from course "
+                "design %s in org unit %s without an external id",
+                external_id,
+                project["id"],
+                name,
+                design_id,
+                org_id,
             )
-        except LearnifierConnectionError:
-            found = self._existing(hook, external_id, org_id)
-            if found is None:
-                if external_id is None:
-                    self.log.error(
-                        "Creating the project got no answer; without an external_id it cannot be told "
-                        "whether it was created: check org unit %s before retrying",
-                        org_id,
-                    )
-                raise
-            project = found
-        self.log.info("Created project %s (%r) in org unit %s", project["id"], project.get("name"), org_id)
-        LearnifierProjectLink.persist(context, project)
-        return project_summary(project, reused=False)
+        if ours:
+            self.log.info(
+                "Created project %s (%r) in org unit %s", project["id"], project.get("name"), org_id
+            )
+        return self._done(context, project, reused=not ours)
 
-    def _existing(
-        self, hook: LearnifierHook, external_id: str | None, org_id: str
+    def _done(self, context: Context, project: Mapping[str, Any], *, reused: bool) -> JsonObject:
+        LearnifierProjectLink.persist(context, project)
+        return project_summary(project, reused=reused)
+
+    def _read_back(self, hook: LearnifierHook, org_id: str, created: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The created project as Learnifier keeps it (its answer may leave out what it ignored)."""
+        from airflow_provider_learnifier.exceptions import LearnifierError
+
+        try:
+            return hook.get_project(org_id, id_text(created["id"]))
+        except LearnifierError as error:
+            self.log.warning(
+                "Could not read project %s back (%s); using the create answer", created["id"], error
+            )
+            return created
+
+    def _by_external_id(
+        self, hook: LearnifierHook, external_id: str, org_id: str
     ) -> Mapping[str, Any] | None:
         from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
 
-        if external_id is None:
-            return None
         try:
             project = hook.get_project_by_external_id(external_id)
         except LearnifierNotFoundError:
@@ -207,6 +277,45 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
                 self.design_id,
             )
         return project
+
+    def _by_name(
+        self,
+        hook: LearnifierHook,
+        org_id: str,
+        name: str,
+        design_id: str | int,
+        *,
+        without_external_id: bool = True,
+        exclude: set[str] | frozenset[str] = frozenset(),
+    ) -> Mapping[str, Any] | None:
+        """The one project of the org unit named exactly ``name`` and made from ``design_id``.
+
+        With ``without_external_id``, only projects without an external id count (one with another
+        external id is somebody else's). Projects whose ids are in ``exclude`` do not count.
+
+        :raises LearnifierInputError: when several projects match: the operator does not guess.
+        """
+        matches = []
+        for project in hook.list_projects(org_id):
+            if project.get("name") != name or id_text(project.get("id")) in exclude:
+                continue
+            if project.get("designId") is None:  # optional in a listing: read the project
+                project = hook.get_project(org_id, id_text(project["id"]))
+            if id_text(project.get("designId")) != id_text(design_id):
+                continue
+            if without_external_id and _external_id(project) is not None:
+                continue
+            matches.append(project)
+        if len(matches) > 1:
+            ids = ", ".join(sorted(id_text(project["id"]) for project in matches))
+            raise LearnifierInputError(
+                f"{self.task_id}: org unit {org_id} has {len(matches)} projects named {name!r} from course "
+                f"design {design_id}"
+                + (" without an external id" if without_external_id else "")
+                + f" ({ids}); the operator does not guess which one is meant: delete the extra ones, or "
+                "give the project another name"
+            )
+        return matches[0] if matches else None
 
     def _design_id(self, hook: LearnifierHook) -> str | int:
         if not blank(self.design_id):
@@ -233,6 +342,9 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
 
 class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
     """Update a Learnifier project's name, status or texts; only fields that differ are sent.
+
+    Any 2xx answer is success, with or without the project in its body; after an update the
+    project is read again, so the result shows it as Learnifier keeps it.
 
     The result (JSON, in XCom), also the target of the "Learnifier project" link::
 
@@ -327,9 +439,19 @@ class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
             argument: value for argument, value in wanted.items() if project.get(api_names[argument]) != value
         }
         if changes:
-            self.log.info("Updating project %s: %s", project["id"], ", ".join(sorted(changes)))
-            updated = hook.update_project(id_text(project["orgId"]), id_text(project["id"]), **changes)
-            project = {**project, **updated} if isinstance(updated, Mapping) else project
+            from airflow_provider_learnifier.exceptions import LearnifierResponseError
+
+            org_id, project_id = id_text(project["orgId"]), id_text(project["id"])
+            self.log.info("Updating project %s: %s", project_id, ", ".join(sorted(changes)))
+            try:
+                hook.update_project(org_id, project_id, **changes)
+            except LearnifierResponseError as error:
+                # Any 2xx is success: an answer without the project (204, an empty body) still applied it.
+                if not error.may_have_been_applied:
+                    raise
+                self.log.info("Learnifier applied the update without returning the project (%s)", error)
+            # The summary shows the project as Learnifier now keeps it, whatever the answer held.
+            project = hook.get_project(org_id, project_id)
         else:
             self.log.info("Project %s already has the given values; nothing sent", project["id"])
         LearnifierProjectLink.persist(context, project)
@@ -347,6 +469,20 @@ class LearnifierProjectNotEmptyError(LearnifierRefusedError):
         self.participants = participants
 
 
+def _details(refused: LearnifierRefusedError) -> dict[str, Any]:
+    """What a refusal said, to raise it again with a clearer message."""
+    return {
+        "failures": refused.failures,
+        "operation": refused.operation,
+        "method": refused.method,
+        "path": refused.path,
+        "status": refused.status,
+        "code": refused.code,
+        "field": refused.field,
+        "api_message": refused.api_message,
+    }
+
+
 class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
     """Delete a Learnifier project. Learnifier refuses while participants remain in it.
 
@@ -357,7 +493,9 @@ class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
     :param project_external_id: the project's external id, instead of ``org_id``/``project_id``. Templated.
     :param missing_ok: succeed (``"deleted": false``) when there is no such project.
     :param learnifier_conn_id: the Learnifier connection. Templated.
-    :raises LearnifierProjectNotEmptyError: when participants remain; it says how many.
+    :raises LearnifierProjectNotEmptyError: when Learnifier refuses (406) and participants remain
+        (they are read to tell); it says how many.
+    :raises LearnifierRefusedError: when Learnifier refuses for another reason; it gives Learnifier's.
     """
 
     template_fields: Sequence[str] = ("org_id", "project_id", "project_external_id", "learnifier_conn_id")
@@ -400,28 +538,40 @@ class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
         try:
             hook.delete_project(org_id, project_id)
         except LearnifierRefusedError as refused:
-            try:
-                remaining: int | None = len(hook.list_participants(org_id, project_id))
-            except LearnifierNotFoundError:
-                remaining = None
-            count = f"{remaining} participant(s)" if remaining is not None else "participants"
+            remaining = self._participant_count(hook, org_id, project_id)
+            if not remaining:
+                # Not the participants (there are none, or they could not be counted): Learnifier's reason.
+                raise LearnifierRefusedError(
+                    f"Learnifier refused to delete project {project_id} ({project.get('name')!r}): {refused}",
+                    failures=refused.failures,
+                    operation=refused.operation,
+                    method=refused.method,
+                    path=refused.path,
+                    status=refused.status,
+                    code=refused.code,
+                    field=refused.field,
+                    api_message=refused.api_message,
+                ) from refused
             raise LearnifierProjectNotEmptyError(
                 f"Learnifier refused to delete project {project_id} ({project.get('name')!r}): it still has "
-                f"{count}, and only a project without participants can be deleted. Remove them first, e.g. "
-                f"with LearnifierEnrollOperator(roster=[], remove_missing=True, allow_empty_roster=True). "
-                f"({refused})",
+                f"{remaining} participant(s), and only a project without participants can be deleted. Remove "
+                f"them first, e.g. with LearnifierEnrollOperator(roster=[], remove_missing=True, "
+                f"allow_empty_roster=True). ({refused})",
                 participants=remaining,
-                failures=refused.failures,
-                operation=refused.operation,
-                method=refused.method,
-                path=refused.path,
-                status=refused.status,
-                code=refused.code,
-                field=refused.field,
-                api_message=refused.api_message,
+                **_details(refused),
             ) from refused
         except LearnifierNotFoundError:
             # A retried DELETE whose first attempt was applied without an answer.
             self.log.info("Project %s was already gone", project_id)
         self.log.info("Deleted project %s (%r)", project_id, project.get("name"))
         return {"org_id": org_id, "project_id": project_id, "name": project.get("name"), "deleted": True}
+
+    def _participant_count(self, hook: LearnifierHook, org_id: str, project_id: str) -> int | None:
+        """How many participants the project has; ``None`` when they cannot be read."""
+        from airflow_provider_learnifier.exceptions import LearnifierError
+
+        try:
+            return len(hook.list_participants(org_id, project_id))
+        except LearnifierError as error:
+            self.log.warning("Could not count the participants of project %s: %s", project_id, error)
+            return None

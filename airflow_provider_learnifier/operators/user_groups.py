@@ -30,12 +30,24 @@ __all__ = [
 ]
 
 
+def _group_id(group: Mapping[str, Any]) -> str | None:
+    """A listed group's id: the spec leaves list items undefined; it may be named ``groupId`` or ``id``."""
+    value = group.get("groupId", group.get("id"))
+    return None if value is None else id_text(value)
+
+
+def _group_parent(group: Mapping[str, Any]) -> str | None:
+    """A listed group's parent id, named ``parent`` or ``parentId`` (or given as an object with an id)."""
+    value = group.get("parent", group.get("parentId"))
+    if isinstance(value, Mapping):
+        value = value.get("groupId", value.get("id"))
+    return None if value is None or value == "" else id_text(value)
+
+
 def _same_group(group: Mapping[str, Any], name: str, parent: Any) -> bool:
     if group.get("name") != name:
         return False
-    if parent is None:
-        return group.get("parent") is None
-    return group.get("parent") is not None and id_text(group["parent"]) == id_text(parent)
+    return _group_parent(group) == (None if parent is None else id_text(parent))
 
 
 class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
@@ -43,7 +55,11 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
 
     Learnifier does not refuse a second group with the same name, so the operator looks for one
     first (with ``reuse_existing``, the default) and returns it, ``"reused": true``. When the
-    create request gets no answer, the groups are read again to learn whether it was applied.
+    create request gets no clear answer (a dropped connection, a 5xx), the groups are read again
+    to learn whether it was applied; it is sent again only when Learnifier is done with the first
+    copy (:func:`~airflow_provider_learnifier.operators._writes.write_once`). The group listing
+    may name a group's id ``groupId`` or ``id``, and its parent ``parent`` or ``parentId``; a
+    ``parent`` rendered ``'None'`` counts as not given.
 
     The result (JSON, in XCom): ``{"org_id", "group_id", "name", "parent", "reused": bool}``.
 
@@ -78,47 +94,69 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Find the group, or create it."""
-        from airflow_provider_learnifier.exceptions import LearnifierConnectionError
+        from airflow_provider_learnifier.ids import int_like
+        from airflow_provider_learnifier.operators._writes import write_once
 
         if blank(self.name):
             raise LearnifierInputError(f"{self.task_id}: the user group needs a name")
         name = str(self.name).strip()
-        from airflow_provider_learnifier.ids import int_like
-
-        parent = None if blank(self.parent) else int_like(self.parent)
+        parent = None if blank(self.parent) else int_like(str(self.parent).strip())
         try:
             org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
         except ValueError as error:
             raise LearnifierInputError(f"{self.task_id}: {error}") from None
         result = {"org_id": org_id, "name": name, "parent": None if parent is None else id_text(parent)}
 
-        if self.reuse_existing and (existing := self._find(hook, org_id, name, parent)) is not None:
+        groups = hook.list_user_groups(org_id)
+        if self.reuse_existing and (existing := self._oldest(org_id, groups, name, parent)) is not None:
             self.log.info("User group %r exists in org unit %s as %s: reusing it", name, org_id, existing)
             return {**result, "group_id": existing, "reused": True}
-        try:
-            group_id = id_text(hook.create_user_group(org_id, name=name, parent=parent))
-        except LearnifierConnectionError:
-            found = self._find(hook, org_id, name, parent) if self.reuse_existing else None
-            if found is None:
-                raise
-            group_id = found
+        # A lost answer is settled by the groups of this name and parent that are new since now.
+        before = {_group_id(group) for group in groups}
+
+        def read_back() -> str | None:
+            new = [group for group in hook.list_user_groups(org_id) if _group_id(group) not in before]
+            return self._oldest(org_id, new, name, parent)
+
+        group_id, _ = write_once(
+            lambda: id_text(hook.create_user_group(org_id, name=name, parent=parent)),
+            read_back=read_back,
+            what=f"creating user group {name!r} in org unit {org_id}",
+            deduplicated=False,  # Learnifier does not refuse a second group of the same name
+            log=self.log,
+        )
         self.log.info("Created user group %s (%r) in org unit %s", group_id, name, org_id)
         return {**result, "group_id": group_id, "reused": False}
 
-    def _find(self, hook: LearnifierHook, org_id: str, name: str, parent: Any) -> str | None:
-        matches = sorted(
-            (group for group in hook.list_user_groups(org_id) if _same_group(group, name, parent)),
-            key=lambda group: int(group["groupId"]) if str(group["groupId"]).isdigit() else 0,
-        )
-        if len(matches) > 1:
+    def _oldest(self, org_id: str, groups: Sequence[Mapping[str, Any]], name: str, parent: Any) -> str | None:
+        """The id of the oldest of ``groups`` with this name and parent, or ``None``."""
+        from airflow_provider_learnifier.exceptions import LearnifierResponseError
+
+        matches = [group for group in groups if _same_group(group, name, parent)]
+        ids = [_group_id(group) for group in matches]
+        if None in ids:
+            raise LearnifierResponseError(
+                f"Learnifier list_user_groups: org unit {org_id} lists a user group named {name!r} without "
+                "an id (neither 'groupId' nor 'id')",
+                operation="list_user_groups",
+                method="GET",
+                path=f"/orgunits/{org_id}/usergroups",
+            )
+        ordered = sorted((group_id for group_id in ids if group_id is not None), key=_age)
+        if len(ordered) > 1:
             self.log.warning(
                 "Org unit %s has %d user groups named %r; using the oldest, %s",
                 org_id,
-                len(matches),
+                len(ordered),
                 name,
-                matches[0]["groupId"],
+                ordered[0],
             )
-        return id_text(matches[0]["groupId"]) if matches else None
+        return ordered[0] if ordered else None
+
+
+def _age(group_id: str) -> tuple[int, str]:
+    """Sort key: numeric ids in creation order, then the others."""
+    return (int(group_id), "") if group_id.isdigit() else (1 << 62, group_id)
 
 
 class _MembersOperator(LearnifierBaseOperator):
@@ -196,6 +234,11 @@ class _MembersOperator(LearnifierBaseOperator):
 class LearnifierAddUserGroupMembersOperator(_MembersOperator):
     """Add users to a user group; users who are members already are left alone.
 
+    A user that Learnifier says is already a member (409, e.g. added by another run since the
+    members were read) counts as already a member once the members show it. An add whose answer
+    is lost (a dropped connection, a 5xx) is settled by reading the members and sent again at most
+    once (:func:`~airflow_provider_learnifier.operators._writes.write_once`).
+
     The result (JSON, in XCom)::
 
         {"org_id", "group_id", "added": [user_id, ...], "already_members": [...],
@@ -213,37 +256,54 @@ class LearnifierAddUserGroupMembersOperator(_MembersOperator):
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Add the users who are not members."""
-        from airflow_provider_learnifier.exceptions import LearnifierConnectionError, LearnifierError
+        from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierError
         from airflow_provider_learnifier.operators._bulk import Tally, run_concurrently
+        from airflow_provider_learnifier.operators._writes import write_once
 
         org_id, group_id, user_ids, members = self._target(hook)
         to_add = [(n, user_id) for n, user_id in enumerate(user_ids) if user_id not in members]
-        tally = Tally("added")
+        tally = Tally("added", "already")
 
         def add(numbered: tuple[int, str]) -> None:
             order, user_id = numbered
+
+            def send() -> str:
+                hook.add_user_group_member(org_id, group_id, user_id)
+                return user_id
+
+            def is_member() -> str | None:
+                return user_id if user_id in self._members(hook, org_id, group_id) else None
+
+            def already(conflict: LearnifierConflictError) -> str:
+                # A 409 "already a member" (another run added the user meanwhile) is what was wanted,
+                # once the group's members show it; a 409 about anything else stays a failure.
+                if is_member() is None:
+                    raise conflict
+                return user_id
+
             try:
-                try:
-                    hook.add_user_group_member(org_id, group_id, user_id)
-                except LearnifierConnectionError:
-                    if user_id in self._members(hook, org_id, group_id):
-                        return tally.add("added", order, user_id)
-                    hook.add_user_group_member(org_id, group_id, user_id)
-                tally.add("added", order, user_id)
+                _, ours = write_once(
+                    send,
+                    read_back=is_member,
+                    what=f"adding user {user_id} to user group {group_id}",
+                    deduplicated=True,  # a second copy meets "already a member"
+                    on_conflict=already,
+                    log=self.log,
+                )
             except LearnifierError as error:
                 self.log.warning("Adding user %s to group %s failed: %s", user_id, group_id, error)
-                tally.fail(order, user_id, str(error))
+                return tally.fail(order, user_id, str(error))
+            tally.add("added" if ours else "already", order, user_id)
 
         run_concurrently(add, to_add, max_workers=self.max_concurrency)
         added = tally.items("added")
-        self.log.info(
-            "Group %s: added %d, %d already member(s)", group_id, len(added), len(user_ids) - len(to_add)
-        )
+        already = set(tally.items("already")) | members
+        self.log.info("Group %s: added %d, %d already member(s)", group_id, len(added), len(already))
         result: JsonObject = {
             "org_id": org_id,
             "group_id": group_id,
             "added": added,
-            "already_members": [user_id for user_id in user_ids if user_id in members],
+            "already_members": [user_id for user_id in user_ids if user_id in already],
         }
         failed = [{"user_id": f["person"], "reason": f["reason"]} for f in tally.failed]
         return self._finish("added to", result, failed, len(user_ids))

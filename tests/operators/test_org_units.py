@@ -91,6 +91,54 @@ def test_a_lost_create_answer_finds_the_unit_by_external_id(learnifier_conn):
     assert [u["id"] for u in org_units(sim) if u.get("externalId") == "initech"] == [int(result["org_id"])]
 
 
+def test_a_500_on_create_is_checked_then_sent_once_more(learnifier_conn):
+    """A 5xx may have been applied: read, then send again. Before, a 500 failed the task."""
+    sim = learnifier_conn
+    sim.inject(status=500, method="POST", path="/orgunits")
+    result = LearnifierCreateOrgUnitOperator(
+        task_id="create", display_name="Initech", external_id="initech"
+    ).execute(_context())
+
+    assert [u["id"] for u in org_units(sim) if u.get("externalId") == "initech"] == [int(result["org_id"])]
+    assert [e.status for e in sim.exchanges if e.method == "POST"] == [500, 200]
+
+
+def test_a_502_on_create_with_an_external_id_is_sent_again_because_learnifier_deduplicates_it(
+    learnifier_conn,
+):
+    """Learnifier may still be creating it, but a second copy can only meet a 409. Before, it failed."""
+    sim = learnifier_conn
+    sim.inject(status=502, method="POST", path="/orgunits")
+    result = LearnifierCreateOrgUnitOperator(
+        task_id="create", display_name="Initech", external_id="initech"
+    ).execute(_context())
+
+    assert result["reused"] is False
+    assert [u["id"] for u in org_units(sim) if u.get("externalId") == "initech"] == [int(result["org_id"])]
+
+
+def test_a_lost_create_answer_without_external_id_is_settled_by_the_new_units(learnifier_conn):
+    """Before, the task failed although the unit was made, and a retry made a second one."""
+    sim = learnifier_conn
+    sim.inject(drop="after", method="POST", path="/orgunits")
+    result = LearnifierCreateOrgUnitOperator(task_id="create", display_name="Initech").execute(_context())
+
+    assert [u["id"] for u in org_units(sim) if u["name"] == "Initech"] == [int(result["org_id"])]
+    assert len([e for e in sim.exchanges if e.method == "POST"]) == 1
+
+
+def test_a_parent_rendered_none_is_not_sent(learnifier_conn, run_dag):
+    """Issue 18 item 8: before, "parent": "None" was sent (and refused)."""
+    sim = learnifier_conn
+    dag_run = run_dag("operators_org_units", {"parent": None})
+
+    assert dag_run.get_task_instance("create").state == "success"
+    (unit,) = [u for u in org_units(sim) if u.get("externalId") == "globex"]
+    assert "parentId" not in unit
+    create = next(e for e in sim.exchanges if e.method == "POST")
+    assert "parent" not in json.loads(create.body)
+
+
 def test_update_by_external_id_and_bad_input(learnifier_conn):
     sim = learnifier_conn
     operator = LearnifierUpdateOrgUnitOperator(

@@ -8,7 +8,11 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_learnifier.exceptions import LearnifierNotFoundError, LearnifierRefusedError
+from airflow_provider_learnifier.exceptions import (
+    LearnifierNotFoundError,
+    LearnifierRefusedError,
+    LearnifierUncertainWriteError,
+)
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators._base import LearnifierInputError
 from airflow_provider_learnifier.operators.projects import (
@@ -18,7 +22,9 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierUpdateProjectOperator,
 )
 from airflow_provider_learnifier.simulator import seed
+from airflow_provider_learnifier.simulator.messages import ApiResponse
 from tests.openapi_contract import validate_all
+from tests.operators.variants import ignore_project_external_ids, rewrite_responses
 
 ORG = seed.DEMO_ORG_UNIT_ID
 
@@ -99,6 +105,117 @@ def test_a_lost_create_answer_finds_the_project_by_external_id(learnifier_conn):
     assert [p["id"] for p in projects(sim) if p.get("externalId") == "c-1"] == [int(result["project_id"])]
 
 
+def _create(**arguments: Any) -> LearnifierCreateProjectOperator:
+    return LearnifierCreateProjectOperator(
+        task_id="create",
+        **{"name": "Conduct", "org_id": ORG, "design_id": seed.CODE_OF_CONDUCT_DESIGN_ID, **arguments},
+    )
+
+
+def _creates(sim: Any) -> list[Any]:
+    return [e for e in sim.exchanges if e.method == "POST" and e.path == f"/orgunits/{ORG}/projects"]
+
+
+def test_three_runs_make_one_project_when_the_server_ignores_the_external_id(
+    learnifier_conn, monkeypatch, caplog, capsys
+):
+    """Issue 17 item 4: before, each run created a project (three runs, three projects)."""
+    sim = learnifier_conn
+    ignore_project_external_ids(sim, monkeypatch)
+
+    results = [_create(external_id="security-2026").execute(_context()) for _ in range(3)]
+
+    (project,) = [p for p in projects(sim) if p["name"] == "Conduct"]
+    assert "externalId" not in project
+    assert [r["reused"] for r in results] == [False, True, True]
+    assert {r["project_id"] for r in results} == {str(project["id"])}
+    assert results[0]["external_id"] is None  # the summary shows the project as Learnifier keeps it
+    assert len(_creates(sim)) == 1
+    logs = caplog.text + capsys.readouterr().out  # the task logger prints on Airflow 3
+    assert "did not keep the external id 'security-2026'" in logs
+    assert "is the one project named 'Conduct' from course design" in logs
+
+
+def test_the_name_rule_fails_naming_the_projects_rather_than_guess(learnifier_conn, monkeypatch):
+    sim = learnifier_conn
+    with LearnifierHook() as hook:
+        ids = [
+            hook.create_project(ORG, name="Conduct", design_id=seed.CODE_OF_CONDUCT_DESIGN_ID)["id"]
+            for _ in range(2)
+        ]
+    ignore_project_external_ids(sim, monkeypatch)
+    sim.clear_exchanges()
+
+    with pytest.raises(LearnifierInputError, match=f"2 projects named 'Conduct'.*{ids[0]}, {ids[1]}"):
+        _create(external_id="c-1").execute(_context())
+    assert _creates(sim) == []
+
+
+def test_the_name_rule_ignores_other_designs_and_projects_with_another_external_id(learnifier_conn):
+    sim = learnifier_conn
+    with LearnifierHook() as hook:
+        hook.create_project(ORG, name="Conduct", design_id=seed.ONBOARDING_DESIGN_ID)
+        hook.create_project(
+            ORG, name="Conduct", design_id=seed.CODE_OF_CONDUCT_DESIGN_ID, external_id="other"
+        )
+    sim.clear_exchanges()
+
+    result = _create(external_id="c-1").execute(_context())
+
+    assert result["reused"] is False and result["external_id"] == "c-1"
+    assert len(_creates(sim)) == 1
+
+
+def test_a_lost_create_answer_is_settled_by_the_name_rule_when_the_external_id_did_not_take(
+    learnifier_conn, monkeypatch
+):
+    """Before, the external id lookup found nothing and the task failed though the project was made."""
+    sim = learnifier_conn
+    ignore_project_external_ids(sim, monkeypatch)
+    sim.inject(drop="after", method="POST", path=f"/orgunits/{ORG}/projects")
+
+    result = _create(external_id="c-1").execute(_context())
+
+    (project,) = [p for p in projects(sim) if p["name"] == "Conduct"]
+    assert (result["project_id"], result["reused"]) == (str(project["id"]), False)
+    assert len(_creates(sim)) == 1
+
+
+def test_a_lost_create_answer_without_external_id_is_settled_by_the_new_projects(learnifier_conn):
+    """Before, the task failed although the project was made, and a retry made a second one."""
+    sim = learnifier_conn
+    sim.inject(drop="after", method="POST", path=f"/orgunits/{ORG}/projects")
+
+    result = _create().execute(_context())
+
+    (project,) = [p for p in projects(sim) if p["name"] == "Conduct"]
+    assert (result["project_id"], result["reused"]) == (str(project["id"]), False)
+    assert len(_creates(sim)) == 1
+
+
+def test_a_500_on_create_is_checked_then_sent_once_more(learnifier_conn):
+    """A 5xx may have been applied: read, then send again. Before, a 500 failed the task."""
+    sim = learnifier_conn
+    sim.inject(status=500, method="POST", path=f"/orgunits/{ORG}/projects")
+
+    result = _create(external_id="c-1").execute(_context())
+
+    assert [p["id"] for p in projects(sim) if p.get("externalId") == "c-1"] == [int(result["project_id"])]
+    assert [e.status for e in _creates(sim)] == [500, 201]
+
+
+def test_a_502_on_create_is_not_sent_again_and_the_next_run_creates_it(learnifier_conn):
+    """A gateway timeout: Learnifier may still be creating it, and a project is not deduplicated."""
+    sim = learnifier_conn
+    sim.inject(status=502, method="POST", path=f"/orgunits/{ORG}/projects")
+
+    with pytest.raises(LearnifierUncertainWriteError, match="was not sent again"):
+        _create(external_id="c-1").execute(_context())
+    assert len(_creates(sim)) == 1
+    assert _create(external_id="c-1").execute(_context())["reused"] is False
+    assert len([p for p in projects(sim) if p.get("externalId") == "c-1"]) == 1
+
+
 def test_an_external_id_of_another_org_unit_is_refused(learnifier_conn):
     with LearnifierHook() as hook:
         other = hook.create_org_unit(display_name="Other")["ouId"]
@@ -148,6 +265,33 @@ def test_update_validates_its_input(learnifier_conn):
         LearnifierUpdateProjectOperator(task_id="u", project_external_id="nope", note="n").execute(_context())
 
 
+def test_an_update_answered_204_without_a_body_succeeds_and_shows_the_new_values(
+    learnifier_conn, monkeypatch
+):
+    """Issue 18 item 4: before, it raised 'answered NoneType where a JSON object was expected'."""
+    sim = learnifier_conn
+    path = f"/orgunits/{ORG}/projects/{seed.DEMO_PROJECT_ID}"
+    rewrite_responses(
+        sim,
+        monkeypatch,
+        lambda request, answer: (
+            ApiResponse.empty(204)
+            if (request.method, request.path, answer.status) == ("PATCH", path, 200)
+            else answer
+        ),
+    )
+    result = LearnifierUpdateProjectOperator(
+        task_id="u", org_id=ORG, project_id=seed.DEMO_PROJECT_ID, name="Renamed", status="DISABLED"
+    ).execute(_context())
+
+    assert (result["name"], result["status"], result["updated_fields"]) == (
+        "Renamed",
+        "DISABLED",
+        ["name", "status"],
+    )
+    assert [e.status for e in sim.exchanges if e.method == "PATCH"] == [204]
+
+
 # ---------------------------------------------------------------------- delete
 
 
@@ -192,6 +336,44 @@ def test_the_not_empty_error_says_how_many_participants_remain(learnifier_conn):
     assert refused.value.status == 406
     assert "it still has 2 participant(s)" in str(refused.value)
     assert "remove_missing=True" in str(refused.value)
+
+
+def test_a_406_on_an_empty_project_gives_learnifiers_reason_not_participants(learnifier_conn):
+    """Issue 18 item 5: before, every 406 was blamed on participants, even "0 participant(s)"."""
+    sim = learnifier_conn
+    body = {"code": 406, "message": "The project is locked by a running export"}
+    sim.inject(
+        status=406,
+        method="DELETE",
+        path=f"/orgunits/{ORG}/projects/{seed.DEMO_PROJECT_ID}",
+        body=json.dumps(body).encode(),
+    )
+    operator = LearnifierDeleteProjectOperator(
+        task_id="delete", project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID
+    )
+
+    with pytest.raises(LearnifierRefusedError) as refused:
+        operator.execute(_context())
+
+    assert not isinstance(refused.value, LearnifierProjectNotEmptyError)
+    assert "locked by a running export" in str(refused.value)
+    assert "participant" not in str(refused.value)
+    assert refused.value.status == 406
+    assert len(projects(sim)) == 1
+
+
+def test_an_org_id_rendered_none_is_not_given(learnifier_conn, run_dag):
+    """Issue 18 item 8: before, org_id='None' with missing_ok=True quietly "succeeded"."""
+    operator = LearnifierDeleteProjectOperator(
+        task_id="delete", org_id="None", project_id=2001, missing_ok=True
+    )
+    with pytest.raises(LearnifierInputError, match="project_id '2001' needs its org_id"):
+        operator.execute(_context())
+
+    dag_run = run_dag("operators_delete_project", {"org_id": None, "project_id": seed.DEMO_PROJECT_ID})
+
+    assert dag_run.get_task_instance("delete").state == "failed"
+    assert len(projects(learnifier_conn)) == 1
 
 
 def test_delete_of_a_missing_project(learnifier_conn):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from unittest import mock
 
 import pytest
 
+from airflow_provider_learnifier.exceptions import LearnifierUncertainWriteError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators._base import LearnifierBulkOperationError, LearnifierInputError
 from airflow_provider_learnifier.operators.user_groups import (
@@ -15,7 +17,9 @@ from airflow_provider_learnifier.operators.user_groups import (
     LearnifierRemoveUserGroupMembersOperator,
 )
 from airflow_provider_learnifier.simulator import seed
+from airflow_provider_learnifier.simulator.messages import ApiResponse
 from tests.openapi_contract import validate_all
+from tests.operators.variants import rewrite_responses
 
 ORG = seed.DEMO_ORG_UNIT_ID
 GROUP = seed.DEMO_USER_GROUP_ID
@@ -138,3 +142,110 @@ def test_bad_user_ids_are_refused(learnifier_conn, user_ids, message):
     )
     with pytest.raises(LearnifierInputError, match=message):
         operator.execute(_context())
+
+
+def _listing_with_other_names(request: Any, answer: ApiResponse) -> ApiResponse:
+    """The group listing as a server may give it: ``id`` for ``groupId``, ``parentId`` for ``parent``."""
+    if (request.method, request.path, answer.status) != ("GET", f"/orgunits/{ORG}/usergroups", 200):
+        return answer
+    renamed = [
+        {{"groupId": "id", "parent": "parentId"}.get(key, key): value for key, value in group.items()}
+        for group in json.loads(answer.body)
+    ]
+    return ApiResponse.json(200, renamed)
+
+
+def test_a_listing_that_names_the_id_id_and_the_parent_parentid_is_read(learnifier_conn, monkeypatch):
+    """Issue 18 item 7: before, KeyError('groupId'), and the parent was not seen."""
+    sim = learnifier_conn
+    with LearnifierHook() as hook:
+        child = str(hook.create_user_group(ORG, name="Managers", parent=GROUP))
+    rewrite_responses(sim, monkeypatch, _listing_with_other_names)
+
+    found = LearnifierCreateUserGroupOperator(task_id="g", name="Managers", org_id=ORG, parent=GROUP).execute(
+        _context()
+    )
+    top_level = LearnifierCreateUserGroupOperator(task_id="g", name="Managers", org_id=ORG).execute(
+        _context()
+    )
+
+    assert (found["group_id"], found["reused"]) == (child, True)
+    assert top_level["reused"] is False and top_level["group_id"] != child
+    assert top_level["parent"] is None
+
+
+def test_a_parent_rendered_none_is_no_parent(learnifier_conn):
+    """Issue 18 item 8: before, "parent": "None" was sent (and refused)."""
+    sim = learnifier_conn
+    result = LearnifierCreateUserGroupOperator(task_id="g", name="Top", org_id=ORG, parent="None").execute(
+        _context()
+    )
+
+    assert (result["parent"], result["reused"]) == (None, False)
+    (create,) = [e for e in sim.exchanges if e.method == "POST"]
+    assert json.loads(create.body) == {"name": "Top"}
+
+
+def test_a_500_on_create_is_checked_then_sent_once_more(learnifier_conn):
+    """A 5xx may have been applied: read, then send again. Before, a 500 failed the task."""
+    sim = learnifier_conn
+    sim.inject(status=500, method="POST", path=f"/orgunits/{ORG}/usergroups")
+    result = LearnifierCreateUserGroupOperator(task_id="g", name="Lost", org_id=ORG).execute(_context())
+
+    assert str(groups(sim)["Lost"]["groupId"]) == result["group_id"]
+    assert [e.status for e in sim.exchanges if e.method == "POST"] == [500, 200]
+
+
+def test_a_502_on_create_is_not_sent_again(learnifier_conn):
+    """A group is not deduplicated, and Learnifier may still be creating it: the next run settles it."""
+    sim = learnifier_conn
+    sim.inject(status=502, method="POST", path=f"/orgunits/{ORG}/usergroups")
+    with pytest.raises(LearnifierUncertainWriteError):
+        LearnifierCreateUserGroupOperator(task_id="g", name="Lost", org_id=ORG).execute(_context())
+    assert "Lost" not in groups(sim)
+
+
+def test_a_409_already_a_member_is_success(learnifier_conn, two_users, monkeypatch):
+    """Issue 18 item 6: another run adds the user meanwhile; before, the 409 was a failure."""
+    sim = learnifier_conn
+    members_path = f"/orgunits/{ORG}/usergroups/{GROUP}/members"
+    conflict = {"code": 409, "message": "The user is already a member"}
+    rewrite_responses(
+        sim,
+        monkeypatch,
+        lambda request, answer: (
+            ApiResponse.json(409, conflict)
+            if (request.method, request.path, request.body)
+            == ("POST", members_path, json.dumps({"uuid": two_users[0]}).encode())
+            else answer
+        ),
+    )
+    result = LearnifierAddUserGroupMembersOperator(
+        task_id="add", org_id=ORG, group_id=GROUP, user_ids=two_users
+    ).execute(_context())
+
+    assert result["failed"] == []
+    assert result["added"] == [two_users[1]]
+    assert result["already_members"] == [two_users[0]]
+
+
+def test_a_409_for_a_user_who_is_not_a_member_stays_a_failure(learnifier_conn, two_users):
+    sim = learnifier_conn
+    sim.inject(status=409, method="POST", path=f"/orgunits/{ORG}/usergroups/{GROUP}/members")
+    with pytest.raises(LearnifierBulkOperationError, match="1 of 1 user"):
+        LearnifierAddUserGroupMembersOperator(
+            task_id="add", org_id=ORG, group_id=GROUP, user_ids=[two_users[0]]
+        ).execute(_context())
+    assert two_users[0] not in groups(sim)[seed.DEMO_USER_GROUP_NAME]["members"]
+
+
+def test_a_500_on_add_member_is_checked_then_sent_once_more(learnifier_conn, two_users):
+    """Before, a 500 failed the user although sending the add again is safe."""
+    sim = learnifier_conn
+    sim.inject(status=500, method="POST", path=f"/orgunits/{ORG}/usergroups/{GROUP}/members")
+    result = LearnifierAddUserGroupMembersOperator(
+        task_id="add", org_id=ORG, group_id=GROUP, user_ids=[two_users[0]]
+    ).execute(_context())
+
+    assert (result["added"], result["failed"]) == ([two_users[0]], [])
+    assert two_users[0] in groups(sim)[seed.DEMO_USER_GROUP_NAME]["members"]
