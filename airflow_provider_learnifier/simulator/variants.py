@@ -110,9 +110,10 @@ class SpecVariants:
 
     @classmethod
     def all(cls, seed: int = 0, *, users_page_cap: int = 100) -> SpecVariants:
-        """Return variants with everything on: random page sizes up to ``users_page_cap``, paging
-        headers kept, undeclared fields ignored, extra members, both id types, any 2xx, optional
-        members dropped and lists shuffled.
+        """Return variants with everything on, drawn from ``seed``.
+
+        ``GET /users`` pages hold from 1 to ``users_page_cap`` users, with their paging headers
+        (leaving those out is asked for alone, with ``paging_headers=False``).
         """
         return cls(
             seed=seed,
