@@ -10,6 +10,10 @@ runs; requests are counted either way). It needs no Airflow::
     with LearnifierSimulator() as sim:
         print(sim.base_url, sim.ca_file)
 
+``LearnifierSimulator(variants=SpecVariants.all(seed))`` varies its answers, per request and at
+random, in every way Learnifier's spec permits (short pages, unknown members, ids as strings, any
+2xx, optional members left out, shuffled lists): see :mod:`~airflow_provider_learnifier.simulator.variants`.
+
 Run it on its own with ``python -m airflow_provider_learnifier.simulator`` (or
 ``learnifier-simulator``); the demo data's ids are in :mod:`~airflow_provider_learnifier.simulator.seed`.
 """
@@ -21,5 +25,14 @@ from airflow_provider_learnifier.simulator.messages import ApiError
 from airflow_provider_learnifier.simulator.recording import Exchange, HeaderMap
 from airflow_provider_learnifier.simulator.runner import LearnifierSimulator
 from airflow_provider_learnifier.simulator.state import SimulatorState
+from airflow_provider_learnifier.simulator.variants import SpecVariants
 
-__all__ = ["ApiError", "Exchange", "FaultConfig", "HeaderMap", "LearnifierSimulator", "SimulatorState"]
+__all__ = [
+    "ApiError",
+    "Exchange",
+    "FaultConfig",
+    "HeaderMap",
+    "LearnifierSimulator",
+    "SimulatorState",
+    "SpecVariants",
+]

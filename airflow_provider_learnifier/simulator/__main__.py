@@ -9,6 +9,11 @@ Unlike :class:`~airflow_provider_learnifier.simulator.LearnifierSimulator`, the 
 not record exchanges by default: it runs for hours, and recording would grow without bound. It
 counts requests either way (``GET /_simulator/requests``). ``--record`` keeps the newest
 ``--max-exchanges`` exchanges (1000 by default), readable at ``GET /_simulator/exchanges``.
+
+``--spec-variants SEED`` varies the answers in every way the spec permits (see
+:class:`~airflow_provider_learnifier.simulator.SpecVariants`); ``--users-page-cap N``,
+``--ignore-undeclared-fields`` and ``--no-paging-headers`` take one freedom alone, or adjust
+``--spec-variants``.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import shlex
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_provider_learnifier.simulator.faults import FaultConfig
 from airflow_provider_learnifier.simulator.runner import LearnifierSimulator, is_loopback
 from airflow_provider_learnifier.simulator.seed import SEED_NAMES
+from airflow_provider_learnifier.simulator.variants import SpecVariants
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -90,12 +97,54 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_CLI_MAX_EXCHANGES,
         help="with --record, how many of the newest exchanges to keep (default: %(default)s)",
     )
+    variants = parser.add_argument_group("spec variants (answers vary as the spec permits a real server)")
+    variants.add_argument(
+        "--spec-variants",
+        type=int,
+        metavar="SEED",
+        help="vary everything the spec permits, drawn from SEED: short GET /users pages (at most 100), "
+        "undeclared request fields ignored, unknown members, ids as numbers or strings, any 2xx, "
+        "optional members null or absent, shuffled lists",
+    )
+    variants.add_argument(
+        "--users-page-cap",
+        type=int,
+        metavar="N",
+        help="answer at most N users per GET /users page, whatever the limit asked "
+        "(with --spec-variants: a random number from 1 to N; default there: 100)",
+    )
+    variants.add_argument(
+        "--ignore-undeclared-fields",
+        action="store_true",
+        help="ignore request body fields that the spec does not declare",
+    )
+    variants.add_argument(
+        "--no-paging-headers",
+        dest="paging_headers",
+        action="store_false",
+        help="answer GET /users without X-Limit, X-Offset, X-Size and X-More",
+    )
     parser.add_argument(
         "--ready-file",
         type=Path,
         help="once listening, write the base URL, CA file, pid and connection JSON to this file",
     )
     return parser
+
+
+def spec_variants(args: argparse.Namespace) -> SpecVariants | None:
+    """Return the spec variants that the parsed command line options ask for, ``None`` for none.
+
+    :raises ValueError: for a ``--users-page-cap`` below 1.
+    """
+    base = SpecVariants() if args.spec_variants is None else SpecVariants.all(args.spec_variants)
+    variants = replace(
+        base,
+        users_page_cap=base.users_page_cap if args.users_page_cap is None else args.users_page_cap,
+        ignore_undeclared_fields=base.ignore_undeclared_fields or args.ignore_undeclared_fields,
+        paging_headers=base.paging_headers and args.paging_headers,
+    )
+    return None if variants == SpecVariants() else variants
 
 
 def _write_ready_file(path: Path, simulator: LearnifierSimulator) -> None:
@@ -147,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             record=args.record,
             max_exchanges=args.max_exchanges,
+            variants=spec_variants(args),
         )
     except ValueError as error:
         parser.error(str(error))

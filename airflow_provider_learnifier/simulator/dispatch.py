@@ -2,8 +2,8 @@
 
 The steps, in order: find the route (404/405); wait the configured latency (API routes only);
 authenticate (401); meet an injected fault (API routes only); read the JSON body (400) and check
-it (422); apply the operation to the state. A request still waiting when the simulator stops
-goes unanswered.
+it (422); apply the operation to the state; render the answer with the spec variants, if any
+(API routes only). A request still waiting when the simulator stops goes unanswered.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from airflow_provider_learnifier.simulator.routes import Route, resolve
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Mapping
 
     from airflow_provider_learnifier.simulator.faults import Fault, FaultInjector
     from airflow_provider_learnifier.simulator.recording import ExchangeLog, HeaderMap
     from airflow_provider_learnifier.simulator.state import SimulatorState
+    from airflow_provider_learnifier.simulator.variants import VariantRenderer
 
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Learnifier"'}
 _METHODS_WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
@@ -119,6 +121,7 @@ class Dispatcher:
     :param latency: seconds to wait before answering each API request.
     :param stopping: set when the simulator stops, to cut waits short.
     :param exchanges: the exchange log, which the simulator's own routes report on.
+    :param variants: renders the spec variants of API answers; none when not given.
     """
 
     def __init__(
@@ -129,12 +132,14 @@ class Dispatcher:
         latency: float,
         stopping: threading.Event,
         exchanges: ExchangeLog | None = None,
+        variants: VariantRenderer | None = None,
     ) -> None:
         self.state = state
         self.credentials = credentials
         self.faults = faults
         self.latency = latency
         self.exchanges = exchanges
+        self.variants = variants
         self._stopping = stopping
 
     def dispatch(self, request: HttpRequest) -> Outcome:
@@ -187,21 +192,28 @@ class Dispatcher:
         raise ApiError(401, message, headers=_BASIC_CHALLENGE)
 
     def _apply(self, route: Route, params: dict[str, str], request: HttpRequest) -> ApiResponse:
+        variants = None if route.is_control else self.variants
         try:
-            body = self._read_body(route, request)
-            return route.handle(self.state, ApiRequest(params, request.query, body, self.exchanges))
+            body = self._read_body(route, request, variants)
+            page_cap = variants.page_cap() if variants is not None and route.paged else None
+            response = route.handle(
+                self.state, ApiRequest(params, request.query, body, self.exchanges, page_cap)
+            )
         except ApiError as error:
             return ApiResponse.error(error)
+        return response if variants is None else variants.render(response)
 
     @staticmethod
-    def _read_body(route: Route, request: HttpRequest) -> dict[str, Any]:
+    def _read_body(route: Route, request: HttpRequest, variants: VariantRenderer | None) -> Mapping[str, Any]:
         if request.method not in _METHODS_WITH_BODY:
             return {}
         if not request.body:
             if route.body is not None and not route.body_optional:
                 raise ApiError(400, "A JSON request body is required")
             return {}
-        body = _parse_json_object(request)
+        body: Mapping[str, Any] = _parse_json_object(request)
         if route.body is not None:
+            if variants is not None:
+                body = variants.request_body(route.body, body)
             route.body.check(body)
         return body

@@ -60,12 +60,15 @@ class ApiRequest:
     :param query: the query parameters, each with all its values.
     :param body: the JSON object of the body, empty when there was none.
     :param exchange_log: the simulator's exchange log, for its own routes that report on it.
+    :param page_cap: the most items a paged listing may answer, whatever the ``limit`` asked;
+        ``None`` for no cap.
     """
 
     params: Mapping[str, str]
     query: Mapping[str, list[str]]
     body: Mapping[str, Any]
     exchange_log: ExchangeLog | None = None
+    page_cap: int | None = None
 
     def query_value(self, name: str) -> str | None:
         """Return the first value of query parameter ``name``, or ``None`` when absent or empty."""

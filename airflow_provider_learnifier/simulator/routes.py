@@ -58,6 +58,8 @@ class Route:
     :param body: the schema of the request body, which is then required, unless ``body_optional``.
     :param body_optional: whether the request may come without a body.
     :param auth: ``basic`` for HTTP Basic, ``api_key`` for the API key in the ``key`` query parameter.
+    :param paged: whether the operation pages its answer with ``limit`` and ``offset``, so that
+        spec variants may cap its pages.
     """
 
     method: str
@@ -66,6 +68,7 @@ class Route:
     body: BodySchema | None = None
     body_optional: bool = False
     auth: Literal["basic", "api_key"] = "basic"
+    paged: bool = False
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -232,6 +235,8 @@ def _remove_user_group_member(state: SimulatorState, request: ApiRequest) -> Api
 
 def _list_users(state: SimulatorState, request: ApiRequest) -> ApiResponse:
     limit = _non_negative_int(request, "limit", 5000)
+    if request.page_cap is not None:
+        limit = min(limit, request.page_cap)
     offset = _non_negative_int(request, "offset", 0)
     users, more = state.list_users(limit, offset)
     headers = {
@@ -370,7 +375,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", _USER_GROUP + "/members", _list_user_group_members),
     Route("POST", _USER_GROUP + "/members", _add_user_group_member, bodies.ADD_USER_GROUP_MEMBER),
     Route("DELETE", _USER_GROUP + "/members/{uuid}", _remove_user_group_member),
-    Route("GET", "/users", _list_users),
+    Route("GET", "/users", _list_users, paged=True),
     Route("POST", "/users", _add_user, bodies.ADD_USER),
     Route("GET", "/users/{userid}", _get_user),
     Route("PATCH", "/users/{userid}", _update_user, bodies.UPDATE_USER),

@@ -16,12 +16,14 @@ from airflow_provider_learnifier.simulator.recording import Exchange, ExchangeLo
 from airflow_provider_learnifier.simulator.seed import seeded_state
 from airflow_provider_learnifier.simulator.server import SimulatorHTTPServer
 from airflow_provider_learnifier.simulator.tls import create_certificates, server_context
+from airflow_provider_learnifier.simulator.variants import VariantRenderer
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from airflow_provider_learnifier.simulator.models import JsonObject
     from airflow_provider_learnifier.simulator.state import SimulatorState
+    from airflow_provider_learnifier.simulator.variants import SpecVariants
 
 #: Seconds that :meth:`LearnifierSimulator.stop` waits for open connections to close.
 STOP_TIMEOUT_SECONDS = 5.0
@@ -58,6 +60,9 @@ class LearnifierSimulator:
         :attr:`exchanges`. Turn it off for long runs and memory measurements: requests are then
         only counted (see :attr:`request_count`). May be switched later through :attr:`record`.
     :param max_exchanges: keep only the newest this many exchanges; ``None`` keeps all.
+    :param variants: vary the answers, per request and at random, in the ways the spec permits
+        (see :class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`); ``None``
+        (the default) answers as usual. May be changed later through :attr:`variants`.
     :raises ValueError: for a host that is not a loopback address, an unknown seed, or a
         negative ``max_exchanges``.
     """
@@ -75,6 +80,7 @@ class LearnifierSimulator:
         faults: FaultConfig | None = None,
         record: bool = True,
         max_exchanges: int | None = None,
+        variants: SpecVariants | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"The simulator listens only on loopback addresses, not on {host!r}")
@@ -85,6 +91,7 @@ class LearnifierSimulator:
         self._address = (host, port)
         self._exchanges = ExchangeLog(record=record, max_exchanges=max_exchanges)
         self._stopping = threading.Event()
+        self._variant_renderer = VariantRenderer(variants)
         self._dispatcher = Dispatcher(
             self.state,
             Credentials(key, secret),
@@ -92,6 +99,7 @@ class LearnifierSimulator:
             0.0,
             self._stopping,
             self._exchanges,
+            self._variant_renderer,
         )
         self.latency = latency
         self._server: SimulatorHTTPServer | None = None
@@ -211,6 +219,15 @@ class LearnifierSimulator:
     @faults.setter
     def faults(self, config: FaultConfig) -> None:
         self._dispatcher.faults.config = config
+
+    @property
+    def variants(self) -> SpecVariants | None:
+        """The spec variants of the answers, ``None`` when off; setting them restarts their draws."""
+        return self._variant_renderer.variants
+
+    @variants.setter
+    def variants(self, variants: SpecVariants | None) -> None:
+        self._variant_renderer.variants = variants
 
     @property
     def fault_counts(self) -> dict[str, int]:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_learnifier.simulator import seed
+from airflow_provider_learnifier.simulator import SpecVariants, seed
+from airflow_provider_learnifier.simulator.__main__ import build_parser, spec_variants
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -169,6 +170,7 @@ def test_the_cli_records_the_newest_exchanges_on_request(run_cli: RunCli, tmp_pa
         (["--error-rate", "2"], "error_rate must be between 0 and 1"),
         (["--seed", "big"], "invalid choice"),
         (["--record", "--max-exchanges", "-1"], "max_exchanges must be None or a non-negative integer"),
+        (["--users-page-cap", "0"], "users_page_cap must be at least 1"),
     ],
 )
 def test_the_cli_refuses_bad_options(run_cli: RunCli, arguments: list[str], message: str) -> None:
@@ -177,3 +179,49 @@ def test_the_cli_refuses_bad_options(run_cli: RunCli, arguments: list[str], mess
 
     assert process.returncode == 2
     assert message in stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "variants"),
+    [
+        ([], None),
+        (["--spec-variants", "7"], SpecVariants.all(7)),
+        (["--spec-variants", "7", "--users-page-cap", "20"], SpecVariants.all(7, users_page_cap=20)),
+        (["--users-page-cap", "100"], SpecVariants(users_page_cap=100)),
+        (["--ignore-undeclared-fields"], SpecVariants(ignore_undeclared_fields=True)),
+        (
+            ["--users-page-cap", "5", "--no-paging-headers"],
+            SpecVariants(users_page_cap=5, paging_headers=False),
+        ),
+    ],
+    ids=["none", "all", "all-with-cap", "page-cap", "undeclared", "no-headers"],
+)
+def test_the_cli_options_choose_the_spec_variants(
+    arguments: list[str], variants: SpecVariants | None
+) -> None:
+    assert spec_variants(build_parser().parse_args(arguments)) == variants
+
+
+def test_the_cli_serves_spec_variants(run_cli: RunCli, tmp_path: Path) -> None:
+    ready_file = tmp_path / "ready.json"
+    process = run_cli(
+        "--http", "--spec-variants", "3", "--users-page-cap", "1", "--ready-file", str(ready_file)
+    )
+
+    ready = wait_for(ready_file, process)
+    auth = ("sim-key", "sim-secret")
+    added = requests.post(
+        f"{ready['base_url']}/users", json={"primaryEmail": "b@example.com"}, auth=auth, timeout=10
+    )
+    page = requests.get(f"{ready['base_url']}/users", params={"limit": 5}, auth=auth, timeout=10)
+    process.terminate()
+    process.communicate(timeout=10)
+
+    assert 200 <= added.status_code < 300
+    assert 200 <= page.status_code < 300
+    assert len(page.json()) == 1
+    assert {name: page.headers[name] for name in ("X-Limit", "X-Size", "X-More")} == {
+        "X-Limit": "1",
+        "X-Size": "1",
+        "X-More": "true",
+    }

@@ -188,3 +188,48 @@ def test_validate_all_reports_every_failure_and_skips_control_routes(openapi_spe
         )
     assert "/nowhere" in str(failure.value)
     assert "status 201" in str(failure.value)
+
+
+PROJECT = {"id": 2001, "orgId": 1001, "name": "Onboarding", "status": "NEW"}
+
+
+@pytest.mark.parametrize(
+    "varied",
+    [
+        exchange("GET", "/orgunits/1/projects/2001", status=202, response=PROJECT),
+        exchange("PATCH", "/orgunits/1", body={}, status=204),
+        exchange("GET", "/orgunits/1/projects/2001", response=PROJECT | {"id": "2001", "orgId": "1001"}),
+        exchange("GET", "/orgunits/1/projects/2001", response=PROJECT | {"note": None, "x-vendorField": 1}),
+        exchange(
+            "GET", "/orgunits", response={"orgUnits": [{"id": "1", "type": "CLIENT", "parentId": None}]}
+        ),
+    ],
+    ids=["other-2xx", "no-content", "string-ids", "null-and-extra", "nested"],
+)
+def test_spec_variants_are_accepted_only_when_asked(openapi_spec: dict[str, Any], varied: Exchange) -> None:
+    validate_exchange(openapi_spec, varied, spec_variants=True)
+    with pytest.raises(AssertionError):
+        validate_exchange(openapi_spec, varied)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            exchange("GET", "/orgunits/1/projects/2001", response=PROJECT | {"id": "p-1"}),
+            "'p-1' is not valid",
+        ),
+        (exchange("GET", "/orgunits/1", response={"id": None, "type": "CLIENT"}), "None is not valid"),
+        (exchange("GET", "/orgunits/1/projects/2001", response=PROJECT | {"name": 5}), "5 is not valid"),
+        (exchange("GET", "/orgunits/1/projects/2001", status=302, response=PROJECT), "302 is not declared"),
+        (
+            exchange("GET", "/orgunits/1/projects/2001", status=204),
+            "declares a body, but the answer has none",
+        ),
+    ],
+)
+def test_spec_variants_still_reject_what_the_spec_forbids(
+    openapi_spec: dict[str, Any], bad: Exchange, message: str
+) -> None:
+    with pytest.raises(AssertionError, match=message):
+        validate_exchange(openapi_spec, bad, spec_variants=True)
