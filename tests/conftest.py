@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["airflow_provider_learnifier.simulator.pytest_plugin"]
 
 OPENAPI_PATH = Path(__file__).parent / "data" / "openapi.json"
+
+# Property-based tests: a few examples each in `make test` ("dev"), more in CI's property stage
+# (HYPOTHESIS_PROFILE=ci). No example database: a run leaves no files; a failure prints its example.
+_PROFILE = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture],
+}
+settings.register_profile("dev", max_examples=10, **_PROFILE)
+settings.register_profile("ci", max_examples=100, **_PROFILE)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session")

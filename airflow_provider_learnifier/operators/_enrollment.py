@@ -330,7 +330,7 @@ class Enrollment:
         )
 
     def _activate(self, user_id: str, participant_id: str, *, read_first: bool) -> bool:
-        """Activate the participant once, even when an answer is lost; return whether this run did.
+        """Activate the participant; never send it twice in one run; return whether this run did.
 
         :param read_first: read the participation just before activating (it was enrolled before
             this run, so an overlapping run may have activated it meanwhile).
@@ -352,6 +352,7 @@ class Enrollment:
             read_back=read_back,
             what=f"activating participant {participant_id}",
             deduplicated=False,
+            send_again=False,  # an activation may mail the person: never twice in one run
             log=self.log,
         )
         return True

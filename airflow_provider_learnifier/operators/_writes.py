@@ -32,6 +32,7 @@ def write_once(
     read_back: Callable[[], _T | None],
     what: str,
     deduplicated: bool,
+    send_again: bool = True,
     on_conflict: Callable[[LearnifierConflictError], _T] | None = None,
     log: logging.Logger | Any = None,
 ) -> tuple[_T, bool]:
@@ -43,8 +44,10 @@ def write_once(
     :param what: the write, for messages (``"creating user 'E-1'"``).
     :param deduplicated: Learnifier refuses a second copy of this write (a 409 for a user, a
         participant, an org unit with an external id), so sending it again while the first may
-        still be in flight cannot apply it twice. Otherwise (an activation, a project, a user
-        group) it is sent again only when the failure proves Learnifier is done with the first.
+        still be in flight cannot apply it twice. Otherwise (a project, a user group) it is sent
+        again only when the failure proves Learnifier is done with the first.
+    :param send_again: ``False`` for a write that is never sent twice in one run (an activation,
+        which may mail the person): when the state does not show it, its error is raised.
     :param on_conflict: turns a 409 into a result (after checking that what exists is what was
         meant); without it a 409 is raised.
     :param log: where to log.
@@ -52,7 +55,8 @@ def write_once(
         the first send said it existed before).
     :raises LearnifierUncertainWriteError: when the write may have been applied, the state does
         not show it, and sending it again could apply it twice.
-    :raises LearnifierError: the write's own error when it was refused, or failed twice.
+    :raises LearnifierError: the write's own error when it was refused, failed twice, or failed
+        without being applied and ``send_again`` is off.
     """
     log = log or logging.getLogger(__name__)
     try:
@@ -69,7 +73,9 @@ def write_once(
     if found is not None:
         log.info("%s got no clear answer (%s), but it was applied", _capitalised(what), first_error)
         return found, True
-    if first_error.may_still_be_in_flight and not deduplicated:
+    if not send_again or (first_error.may_still_be_in_flight and not deduplicated):
+        if not first_error.may_still_be_in_flight:
+            raise first_error
         raise LearnifierUncertainWriteError(
             f"{what} got no clear answer and may still be applied by Learnifier, so it was not sent "
             f"again (it could be applied twice); the next run reads whether it was: {first_error}",

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_learnifier.exceptions import LearnifierResponseError
@@ -86,7 +86,6 @@ def test_without_paging_headers_an_empty_page_ends_the_listing(serve):
     assert len(server.requests_seen) == 4, "three pages of users, then the empty one"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     count=st.integers(min_value=0, max_value=40),
     cap=st.integers(min_value=1, max_value=12),

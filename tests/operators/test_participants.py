@@ -235,16 +235,43 @@ def test_server_errors_on_writes_are_checked_and_tried_again(learnifier_conn, ru
     participants_path = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants"
     sim.inject(status=502, times=1, method="POST", path="/users")
     sim.inject(status=500, times=1, method="POST", path=participants_path)
-    sim.inject(status=500, times=1, method="POST", path=participants_path + "/")
 
     dag_run = run_dag("operators_enroll", {"roster": roster})
 
     assert dag_run.state == "success"
-    assert sim.fault_counts["scripted"] == 3
+    assert sim.fault_counts["scripted"] == 2
     result = result_of(dag_run)
     assert result["failed"] == []
     assert result["counts"]["enrolled"] == 4
     assert result["counts"]["activated"] == 4
+    assert_everyone_enrolled_once(sim, roster, users_before=1)
+
+
+def test_an_activation_is_never_sent_twice_in_one_run(learnifier_conn, run_dag):
+    """An activation answered 500 was not applied (the state says so), but it is not sent again:
+    the person fails, and the next run activates them."""
+    sim = learnifier_conn
+    roster = people(3)
+    sim.inject(
+        status=500,
+        times=1,
+        method="POST",
+        path=f"/orgunits/{seed.DEMO_ORG_UNIT_ID}/projects/{PROJECT}/participants/",
+    )
+
+    first = run_dag("operators_enroll", {"roster": roster})
+
+    assert first.state == "failed"
+    (failure,) = result_of(first, key=ENROLLMENT_SUMMARY_XCOM_KEY)["failed"]
+    assert "activating the participant failed" in failure["reason"] and "500" in failure["reason"]
+    activations = Counter(e.path for e in sim.exchanges if e.path.endswith("/activate"))
+    assert sorted(activations.values()) == [1, 1, 1]
+    assert sum(not p["activated"] for p in participants(sim)) == 1
+
+    second = run_dag("operators_enroll", {"roster": roster})
+
+    assert second.state == "success"
+    assert result_of(second)["counts"]["activated"] == 1
     assert_everyone_enrolled_once(sim, roster, users_before=1)
 
 

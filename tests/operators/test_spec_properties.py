@@ -1,0 +1,246 @@
+"""Property-based tests: the operators' invariants under every answer Learnifier's spec permits.
+
+Each example starts a simulator whose answers vary at random in every way the spec allows
+(:class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`: short ``GET /users``
+pages, ignored undeclared fields, extra members, ids as numbers or strings, any 2xx, optional
+members left out, shuffled lists) and, in some examples, random faults (5xx answers, connections
+dropped before or after the change was made). Whatever happens, these must hold:
+
+- nobody on the roster is removed, and nobody is enrolled, activated or updated as another person;
+- one user per person, one participant per user, at most one activation request per participant;
+- a person who did not fail is enrolled (and activated);
+- rerunning project creation makes one project;
+- the progress report equals the state.
+
+``make test`` runs a few examples of each (the ``dev`` profile of ``tests/conftest.py``); CI's
+property stage runs more (``HYPOTHESIS_PROFILE=ci``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from unittest import mock
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_learnifier.exceptions import LearnifierError
+from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
+from airflow_provider_learnifier.simulator import FaultConfig, LearnifierSimulator, seed
+from airflow_provider_learnifier.simulator.variants import SpecVariants
+
+if TYPE_CHECKING:
+    import pytest
+
+
+CONNECTION_VARIABLE = "AIRFLOW_CONN_LEARNIFIER_DEFAULT"
+#: Retry at once: the faults here are about what is applied, not about waiting.
+FAST_RETRIES = {"backoff_factor": 0.001, "max_retries": 3}
+PROJECT = seed.DEMO_PROJECT_ID
+
+variants = st.builds(
+    SpecVariants,
+    seed=st.integers(0, 2**32 - 1),
+    users_page_cap=st.integers(1, 6),
+    random_page_sizes=st.booleans(),
+    paging_headers=st.booleans(),
+    ignore_undeclared_fields=st.booleans(),
+    extra_fields=st.booleans(),
+    id_types=st.booleans(),
+    any_2xx=st.booleans(),
+    drop_optional=st.booleans(),
+    shuffle=st.booleans(),
+)
+faults = st.one_of(
+    st.none(),
+    st.builds(
+        FaultConfig,
+        error_rate=st.sampled_from([0.0, 0.05, 0.1]),
+        error_statuses=st.just((500, 502, 504)),
+        drop_rate=st.sampled_from([0.0, 0.05, 0.1]),
+        drop_after_apply_share=st.sampled_from([0.0, 0.5, 1.0]),
+        seed=st.integers(0, 2**32 - 1),
+    ),
+)
+
+
+@contextmanager
+def simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[LearnifierSimulator]:
+    """A fresh demo simulator over plain HTTP on loopback, set up before variants and faults start."""
+    with LearnifierSimulator(seed="demo", tls=False) as sim:
+        monkeypatch.setenv(CONNECTION_VARIABLE, sim.connection_json(extra=FAST_RETRIES))
+        yield sim
+
+
+def _start(sim: LearnifierSimulator, spec_variants: SpecVariants, fault_config: FaultConfig | None) -> None:
+    sim.variants = spec_variants
+    if fault_config is not None:
+        sim.faults = fault_config
+    sim.clear_exchanges()
+
+
+# ---------------------------------------------------------------------- people
+
+
+@st.composite
+def rosters(draw: Any) -> tuple[list[dict[str, str]], list[dict[str, str]], set[str]]:
+    """Existing users, a roster, and the external ids of rows that name two people (they must fail).
+
+    Existing people have an email and an external id. Roster rows name an existing or a new
+    person by email, external id or both; a "swap" row joins an existing person's email (in
+    another case) with a new external id. No two rows name one person.
+    """
+    existing = [
+        {"email": f"old{n}@example.com", "external_id": f"OLD{n}"} for n in range(draw(st.integers(0, 5)))
+    ]
+    rows: list[dict[str, str]] = []
+    swaps: set[str] = set()
+    used: set[int] = set()
+    for n in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["new", "existing", "swap"])) if len(used) < len(existing) else "new"
+        if kind == "new":
+            row = {"email": f"New{n}@Example.com"}
+            if draw(st.booleans()):
+                row["external_id"] = f"NEW{n}"
+        else:
+            index = draw(st.sampled_from(sorted(set(range(len(existing))) - used)))
+            used.add(index)
+            person = existing[index]
+            if kind == "swap":
+                row = {"email": person["email"].upper(), "external_id": f"SWAP{n}"}
+                swaps.add(row["external_id"])
+            else:
+                form = draw(st.sampled_from(["email", "external_id", "both"]))
+                row = {key: value for key, value in person.items() if form in (key, "both")}
+        rows.append(row)
+    return existing, rows, swaps
+
+
+def _create_existing(sim: LearnifierSimulator, existing: list[dict[str, str]]) -> None:
+    with LearnifierHook() as hook:
+        for person in existing:
+            hook.create_user(primary_email=person["email"], external_id=person["external_id"])
+
+
+def _label(row: dict[str, str]) -> str:
+    return row.get("external_id") or row["email"]
+
+
+def _users(sim: LearnifierSimulator) -> dict[str, dict[str, Any]]:
+    return {user["id"]: user for user in sim.state.snapshot()["users"]}
+
+
+def _participants(sim: LearnifierSimulator) -> list[dict[str, Any]]:
+    return [p for p in sim.state.snapshot()["participants"] if p["projectId"] == PROJECT]
+
+
+def _is(row: dict[str, str], user: dict[str, Any]) -> bool:
+    """The test's own reading of "this user is this row's person" (every identifier the row has)."""
+    return (
+        not row.get("email") or str(user.get("primaryEmail") or "").casefold() == row["email"].casefold()
+    ) and (not row.get("external_id") or user.get("externalId") == row["external_id"])
+
+
+def _enroll(roster: list[dict[str, str]], **kwargs: Any) -> dict[str, Any] | LearnifierError:
+    operator = LearnifierEnrollOperator(
+        task_id="enroll",
+        roster=roster,
+        project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID,
+        max_failures=len(roster),
+        max_removals=None,
+        **kwargs,
+    )
+    try:
+        return operator.execute({"ti": mock.MagicMock()})
+    except LearnifierError as error:  # a listing the faults made unreadable fails the task
+        return error
+
+
+def _assert_nobody_swapped_or_doubled(sim: LearnifierSimulator, roster: list[dict[str, str]]) -> None:
+    users = _users(sim)
+    emails = Counter(
+        str(u.get("primaryEmail") or "").casefold() for u in users.values() if u.get("primaryEmail")
+    )
+    external_ids = Counter(u["externalId"] for u in users.values() if u.get("externalId"))
+    assert max(emails.values(), default=1) == 1, "two users with one email"
+    assert max(external_ids.values(), default=1) == 1, "two users with one external id"
+    enrolled = Counter(p["userId"] for p in _participants(sim))
+    assert max(enrolled.values(), default=1) == 1, "two participants of one user"
+    activations = Counter(
+        exchange.path
+        for exchange in sim.exchanges
+        if exchange.method == "POST" and exchange.path.endswith("/activate")
+    )
+    assert max(activations.values(), default=1) == 1, f"an activation sent twice: {activations}"
+
+
+@given(people=rosters(), spec_variants=variants, fault_config=faults)
+def test_enroll_and_sync_never_swap_double_or_remove_a_rostered_person(
+    monkeypatch, people, spec_variants, fault_config
+):
+    existing, roster, swaps = people
+    with simulator(monkeypatch) as sim:
+        _create_existing(sim, existing)
+        _start(sim, spec_variants, fault_config)
+
+        result = _enroll(roster)
+
+        _assert_nobody_swapped_or_doubled(sim, roster)
+        users = _users(sim)
+        participants = {p["userId"]: p for p in _participants(sim)}
+        for user_id in participants:
+            user = users[user_id]
+            assert any(_is(row, user) for row in roster), f"{user} was enrolled for nobody on the roster"
+        event(
+            "enrollment "
+            + ("failed: " + type(result).__name__ if isinstance(result, LearnifierError) else "ran")
+        )
+        if isinstance(result, LearnifierError):
+            return
+        failed = {failure["person"] for failure in result["failed"]}
+        event(f"{len(failed)} of {len(roster)} row(s) failed")
+        for failure in result["failed"]:
+            if failure["person"] not in swaps:
+                event(("no faults: " if fault_config is None else "") + failure["reason"][:90])
+        assert swaps <= failed, "a row naming two people was not refused"
+        for row in roster:
+            if _label(row) in failed:
+                continue
+            (user,) = [user for user in users.values() if _is(row, user)]
+            assert user["id"] in participants, f"{row} was reported enrolled but is not"
+            assert participants[user["id"]]["activated"], f"{row} was reported enrolled but is not activated"
+
+        # Sync to a part of the roster: nobody on it may be removed.
+        kept = roster[: len(roster) // 2 + 1]
+        before = {p["userId"] for p in _participants(sim)}
+        sim.clear_exchanges()
+        synced = _enroll(kept, remove_missing=True)
+
+        _assert_nobody_swapped_or_doubled(sim, kept)
+        after = {p["userId"] for p in _participants(sim)}
+        for row in kept:
+            for user in _users(sim).values():
+                if _is(row, user) and user["id"] in before:
+                    assert user["id"] in after, f"{row} is on the roster and was removed"
+        if not isinstance(synced, LearnifierError) and synced.get("removal_skipped") is None:
+            assert len(before - after) == len(synced["removed"])
+
+
+def test_the_strategies_make_the_cases_they_promise():
+    """The generator does make swaps, existing people and new ones (else the property means little)."""
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=60)
+    @given(people=rosters())
+    def collect(people: Any) -> None:
+        _existing, roster, swaps = people
+        seen["swap"] += bool(swaps)
+        seen["existing"] += any(row.get("external_id", "").startswith("OLD") for row in roster)
+        seen["new"] += any(row.get("email", "").startswith("New") for row in roster)
+
+    collect()
+    assert seen["swap"] and seen["existing"] and seen["new"], seen
