@@ -94,7 +94,7 @@ def identity_mismatch(person: Person, user: Mapping[str, Any]) -> str | None:
     if person.email:
         email = str(user.get("primaryEmail") or "")
         if not email:
-            return f"Learnifier named user {user_id} without its email: it cannot be checked to be {person.email!r}"
+            return f"Learnifier named user {user_id} without an email to check against {person.email!r}"
         if email.casefold() != person.email.casefold():
             return f"Learnifier named user {user_id} whose email is {email!r}, not the row's {person.email!r}"
         return None
