@@ -23,8 +23,9 @@ from airflow_provider_learnifier.operators.projects import (
 )
 from airflow_provider_learnifier.simulator import seed
 from airflow_provider_learnifier.simulator.messages import ApiResponse
+from airflow_provider_learnifier.simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
-from tests.operators.variants import ignore_project_external_ids, rewrite_responses
+from tests.operators.variants import rewrite_responses
 
 ORG = seed.DEMO_ORG_UNIT_ID
 
@@ -121,7 +122,7 @@ def test_three_runs_make_one_project_when_the_server_ignores_the_external_id(
 ):
     """Issue 17 item 4: before, each run created a project (three runs, three projects)."""
     sim = learnifier_conn
-    ignore_project_external_ids(sim, monkeypatch)
+    sim.variants = SpecVariants(ignore_undeclared_fields=True)  # a server that ignores externalId
 
     results = [_create(external_id="security-2026").execute(_context()) for _ in range(3)]
 
@@ -143,7 +144,7 @@ def test_the_name_rule_fails_naming_the_projects_rather_than_guess(learnifier_co
             hook.create_project(ORG, name="Conduct", design_id=seed.CODE_OF_CONDUCT_DESIGN_ID)["id"]
             for _ in range(2)
         ]
-    ignore_project_external_ids(sim, monkeypatch)
+    sim.variants = SpecVariants(ignore_undeclared_fields=True)  # a server that ignores externalId
     sim.clear_exchanges()
 
     with pytest.raises(LearnifierInputError, match=f"2 projects named 'Conduct'.*{ids[0]}, {ids[1]}"):
@@ -171,7 +172,7 @@ def test_a_lost_create_answer_is_settled_by_the_name_rule_when_the_external_id_d
 ):
     """Before, the external id lookup found nothing and the task failed though the project was made."""
     sim = learnifier_conn
-    ignore_project_external_ids(sim, monkeypatch)
+    sim.variants = SpecVariants(ignore_undeclared_fields=True)  # a server that ignores externalId
     sim.inject(drop="after", method="POST", path=f"/orgunits/{ORG}/projects")
 
     result = _create(external_id="c-1").execute(_context())

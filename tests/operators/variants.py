@@ -2,15 +2,15 @@
 
 :func:`rewrite_requests` and :func:`rewrite_responses` wrap the running simulator's dispatcher,
 so requests still travel over a real socket and the exchange log still records what the hook
-sent and what it got back. They stand in for the simulator's spec-variant mode until it exists.
-Both are undone by ``monkeypatch`` at the end of the test.
+sent and what it got back. They give one particular answer the spec permits at one chosen
+request (a 204 to a PATCH, a 409 to one add), where the simulator's spec-variant mode
+(:class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`) varies answers at
+random. Both are undone by ``monkeypatch`` at the end of the test.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -53,20 +53,3 @@ def rewrite_responses(
         return dataclasses.replace(outcome, response=rewrite(request, outcome.response))
 
     _wrap(sim, monkeypatch, around)
-
-
-#: The project create and update paths.
-PROJECT_WRITE = re.compile(r"/orgunits/[^/]+/projects(/[^/]+)?\Z")
-
-
-def ignore_project_external_ids(sim: LearnifierSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the simulator a server that ignores ``externalId`` in project bodies, which the spec omits."""
-
-    def drop(request: HttpRequest) -> HttpRequest:
-        if request.method not in ("POST", "PATCH") or not PROJECT_WRITE.match(request.path):
-            return request
-        body = json.loads(request.body)
-        body.pop("externalId", None)
-        return dataclasses.replace(request, body=json.dumps(body).encode())
-
-    rewrite_requests(sim, monkeypatch, drop)
