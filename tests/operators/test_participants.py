@@ -30,6 +30,7 @@ from airflow_provider_learnifier.operators.participants import (
 )
 from airflow_provider_learnifier.simulator import seed
 from airflow_provider_learnifier.simulator.dispatch import Dispatcher
+from airflow_provider_learnifier.simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
 
 PROJECT = seed.DEMO_PROJECT_ID
@@ -870,3 +871,23 @@ def test_overlapping_runs_never_activate_anyone_twice(learnifier_conn, hook):
         assert len(enrolled) == len(roster) and max(enrolled.values()) == 1
         assert all(p["activated"] for p in participants(sim))
         assert len(activations) == len(roster)
+
+
+def test_sync_against_a_server_that_pages_by_less_than_asked_removes_nobody_on_the_roster(
+    learnifier_conn, run_dag
+):
+    """The issue's case, scaled down: the server answers GET /users ten at a time, whatever the
+    limit asked. Before, the user index held the first page only: the other rows "had no user",
+    and sync (without the guard) removed 20 of the 30 rostered participants."""
+    sim = learnifier_conn
+    roster = people(30)
+    assert run_dag("operators_enroll", {"roster": roster}).state == "success"
+    sim.variants = SpecVariants(users_page_cap=10)
+    sim.clear_exchanges()
+
+    result = _sync(roster, create_missing_users=False, max_removals=None).execute(_context())
+
+    assert result["removed"] == [] and result["failed"] == []
+    assert len(participants(sim)) == 30
+    pages = [e for e in sim.exchanges if (e.method, e.path) == ("GET", "/users")]
+    assert len(pages) == 4  # 31 users (the seeded admin too), ten a page
