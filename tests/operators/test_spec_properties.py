@@ -18,6 +18,7 @@ property stage runs more (``HYPOTHESIS_PROFILE=ci``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -244,3 +245,116 @@ def test_the_strategies_make_the_cases_they_promise():
 
     collect()
     assert seen["swap"] and seen["existing"] and seen["new"], seen
+
+
+# ---------------------------------------------------------------------- upsert users
+
+
+@given(
+    people=rosters(),
+    spec_variants=variants,
+    fault_config=faults,
+    first_names=st.lists(st.sampled_from(["Ann", "Bo", "Cy"]), min_size=8, max_size=8),
+)
+def test_upsert_users_never_rewrites_another_person(
+    monkeypatch, people, spec_variants, fault_config, first_names
+):
+    """Rows carry a new first name; a row either fails, or its own person (and nobody else) has it."""
+    from airflow_provider_learnifier.operators.users import LearnifierUpsertUsersOperator
+
+    existing, roster, swaps = people
+    rows = [row | {"first_name": name} for row, name in zip(roster, first_names, strict=False)]
+    with simulator(monkeypatch) as sim:
+        _create_existing(sim, existing)
+        before = _users(sim)
+        _start(sim, spec_variants, fault_config)
+
+        operator = LearnifierUpsertUsersOperator(task_id="upsert", users=rows, max_failures=len(rows))
+        try:
+            result: dict[str, Any] | None = operator.execute({"ti": mock.MagicMock()})
+        except LearnifierError:
+            result = None
+
+        after = _users(sim)
+        _assert_nobody_swapped_or_doubled(sim, rows)
+        for user_id, user in after.items():
+            old = before.get(user_id)
+            if old is None or old == user:
+                continue
+            # A changed user must be the person of a row, and hold that row's values.
+            (row,) = [row for row in rows if _is(row, old) or _is(row, user)]
+            assert _is(row, user), f"user {old} was rewritten as {row}"
+            assert user.get("firstName") == row["first_name"]
+        if result is None:
+            return
+        failed = {failure["person"] for failure in result["failed"]}
+        assert swaps <= failed, "a row naming two people was applied"
+        for row in rows:
+            if _label(row) not in failed:
+                (user,) = [user for user in after.values() if _is(row, user)]
+                assert user.get("firstName") == row["first_name"], f"{row} was reported done but is not"
+
+
+# ---------------------------------------------------------------------- projects
+
+
+@given(spec_variants=variants, fault_config=faults, runs=st.integers(2, 4))
+def test_creating_a_project_again_and_again_makes_one(monkeypatch, spec_variants, fault_config, runs):
+    from airflow_provider_learnifier.operators.projects import LearnifierCreateProjectOperator
+
+    with simulator(monkeypatch) as sim:
+        _start(sim, spec_variants, fault_config)
+        outcomes = []
+        for n in range(runs):
+            operator = LearnifierCreateProjectOperator(
+                task_id=f"create_{n}",
+                name="Security 2026",
+                org_id=seed.DEMO_ORG_UNIT_ID,
+                design_id=seed.SECURITY_AWARENESS_DESIGN_ID,
+                external_id="security-2026",
+            )
+            try:
+                outcomes.append(operator.execute({"ti": mock.MagicMock()})["project_id"])
+            except LearnifierError as error:  # a run the faults broke; the next one must not duplicate
+                outcomes.append(type(error).__name__)
+
+        made = [p for p in sim.state.snapshot()["projects"] if p["name"] == "Security 2026"]
+        assert len(made) <= 1, f"{len(made)} projects after {runs} runs: {outcomes}"
+        ids = {outcome for outcome in outcomes if outcome.isdigit()}
+        assert ids <= {str(p["id"]) for p in made}
+
+
+# ---------------------------------------------------------------------- the progress report
+
+
+@given(
+    spec_variants=variants.map(lambda v: dataclasses.replace(v, drop_optional=False)),
+    user_lookup=st.sampled_from(["get", "scan"]),
+)
+def test_the_report_equals_the_state(monkeypatch, tmp_path_factory, spec_variants, user_lookup):
+    """Optional members left out by the server cannot be in the report, so that variant is off here."""
+    from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
+    from tests.operators.test_reporting import expected_rows, read_report
+
+    with simulator(monkeypatch) as sim:
+        with LearnifierHook() as hook:
+            for n in range(5):
+                user_id = hook.create_user(primary_email=f"r{n}@example.com", external_id=f"R{n}")
+                participant = hook.add_participant(seed.DEMO_ORG_UNIT_ID, PROJECT, user_id=user_id)
+                if n % 2:
+                    hook.activate_participant(seed.DEMO_ORG_UNIT_ID, PROJECT, participant)
+        sim.advance_progress(PROJECT, activities=1)
+        _start(sim, spec_variants, None)
+        target = tmp_path_factory.mktemp("report") / "progress.jsonl"
+
+        LearnifierProgressReportOperator(
+            task_id="report",
+            path=str(target),
+            org_id=seed.DEMO_ORG_UNIT_ID,
+            project_ids=[PROJECT],
+            user_lookup=user_lookup,
+            scan_page_size=2,
+        ).execute({})
+
+        key = lambda row: row["participant_id"]  # noqa: E731 - the order of a listing is the server's
+        assert sorted(read_report(target, "jsonl"), key=key) == sorted(expected_rows(sim, [PROJECT]), key=key)
