@@ -26,6 +26,12 @@ test: venv
 test-integration: venv
 	LEARNIFIER_INTEGRATION=1 $(BIN)/python -m pytest tests/integration -ra
 
+# The property-based tests with many examples (HYPOTHESIS_PROFILE=ci): `make test` runs them
+# with a few examples each; CI runs this stage too.
+.PHONY: test-properties
+test-properties: venv
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py -ra
+
 demo: venv
 	$(BIN)/python scripts/demo.py
 
