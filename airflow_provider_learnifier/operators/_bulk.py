@@ -21,11 +21,6 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-#: How many times a request that creates something is sent when its answers are lost: after each
-#: lost answer the state is read again, and the request is sent again only if it was not applied.
-CREATE_ATTEMPTS = 3
-
-
 class Cancelled(Exception):
     """The task was asked to stop (``on_kill``) before the item was started."""
 
