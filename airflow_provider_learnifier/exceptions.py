@@ -46,6 +46,19 @@ class LearnifierError(AirflowException):
         self.api_message = api_message
 
     @property
+    def details(self) -> dict[str, Any]:
+        """What the error says about the request and the answer, as keyword arguments for another error."""
+        return {
+            "operation": self.operation,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "code": self.code,
+            "field": self.field,
+            "api_message": self.api_message,
+        }
+
+    @property
     def may_have_been_applied(self) -> bool:
         """Whether the failed request may have changed data anyway: read the state before resending it.
 

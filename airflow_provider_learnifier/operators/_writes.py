@@ -79,10 +79,7 @@ def write_once(
         raise LearnifierUncertainWriteError(
             f"{what} got no clear answer and may still be applied by Learnifier, so it was not sent "
             f"again (it could be applied twice); the next run reads whether it was: {first_error}",
-            operation=first_error.operation,
-            method=first_error.method,
-            path=first_error.path,
-            status=first_error.status,
+            **first_error.details,
         ) from first_error
     log.warning(
         "%s got no clear answer (%s) and was not applied; sending it once more",

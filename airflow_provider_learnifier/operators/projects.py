@@ -469,20 +469,6 @@ class LearnifierProjectNotEmptyError(LearnifierRefusedError):
         self.participants = participants
 
 
-def _details(refused: LearnifierRefusedError) -> dict[str, Any]:
-    """What a refusal said, to raise it again with a clearer message."""
-    return {
-        "failures": refused.failures,
-        "operation": refused.operation,
-        "method": refused.method,
-        "path": refused.path,
-        "status": refused.status,
-        "code": refused.code,
-        "field": refused.field,
-        "api_message": refused.api_message,
-    }
-
-
 class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
     """Delete a Learnifier project. Learnifier refuses while participants remain in it.
 
@@ -544,13 +530,7 @@ class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
                 raise LearnifierRefusedError(
                     f"Learnifier refused to delete project {project_id} ({project.get('name')!r}): {refused}",
                     failures=refused.failures,
-                    operation=refused.operation,
-                    method=refused.method,
-                    path=refused.path,
-                    status=refused.status,
-                    code=refused.code,
-                    field=refused.field,
-                    api_message=refused.api_message,
+                    **refused.details,
                 ) from refused
             raise LearnifierProjectNotEmptyError(
                 f"Learnifier refused to delete project {project_id} ({project.get('name')!r}): it still has "
@@ -558,7 +538,8 @@ class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
                 f"them first, e.g. with LearnifierEnrollOperator(roster=[], remove_missing=True, "
                 f"allow_empty_roster=True). ({refused})",
                 participants=remaining,
-                **_details(refused),
+                failures=refused.failures,
+                **refused.details,
             ) from refused
         except LearnifierNotFoundError:
             # A retried DELETE whose first attempt was applied without an answer.

@@ -376,13 +376,7 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
                 f"updating user {user_id} ({', '.join(sorted(pending))}) conflicts with another user: "
                 f"{conflict}",
                 existing_id=conflict.existing_id,
-                operation=conflict.operation,
-                method=conflict.method,
-                path=conflict.path,
-                status=conflict.status,
-                code=conflict.code,
-                field=conflict.field,
-                api_message=conflict.api_message,
+                **conflict.details,
             ) from None
         return sent
 
