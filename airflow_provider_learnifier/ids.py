@@ -21,6 +21,8 @@ def id_problem(text: str) -> str | None:
         return "it contains white space"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         return "it contains control characters"
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        return "it contains a lone surrogate, which is not text that can be sent"
     return None
 
 

@@ -40,6 +40,9 @@ def _fields(operator: Any, names: Sequence[str]) -> dict[str, Any]:
 class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
     """Create a Learnifier organization unit, or reuse the one with the same external id.
 
+    A reused unit is left unchanged; where its name or parent differ from what was asked, the
+    result's ``differs`` says so (``{field: {"asked", "found"}}``).
+
     When ``external_id`` is given and Learnifier answers 409 (the external id is taken), the
     existing unit is looked up by external id and returned, marked ``"reused": true`` (with
     ``reuse_existing=False`` the conflict fails the task instead). When the create request gets
@@ -145,13 +148,21 @@ class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
         )
         org_id = id_text(created["id"])
         if not ours:
-            if created.get("name") != display_name:
+            # What was asked and what the reused unit has differ: say so in the result, not only the log.
+            differs = {
+                name: {"asked": asked, "found": found}
+                for name, asked, found in (
+                    ("display_name", display_name, created.get("name")),
+                    ("parent", fields.get("parent"), created.get("parentId", created.get("parent"))),
+                )
+                if asked is not None and (found is None or id_text(found) != asked)
+            }
+            if differs:
                 self.log.warning(
-                    "Org unit %s with external id %r is named %r, not %r; reusing it unchanged",
+                    "Org unit %s with external id %r differs from what was asked (%s); reusing it unchanged",
                     org_id,
                     external_id,
-                    created.get("name"),
-                    display_name,
+                    differs,
                 )
             self.log.info("Org unit with external id %r exists as %s: reusing it", external_id, org_id)
             return {
@@ -159,6 +170,7 @@ class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
                 "display_name": created.get("name"),
                 "external_id": external_id,
                 "reused": True,
+                "differs": differs,
             }
         self.log.info("Created org unit %s (%r)", org_id, display_name)
         return {"org_id": org_id, "display_name": display_name, "external_id": external_id, "reused": False}
@@ -167,7 +179,11 @@ class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
 class LearnifierUpdateOrgUnitOperator(LearnifierBaseOperator):
     """Update a Learnifier organization unit; only the given fields change.
 
-    The result (JSON, in XCom): ``{"org_id", "updated_fields": [...]}``.
+    The unit is read first: fields it already has (its name, external id and parent, which the API
+    shows) are not sent, and when nothing would change no request is sent. A unit is never made
+    its own parent.
+
+    The result (JSON, in XCom): ``{"org_id", "updated_fields": [...], "unchanged_fields": [...]}``.
 
     :param org_id: the unit to update. Templated.
     :param org_external_id: the unit's current external id, instead of ``org_id``. Templated.
@@ -221,6 +237,28 @@ class LearnifierUpdateOrgUnitOperator(LearnifierBaseOperator):
             org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
         except ValueError as error:
             raise LearnifierInputError(f"{self.task_id}: {error}") from None
-        self.log.info("Updating org unit %s: %s", org_id, ", ".join(sorted(fields)))
-        hook.update_org_unit(org_id, **fields)
-        return {"org_id": org_id, "updated_fields": sorted(name for name in fields if name != "caller")}
+        if fields.get("parent") == org_id:
+            raise LearnifierInputError(f"{self.task_id}: org unit {org_id} cannot be its own parent")
+        current = hook.get_org_unit(org_id)
+        shown_now = {
+            "display_name": current.get("name"),
+            "external_id": current.get("externalId"),
+            "parent": current.get("parentId", current.get("parent")),
+        }
+        unchanged = sorted(
+            name
+            for name, value in fields.items()
+            if shown_now.get(name) is not None and id_text(shown_now[name]) == value
+        )
+        changes = {name: value for name, value in fields.items() if name not in unchanged}
+        result = {
+            "org_id": org_id,
+            "updated_fields": sorted(set(changes) - {"caller"}),
+            "unchanged_fields": unchanged,
+        }
+        if not result["updated_fields"]:
+            self.log.info("Org unit %s already has %s: nothing to update", org_id, ", ".join(unchanged))
+            return result
+        self.log.info("Updating org unit %s: %s", org_id, ", ".join(result["updated_fields"]))
+        hook.update_org_unit(org_id, **changes)
+        return result

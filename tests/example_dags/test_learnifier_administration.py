@@ -56,6 +56,7 @@ def test_on_the_demo_seed_it_makes_the_unit_and_its_group_and_deletes_the_unused
     assert xcom(dag_run, "update_org_unit") == {
         "org_id": str(unit["id"]),
         "updated_fields": ["client_number"],
+        "unchanged_fields": [],
     }
     # The movers have users now, at home in the unit, and are the members of its staff group.
     users = user_ids_by_email(snapshot)

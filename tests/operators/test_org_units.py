@@ -18,6 +18,8 @@ from airflow_provider_learnifier.operators.org_units import (
 from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
 from tests.openapi_contract import validate_all
 
+ORG_ID = seed.DEMO_ORG_UNIT_ID
+
 
 def org_units(sim: Any) -> list[dict[str, Any]]:
     return sim.state.snapshot()["orgUnits"]
@@ -46,8 +48,12 @@ def test_create_reuse_and_update_from_params_and_xcom(learnifier_conn, run_dag, 
         "external_id": "globex",
         "reused": False,
     }
-    assert again == {**created, "reused": True}
-    assert updated == {"org_id": str(unit["id"]), "updated_fields": ["country", "display_name"]}
+    assert again == {**created, "reused": True, "differs": {}}
+    assert updated == {
+        "org_id": str(unit["id"]),
+        "updated_fields": ["country", "display_name"],
+        "unchanged_fields": [],
+    }
     assert (unit["name"], unit["parentId"]) == ("Globex Nordics", seed.DEMO_ORG_UNIT_ID)
     assert len(org_units(sim)) == 2
     validate_all(openapi_spec, sim.exchanges)
@@ -147,6 +153,7 @@ def test_update_by_external_id_and_bad_input(learnifier_conn):
     assert operator.execute(_context()) == {
         "org_id": str(seed.DEMO_ORG_UNIT_ID),
         "updated_fields": ["display_name"],
+        "unchanged_fields": [],
     }
     assert org_units(sim)[0]["name"] == "Acme AB"
 
@@ -183,3 +190,42 @@ def test_every_operator_templates_its_connection_id():
     ]
     assert len(classes) >= 12
     assert [cls.__name__ for cls in classes if "learnifier_conn_id" not in cls.template_fields] == []
+
+
+def test_an_update_that_changes_nothing_sends_nothing(learnifier_conn):
+    """Issue 18 item 10: before, a PATCH was sent and the unchanged field listed as updated."""
+    sim = learnifier_conn
+    name = org_units(sim)[0]["name"]
+    sim.clear_exchanges()
+
+    result = LearnifierUpdateOrgUnitOperator(task_id="update", org_id=ORG_ID, display_name=name).execute(
+        _context()
+    )
+
+    assert result == {"org_id": str(ORG_ID), "updated_fields": [], "unchanged_fields": ["display_name"]}
+    assert not [e for e in sim.exchanges if e.method == "PATCH"]
+
+
+def test_an_org_unit_is_never_made_its_own_parent(learnifier_conn):
+    sim = learnifier_conn
+    sim.clear_exchanges()
+    with pytest.raises(LearnifierInputError, match="cannot be its own parent"):
+        LearnifierUpdateOrgUnitOperator(task_id="update", org_id=ORG_ID, parent=str(ORG_ID)).execute(
+            _context()
+        )
+    assert not [e for e in sim.exchanges if e.method == "PATCH"]
+
+
+def test_a_reused_unit_that_differs_from_what_was_asked_says_so_in_the_result(learnifier_conn):
+    first = LearnifierCreateOrgUnitOperator(task_id="c", display_name="Sales", external_id="sales").execute(
+        _context()
+    )
+    again = LearnifierCreateOrgUnitOperator(
+        task_id="c", display_name="Sales EMEA", external_id="sales", parent=ORG_ID
+    ).execute(_context())
+
+    assert again["reused"] and again["org_id"] == first["org_id"]
+    assert again["differs"] == {
+        "display_name": {"asked": "Sales EMEA", "found": "Sales"},
+        "parent": {"asked": str(ORG_ID), "found": None},
+    }

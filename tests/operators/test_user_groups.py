@@ -131,6 +131,8 @@ def test_remove_members(learnifier_conn, two_users):
     ("user_ids", "message"),
     [
         (["a/b"], "not a valid Learnifier id"),
+        # Issue 18 item 9: before, a raw UnicodeEncodeError when the id was put in the path.
+        (["ok-id", "bad\ud800id"], "lone surrogate"),
         ([None], "not an id"),
         ("[1, ", "neither"),
         (object(), "list of ids"),
