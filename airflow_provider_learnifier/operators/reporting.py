@@ -91,6 +91,14 @@ class LearnifierProgressReportOperator(BaseOperator):
     ``error_message``. Ids are written as strings. In CSV, booleans are ``true``/``false`` and
     missing values empty; in JSON Lines they are JSON booleans and ``null``.
 
+    **Spreadsheet formulas.** Names, ids, emails and error messages come from Learnifier and,
+    through rosters, from whoever edits the HR export. In CSV, a text cell that a spreadsheet
+    would evaluate (one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is
+    written with a leading ``'`` (the OWASP rule), so ``=HYPERLINK(...)`` shows as text instead
+    of running. The numbers the report writes itself (activity counts, ``completion_share``)
+    stay numbers. Machine consumers that want the values as sent can pass
+    ``csv_formula_guard=False``. JSON Lines is never changed.
+
     **Asset.** Give ``asset`` to declare the report as an outlet of the task: ``asset=True``
     derives the asset from a non-templated ``path`` (``file:///reports/progress.csv``,
     ``s3://bucket/reports/progress.csv``); an :class:`~airflow.sdk.Asset` or a URI string is used
@@ -129,6 +137,8 @@ class LearnifierProgressReportOperator(BaseOperator):
     :param user_lookup: ``"get"`` (default) or ``"scan"``; see *Users* above.
     :param max_cached_users: how many users ``user_lookup="get"`` keeps cached.
     :param scan_page_size: the page size of ``user_lookup="scan"``.
+    :param csv_formula_guard: in CSV, prefix text cells that a spreadsheet would evaluate with
+        ``'`` (default ``True``); see *Spreadsheet formulas* above.
     :return: the summary pushed to XCom: ``{"path", "format", "projects", "rows", "activated",
         "completed", "completion_share"}``; ``completed`` counts activated participants who
         completed every activity, and ``completion_share`` is ``completed / activated`` (0.0
@@ -162,6 +172,7 @@ class LearnifierProgressReportOperator(BaseOperator):
         user_lookup: UserLookup = "get",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
         scan_page_size: int = 500,
+        csv_formula_guard: bool = True,
         **kwargs: Any,
     ) -> None:
         if file_format is not None and file_format not in ("csv", "jsonl"):
@@ -191,6 +202,7 @@ class LearnifierProgressReportOperator(BaseOperator):
         self.user_lookup = user_lookup
         self.max_cached_users = max_cached_users
         self.scan_page_size = scan_page_size
+        self.csv_formula_guard = csv_formula_guard
         if not _is_templated(path):
             # Fail when the DAG is parsed, not when the task runs, for a path that cannot work.
             _report_format(_target_path(path, storage_conn_id), file_format)
@@ -214,7 +226,7 @@ class LearnifierProgressReportOperator(BaseOperator):
             totals = _Totals()
 
             def write(handle: TextIO) -> None:
-                add_row = _row_writer(handle, report_format)
+                add_row = _row_writer(handle, report_format, formula_guard=self.csv_formula_guard)
                 for project in selection.projects(hook):
                     participants = hook.list_participants(project.org_id, project.id)
                     before = (totals.rows, totals.activated, totals.completed)
@@ -369,8 +381,14 @@ def _remove_quietly(fs: Any, path: str, log: Any | None) -> None:
             log.warning("Could not remove the temporary report %s: %s", path, err)
 
 
-def _row_writer(handle: TextIO, report_format: ReportFormat) -> Callable[[Mapping[str, Any]], None]:
-    """Write the header (CSV) and return a function that writes one row."""
+def _row_writer(
+    handle: TextIO, report_format: ReportFormat, *, formula_guard: bool = True
+) -> Callable[[Mapping[str, Any]], None]:
+    """Write the header (CSV) and return a function that writes one row.
+
+    :param formula_guard: in CSV, neutralise text cells a spreadsheet would evaluate
+        (:func:`csv_safe_text`).
+    """
     if report_format == "jsonl":
 
         def write_json_line(row: Mapping[str, Any]) -> None:
@@ -384,17 +402,34 @@ def _row_writer(handle: TextIO, report_format: ReportFormat) -> Callable[[Mappin
     writer.writerow(COLUMNS)
 
     def write_csv_row(row: Mapping[str, Any]) -> None:
-        writer.writerow([_csv_cell(row[column]) for column in COLUMNS])
+        writer.writerow([_csv_cell(row[column], formula_guard) for column in COLUMNS])
 
     return write_csv_row
 
 
-def _csv_cell(value: Any) -> Any:
+#: What a spreadsheet takes for the start of a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(text: str) -> str:
+    """Return ``text`` with a leading ``'`` when a spreadsheet would evaluate it as a formula.
+
+    The OWASP rule for CSV injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return is prefixed, so the spreadsheet shows it as text.
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv_cell(value: Any, formula_guard: bool = True) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    if isinstance(value, (int, float)):
+        # A number the report computed or counted: the csv module writes it as digits.
+        return value
+    text = value if isinstance(value, str) else str(value)
+    return csv_safe_text(text) if formula_guard else text
 
 
 # ---------------------------------------------------------------------- which projects
