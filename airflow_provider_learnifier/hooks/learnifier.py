@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import logging
 import os
 import random
 import threading
@@ -70,6 +71,15 @@ _USER_AGENT = f"airflow-provider-learnifier/{__version__}"
 _AIRFLOW_CALLS = threading.Lock()
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
+#: The body of an answer is read in pieces of at most this many bytes, the deadline checked between them.
+_BODY_CHUNK = 64 * 1024
+#: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
+_URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
+
+
+def _now() -> float:
+    """The clock of request deadlines (``time.monotonic``); a seam for tests."""
+    return time.monotonic()
 
 
 def is_loopback_host(hostname: str) -> bool:
@@ -165,6 +175,20 @@ def _parse_verify(value: Any) -> bool | str:
     return path
 
 
+def _parse_deadline(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        deadline = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"extra 'request_deadline' must be a number of seconds, not {value!r}") from None
+    if not deadline > 0 or deadline == float("inf"):
+        raise ValueError(f"extra 'request_deadline' must be a positive number of seconds, not {value!r}")
+    return deadline
+
+
 def _parse_number(extras: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -183,21 +207,26 @@ class LearnifierConnectionSettings:
     """Everything the hook needs from an Airflow connection, checked.
 
     :param base_url: the API base URL, without a trailing slash.
-    :param key: the account's API key (HTTP Basic user name).
+    :param key: the account's API key (HTTP Basic user name); never shown in ``repr``.
     :param secret: the account's API secret (HTTP Basic password); never shown in ``repr``.
-    :param timeout: (connect, read) timeout in seconds.
+    :param timeout: (connect, read) timeout in seconds. The read timeout bounds each wait for
+        data from the socket, not the whole answer: see ``request_deadline``.
     :param verify: ``True``, or the path of a CA bundle that signs the server's certificate.
     :param max_retries: how many times a failed request may be retried.
     :param backoff_factor: the first backoff in seconds; each next one doubles.
+    :param request_deadline: the longest one attempt may take, from sending the request to the
+        last byte of the answer, in seconds; ``None`` means connect plus read timeout. A server
+        that sends its answer a byte at a time cannot hold a request longer than this.
     """
 
     base_url: str
-    key: str
+    key: str = field(repr=False)
     secret: str = field(repr=False)
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
+    request_deadline: float | None = None
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
@@ -219,9 +248,17 @@ class LearnifierConnectionSettings:
                 verify=_parse_verify(extras.get("verify")),
                 max_retries=_parse_number(extras, "max_retries", DEFAULT_MAX_RETRIES, int),
                 backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
+                request_deadline=_parse_deadline(extras.get("request_deadline")),
             )
         except ValueError as err:
             raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
+
+    @property
+    def deadline(self) -> float:
+        """The longest one attempt may take: ``request_deadline``, else connect plus read timeout."""
+        if self.request_deadline is not None:
+            return self.request_deadline
+        return self.timeout[0] + self.timeout[1]
 
     @property
     def authorization(self) -> str:
@@ -283,6 +320,55 @@ def _mask(*secrets: str) -> None:
             mask_secret(secret)
 
 
+def _key_forms(key: str) -> tuple[str, ...]:
+    """The forms the API key takes in a URL: as it is, percent-encoded, and form-encoded."""
+    forms = dict.fromkeys((key, quote(key, safe=""), quote_plus(key)))
+    return tuple(form for form in forms if len(form) >= 4)
+
+
+def _redact_key(text: str, key: str) -> str:
+    """Hide the API key, which ``get_user_picture`` sends in its query string, from ``text``."""
+    for form in _key_forms(key):
+        text = text.replace(form, "***")
+    return text
+
+
+class _KeyRedactingFilter(logging.Filter):
+    """Rewrites ``urllib3``'s log records that hold an API key, at every level (its DEBUG line of
+    each request holds the whole URL, ``?key=`` of ``get_user_picture`` included)."""
+
+    def __init__(self) -> None:
+        super().__init__("learnifier-api-key")
+        self._lock = threading.Lock()
+        # Replaced whole, never changed in place, so a record logged meanwhile sees one or the other.
+        self.keys: tuple[str, ...] = ()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            if key not in self.keys:
+                self.keys = (*self.keys, key)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys = self.keys
+        if not keys:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is the handler's problem
+            return True
+        redacted = message
+        for key in keys:
+            redacted = _redact_key(redacted, key)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_KEY_FILTER = _KeyRedactingFilter()
+for _name in _URLLIB3_URL_LOGGERS:
+    logging.getLogger(_name).addFilter(_KEY_FILTER)
+
+
 @dataclass(frozen=True)
 class UsersPage:
     """One page of ``GET /users`` and its paging headers (``None`` where a header was absent).
@@ -318,8 +404,8 @@ class LearnifierHook(BaseHook):
 
     The connection's login is the account's API key and its password the API secret. Its host is
     a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
-    (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``
-    and ``backoff_factor``.
+    (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
+    ``backoff_factor`` and ``request_deadline`` (seconds one attempt may take, answer included).
 
     :param learnifier_conn_id: the Airflow connection to use.
     :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send
@@ -352,7 +438,8 @@ class LearnifierHook(BaseHook):
                     with _AIRFLOW_CALLS:
                         connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
-                    _mask(settings.secret, settings.authorization)
+                    _mask(settings.key, settings.secret, settings.authorization)
+                    _KEY_FILTER.add(settings.key)
                     self._settings = settings
         return self._settings
 
@@ -438,6 +525,11 @@ class LearnifierHook(BaseHook):
         when the request provably never reached the server (the connection could not be made)
         or on 429/503 with ``Retry-After``.
 
+        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`): the body is
+        read in pieces and an answer still arriving past it fails the attempt like a read timeout.
+        A request that sends the API key (``params`` holding it) raises errors without the
+        ``requests`` exception chained, since that holds the URL.
+
         :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
         """
@@ -452,9 +544,15 @@ class LearnifierHook(BaseHook):
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
+        # The picture sends the key in its URL, which every requests/urllib3 exception repeats.
+        sends_key = bool(params) and settings.key in (params or {}).values()
         attempt = 0
         while True:
+            failure: LearnifierConnectionError | None = None
+            cause: BaseException | None = None
+            response: requests.Response | None = None
             try:
+                started = _now()
                 response = session.request(
                     method,
                     url,
@@ -463,27 +561,42 @@ class LearnifierHook(BaseHook):
                     headers=headers,
                     timeout=settings.timeout,
                     allow_redirects=follow_redirects,
+                    stream=True,
                 )
+                _read_body(response, started, settings.deadline)
             except requests.exceptions.SSLError as err:
-                raise LearnifierConnectionError(
-                    f"Learnifier {operation}: {method} {path} failed TLS verification of {settings.base_url} "
-                    f"(give the CA bundle in the connection's 'verify' extra for a private CA): {err}",
-                    reached_server=False,
-                    **context,
-                ) from err
+                failure, cause = (
+                    LearnifierConnectionError(
+                        f"Learnifier {operation}: {method} {path} failed TLS verification of "
+                        f"{settings.base_url} (give the CA bundle in the connection's 'verify' extra for a "
+                        f"private CA): {self._redact(str(err))}",
+                        reached_server=False,
+                        **context,
+                    ),
+                    err,
+                )
             except requests.exceptions.RequestException as err:
+                if response is not None:
+                    response.close()  # never reuse a connection whose answer was not read to its end
                 reason = self._redact(f"{type(err).__name__}: {err}")
                 reached = _reached_server(err)
                 if attempt < settings.max_retries and (method in _IDEMPOTENT_METHODS or not reached):
                     attempt += 1
                     self._wait(self._backoff(attempt), f"{method} {path} failed ({reason})", attempt)
                     continue
-                raise LearnifierConnectionError(
-                    f"Learnifier {operation}: {method} {path} got no answer after {attempt + 1} attempt(s): "
-                    f"{reason}",
-                    reached_server=reached,
-                    **context,
-                ) from err
+                failure, cause = (
+                    LearnifierConnectionError(
+                        f"Learnifier {operation}: {method} {path} got no answer after {attempt + 1} "
+                        f"attempt(s): {reason}",
+                        reached_server=reached,
+                        **context,
+                    ),
+                    err,
+                )
+            if failure is not None:
+                # Raised here, outside the except clause, so that with the key the chain holds nothing.
+                raise failure from (None if sends_key else cause)
+            assert response is not None
 
             status = response.status_code
             if status < 300:
@@ -528,11 +641,7 @@ class LearnifierHook(BaseHook):
 
     def _redact(self, text: str) -> str:
         """Hide the API key, which ``get_user_picture`` sends in its query string, from a message."""
-        key = self.settings.key
-        for form in {key, quote(key, safe=""), quote_plus(key)}:
-            if len(form) >= 4:
-                text = text.replace(form, "***")
-        return text
+        return _redact_key(text, self.settings.key)
 
     def _wait(self, seconds: float, what: str, attempt: int) -> None:
         self.log.warning(
@@ -1161,6 +1270,47 @@ def _non_negative(name: str, value: int | None) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
     return value
+
+
+def _read_body(response: requests.Response, started: float, deadline: float) -> None:
+    """Read the whole body of a streamed ``response`` into ``response.content``, within the deadline.
+
+    The read timeout bounds each wait for data, so a server sending a byte at a time could
+    otherwise hold the request for ever; here the clock is checked between pieces.
+
+    :raises requests.exceptions.ReadTimeout: when the answer is still arriving ``deadline``
+        seconds after ``started``.
+    :raises requests.exceptions.RequestException: for a connection that fails while the body is read.
+    """
+    import requests
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    def check_deadline() -> None:
+        if _now() - started > deadline:
+            raise requests.exceptions.ReadTimeout(
+                f"the answer did not arrive whole within the request deadline of {deadline:g} s"
+            )
+
+    check_deadline()
+    pieces: list[bytes] = []
+    try:
+        while True:
+            piece = response.raw.read1(_BODY_CHUNK, decode_content=True)
+            if not piece:
+                break
+            pieces.append(piece)
+            check_deadline()
+    except ReadTimeoutError as err:
+        raise requests.exceptions.ReadTimeout(err) from err
+    except ProtocolError as err:
+        raise requests.exceptions.ChunkedEncodingError(err) from err
+    except DecodeError as err:
+        raise requests.exceptions.ContentDecodingError(err) from err
+    except (Urllib3Error, OSError) as err:
+        raise requests.exceptions.ConnectionError(err) from err
+    response._content = b"".join(pieces)
+    response._content_consumed = True  # type: ignore[attr-defined]
 
 
 def _id_from_location(location: str | None) -> str | None:

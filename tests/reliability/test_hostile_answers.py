@@ -7,17 +7,21 @@ Everything runs over real sockets: the simulator, or tiny loopback servers
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_learnifier.exceptions import LearnifierConnectionError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
 from airflow_provider_learnifier.simulator import LearnifierSimulator
+from tests.reliability.servers import PNG, Answer, DribblingServer, RecordingServer
 from tests.reliability.test_hostile_input import CONNECTION_VARIABLE, FAST, KEY, SECRET
 
 # ---------------------------------------------------------------------- CSV formula injection
@@ -93,3 +97,161 @@ def test_the_formula_guard_can_be_turned_off_and_json_lines_are_unchanged(formul
     for column, value in FORMULAS.items():
         assert record[column] == value, column
     assert record["activities_total"] == 5
+
+
+# ---------------------------------------------------------------------- the API key in logs and errors
+
+
+def _everything_about(error: BaseException) -> str:
+    """The text of an exception and of every exception it chains (cause, context and args)."""
+    texts, stack, seen = [], [error], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(current.args), repr(vars(current))]
+        stack += [item for item in (current.__cause__, current.__context__) if item is not None]
+        stack += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return "\n".join(texts)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _point_at(monkeypatch: pytest.MonkeyPatch, host: str, **extra: Any) -> None:
+    connection = {"conn_type": "learnifier", "host": host, "login": KEY, "password": SECRET}
+    monkeypatch.setenv(CONNECTION_VARIABLE, json.dumps(connection | {"extra": FAST | extra}))
+
+
+BASIC = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode("ascii")
+NEVER_SHOWN = (KEY, SECRET, BASIC)
+
+
+def _assert_nothing_shown(*texts: str) -> None:
+    for text in texts:
+        for credential in NEVER_SHOWN:
+            assert credential not in text, f"a credential ({credential[:4]}...) is shown"
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def test_a_failed_picture_chains_no_exception_holding_the_key(monkeypatch, debug_logs, capfd):
+    """Before, ``raise ... from err`` chained requests' error, whose text has ``?key=``."""
+    _point_at(monkeypatch, f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(LearnifierConnectionError) as caught:
+        LearnifierHook().get_user_picture("u1")
+    assert caught.value.reached_server is False
+    out, err = capfd.readouterr()
+    _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
+
+
+def test_a_picture_refused_by_tls_verification_shows_no_key(monkeypatch, debug_logs, capfd):
+    """Before, the TLS error's message repeated requests' text with the URL and its ``?key=``."""
+    import certifi
+
+    with LearnifierSimulator(key=KEY, secret=SECRET, seed="demo") as sim:
+        _point_at(monkeypatch, sim.base_url, verify=certifi.where())
+        with pytest.raises(LearnifierConnectionError, match="failed TLS verification") as caught:
+            LearnifierHook().get_user_picture("u1")
+    out, err = capfd.readouterr()
+    _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
+
+
+def test_urllib3_debug_lines_of_the_picture_request_show_no_key(monkeypatch, debug_logs, capfd, mocker):
+    """Before, urllib3's DEBUG line held the whole URL, ``?key=<API key>``."""
+    from airflow_provider_learnifier.hooks import learnifier
+
+    masked = mocker.patch.object(learnifier, "mask_secret")
+    with RecordingServer(lambda seen: Answer(200, {"Content-Type": "image/png"}, PNG)) as server:
+        _point_at(monkeypatch, server.base_url)
+        hook = LearnifierHook()
+        assert hook.get_user_picture("u1") == PNG
+        settings_repr = repr(hook.settings)
+    (seen,) = server.requests_seen
+    assert seen.path == f"/users/u1/pic?key={KEY}", "the key must still reach the API"
+    url_lines = [
+        r for r in debug_logs.records if r.name.startswith("urllib3") and "/users/u1/pic" in r.getMessage()
+    ]
+    assert url_lines, "urllib3 logs the request at DEBUG: the check would prove nothing"
+    assert all("key=***" in record.getMessage() for record in url_lines)
+    out, err = capfd.readouterr()
+    _assert_nothing_shown(debug_logs.text, out, err, settings_repr)
+    # The key is registered with Airflow's secrets masker, like the secret and the Basic value.
+    assert {call.args[0] for call in masked.call_args_list} >= {KEY, SECRET, f"Basic {BASIC}"}
+
+
+# ---------------------------------------------------------------------- a whole-request deadline
+
+#: A good answer, if it ever arrives whole: spaces pad it to 200 bytes, one every 20 ms.
+DRIBBLED = b'{"orgUnits": []}'.ljust(200)
+
+
+@pytest.fixture
+def ticking_clock(mocker: Any) -> list[float]:
+    """The hook's deadline clock advances one second each time it is read (wall time is not asserted)."""
+    from airflow_provider_learnifier.hooks import learnifier
+
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    mocker.patch.object(learnifier, "_now", side_effect=tick)
+    return now
+
+
+@pytest.mark.parametrize(
+    ("call", "retries"),
+    [
+        pytest.param(lambda hook: hook.list_org_units(), 1, id="GET retried once"),
+        pytest.param(lambda hook: hook.create_user(primary_email="d@example.com"), 0, id="POST not repeated"),
+        pytest.param(lambda hook: hook.get_user_picture("u1"), 1, id="picture"),
+    ],
+)
+def test_a_dribbling_server_cannot_hold_a_request_past_its_deadline(
+    monkeypatch, hook_waits, ticking_clock, debug_logs, capfd, call, retries
+):
+    """Before, only each socket read had a timeout: the answer arrived whole, a byte at a time."""
+    with DribblingServer(DRIBBLED) as server:
+        _point_at(monkeypatch, server.base_url, timeout=[1, 1], request_deadline=5)
+        with pytest.raises(LearnifierConnectionError, match="request deadline of 5 s") as caught:
+            call(LearnifierHook())
+    assert caught.value.reached_server is True
+    assert server.requests_seen == 1 + retries
+    assert len(hook_waits) == retries
+    out, err = capfd.readouterr()
+    _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
+
+
+def test_an_answer_within_its_deadline_is_read_whole(monkeypatch, ticking_clock):
+    body = json.dumps({"orgUnits": [{"id": n} for n in range(3)]}).encode()
+    with DribblingServer(body, interval=0) as server:
+        _point_at(monkeypatch, server.base_url, request_deadline=10_000)
+        assert LearnifierHook().list_org_units() == [{"id": 0}, {"id": 1}, {"id": 2}]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [({}, 70.0), ({"timeout": [2, 3]}, 5.0), ({"request_deadline": "12.5"}, 12.5)],
+)
+def test_the_deadline_defaults_to_connect_plus_read_timeout(monkeypatch, extra, expected):
+    _point_at(monkeypatch, "http://127.0.0.1:1", **extra)
+    assert LearnifierHook().settings.deadline == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", True, "inf"])
+def test_an_unusable_deadline_is_refused(monkeypatch, value):
+    _point_at(monkeypatch, "http://127.0.0.1:1", request_deadline=value)
+    with pytest.raises(ValueError, match="request_deadline"):
+        LearnifierHook().settings  # noqa: B018 - reading the settings is the check
