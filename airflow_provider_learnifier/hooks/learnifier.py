@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from airflow_provider_learnifier import __version__
 from airflow_provider_learnifier.exceptions import (
@@ -39,7 +39,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
-from airflow_provider_learnifier.ids import check_id, int_like
+from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
@@ -603,7 +603,7 @@ class LearnifierHook(BaseHook):
                 if not expect_json or not response.content:
                     return response, None
                 try:
-                    return response, response.json()
+                    return response, _decode_json(response.content)
                 except ValueError:
                     if attempt < settings.max_retries and method in _IDEMPOTENT_METHODS:
                         attempt += 1
@@ -692,7 +692,7 @@ class LearnifierHook(BaseHook):
     def list_org_units(self) -> list[JsonObject]:
         """List the organization units (``GET /orgunits``), unwrapped from ``{"orgUnits": [...]}``."""
         result = self._call_object("list_org_units", "GET", "/orgunits")
-        return _expect(result.get("orgUnits", []), list, "list_org_units", "GET", "/orgunits")
+        return _object_list(result.get("orgUnits", []), "list_org_units", "GET", "/orgunits")
 
     def get_org_unit(self, org_id: str | int) -> JsonObject:
         """Get one organization unit (``GET /orgunits/{orgid}``)."""
@@ -909,10 +909,22 @@ class LearnifierHook(BaseHook):
         if (email is None) == (user_id is None):
             raise ValueError("add_participant needs exactly one of email and user_id")
         body = _fields(email=email, userid=user_id, extid=external_id)
-        response, _ = self._request(
-            "add_participant", "POST", _participants_path(org_id, project_id), body=body
-        )
-        return _id_from_location(response.headers.get("Location"))
+        path = _participants_path(org_id, project_id)
+        response, _ = self._request("add_participant", "POST", path, body=body)
+        location = response.headers.get("Location")
+        if location is None:
+            return None
+        participant_id = _id_from_location(location)
+        if participant_id is None:
+            raise LearnifierResponseError(
+                f"Learnifier add_participant: POST {path} answered a Location header that names no usable "
+                f"participant id ({location[:120]!r})",
+                operation="add_participant",
+                method="POST",
+                path=path,
+                status=response.status_code,
+            )
+        return participant_id
 
     def delete_participant(self, org_id: str | int, project_id: str | int, participant_id: str | int) -> None:
         """Remove a participant from a project (``DELETE .../participants/{participantId}``)."""
@@ -1083,7 +1095,7 @@ class LearnifierHook(BaseHook):
         )
         result = self._call_object("create_user", "POST", "/users", body=body)
         user_id = result.get("userId")
-        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or user_id == "":
+        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or id_problem(str(user_id)):
             raise LearnifierResponseError(
                 f"Learnifier create_user: POST /users answered without a usable userId ({user_id!r})",
                 operation="create_user",
@@ -1137,7 +1149,7 @@ class LearnifierHook(BaseHook):
         # The spec declares one object where the API answers a list; take either.
         if isinstance(result, dict):
             return [result]
-        return _expect(result, list, "list_user_participations", "GET", path)
+        return _object_list(result, "list_user_participations", "GET", path)
 
     # ------------------------------------------------------------------ user groups
 
@@ -1313,11 +1325,39 @@ def _read_body(response: requests.Response, started: float, deadline: float) -> 
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
+def _decode_json(content: bytes) -> Any:
+    """Decode a JSON answer strictly.
+
+    :raises ValueError: for a body that is not JSON, not UTF-8 (or UTF-16/32 as JSON allows),
+        holds ``NaN`` or ``Infinity`` (not JSON, and unwritable to a JSON Lines report), or nests
+        deeper than the parser can follow (its ``RecursionError``).
+    """
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON value")
+
+    try:
+        return json.loads(content, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError("the JSON nests too deep") from None
+
+
 def _id_from_location(location: str | None) -> str | None:
+    """The id in the last path segment of a ``Location`` header, percent-decoded and checked
+    (:func:`~airflow_provider_learnifier.ids.id_problem`); ``None`` when absent or unusable."""
     if not location:
         return None
-    last = urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
-    return last or None
+    last = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
+    if id_problem(last):
+        return None
+    return last
+
+
+def _usable_id(value: Any) -> str | None:
+    """An id an error answer named, as text, or ``None`` when it is not usable as an id."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return None if id_problem(str(value)) else str(value)
 
 
 def _object_list(value: Any, operation: str, method: str, path: str) -> list[JsonObject]:
@@ -1367,7 +1407,7 @@ def _error_for(
     """Map an error answer to the typed :class:`LearnifierError` subclass, with a clear message."""
     status = response.status_code
     try:
-        payload = response.json() if response.content else None
+        payload = _decode_json(response.content) if response.content else None
     except ValueError:
         payload = None
     details: JsonObject = payload if isinstance(payload, dict) else {}
@@ -1406,13 +1446,13 @@ def _error_for(
         return LearnifierNotFoundError(message, **kwargs)
     if status == 409:
         existing = (
-            details.get("userId") or details.get("id") or _id_from_location(response.headers.get("Location"))
+            _usable_id(details.get("userId"))
+            or _usable_id(details.get("id"))
+            or _id_from_location(response.headers.get("Location"))
         )
         if existing is not None:
             message += f": it already exists as {existing}"
-        return LearnifierConflictError(
-            message, existing_id=None if existing is None else str(existing), **kwargs
-        )
+        return LearnifierConflictError(message, existing_id=existing, **kwargs)
     if status in (400, 422):
         return LearnifierValidationError(message, **kwargs)
     if status == 406:

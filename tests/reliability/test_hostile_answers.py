@@ -17,7 +17,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.exceptions import LearnifierConnectionError
+from airflow_provider_learnifier.exceptions import (
+    LearnifierConflictError,
+    LearnifierConnectionError,
+    LearnifierResponseError,
+    LearnifierValidationError,
+)
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
 from airflow_provider_learnifier.simulator import LearnifierSimulator
@@ -255,3 +260,117 @@ def test_an_unusable_deadline_is_refused(monkeypatch, value):
     _point_at(monkeypatch, "http://127.0.0.1:1", request_deadline=value)
     with pytest.raises(ValueError, match="request_deadline"):
         LearnifierHook().settings  # noqa: B018 - reading the settings is the check
+
+
+# ---------------------------------------------------------------------- typed errors for every bad body
+
+ORG, PROJECT = 1001, 2001
+PARTICIPANTS = f"/orgunits/{ORG}/projects/{PROJECT}/participants"
+
+BAD_BODIES = {
+    "100,000 nested arrays": b"[" * 100_000,
+    "NaN": b'{"orgUnits": [{"id": NaN}]}',
+    "Infinity": b'{"orgUnits": [{"id": 1, "size": Infinity}]}',
+    "-Infinity": b'{"orgUnits": [{"id": 1, "size": -Infinity}]}',
+    "invalid UTF-8": b'{"orgUnits": [{"id": "\xff\xfe"}]}',
+    "items that are not objects": b'{"orgUnits": [1, "two", null]}',
+}
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[LearnifierSimulator]:
+    with LearnifierSimulator(key=KEY, secret=SECRET, seed="demo") as simulator:
+        monkeypatch.setenv(CONNECTION_VARIABLE, simulator.connection_json(FAST))
+        yield simulator
+
+
+@pytest.mark.parametrize("body", list(BAD_BODIES.values()), ids=list(BAD_BODIES))
+def test_every_bad_body_is_a_response_error(sim, hook_waits, body):
+    """Before, deep nesting raised a bare RecursionError, NaN/Infinity were accepted, and
+    ``orgUnits`` items were not checked to be objects."""
+    sim.inject(200, method="GET", path="/orgunits", body=body, times=2)
+    with pytest.raises(LearnifierResponseError) as caught:
+        LearnifierHook().list_org_units()
+    assert caught.value.path == "/orgunits"
+    assert len(caught.value.args[0]) < 1_000, "the error must not repeat the body"
+
+
+def test_a_deeply_nested_error_body_still_gives_the_typed_error(sim):
+    """Before, decoding the 4xx body raised RecursionError instead of the error for its status."""
+    sim.inject(422, method="POST", path="/users", body=b"[" * 100_000)
+    with pytest.raises(LearnifierValidationError, match="answered 422"):
+        LearnifierHook().create_user(primary_email="deep@example.com")
+
+
+def test_participations_that_are_not_objects_are_a_response_error(sim):
+    user_id = LearnifierHook().create_user(primary_email="p@example.com")
+    path = f"/users/{user_id}/projectParticipations"
+    sim.inject(200, method="GET", path=path, body=b'[{"projectId": 2001}, "x"]')
+    with pytest.raises(LearnifierResponseError, match="answered str where a JSON object"):
+        LearnifierHook().list_user_participations(user_id)
+
+
+def test_a_deeply_nested_participant_list_fails_the_enrollment_with_a_response_error(sim):
+    """Before, the RecursionError escaped the operator's handling and aborted the run untyped."""
+    from unittest import mock
+
+    from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
+
+    sim.inject(200, method="GET", path=PARTICIPANTS, body=b"[" * 100_000, times=2)
+    operator = LearnifierEnrollOperator(
+        task_id="enroll", roster=[{"email": "a@example.com"}], org_id=ORG, project_id=PROJECT
+    )
+    with pytest.raises(LearnifierResponseError, match="list_participants"):
+        operator.execute({"ti": mock.MagicMock()})
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"{PARTICIPANTS}/..",
+        f"{PARTICIPANTS}/%2e%2e",
+        f"{PARTICIPANTS}/%2E%2E/",
+        "/",
+        f"{PARTICIPANTS}/a%2Fb",
+        f"{PARTICIPANTS}/x%00",
+    ],
+)
+def test_an_unusable_id_in_a_location_header_is_a_response_error(location):
+    """Before, ``/..`` and ``/%2e%2e`` gave participant id ``..`` (or ``%2e%2e``)."""
+    answer = Answer(201, {"Location": location})
+    with RecordingServer(lambda seen: answer) as server, pytest.MonkeyPatch.context() as patch:
+        _point_at(patch, server.base_url)
+        with pytest.raises(LearnifierResponseError, match="Location header that names no usable"):
+            LearnifierHook().add_participant(ORG, PROJECT, email="loc@example.com")
+
+
+def test_a_usable_location_id_is_percent_decoded():
+    answer = Answer(201, {"Location": f"{PARTICIPANTS}/p%C3%BC-1/"})
+    with RecordingServer(lambda seen: answer) as server, pytest.MonkeyPatch.context() as patch:
+        _point_at(patch, server.base_url)
+        assert LearnifierHook().add_participant(ORG, PROJECT, email="loc@example.com") == "pü-1"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"userId": ".."}', {}),
+        (b'{"userId": "a/b"}', {}),
+        (b"{}", {"Location": "/users/%2e%2e"}),
+    ],
+    ids=["dot-dot userId", "slash userId", "dot-dot Location"],
+)
+def test_a_conflict_naming_an_unusable_id_names_none(body, headers):
+    answer = Answer(409, {"Content-Type": "application/json", **headers}, body)
+    with RecordingServer(lambda seen: answer) as server, pytest.MonkeyPatch.context() as patch:
+        _point_at(patch, server.base_url)
+        with pytest.raises(LearnifierConflictError) as caught:
+            LearnifierHook().create_user(primary_email="c@example.com")
+    assert caught.value.existing_id is None
+
+
+@pytest.mark.parametrize("user_id", ["..", "a/b", " "])
+def test_create_user_refuses_an_unusable_user_id(sim, user_id):
+    sim.inject(200, method="POST", path="/users", body=json.dumps({"userId": user_id}).encode())
+    with pytest.raises(LearnifierResponseError, match="without a usable userId"):
+        LearnifierHook().create_user(primary_email="u@example.com")
