@@ -71,6 +71,10 @@ _USER_AGENT = f"airflow-provider-learnifier/{__version__}"
 _AIRFLOW_CALLS = threading.Lock()
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
+#: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
+MAX_API_MESSAGE = 500
+#: Learnifier's error ``field`` is cut to this many characters.
+_MAX_API_FIELD = 100
 #: The body of an answer is read in pieces of at most this many bytes, the deadline checked between them.
 _BODY_CHUNK = 64 * 1024
 #: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
@@ -1353,6 +1357,15 @@ def _id_from_location(location: str | None) -> str | None:
     return last
 
 
+def _capped(value: Any, limit: int) -> str | None:
+    """A text Learnifier sent, cut to ``limit`` characters with its length noted; ``None`` if not text."""
+    if not isinstance(value, str):
+        return None
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}... ({len(value)} characters)"
+
+
 def _usable_id(value: Any) -> str | None:
     """An id an error answer named, as text, or ``None`` when it is not usable as an id."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -1412,8 +1425,8 @@ def _error_for(
         payload = None
     details: JsonObject = payload if isinstance(payload, dict) else {}
     code = details.get("code") if isinstance(details.get("code"), int) else None
-    field_name = details.get("field") if isinstance(details.get("field"), str) else None
-    api_message = details.get("message") if isinstance(details.get("message"), str) else None
+    field_name = _capped(details.get("field"), _MAX_API_FIELD)
+    api_message = _capped(details.get("message"), MAX_API_MESSAGE)
     said = ", ".join(
         part
         for part in (
@@ -1459,10 +1472,12 @@ def _error_for(
         failures = details.get("failures") if isinstance(details.get("failures"), list) else []
         if failures:
             message += ": " + "; ".join(
-                str(failure.get("message") or failure.get("type"))
-                for failure in failures
+                _capped(str(failure.get("message") or failure.get("type")), MAX_API_MESSAGE) or ""
+                for failure in failures[:10]
                 if isinstance(failure, dict)
             )
+            if len(failures) > 10:
+                message += f"; and {len(failures) - 10} more failure(s)"
         error_class = (
             LearnifierActivationError if operation == "activate_participant" else LearnifierRefusedError
         )

@@ -12,6 +12,9 @@ parser are imported when the task runs, not when the DAG processor parses a DAG 
 from __future__ import annotations
 
 import json
+import os
+import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -55,6 +58,10 @@ COLUMNS: tuple[str, ...] = (
 
 #: File name endings and the format they mean, for ``file_format=None``.
 FORMAT_SUFFIXES: dict[str, ReportFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+#: A temporary report of a run that died (killed, out of memory) is removed by a later run of the
+#: same report once it is this old (seconds); a younger one may belong to a run still writing.
+STALE_TEMPORARY_SECONDS = 3600.0
 
 #: How many users' (external id, email) the default ``user_lookup="get"`` keeps, least recently
 #: used first out: a few MB at most, whatever the size of the report.
@@ -354,6 +361,9 @@ def write_atomically(
 
     The temporary file is ``.<name>.<random hex>.tmp`` in the target's directory (key prefix),
     so it is on the same file system (bucket) and the final move is a rename (server-side copy).
+    On a local file system it is flushed and ``fsync``-ed before the rename, so that a crash
+    cannot leave ``target`` empty or partial; and temporaries of the same target that a killed
+    run left (older than :data:`STALE_TEMPORARY_SECONDS`) are removed first.
 
     :raises IsADirectoryError: when ``target`` is a directory.
     """
@@ -361,15 +371,45 @@ def write_atomically(
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a directory; the report needs a file path")
     temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    if _is_local(target):
+    local = _is_local(target)
+    if local:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(target, log)
     try:
         with fs.open(temporary.path, "w", encoding="utf-8", newline="") as handle:
             write(handle)
+            if local:
+                handle.flush()
+                os.fsync(handle.fileno())
         fs.mv(temporary.path, target.path)
     except BaseException:
         _remove_quietly(fs, temporary.path, log)
         raise
+
+
+def _remove_stale_temporaries(target: ObjectStoragePath, log: Any | None) -> None:
+    """Remove the temporary files of ``target`` that killed runs left behind (local file systems)."""
+    own_name = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{32}}\.tmp")
+    directory = str(target.parent.path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if not own_name.fullmatch(name):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if now - os.stat(path).st_mtime < STALE_TEMPORARY_SECONDS:
+                continue
+            os.remove(path)
+        except OSError as err:
+            if log is not None:
+                log.warning("Could not remove the stale temporary report %s: %s", path, err)
+            continue
+        if log is not None:
+            log.info("Removed the temporary report %s that an earlier run left", path)
 
 
 def _remove_quietly(fs: Any, path: str, log: Any | None) -> None:

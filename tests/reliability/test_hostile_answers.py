@@ -20,6 +20,7 @@ import pytest
 from airflow_provider_learnifier.exceptions import (
     LearnifierConflictError,
     LearnifierConnectionError,
+    LearnifierNotFoundError,
     LearnifierResponseError,
     LearnifierValidationError,
 )
@@ -374,3 +375,85 @@ def test_create_user_refuses_an_unusable_user_id(sim, user_id):
     sim.inject(200, method="POST", path="/users", body=json.dumps({"userId": user_id}).encode())
     with pytest.raises(LearnifierResponseError, match="without a usable userId"):
         LearnifierHook().create_user(primary_email="u@example.com")
+
+
+# ---------------------------------------------------------------------- smaller ones
+
+
+def test_a_huge_api_message_is_capped_in_the_error(sim):
+    """Before, a 200 KB message was copied whole into the error (and every failed person's reason)."""
+    huge = "x" * 200_000
+    body = json.dumps({"code": 422, "field": "primaryEmail", "message": huge}).encode()
+    sim.inject(422, method="POST", path="/users", body=body)
+    with pytest.raises(LearnifierValidationError) as caught:
+        LearnifierHook().create_user(primary_email="big@example.com")
+    assert len(str(caught.value)) < 1_000
+    assert "(200000 characters)" in str(caught.value)
+    assert caught.value.api_message is not None and len(caught.value.api_message) < 600
+
+
+def test_a_later_report_removes_stale_temporaries_of_its_own_naming(formula_account, tmp_path):
+    """Before, a killed run's ``.report.csv.<hex>.tmp`` (with personal data) stayed for ever."""
+    import os
+
+    _, project_id = formula_account
+    stale = tmp_path / f".report.csv.{'a' * 32}.tmp"
+    fresh = tmp_path / f".report.csv.{'b' * 32}.tmp"
+    other = tmp_path / f".other.csv.{'c' * 32}.tmp"
+    for path in (stale, fresh, other):
+        path.write_text("email\nsomeone@example.com\n")
+    two_hours_ago = os.stat(stale).st_mtime - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    _report(tmp_path / "report.csv", project_id)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, other.name, "report.csv"])
+
+
+def test_the_report_is_fsynced_before_the_rename(formula_account, tmp_path, mocker):
+    """Before, no fsync preceded the rename: a crash could leave an empty report in place."""
+    import os
+
+    _, project_id = formula_account
+    events: list[str] = []
+    real_fsync, real_rename = os.fsync, os.rename
+    mocker.patch("os.fsync", side_effect=lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    mocker.patch("os.rename", side_effect=lambda *a, **k: (events.append("rename"), real_rename(*a, **k))[1])
+    _report(tmp_path / "report.csv", project_id)
+    assert "fsync" in events and "rename" in events
+    assert events.index("fsync") < events.index("rename")
+
+
+@pytest.mark.parametrize(
+    ("text", "emails"),
+    [
+        ("email,first_name\ra1@example.com,A\ra2@example.com,B", ["a1@example.com", "a2@example.com"]),
+        ("email", []),
+        ("Email;First Name", []),
+    ],
+    ids=["CR-only line endings", "only a header", "only a header with semicolons"],
+)
+def test_roster_text_is_not_taken_for_a_file_path(text, emails):
+    """Before, these were read as file paths ("the roster file ... does not exist")."""
+    from airflow_provider_learnifier.operators._roster import load_rows
+
+    assert [row["email"] for row in load_rows(text)] == emails
+
+
+@pytest.mark.parametrize("text", ["people.csv", "/data/people.json", "roster"])
+def test_a_roster_path_is_still_a_path(text):
+    from airflow_provider_learnifier.operators._base import LearnifierInputError
+    from airflow_provider_learnifier.operators._roster import load_rows
+
+    with pytest.raises(LearnifierInputError, match="does not exist"):
+        load_rows(text)
+
+
+def test_ids_longer_than_255_characters_are_refused_before_any_request(sim):
+    """Before, ids had no length limit (the spec's ids are at most 255 characters)."""
+    before = sim.request_count
+    with pytest.raises(ValueError, match="more than the 255") as caught:
+        LearnifierHook().get_user("u" * 256)
+    assert len(str(caught.value)) < 300
+    assert sim.request_count == before
+    with pytest.raises(LearnifierNotFoundError):
+        LearnifierHook().get_user("u" * 255)
