@@ -1309,10 +1309,13 @@ def _read_body(response: requests.Response, started: float, deadline: float) -> 
             )
 
     check_deadline()
+    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read, which waits for a
+    # whole piece, so there the deadline is checked only between pieces.
+    read = getattr(response.raw, "read1", None) or response.raw.read
     pieces: list[bytes] = []
     try:
         while True:
-            piece = response.raw.read1(_BODY_CHUNK, decode_content=True)
+            piece = read(_BODY_CHUNK, decode_content=True)
             if not piece:
                 break
             pieces.append(piece)
