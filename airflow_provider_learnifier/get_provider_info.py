@@ -90,14 +90,21 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_retries": {
                         "label": "Max retries",
-                        "description": "Retries of a failed request (connection errors, 429, 502-504). "
-                        "Default 5.",
+                        "description": "Retries of a failed request: reads on connection errors, "
+                        "timeouts and 429, 500, 502-504; writes only when the connection could not be "
+                        "made, or on 429/503 with Retry-After. Default 5.",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
                     },
                     "backoff_factor": {
                         "label": "Backoff factor (seconds)",
                         "description": "First wait between retries; each next one doubles. Default 0.5.",
                         "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "request_deadline": {
+                        "label": "Request deadline (seconds)",
+                        "description": "Longest one attempt may take, answer included (the timeout "
+                        "bounds each wait for data). Default: connect + read timeout.",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
                     },
                 },
             }

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The longest id the spec allows (its id strings are at most 255 characters).
+MAX_ID_LENGTH = 255
+
 
 def id_problem(text: str) -> str | None:
     """Say what makes ``text`` unusable as an id in a URL path, or ``None`` when it is usable."""
     if not text:
         return "it is empty"
+    if len(text) > MAX_ID_LENGTH:
+        return f"it is {len(text)} characters long, more than the {MAX_ID_LENGTH} an id may have"
     if "/" in text or "\\" in text:
         return "it contains a slash"
     if ".." in text or text == ".":
@@ -39,7 +44,8 @@ def check_id(name: str, value: Any) -> str:
         raise ValueError(f"{name} must not be empty")
     problem = id_problem(text)
     if problem:
-        raise ValueError(f"{name} {text!r} is not a valid Learnifier id: {problem}")
+        shown = repr(text) if len(text) <= MAX_ID_LENGTH else f"{text[:40]!r}..."
+        raise ValueError(f"{name} {shown} is not a valid Learnifier id: {problem}")
     return text
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import logging
 import os
 import random
 import threading
@@ -22,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from airflow_provider_learnifier import __version__
 from airflow_provider_learnifier.exceptions import (
@@ -38,7 +39,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
-from airflow_provider_learnifier.ids import check_id, int_like
+from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
@@ -70,6 +71,19 @@ _USER_AGENT = f"airflow-provider-learnifier/{__version__}"
 _AIRFLOW_CALLS = threading.Lock()
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
+#: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
+MAX_API_MESSAGE = 500
+#: Learnifier's error ``field`` is cut to this many characters.
+_MAX_API_FIELD = 100
+#: The body of an answer is read in pieces of at most this many bytes, the deadline checked between them.
+_BODY_CHUNK = 64 * 1024
+#: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
+_URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
+
+
+def _now() -> float:
+    """The clock of request deadlines (``time.monotonic``); a seam for tests."""
+    return time.monotonic()
 
 
 def is_loopback_host(hostname: str) -> bool:
@@ -165,6 +179,20 @@ def _parse_verify(value: Any) -> bool | str:
     return path
 
 
+def _parse_deadline(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        deadline = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"extra 'request_deadline' must be a number of seconds, not {value!r}") from None
+    if not deadline > 0 or deadline == float("inf"):
+        raise ValueError(f"extra 'request_deadline' must be a positive number of seconds, not {value!r}")
+    return deadline
+
+
 def _parse_number(extras: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -183,21 +211,26 @@ class LearnifierConnectionSettings:
     """Everything the hook needs from an Airflow connection, checked.
 
     :param base_url: the API base URL, without a trailing slash.
-    :param key: the account's API key (HTTP Basic user name).
+    :param key: the account's API key (HTTP Basic user name); never shown in ``repr``.
     :param secret: the account's API secret (HTTP Basic password); never shown in ``repr``.
-    :param timeout: (connect, read) timeout in seconds.
+    :param timeout: (connect, read) timeout in seconds. The read timeout bounds each wait for
+        data from the socket, not the whole answer: see ``request_deadline``.
     :param verify: ``True``, or the path of a CA bundle that signs the server's certificate.
     :param max_retries: how many times a failed request may be retried.
     :param backoff_factor: the first backoff in seconds; each next one doubles.
+    :param request_deadline: the longest one attempt may take, from sending the request to the
+        last byte of the answer, in seconds; ``None`` means connect plus read timeout. A server
+        that sends its answer a byte at a time cannot hold a request longer than this.
     """
 
     base_url: str
-    key: str
+    key: str = field(repr=False)
     secret: str = field(repr=False)
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
+    request_deadline: float | None = None
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
@@ -219,9 +252,17 @@ class LearnifierConnectionSettings:
                 verify=_parse_verify(extras.get("verify")),
                 max_retries=_parse_number(extras, "max_retries", DEFAULT_MAX_RETRIES, int),
                 backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
+                request_deadline=_parse_deadline(extras.get("request_deadline")),
             )
         except ValueError as err:
             raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
+
+    @property
+    def deadline(self) -> float:
+        """The longest one attempt may take: ``request_deadline``, else connect plus read timeout."""
+        if self.request_deadline is not None:
+            return self.request_deadline
+        return self.timeout[0] + self.timeout[1]
 
     @property
     def authorization(self) -> str:
@@ -283,6 +324,55 @@ def _mask(*secrets: str) -> None:
             mask_secret(secret)
 
 
+def _key_forms(key: str) -> tuple[str, ...]:
+    """The forms the API key takes in a URL: as it is, percent-encoded, and form-encoded."""
+    forms = dict.fromkeys((key, quote(key, safe=""), quote_plus(key)))
+    return tuple(form for form in forms if len(form) >= 4)
+
+
+def _redact_key(text: str, key: str) -> str:
+    """Hide the API key, which ``get_user_picture`` sends in its query string, from ``text``."""
+    for form in _key_forms(key):
+        text = text.replace(form, "***")
+    return text
+
+
+class _KeyRedactingFilter(logging.Filter):
+    """Rewrites ``urllib3``'s log records that hold an API key, at every level (its DEBUG line of
+    each request holds the whole URL, ``?key=`` of ``get_user_picture`` included)."""
+
+    def __init__(self) -> None:
+        super().__init__("learnifier-api-key")
+        self._lock = threading.Lock()
+        # Replaced whole, never changed in place, so a record logged meanwhile sees one or the other.
+        self.keys: tuple[str, ...] = ()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            if key not in self.keys:
+                self.keys = (*self.keys, key)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys = self.keys
+        if not keys:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is the handler's problem
+            return True
+        redacted = message
+        for key in keys:
+            redacted = _redact_key(redacted, key)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_KEY_FILTER = _KeyRedactingFilter()
+for _name in _URLLIB3_URL_LOGGERS:
+    logging.getLogger(_name).addFilter(_KEY_FILTER)
+
+
 @dataclass(frozen=True)
 class UsersPage:
     """One page of ``GET /users`` and its paging headers (``None`` where a header was absent).
@@ -318,8 +408,8 @@ class LearnifierHook(BaseHook):
 
     The connection's login is the account's API key and its password the API secret. Its host is
     a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
-    (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``
-    and ``backoff_factor``.
+    (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
+    ``backoff_factor`` and ``request_deadline`` (seconds one attempt may take, answer included).
 
     :param learnifier_conn_id: the Airflow connection to use.
     :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send
@@ -352,7 +442,8 @@ class LearnifierHook(BaseHook):
                     with _AIRFLOW_CALLS:
                         connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
-                    _mask(settings.secret, settings.authorization)
+                    _mask(settings.key, settings.secret, settings.authorization)
+                    _KEY_FILTER.add(settings.key)
                     self._settings = settings
         return self._settings
 
@@ -438,6 +529,11 @@ class LearnifierHook(BaseHook):
         when the request provably never reached the server (the connection could not be made)
         or on 429/503 with ``Retry-After``.
 
+        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`): the body is
+        read in pieces and an answer still arriving past it fails the attempt like a read timeout.
+        A request that sends the API key (``params`` holding it) raises errors without the
+        ``requests`` exception chained, since that holds the URL.
+
         :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
         """
@@ -452,9 +548,15 @@ class LearnifierHook(BaseHook):
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
+        # The picture sends the key in its URL, which every requests/urllib3 exception repeats.
+        sends_key = bool(params) and settings.key in (params or {}).values()
         attempt = 0
         while True:
+            failure: LearnifierConnectionError | None = None
+            cause: BaseException | None = None
+            response: requests.Response | None = None
             try:
+                started = _now()
                 response = session.request(
                     method,
                     url,
@@ -463,34 +565,49 @@ class LearnifierHook(BaseHook):
                     headers=headers,
                     timeout=settings.timeout,
                     allow_redirects=follow_redirects,
+                    stream=True,
                 )
+                _read_body(response, started, settings.deadline)
             except requests.exceptions.SSLError as err:
-                raise LearnifierConnectionError(
-                    f"Learnifier {operation}: {method} {path} failed TLS verification of {settings.base_url} "
-                    f"(give the CA bundle in the connection's 'verify' extra for a private CA): {err}",
-                    reached_server=False,
-                    **context,
-                ) from err
+                failure, cause = (
+                    LearnifierConnectionError(
+                        f"Learnifier {operation}: {method} {path} failed TLS verification of "
+                        f"{settings.base_url} (give the CA bundle in the connection's 'verify' extra for a "
+                        f"private CA): {self._redact(str(err))}",
+                        reached_server=False,
+                        **context,
+                    ),
+                    err,
+                )
             except requests.exceptions.RequestException as err:
+                if response is not None:
+                    response.close()  # never reuse a connection whose answer was not read to its end
                 reason = self._redact(f"{type(err).__name__}: {err}")
                 reached = _reached_server(err)
                 if attempt < settings.max_retries and (method in _IDEMPOTENT_METHODS or not reached):
                     attempt += 1
                     self._wait(self._backoff(attempt), f"{method} {path} failed ({reason})", attempt)
                     continue
-                raise LearnifierConnectionError(
-                    f"Learnifier {operation}: {method} {path} got no answer after {attempt + 1} attempt(s): "
-                    f"{reason}",
-                    reached_server=reached,
-                    **context,
-                ) from err
+                failure, cause = (
+                    LearnifierConnectionError(
+                        f"Learnifier {operation}: {method} {path} got no answer after {attempt + 1} "
+                        f"attempt(s): {reason}",
+                        reached_server=reached,
+                        **context,
+                    ),
+                    err,
+                )
+            if failure is not None:
+                # Raised here, outside the except clause, so that with the key the chain holds nothing.
+                raise failure from (None if sends_key else cause)
+            assert response is not None
 
             status = response.status_code
             if status < 300:
                 if not expect_json or not response.content:
                     return response, None
                 try:
-                    return response, response.json()
+                    return response, _decode_json(response.content)
                 except ValueError:
                     if attempt < settings.max_retries and method in _IDEMPOTENT_METHODS:
                         attempt += 1
@@ -528,11 +645,7 @@ class LearnifierHook(BaseHook):
 
     def _redact(self, text: str) -> str:
         """Hide the API key, which ``get_user_picture`` sends in its query string, from a message."""
-        key = self.settings.key
-        for form in {key, quote(key, safe=""), quote_plus(key)}:
-            if len(form) >= 4:
-                text = text.replace(form, "***")
-        return text
+        return _redact_key(text, self.settings.key)
 
     def _wait(self, seconds: float, what: str, attempt: int) -> None:
         self.log.warning(
@@ -583,7 +696,7 @@ class LearnifierHook(BaseHook):
     def list_org_units(self) -> list[JsonObject]:
         """List the organization units (``GET /orgunits``), unwrapped from ``{"orgUnits": [...]}``."""
         result = self._call_object("list_org_units", "GET", "/orgunits")
-        return _expect(result.get("orgUnits", []), list, "list_org_units", "GET", "/orgunits")
+        return _object_list(result.get("orgUnits", []), "list_org_units", "GET", "/orgunits")
 
     def get_org_unit(self, org_id: str | int) -> JsonObject:
         """Get one organization unit (``GET /orgunits/{orgid}``)."""
@@ -800,10 +913,22 @@ class LearnifierHook(BaseHook):
         if (email is None) == (user_id is None):
             raise ValueError("add_participant needs exactly one of email and user_id")
         body = _fields(email=email, userid=user_id, extid=external_id)
-        response, _ = self._request(
-            "add_participant", "POST", _participants_path(org_id, project_id), body=body
-        )
-        return _id_from_location(response.headers.get("Location"))
+        path = _participants_path(org_id, project_id)
+        response, _ = self._request("add_participant", "POST", path, body=body)
+        location = response.headers.get("Location")
+        if location is None:
+            return None
+        participant_id = _id_from_location(location)
+        if participant_id is None:
+            raise LearnifierResponseError(
+                f"Learnifier add_participant: POST {path} answered a Location header that names no usable "
+                f"participant id ({location[:120]!r})",
+                operation="add_participant",
+                method="POST",
+                path=path,
+                status=response.status_code,
+            )
+        return participant_id
 
     def delete_participant(self, org_id: str | int, project_id: str | int, participant_id: str | int) -> None:
         """Remove a participant from a project (``DELETE .../participants/{participantId}``)."""
@@ -974,7 +1099,7 @@ class LearnifierHook(BaseHook):
         )
         result = self._call_object("create_user", "POST", "/users", body=body)
         user_id = result.get("userId")
-        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or user_id == "":
+        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or id_problem(str(user_id)):
             raise LearnifierResponseError(
                 f"Learnifier create_user: POST /users answered without a usable userId ({user_id!r})",
                 operation="create_user",
@@ -1028,7 +1153,7 @@ class LearnifierHook(BaseHook):
         # The spec declares one object where the API answers a list; take either.
         if isinstance(result, dict):
             return [result]
-        return _expect(result, list, "list_user_participations", "GET", path)
+        return _object_list(result, "list_user_participations", "GET", path)
 
     # ------------------------------------------------------------------ user groups
 
@@ -1163,11 +1288,92 @@ def _non_negative(name: str, value: int | None) -> int | None:
     return value
 
 
+def _read_body(response: requests.Response, started: float, deadline: float) -> None:
+    """Read the whole body of a streamed ``response`` into ``response.content``, within the deadline.
+
+    The read timeout bounds each wait for data, so a server sending a byte at a time could
+    otherwise hold the request for ever; here the clock is checked between pieces.
+
+    :raises requests.exceptions.ReadTimeout: when the answer is still arriving ``deadline``
+        seconds after ``started``.
+    :raises requests.exceptions.RequestException: for a connection that fails while the body is read.
+    """
+    import requests
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    def check_deadline() -> None:
+        if _now() - started > deadline:
+            raise requests.exceptions.ReadTimeout(
+                f"the answer did not arrive whole within the request deadline of {deadline:g} s"
+            )
+
+    check_deadline()
+    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read, which waits for a
+    # whole piece, so there the deadline is checked only between pieces.
+    read = getattr(response.raw, "read1", None) or response.raw.read
+    pieces: list[bytes] = []
+    try:
+        while True:
+            piece = read(_BODY_CHUNK, decode_content=True)
+            if not piece:
+                break
+            pieces.append(piece)
+            check_deadline()
+    except ReadTimeoutError as err:
+        raise requests.exceptions.ReadTimeout(err) from err
+    except ProtocolError as err:
+        raise requests.exceptions.ChunkedEncodingError(err) from err
+    except DecodeError as err:
+        raise requests.exceptions.ContentDecodingError(err) from err
+    except (Urllib3Error, OSError) as err:
+        raise requests.exceptions.ConnectionError(err) from err
+    response._content = b"".join(pieces)
+    response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def _decode_json(content: bytes) -> Any:
+    """Decode a JSON answer strictly.
+
+    :raises ValueError: for a body that is not JSON, not UTF-8 (or UTF-16/32 as JSON allows),
+        holds ``NaN`` or ``Infinity`` (not JSON, and unwritable to a JSON Lines report), or nests
+        deeper than the parser can follow (its ``RecursionError``).
+    """
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON value")
+
+    try:
+        return json.loads(content, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError("the JSON nests too deep") from None
+
+
 def _id_from_location(location: str | None) -> str | None:
+    """The id in the last path segment of a ``Location`` header, percent-decoded and checked
+    (:func:`~airflow_provider_learnifier.ids.id_problem`); ``None`` when absent or unusable."""
     if not location:
         return None
-    last = urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
-    return last or None
+    last = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
+    if id_problem(last):
+        return None
+    return last
+
+
+def _capped(value: Any, limit: int) -> str | None:
+    """A text Learnifier sent, cut to ``limit`` characters with its length noted; ``None`` if not text."""
+    if not isinstance(value, str):
+        return None
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}... ({len(value)} characters)"
+
+
+def _usable_id(value: Any) -> str | None:
+    """An id an error answer named, as text, or ``None`` when it is not usable as an id."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return None if id_problem(str(value)) else str(value)
 
 
 def _object_list(value: Any, operation: str, method: str, path: str) -> list[JsonObject]:
@@ -1217,13 +1423,13 @@ def _error_for(
     """Map an error answer to the typed :class:`LearnifierError` subclass, with a clear message."""
     status = response.status_code
     try:
-        payload = response.json() if response.content else None
+        payload = _decode_json(response.content) if response.content else None
     except ValueError:
         payload = None
     details: JsonObject = payload if isinstance(payload, dict) else {}
     code = details.get("code") if isinstance(details.get("code"), int) else None
-    field_name = details.get("field") if isinstance(details.get("field"), str) else None
-    api_message = details.get("message") if isinstance(details.get("message"), str) else None
+    field_name = _capped(details.get("field"), _MAX_API_FIELD)
+    api_message = _capped(details.get("message"), MAX_API_MESSAGE)
     said = ", ".join(
         part
         for part in (
@@ -1256,23 +1462,25 @@ def _error_for(
         return LearnifierNotFoundError(message, **kwargs)
     if status == 409:
         existing = (
-            details.get("userId") or details.get("id") or _id_from_location(response.headers.get("Location"))
+            _usable_id(details.get("userId"))
+            or _usable_id(details.get("id"))
+            or _id_from_location(response.headers.get("Location"))
         )
         if existing is not None:
             message += f": it already exists as {existing}"
-        return LearnifierConflictError(
-            message, existing_id=None if existing is None else str(existing), **kwargs
-        )
+        return LearnifierConflictError(message, existing_id=existing, **kwargs)
     if status in (400, 422):
         return LearnifierValidationError(message, **kwargs)
     if status == 406:
         failures = details.get("failures") if isinstance(details.get("failures"), list) else []
         if failures:
             message += ": " + "; ".join(
-                str(failure.get("message") or failure.get("type"))
-                for failure in failures
+                _capped(str(failure.get("message") or failure.get("type")), MAX_API_MESSAGE) or ""
+                for failure in failures[:10]
                 if isinstance(failure, dict)
             )
+            if len(failures) > 10:
+                message += f"; and {len(failures) - 10} more failure(s)"
         error_class = (
             LearnifierActivationError if operation == "activate_participant" else LearnifierRefusedError
         )

@@ -65,6 +65,7 @@ _ALIASES = {
 _WRAPPER_KEYS = ("roster", "people", "users", "participants")
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+_FILE_SUFFIXES = (*_CSV_SUFFIXES, *_JSON_LINES_SUFFIXES, ".json")
 #: A practical check, not RFC 5322: one ``@``, no white space, a dot in the domain.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _TRUE = frozenset({"true", "yes", "y", "1"})
@@ -146,7 +147,9 @@ def load_rows(source: Any, *, what: str = "roster") -> list[Any]:
             raise LearnifierInputError(f"the {what} is an empty string, not a list of people or a file path")
         if text[0] in "[{":
             return _parse_literal(text, what)
-        if "\n" in text:
+        if "\n" in text or "\r" in text or _is_header_line(text):
+            # Several lines (any line ending), or one line that is a CSV header naming an
+            # identifier column: CSV text, not a file path.
             return _parse_text(text, "csv", what, f"the {what} text")
         if "://" in text:
             from airflow_provider_learnifier.version_compat import ObjectStoragePath
@@ -161,6 +164,15 @@ def load_rows(source: Any, *, what: str = "roster") -> list[Any]:
         f"the {what} must be a list of dicts, a JSON or CSV text, or the path of a CSV or JSON file, "
         f"not {type(source).__name__}"
     )
+
+
+def _is_header_line(text: str) -> bool:
+    """Tell whether one line of text is a CSV header (a roster with no rows) rather than a path:
+    it names an identifier column, and holds no path separator or file name suffix."""
+    if "/" in text or "\\" in text or PurePath(text).suffix.lower() in _FILE_SUFFIXES:
+        return False
+    cells = re.split(r"[,;\t|]", text)
+    return any(field_name(cell) in IDENTIFIERS for cell in cells)
 
 
 def _unwrap(value: Mapping[str, Any], what: str) -> list[Any]:
@@ -246,7 +258,8 @@ def _parse_text(text: str, file_format: str, what: str, where: str) -> list[Any]
 
 
 def _parse_csv(text: str, where: str) -> list[Any]:
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    lines = text.lstrip("\r\n").splitlines()
+    first_line = lines[0] if lines else ""
     if not first_line.strip():
         return []
     try:

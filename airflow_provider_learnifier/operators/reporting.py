@@ -12,6 +12,9 @@ parser are imported when the task runs, not when the DAG processor parses a DAG 
 from __future__ import annotations
 
 import json
+import os
+import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,6 +59,10 @@ COLUMNS: tuple[str, ...] = (
 #: File name endings and the format they mean, for ``file_format=None``.
 FORMAT_SUFFIXES: dict[str, ReportFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
+#: A temporary report of a run that died (killed, out of memory) is removed by a later run of the
+#: same report once it is this old (seconds); a younger one may belong to a run still writing.
+STALE_TEMPORARY_SECONDS = 3600.0
+
 #: How many users' (external id, email) the default ``user_lookup="get"`` keeps, least recently
 #: used first out: a few MB at most, whatever the size of the report.
 DEFAULT_MAX_CACHED_USERS = 10_000
@@ -90,6 +97,14 @@ class LearnifierProgressReportOperator(BaseOperator):
     expiration (UTC ISO 8601 to the millisecond, ``Z`` suffix), ``in_error`` and
     ``error_message``. Ids are written as strings. In CSV, booleans are ``true``/``false`` and
     missing values empty; in JSON Lines they are JSON booleans and ``null``.
+
+    **Spreadsheet formulas.** Names, ids, emails and error messages come from Learnifier and,
+    through rosters, from whoever edits the HR export. In CSV, a text cell that a spreadsheet
+    would evaluate (one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is
+    written with a leading ``'`` (the OWASP rule), so ``=HYPERLINK(...)`` shows as text instead
+    of running. The numbers the report writes itself (activity counts, ``completion_share``)
+    stay numbers. Machine consumers that want the values as sent can pass
+    ``csv_formula_guard=False``. JSON Lines is never changed.
 
     **Asset.** Give ``asset`` to declare the report as an outlet of the task: ``asset=True``
     derives the asset from a non-templated ``path`` (``file:///reports/progress.csv``,
@@ -129,6 +144,8 @@ class LearnifierProgressReportOperator(BaseOperator):
     :param user_lookup: ``"get"`` (default) or ``"scan"``; see *Users* above.
     :param max_cached_users: how many users ``user_lookup="get"`` keeps cached.
     :param scan_page_size: the page size of ``user_lookup="scan"``.
+    :param csv_formula_guard: in CSV, prefix text cells that a spreadsheet would evaluate with
+        ``'`` (default ``True``); see *Spreadsheet formulas* above.
     :return: the summary pushed to XCom: ``{"path", "format", "projects", "rows", "activated",
         "completed", "completion_share"}``; ``completed`` counts activated participants who
         completed every activity, and ``completion_share`` is ``completed / activated`` (0.0
@@ -162,6 +179,7 @@ class LearnifierProgressReportOperator(BaseOperator):
         user_lookup: UserLookup = "get",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
         scan_page_size: int = 500,
+        csv_formula_guard: bool = True,
         **kwargs: Any,
     ) -> None:
         if file_format is not None and file_format not in ("csv", "jsonl"):
@@ -191,6 +209,7 @@ class LearnifierProgressReportOperator(BaseOperator):
         self.user_lookup = user_lookup
         self.max_cached_users = max_cached_users
         self.scan_page_size = scan_page_size
+        self.csv_formula_guard = csv_formula_guard
         if not _is_templated(path):
             # Fail when the DAG is parsed, not when the task runs, for a path that cannot work.
             _report_format(_target_path(path, storage_conn_id), file_format)
@@ -214,7 +233,7 @@ class LearnifierProgressReportOperator(BaseOperator):
             totals = _Totals()
 
             def write(handle: TextIO) -> None:
-                add_row = _row_writer(handle, report_format)
+                add_row = _row_writer(handle, report_format, formula_guard=self.csv_formula_guard)
                 for project in selection.projects(hook):
                     participants = hook.list_participants(project.org_id, project.id)
                     before = (totals.rows, totals.activated, totals.completed)
@@ -342,6 +361,9 @@ def write_atomically(
 
     The temporary file is ``.<name>.<random hex>.tmp`` in the target's directory (key prefix),
     so it is on the same file system (bucket) and the final move is a rename (server-side copy).
+    On a local file system it is flushed and ``fsync``-ed before the rename, so that a crash
+    cannot leave ``target`` empty or partial; and temporaries of the same target that a killed
+    run left (older than :data:`STALE_TEMPORARY_SECONDS`) are removed first.
 
     :raises IsADirectoryError: when ``target`` is a directory.
     """
@@ -349,15 +371,45 @@ def write_atomically(
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a directory; the report needs a file path")
     temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    if _is_local(target):
+    local = _is_local(target)
+    if local:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(target, log)
     try:
         with fs.open(temporary.path, "w", encoding="utf-8", newline="") as handle:
             write(handle)
+            if local:
+                handle.flush()
+                os.fsync(handle.fileno())
         fs.mv(temporary.path, target.path)
     except BaseException:
         _remove_quietly(fs, temporary.path, log)
         raise
+
+
+def _remove_stale_temporaries(target: ObjectStoragePath, log: Any | None) -> None:
+    """Remove the temporary files of ``target`` that killed runs left behind (local file systems)."""
+    own_name = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{32}}\.tmp")
+    directory = str(target.parent.path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if not own_name.fullmatch(name):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if now - os.stat(path).st_mtime < STALE_TEMPORARY_SECONDS:
+                continue
+            os.remove(path)
+        except OSError as err:
+            if log is not None:
+                log.warning("Could not remove the stale temporary report %s: %s", path, err)
+            continue
+        if log is not None:
+            log.info("Removed the temporary report %s that an earlier run left", path)
 
 
 def _remove_quietly(fs: Any, path: str, log: Any | None) -> None:
@@ -369,8 +421,14 @@ def _remove_quietly(fs: Any, path: str, log: Any | None) -> None:
             log.warning("Could not remove the temporary report %s: %s", path, err)
 
 
-def _row_writer(handle: TextIO, report_format: ReportFormat) -> Callable[[Mapping[str, Any]], None]:
-    """Write the header (CSV) and return a function that writes one row."""
+def _row_writer(
+    handle: TextIO, report_format: ReportFormat, *, formula_guard: bool = True
+) -> Callable[[Mapping[str, Any]], None]:
+    """Write the header (CSV) and return a function that writes one row.
+
+    :param formula_guard: in CSV, neutralise text cells a spreadsheet would evaluate
+        (:func:`csv_safe_text`).
+    """
     if report_format == "jsonl":
 
         def write_json_line(row: Mapping[str, Any]) -> None:
@@ -384,17 +442,34 @@ def _row_writer(handle: TextIO, report_format: ReportFormat) -> Callable[[Mappin
     writer.writerow(COLUMNS)
 
     def write_csv_row(row: Mapping[str, Any]) -> None:
-        writer.writerow([_csv_cell(row[column]) for column in COLUMNS])
+        writer.writerow([_csv_cell(row[column], formula_guard) for column in COLUMNS])
 
     return write_csv_row
 
 
-def _csv_cell(value: Any) -> Any:
+#: What a spreadsheet takes for the start of a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(text: str) -> str:
+    """Return ``text`` with a leading ``'`` when a spreadsheet would evaluate it as a formula.
+
+    The OWASP rule for CSV injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return is prefixed, so the spreadsheet shows it as text.
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv_cell(value: Any, formula_guard: bool = True) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    if isinstance(value, (int, float)):
+        # A number the report computed or counted: the csv module writes it as digits.
+        return value
+    text = value if isinstance(value, str) else str(value)
+    return csv_safe_text(text) if formula_guard else text
 
 
 # ---------------------------------------------------------------------- which projects

@@ -95,3 +95,69 @@ class RecordingServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+class DribblingServer:
+    """A loopback server that answers every request with its headers at once, then its body one
+    byte at a time, ``interval`` seconds apart, as a slow or hostile server may.
+
+    It stops dribbling when the client goes away, and after the whole ``body`` in any case, so a
+    test never waits longer than ``len(body) * interval``.
+    """
+
+    def __init__(self, body: bytes, *, interval: float = 0.02, status: str = "200 OK") -> None:
+        import socket
+
+        self.body = body
+        self.interval = interval
+        self.status = status
+        self.requests_seen = 0
+        self._stopping = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._listener.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: Any) -> None:
+        with connection:
+            connection.settimeout(5)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                received += chunk
+            self.requests_seen += 1
+            head = (
+                f"HTTP/1.1 {self.status}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
+            )
+            try:
+                connection.sendall(head.encode("ascii"))
+                for byte in self.body:
+                    if self._stopping.wait(self.interval):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up: what the deadline is for
+
+    def __enter__(self) -> DribblingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
