@@ -835,9 +835,18 @@ def test_overlapping_runs_never_activate_anyone_twice(learnifier_conn, hook):
     """Two enrollments of one roster into one project at once, many times over: every person ends
     up with one user, one participant and exactly one activation request."""
     sim = learnifier_conn
+
+    def run(operator: LearnifierEnrollOperator, start: threading.Barrier, results: list[Any]) -> None:
+        # execute_with_hook, not execute: Airflow 2's execute guard keeps its state per thread.
+        with LearnifierHook(pool_maxsize=8) as task_hook:
+            start.wait()
+            results.append(operator.execute_with_hook(task_hook, _context()))
+
     for trial in range(12):
         sim.clear_exchanges()
         roster = people(20, start=100 * trial)
+        start = threading.Barrier(2)
+        results: list[Any] = []
         runs = [
             LearnifierEnrollOperator(
                 task_id=f"enroll_{n}",
@@ -848,19 +857,13 @@ def test_overlapping_runs_never_activate_anyone_twice(learnifier_conn, hook):
             )
             for n in range(2)
         ]
-        start = threading.Barrier(2)
-        results: list[Any] = []
-
-        def run(operator: LearnifierEnrollOperator, start: threading.Barrier, results: list[Any]) -> None:
-            start.wait()
-            results.append(operator.execute(_context()))
-
         threads = [threading.Thread(target=run, args=(operator, start, results)) for operator in runs]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
 
+        assert len(results) == 2, "a run raised"
         activations = Counter(e.path for e in sim.exchanges if e.path.endswith("/activate"))
         assert activations and max(activations.values()) == 1, f"trial {trial}: {activations}"
         assert all(result["failed"] == [] for result in results), results
