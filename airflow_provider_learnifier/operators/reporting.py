@@ -72,7 +72,10 @@ class LearnifierProgressReportOperator(BaseOperator):
 
     Choose the projects with ``project_ids`` (with their ``org_id``) and/or
     ``project_external_ids``; with neither, every project of the organization unit ``org_id`` is
-    reported. Each project's participants are fetched, turned into rows and written before the
+    reported. Only leaving both out means "every project": when either is given and they render to
+    no project at all (``[]``, ``None``, a template rendering ``"[]"`` or ``"None"``), the task
+    fails before anything is written, never widening the report to the whole organization unit.
+    Each project's participants are fetched, turned into rows and written before the
     next project is fetched, so memory does not grow with the number of projects or rows: it
     holds one project's participant list (the API does not page it) and, for a whole org unit,
     the ids and names of its projects.
@@ -172,6 +175,9 @@ class LearnifierProgressReportOperator(BaseOperator):
             raise ValueError(f"max_cached_users must be a non-negative integer, not {max_cached_users!r}")
         if not _is_int_at_least(scan_page_size, 1):
             raise ValueError(f"scan_page_size must be a positive integer, not {scan_page_size!r}")
+        # Only a selection left out altogether means "every project of org_id"; one that was given
+        # (a template too) and names no project is refused when the task runs, never widened.
+        self.projects_named = project_ids is not None or project_external_ids is not None
         self.report_asset = _report_asset(asset, path, storage_conn_id)
         if self.report_asset is not None:
             outlets = kwargs.pop("outlets", None)
@@ -201,7 +207,9 @@ class LearnifierProgressReportOperator(BaseOperator):
 
         target = _target_path(self.path, self.storage_conn_id)
         report_format = _report_format(target, self.file_format)
-        selection = _Selection.from_arguments(self.org_id, self.project_ids, self.project_external_ids)
+        selection = _Selection.from_arguments(
+            self.org_id, self.project_ids, self.project_external_ids, named=self.projects_named
+        )
         self.log.info("Writing the Learnifier progress of %s to %s as %s", selection, target, report_format)
         with LearnifierHook(self.learnifier_conn_id) as hook:
             users = _UserDirectory(
@@ -428,7 +436,15 @@ class _Selection(NamedTuple):
     external_ids: list[str]
 
     @classmethod
-    def from_arguments(cls, org_id: Any, project_ids: Any, external_ids: Any) -> _Selection:
+    def from_arguments(
+        cls, org_id: Any, project_ids: Any, external_ids: Any, *, named: bool = False
+    ) -> _Selection:
+        """Read the rendered arguments.
+
+        :param named: whether ``project_ids`` or ``project_external_ids`` was given at all; if so,
+            the rendered values must name at least one project.
+        :raises ValueError: for a selection that names no project, or an incomplete one.
+        """
         selection = cls(_optional_id(org_id, "org_id"), _id_list(project_ids, "project_ids"), [])
         selection = selection._replace(external_ids=_id_list(external_ids, "project_external_ids"))
         if selection.project_ids and selection.org_id is None:
@@ -436,6 +452,12 @@ class _Selection(NamedTuple):
         if selection.org_id is None and not selection.external_ids:
             raise ValueError(
                 "name the projects: give org_id, project_ids and org_id, or project_external_ids"
+            )
+        if named and not selection.project_ids and not selection.external_ids:
+            raise ValueError(
+                f"project_ids ({project_ids!r}) and project_external_ids ({external_ids!r}) name no "
+                "project: an empty selection is refused, not widened to every project of the "
+                "organization unit; leave both out to report every project of org_id"
             )
         return selection
 

@@ -230,7 +230,8 @@ def test_report_content_matches_the_simulator_state(
     # JSON Lines goes to a file:// URL, CSV to a plain path: both are ObjectStoragePaths inside.
     path = f"file://{target}" if report_format == "jsonl" else str(target)
 
-    dag_run = run_dag("reporting_progress", _conf(account, arguments, path))
+    dag_id = "reporting_progress_org_unit" if selection == "org_unit" else "reporting_progress"
+    dag_run = run_dag(dag_id, _conf(account, arguments, path))
 
     assert dag_run.state == "success"
     rows = expected_rows(learnifier_conn, [account[name] for name in project_names])
@@ -316,13 +317,14 @@ def test_the_asset_outlet_is_declared_and_its_event_carries_the_summary(account,
 
     # Airflow 2 calls assets datasets, in its tables too.
     asset_id = "asset_id" if AIRFLOW_V_3_0_PLUS else "dataset_id"
-    dag = DagBag(str(Path(__file__).parents[1] / "dags")).get_dag("reporting_progress")
-    assert dag.get_task("report").outlets == [Asset(REPORT_ASSET_URI)]
+    dags = DagBag(str(Path(__file__).parents[1] / "dags"))
+    for dag_id in ("reporting_progress", "reporting_progress_org_unit"):
+        assert dags.get_dag(dag_id).get_task("report").outlets == [Asset(REPORT_ASSET_URI)]
     with create_session() as session:
         session.execute(delete(AssetDagRunQueue))
 
     target = tmp_path / "progress.csv"
-    dag_run = run_dag("reporting_progress", {"path": str(target), "org_id": 1001})
+    dag_run = run_dag("reporting_progress_org_unit", {"path": str(target), "org_id": 1001})
 
     assert dag_run.state == "success"
     with create_session() as session:
@@ -379,7 +381,7 @@ def test_failure_mid_export_keeps_the_old_report_and_leaves_no_temporary_file(
     learnifier_conn.inject(403, method="GET", path=third)  # not retried: fails the export
     learnifier_conn.clear_exchanges()
 
-    dag_run = run_dag("reporting_progress", {"path": str(target), "org_id": 1001})
+    dag_run = run_dag("reporting_progress_org_unit", {"path": str(target), "org_id": 1001})
 
     assert dag_run.state == "failed"
     fetched = [x.path for x in learnifier_conn.exchanges if x.path.endswith("/participants")]
@@ -613,6 +615,41 @@ def test_bad_selections_fail_before_anything_is_written(tmp_path, arguments, mes
     operator = LearnifierProgressReportOperator(task_id="report", path=str(target), **arguments)
     with pytest.raises(ValueError, match=message):
         operator.execute({})
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        {"project_ids": []},
+        {"project_ids": "[]"},
+        {"project_ids": "None"},
+        {"project_ids": None, "project_external_ids": []},
+        {"project_ids": ["None", None], "project_external_ids": "None"},
+    ],
+)
+def test_an_empty_selection_is_refused_not_widened_to_the_org_unit(
+    account, learnifier_conn, tmp_path, selection
+):
+    target = tmp_path / "p.csv"
+    learnifier_conn.clear_exchanges()
+    operator = LearnifierProgressReportOperator(task_id="report", path=str(target), org_id=1001, **selection)
+
+    with pytest.raises(ValueError, match="name no project: an empty selection is refused"):
+        operator.execute({})
+
+    assert os.listdir(tmp_path) == []
+    assert not [x for x in learnifier_conn.exchanges if x.path.endswith("/participants")]
+
+
+@pytest.mark.parametrize("dag_id", ["reporting_progress", "reporting_progress_text"])
+def test_templates_rendering_an_empty_selection_fail_the_task(account, run_dag, tmp_path, dag_id):
+    """The params default to empty lists: rendered ("[]" as text, [] natively), they name no project."""
+    target = tmp_path / "p.csv"
+
+    dag_run = run_dag(dag_id, {"path": str(target), "org_id": 1001})
+
+    assert dag_run.state == "failed"
     assert os.listdir(tmp_path) == []
 
 
