@@ -115,7 +115,9 @@ class LearnifierProgressReportOperator(BaseOperator):
 
     :param path: where to write the report: an absolute local path, a URL such as
         ``s3://bucket/key.csv`` or ``file:///data/report.jsonl``, or an
-        :class:`~airflow.sdk.ObjectStoragePath`. Templated.
+        :class:`~airflow.sdk.ObjectStoragePath`. A ``file:`` URL follows RFC 8089: its host is
+        empty or ``localhost`` and its path absolute (``file://reports/x.csv`` names the host
+        ``reports`` and is refused). Templated.
     :param org_id: the organization unit: whose projects to report when no project is named,
         and the org unit of ``project_ids``. Templated.
     :param project_ids: a project id or a list of them (they belong to ``org_id``). Templated;
@@ -283,7 +285,9 @@ def _target_path(path: str | ObjectStoragePath, storage_conn_id: str | None) -> 
         text = path.strip()
         if text.endswith("/"):
             raise ValueError(f"path {text!r} names a directory, not a file")
-        if "://" not in text and not text.startswith("/"):
+        if text[:5].lower() == "file:":
+            text = "file://" + _file_url_path(text)
+        elif "://" not in text and not text.startswith("/"):
             raise ValueError(
                 f"path {text!r} is relative: give an absolute path or a URL (the worker's working "
                 "directory is not a place to keep reports)"
@@ -292,6 +296,34 @@ def _target_path(path: str | ObjectStoragePath, storage_conn_id: str | None) -> 
     if str(target).endswith("/") or not target.name:
         raise ValueError(f"path {str(target)!r} names a directory, not a file")
     return target
+
+
+def _file_url_path(url: str) -> str:
+    """The absolute local path of a ``file:`` URL, read as RFC 8089 says.
+
+    ``file:///abs/x.csv``, ``file://localhost/abs/x.csv`` and ``file:/abs/x.csv`` all name
+    ``/abs/x.csv``. The rest of the URL is taken as it is, as :class:`ObjectStoragePath` takes it
+    (``#``, ``?`` and ``%`` are part of the file name).
+
+    :raises ValueError: for a URL naming another host (``file://reports/x.csv`` names the host
+        ``reports``), or a relative path (``file:x.csv``).
+    """
+    rest = url[5:]
+    if rest.startswith("//"):
+        host, _, path = rest[2:].partition("/")
+        if host.lower() not in ("", "localhost"):
+            raise ValueError(
+                f"path {url!r} names the host {host!r}: a file URL names a local file only with an "
+                f"empty host or 'localhost' (RFC 8089), e.g. file:///{rest[2:]} for /{rest[2:]}; "
+                "reports are not written to other hosts"
+            )
+        return "/" + path
+    if rest.startswith("/"):
+        return rest
+    raise ValueError(
+        f"path {url!r} is relative: give an absolute path or a URL such as file:///data/report.csv "
+        "(the worker's working directory is not a place to keep reports)"
+    )
 
 
 def _report_format(target: ObjectStoragePath, file_format: ReportFormat | None) -> ReportFormat:
@@ -315,12 +347,21 @@ def asset_uri(target: ObjectStoragePath) -> str:
     """The asset URI of a report path: ``file:///abs/path`` locally, else ``<protocol>://<bucket>/<key>``.
 
     It never holds the path's connection id: the same object is the same asset whichever
-    connection reaches it.
+    connection reaches it. The path is percent-encoded (``#``, ``?``, ``%``, spaces, non-ASCII
+    characters...), so the URI names exactly that file and two files never share one asset:
+    ``/data/team#1.csv`` is ``file:///data/team%231.csv``.
     """
+    from urllib.parse import quote
+
+    path = quote(target.path, safe=_URI_PATH_SAFE)
     if _is_local(target):
-        return "file://" + target.path
+        return "file://" + path
     protocol = target.protocol if isinstance(target.protocol, str) else target.protocol[0]
-    return f"{protocol}://{target.path}"
+    return f"{protocol}://{path}"
+
+
+#: What an Asset URI's path keeps as it is: RFC 3986 path characters but ``%``.
+_URI_PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
 def _report_asset(asset: Asset | str | bool, path: Any, storage_conn_id: str | None) -> Asset | None:

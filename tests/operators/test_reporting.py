@@ -369,6 +369,59 @@ def test_asset_uri_never_holds_the_connection_id():
     assert asset_uri(ObjectStoragePath("/data/progress.csv")) == "file:///data/progress.csv"
 
 
+def test_a_localhost_file_url_is_the_absolute_local_path(account, learnifier_conn, tmp_path, monkeypatch):
+    """RFC 8089: file://localhost/abs/x.csv is /abs/x.csv, for the file written and the asset alike."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "out" / "p.csv"
+    operator = LearnifierProgressReportOperator(
+        task_id="report", path=f"file://localhost{target}", org_id=1001, project_ids=2001, asset=True
+    )
+    assert operator.outlets == [Asset(f"file://{target}")]
+
+    summary = operator.execute({})
+
+    assert summary["path"] == f"file://{target}"
+    assert read_report(target, "csv")
+    assert sorted(os.listdir(tmp_path)) == ["out"], "nothing under the working directory's localhost/"
+
+
+@pytest.mark.parametrize("path", ["file://reports/progress.csv", "FILE://server/share/p.csv"])
+def test_a_file_url_naming_another_host_is_refused(tmp_path, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"names the host .*RFC 8089"):
+        LearnifierProgressReportOperator(task_id="parsed", path=path, org_id=1001, asset=True)
+    templated = LearnifierProgressReportOperator(task_id="rendered", path="{{ params.path }}", org_id=1001)
+    templated.path = path  # as rendered when the task runs
+    with pytest.raises(ValueError, match="names the host"):
+        templated.execute({})
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_relative_file_url_is_refused():
+    with pytest.raises(ValueError, match="is relative"):
+        LearnifierProgressReportOperator(task_id="report", path="file:reports/p.csv", org_id=1001)
+
+
+def test_hash_and_question_mark_are_percent_encoded_in_the_asset_uri(account, learnifier_conn, tmp_path):
+    def outlet(name: str) -> str:
+        operator = LearnifierProgressReportOperator(
+            task_id="report", path=str(tmp_path / name), org_id=1001, project_ids=2001, asset=True
+        )
+        (asset,) = operator.outlets
+        return asset.uri
+
+    uris = {name: outlet(name) for name in ("team#1.csv", "team#2.csv", "team?1.csv", "team%231.csv")}
+
+    assert uris["team#1.csv"] == f"file://{tmp_path}/team%231.csv"
+    assert uris["team?1.csv"] == f"file://{tmp_path}/team%3F1.csv"
+    assert uris["team%231.csv"] == f"file://{tmp_path}/team%25231.csv"
+    assert len(set(uris.values())) == 4, "two reports never share one asset"
+    LearnifierProgressReportOperator(
+        task_id="report", path=str(tmp_path / "team#1.csv"), org_id=1001, project_ids=2001
+    ).execute({})
+    assert os.listdir(tmp_path) == ["team#1.csv"]
+
+
 # ---------------------------------------------------------------------- atomic writes
 
 
