@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
 from airflow_provider_learnifier.version_compat import (
-    AirflowException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
@@ -124,19 +123,29 @@ class LearnifierCompletionSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: return the progress, or fail on ``timeout`` and ``error``.
 
+        Ends as poke mode ends for the same answer: ``soft_fail`` skips on a timeout only, and
+        ``never_fail`` skips on an error too.
+
         :raises AirflowSensorTimeout: when the trigger's deadline came first; the message gives the
             progress reached.
-        :raises AirflowException: when the trigger failed; the message gives the reason.
+        :raises LearnifierWaitError: when the trigger failed; the message gives the reason. It is not
+            an ``AirflowException``, which Airflow would turn into a skip under ``soft_fail``.
         """
+        from airflow_provider_learnifier.exceptions import LearnifierWaitError
+
         if not isinstance(event, dict) or "status" not in event:
-            raise AirflowException(f"The Learnifier trigger fired without a status: {event!r}")
-        status, message = event["status"], event.get("message") or ""
-        if status == SUCCESS:
-            self.log.info("%s", message)
-            return event.get("progress")
-        if status == TIMEOUT:
-            raise AirflowSensorTimeout(message)
-        raise AirflowException(message or f"The Learnifier trigger fired {status!r}")
+            failure = LearnifierWaitError(f"The Learnifier trigger fired without a status: {event!r}")
+        else:
+            status, message = event["status"], event.get("message") or ""
+            if status == SUCCESS:
+                self.log.info("%s", message)
+                return event.get("progress")
+            if status == TIMEOUT:
+                raise AirflowSensorTimeout(message)
+            failure = LearnifierWaitError(message or f"The Learnifier trigger fired {status!r}")
+        if getattr(self, "never_fail", False):
+            raise AirflowSkipException("Skipping due to never_fail is set to True.") from failure
+        raise failure
 
     def _timeout_message(self) -> str:
         what = f"Timed out after {self.timeout:g} s waiting for Learnifier {self.check.describe()}"

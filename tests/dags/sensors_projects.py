@@ -36,6 +36,9 @@ DAGS = {
     "sensors_project_deferrable": (BY_IDS, DEFERRABLE, 30.0),
     "sensors_project_deferrable_by_external_id": (BY_EXTERNAL_ID, DEFERRABLE, 30.0),
     "sensors_project_deferrable_timeout": (BY_IDS, DEFERRABLE, 1.0),
+    "sensors_project_poke_soft_fail": (BY_IDS, {**POKE, "soft_fail": True}, 30.0),
+    "sensors_project_deferrable_soft_fail": (BY_IDS, {**DEFERRABLE, "soft_fail": True}, 30.0),
+    "sensors_project_deferrable_soft_fail_timeout": (BY_IDS, {**DEFERRABLE, "soft_fail": True}, 1.0),
 }
 
 for dag_id, (names, mode, timeout) in DAGS.items():

@@ -13,10 +13,12 @@ from airflow_provider_learnifier.sensors.projects import LearnifierProjectComple
 from airflow_provider_learnifier.version_compat import AirflowSensorTimeout
 from tests.completion_helpers import (
     ORG_ID,
+    PARTICIPANTS_PATH,
     PROJECT_EXTERNAL_ID,
     PROJECT_ID,
     RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
     advance_after_polls,
+    after_polls,
     enroll,
     polls,
 )
@@ -130,6 +132,29 @@ def test_timeout_fails_the_task_with_the_progress_reached(learnifier_conn, run_d
         f"waiting for Learnifier project {PROJECT_ID} (organization unit {ORG_ID}): "
         "2 of 3 activated participant(s) completed (67%); needs all of them"
     ) in output.out + output.err
+
+
+@pytest.mark.parametrize("dag_id", ["sensors_project_poke_soft_fail", "sensors_project_deferrable_soft_fail"])
+def test_soft_fail_still_fails_on_a_learnifier_error(learnifier_conn, run_dag, capfd, dag_id):
+    """A 401 after the first check ends FAILED in both modes: soft_fail is for timeouts only."""
+    enroll(1)
+    unauthorized = lambda: learnifier_conn.inject(401, times=1000, method="GET", path=PARTICIPANTS_PATH)  # noqa: E731
+
+    with after_polls(learnifier_conn, 1, unauthorized):
+        dag_run = run_dag(dag_id)
+
+    output = capfd.readouterr()
+    assert dag_run.get_task_instance("wait").state == "failed"
+    assert dag_run.state == "failed"
+    assert "LearnifierAuthError" in output.out + output.err
+
+
+def test_soft_fail_skips_on_a_deferred_timeout(learnifier_conn, run_dag):
+    enroll(1)
+
+    dag_run = run_dag("sensors_project_deferrable_soft_fail_timeout")
+
+    assert dag_run.get_task_instance("wait").state == "skipped"
 
 
 def test_an_empty_project_is_not_complete(learnifier_conn, monkeypatch):
