@@ -13,6 +13,7 @@ from airflow_provider_learnifier.version_compat import (
     BaseSensorOperator,
     PokeReturnValue,
     conf,
+    first_try_start,
 )
 
 if TYPE_CHECKING:
@@ -103,7 +104,10 @@ class LearnifierCompletionSensor(BaseSensorOperator):
             self.hook.close()
 
     def _execute_deferrable(self, context: Context) -> Any:
-        end_time = time.time() + self.timeout
+        # Counted from the first try's start, so that a retry after an error event does not get the
+        # whole timeout again (see first_try_start for where each Airflow line keeps it).
+        started = first_try_start(context, self.retries)
+        end_time = (time.time() if started is None else started.timestamp()) + self.timeout
         try:
             first = self.poke(context)
         except (AirflowSkipException, AirflowSensorTimeout):

@@ -157,6 +157,41 @@ def test_soft_fail_skips_on_a_deferred_timeout(learnifier_conn, run_dag):
     assert dag_run.get_task_instance("wait").state == "skipped"
 
 
+@pytest.mark.min_airflow(
+    "3.3", "the task state store, where the first try's start outlives a retry, is new in Airflow 3.3"
+)
+def test_a_retry_after_an_error_event_keeps_the_first_tries_deadline(learnifier_conn, run_dag, monkeypatch):
+    """Each try checks once, defers, and its trigger meets a 401: two deferrals, one deadline."""
+    from airflow_provider_learnifier.simulator.messages import ApiError
+
+    enroll(1)
+    list_participants = learnifier_conn.state.list_participants
+    calls = []
+
+    def poke_answers_trigger_fails(org_id, project_id):
+        calls.append(project_id)
+        if len(calls) % 2 == 0:  # the 2nd and 4th calls: the triggers' checks
+            raise ApiError(401, "The key is no longer valid")
+        return list_participants(org_id, project_id)
+
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", poke_answers_trigger_fails)
+    deadlines = []
+    make_trigger = LearnifierProjectCompletionSensor.make_trigger
+
+    def recording_make_trigger(sensor, end_time):
+        deadlines.append(end_time)
+        return make_trigger(sensor, end_time)
+
+    monkeypatch.setattr(LearnifierProjectCompletionSensor, "make_trigger", recording_make_trigger)
+
+    dag_run = run_dag("sensors_project_deferrable_retry")
+
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("wait").try_number == 2
+    assert len(deadlines) == 2
+    assert deadlines[1] == deadlines[0], "the retry got a deadline of its own"
+
+
 def test_an_empty_project_is_not_complete(learnifier_conn, monkeypatch):
     from tests.compat import ExecutorSafeguard
 
