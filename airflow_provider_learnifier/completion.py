@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
-from airflow_provider_learnifier.progress import completion_share, is_completed, project_progress
+from airflow_provider_learnifier.progress import (
+    activity_count,
+    completion_share,
+    is_completed,
+    project_progress,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import JsonObject, LearnifierHook
@@ -167,8 +172,8 @@ class ParticipantCompletionCheck(CompletionCheck):
             "user_id": participant.get("userId"),
             "activated": bool(participant.get("activated")),
             "in_error": bool(participant.get("inError")),
-            "activities_completed": participant.get("activitiesCompleted") or 0,
-            "activities_total": participant.get("activitiesTotal") or 0,
+            "activities_completed": activity_count(participant, "activitiesCompleted"),
+            "activities_total": activity_count(participant, "activitiesTotal"),
             "share": share,
             "min_share": self.min_share,
             "completed": completed,

@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 
+def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
+    """Read an activity count (``activitiesCompleted`` or ``activitiesTotal``) of a participant.
+
+    A number or a numeric string (the spec's own example sends ``"3"``) is read as a number,
+    whole numbers as ``int``; an absent, ``null`` or empty count is 0.
+
+    :raises LearnifierResponseError: for anything else (``"three"``, ``true``, ``NaN``), naming the
+        participant, the field and the value.
+    """
+    value = participant.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 0
+    number: int | float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+    if number is None or not math.isfinite(number):
+        from airflow_provider_learnifier.exceptions import LearnifierResponseError
+
+        raise LearnifierResponseError(
+            f"Learnifier sent participant {participant.get('id')} (project {participant.get('projectId')}) "
+            f"with {field} {value!r}, which is not a number"
+        )
+    return int(number) if isinstance(number, float) and number.is_integer() else number
+
+
 def completion_share(participant: Mapping[str, Any]) -> float:
-    """Share of a participant's activities completed, from 0.0 to 1.0 (0.0 when there are none)."""
-    total = participant.get("activitiesTotal") or 0
-    completed = participant.get("activitiesCompleted") or 0
+    """Share of a participant's activities completed, from 0.0 to 1.0 (0.0 when there are none).
+
+    :raises LearnifierResponseError: for a count that is not a number (see :func:`activity_count`).
+    """
+    total = activity_count(participant, "activitiesTotal")
+    completed = activity_count(participant, "activitiesCompleted")
     if total <= 0:
         return 0.0
     return min(1.0, max(0.0, completed / total))
@@ -20,8 +58,10 @@ def is_completed(participant: Mapping[str, Any], min_share: float = 1.0) -> bool
     """Tell whether a participant completed at least ``min_share`` of the activities.
 
     With the default, that is ``activitiesCompleted >= activitiesTotal`` (and some activities).
+
+    :raises LearnifierResponseError: for a count that is not a number (see :func:`activity_count`).
     """
-    total = participant.get("activitiesTotal") or 0
+    total = activity_count(participant, "activitiesTotal")
     if total <= 0:
         return False
     return completion_share(participant) >= min_share

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow_provider_learnifier.operators._base import id_text
-from airflow_provider_learnifier.progress import completion_share, is_completed
+from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed
 from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
 
 if TYPE_CHECKING:
@@ -677,8 +677,8 @@ def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirector
         "user_email": user_email,
         "participation_external_id": participant.get("externalId"),
         "activated": bool(participant.get("activated")),
-        "activities_completed": _count(participant.get("activitiesCompleted")),
-        "activities_total": _count(participant.get("activitiesTotal")),
+        "activities_completed": activity_count(participant, "activitiesCompleted"),
+        "activities_total": activity_count(participant, "activitiesTotal"),
         "completion_share": completion_share(participant),
     }
     for column, field in _TIMESTAMP_FIELDS:
@@ -686,15 +686,6 @@ def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirector
     row["in_error"] = bool(participant.get("inError"))
     row["error_message"] = participant.get("errorMessage") or None
     return row
-
-
-def _count(value: Any) -> int | float:
-    """An activity count: 0 when absent (as :mod:`~airflow_provider_learnifier.progress` counts it)."""
-    if value is None or isinstance(value, bool):
-        return 0
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value if isinstance(value, (int, float)) else 0
 
 
 def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:

@@ -608,6 +608,49 @@ def test_unusual_api_values_are_normalised(account, learnifier_conn, tmp_path, m
     }
 
 
+def _one_participant(learnifier_conn, monkeypatch, project_id: int, **counts: Any) -> None:
+    participant = {"id": 9001, "projectId": project_id, "userId": seed.DEMO_ADMIN_USER_ID, "activated": True}
+    monkeypatch.setattr(
+        learnifier_conn.state, "list_participants", lambda org_id, project_id: [participant | counts]
+    )
+
+
+def test_activity_counts_sent_as_numeric_strings_are_read_as_numbers(
+    account, learnifier_conn, tmp_path, monkeypatch
+):
+    """The spec's own UserParticipationInfo example sends "3" and "5"."""
+    _one_participant(
+        learnifier_conn, monkeypatch, account["conduct"], activitiesCompleted="3", activitiesTotal=" 5 "
+    )
+    target = tmp_path / "p.jsonl"
+
+    summary = LearnifierProgressReportOperator(
+        task_id="report", path=str(target), project_external_ids="conduct-2026"
+    ).execute({})
+
+    (row,) = read_report(target, "jsonl")
+    assert (row["activities_completed"], row["activities_total"], row["completion_share"]) == (3, 5, 0.6)
+    assert (summary["activated"], summary["completed"]) == (1, 0)
+
+
+@pytest.mark.parametrize("total", ["five", True, "NaN", [5]])
+def test_a_count_that_is_not_a_number_fails_naming_the_participant(
+    account, learnifier_conn, tmp_path, monkeypatch, total
+):
+    from airflow_provider_learnifier.exceptions import LearnifierResponseError
+
+    _one_participant(
+        learnifier_conn, monkeypatch, account["conduct"], activitiesCompleted=1, activitiesTotal=total
+    )
+    operator = LearnifierProgressReportOperator(
+        task_id="report", path=str(tmp_path / "p.csv"), project_external_ids="conduct-2026"
+    )
+
+    with pytest.raises(LearnifierResponseError, match=r"participant 9001 .*activitiesTotal .* not a number"):
+        operator.execute({})
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -106,3 +106,47 @@ def test_an_unknown_participant_fails_clearly(learnifier_conn, run_dag, capfd):
     output = capfd.readouterr()
     assert dag_run.state == "failed"
     assert f"project {PROJECT_ID} (organization unit {ORG_ID}) has no participant 3999" in output.out
+
+
+def with_counts_as(learnifier_conn, monkeypatch, convert) -> None:
+    """Serve every participant with its activity counts passed through ``convert``."""
+    list_participants = learnifier_conn.state.list_participants
+
+    def converted(org_id, project_id):
+        return [
+            part | {key: convert(part[key]) for key in ("activitiesCompleted", "activitiesTotal")}
+            for part in list_participants(org_id, project_id)
+        ]
+
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", converted)
+
+
+def test_counts_sent_as_numeric_strings_are_read_as_numbers(learnifier_conn, run_dag, monkeypatch):
+    """The spec's own UserParticipationInfo example sends "3" and "5"."""
+    (participant,) = enroll(1)
+    learnifier_conn.advance_progress(participant_id=participant, complete=True)
+    with_counts_as(learnifier_conn, monkeypatch, str)
+
+    dag_run = run_dag("sensors_participant_poke", {"participant_id": participant})
+
+    assert dag_run.state == "success"
+    progress = xcom(dag_run)
+    assert progress["activities_completed"] == progress["activities_total"] == ACTIVITIES
+    assert progress["completed"] is True
+
+
+def test_a_count_that_is_not_a_number_fails_naming_the_participant(
+    learnifier_conn, run_dag, monkeypatch, capfd
+):
+    (participant,) = enroll(1)
+    with_counts_as(learnifier_conn, monkeypatch, lambda count: "n/a")
+
+    dag_run = run_dag("sensors_participant_deferrable", {"participant_id": participant})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert "LearnifierResponseError" in output.out + output.err
+    assert (
+        f"Learnifier sent participant {participant} (project {PROJECT_ID}) with activitiesTotal 'n/a', "
+        "which is not a number"
+    ) in output.out + output.err

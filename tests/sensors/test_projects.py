@@ -192,6 +192,19 @@ def test_a_retry_after_an_error_event_keeps_the_first_tries_deadline(learnifier_
     assert deadlines[1] == deadlines[0], "the retry got a deadline of its own"
 
 
+def test_a_project_with_counts_as_numeric_strings_completes(learnifier_conn, run_dag, monkeypatch):
+    from tests.sensors.test_participants import with_counts_as
+
+    enroll(2)
+    learnifier_conn.advance_progress(complete=True)
+    with_counts_as(learnifier_conn, monkeypatch, str)
+
+    dag_run = run_dag("sensors_project_poke")
+
+    assert dag_run.state == "success"
+    assert (xcom(dag_run)["completed"], xcom(dag_run)["activated"]) == (2, 2)
+
+
 def test_an_empty_project_is_not_complete(learnifier_conn, monkeypatch):
     from tests.compat import ExecutorSafeguard
 
