@@ -179,3 +179,11 @@ class LearnifierWaitError(RuntimeError):
     ``soft_fail``, which Airflow means for timeouts only. So a Learnifier error fails the task in
     deferrable mode as it does in poke and reschedule mode, and the task's retries apply.
     """
+
+
+class LearnifierNeverCompletesError(LearnifierError):
+    """A participant waited for can never complete: the participation is in error or expired.
+
+    Raised by the participant completion check, so the sensor fails at once with the reason
+    instead of waiting until its ``timeout``.
+    """

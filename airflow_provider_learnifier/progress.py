@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -67,6 +68,35 @@ def is_completed(participant: Mapping[str, Any], min_share: float = 1.0) -> bool
     return completion_share(participant) >= min_share
 
 
+def never_completes(participant: Mapping[str, Any], now: datetime | None = None) -> str | None:
+    """Why a participant who has not completed never will, or ``None`` while they still can.
+
+    A participation in error (``inError``: the user cannot access the course) or past its
+    ``expiration`` cannot be completed; a completed one is never reported here. An ``expiration``
+    that is not an ISO 8601 timestamp is ignored.
+
+    :param now: the current time (UTC); the clock by default.
+    """
+    if is_completed(participant):
+        return None
+    if participant.get("inError"):
+        return f"the participation is in error: {participant.get('errorMessage') or 'no reason given'}"
+    expiration = _timestamp(participant.get("expiration"))
+    if expiration is not None and expiration <= (now or datetime.now(timezone.utc)):
+        return f"the participation expired at {expiration.isoformat(timespec='seconds')}"
+    return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True)
 class ProjectProgress:
     """Progress of one project's activated participants.
@@ -74,11 +104,14 @@ class ProjectProgress:
     :param participants: all participants of the project.
     :param activated: the activated ones: the population that progress is measured on.
     :param completed: activated participants who completed (see :func:`is_completed`).
+    :param never_completing: activated participants who have not completed and never will (in error
+        or expired, see :func:`never_completes`).
     """
 
     participants: int
     activated: int
     completed: int
+    never_completing: int = 0
 
     @property
     def share(self) -> float:
@@ -90,15 +123,23 @@ class ProjectProgress:
         return {**asdict(self), "share": self.share}
 
     def __str__(self) -> str:
-        return f"{self.completed} of {self.activated} activated participant(s) completed ({self.share:.0%})"
+        text = f"{self.completed} of {self.activated} activated participant(s) completed ({self.share:.0%})"
+        if self.never_completing:
+            text += f"; {self.never_completing} can never complete (in error or expired)"
+        return text
 
 
 def project_progress(participants: Iterable[Mapping[str, Any]], min_share: float = 1.0) -> ProjectProgress:
-    """Summarise a project's participants: how many are activated and how many of those completed."""
-    total = activated = completed = 0
+    """Summarise a project's participants: how many are activated, completed, and never completing."""
+    total = activated = completed = never_completing = 0
+    now = datetime.now(timezone.utc)
     for participant in participants:
         total += 1
         if participant.get("activated"):
             activated += 1
-            completed += is_completed(participant, min_share)
-    return ProjectProgress(participants=total, activated=activated, completed=completed)
+            done = is_completed(participant, min_share)
+            completed += done
+            never_completing += not done and never_completes(participant, now) is not None
+    return ProjectProgress(
+        participants=total, activated=activated, completed=completed, never_completing=never_completing
+    )

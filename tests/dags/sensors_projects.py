@@ -41,6 +41,11 @@ DAGS = {
     "sensors_project_poke_soft_fail": (BY_IDS, {**POKE, "soft_fail": True}, 30.0),
     "sensors_project_deferrable_soft_fail": (BY_IDS, {**DEFERRABLE, "soft_fail": True}, 30.0),
     "sensors_project_deferrable_soft_fail_timeout": (BY_IDS, {**DEFERRABLE, "soft_fail": True}, 1.0),
+    "sensors_project_poke_without_never_completing": (
+        BY_IDS,
+        {**POKE, "count_never_completing": False},
+        30.0,
+    ),
     "sensors_project_deferrable_retry": (
         BY_IDS,
         {**DEFERRABLE, "retries": 1, "retry_delay": datetime.timedelta(0)},

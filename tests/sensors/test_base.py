@@ -155,6 +155,7 @@ def test_deferrable_defers_to_the_trigger_with_the_rendered_arguments(learnifier
         "project_external_id": None,
         "min_completed_share": 0.5,
         "min_share": 0.8,
+        "count_never_completing": True,
         "poll_interval": 5.0,
     }
 

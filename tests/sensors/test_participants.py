@@ -16,6 +16,7 @@ from tests.completion_helpers import (
     PROJECT_ID,
     RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
     advance_after_polls,
+    after_polls,
     enroll,
     polls,
 )
@@ -108,6 +109,13 @@ def test_an_unknown_participant_fails_clearly(learnifier_conn, run_dag, capfd):
     assert f"project {PROJECT_ID} (organization unit {ORG_ID}) has no participant 3999" in output.out
 
 
+def assert_failed_with(dag_run, capfd, message: str) -> None:
+    """The run failed, and its output (the task's log) holds ``message``."""
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert message in output.out + output.err
+
+
 def with_counts_as(learnifier_conn, monkeypatch, convert) -> None:
     """Serve every participant with its activity counts passed through ``convert``."""
     list_participants = learnifier_conn.state.list_participants
@@ -143,10 +151,45 @@ def test_a_count_that_is_not_a_number_fails_naming_the_participant(
 
     dag_run = run_dag("sensors_participant_deferrable", {"participant_id": participant})
 
-    output = capfd.readouterr()
-    assert dag_run.state == "failed"
-    assert "LearnifierResponseError" in output.out + output.err
-    assert (
-        f"Learnifier sent participant {participant} (project {PROJECT_ID}) with activitiesTotal 'n/a', "
-        "which is not a number"
-    ) in output.out + output.err
+    assert_failed_with(
+        dag_run,
+        capfd,
+        f"LearnifierResponseError: Learnifier sent participant {participant} (project {PROJECT_ID}) "
+        "with activitiesTotal 'n/a', which is not a number",
+    )
+
+
+@pytest.mark.parametrize("dag_id", ["sensors_participant_poke", "sensors_participant_deferrable"])
+def test_a_participation_in_error_fails_at_once_with_the_reason(learnifier_conn, run_dag, capfd, dag_id):
+    """The user cannot access the course: waiting until the timeout (30 s here) would be pointless."""
+    (participant,) = enroll(1)
+    put_in_error = lambda: learnifier_conn.set_participant_error(participant, "License expired")  # noqa: E731
+
+    with after_polls(learnifier_conn, 2, put_in_error):
+        dag_run = run_dag(dag_id, {"participant_id": participant})
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        f"LearnifierNeverCompletesError: Learnifier participant {participant} of project {PROJECT_ID} "
+        f"(organization unit {ORG_ID}) can never complete: the participation is in error: License "
+        "expired (0 of 5 activities completed (0%); needs all of them)",
+    )
+
+
+def test_an_expired_participation_fails_at_once(learnifier_conn, run_dag, capfd, monkeypatch):
+    (participant,) = enroll(1)
+    list_participants = learnifier_conn.state.list_participants
+    monkeypatch.setattr(
+        learnifier_conn.state,
+        "list_participants",
+        lambda org_id, project_id: [
+            part | {"expiration": "2020-01-01T00:00:00Z"} for part in list_participants(org_id, project_id)
+        ],
+    )
+
+    dag_run = run_dag("sensors_participant_poke", {"participant_id": participant})
+
+    assert_failed_with(
+        dag_run, capfd, "can never complete: the participation expired at 2020-01-01T00:00:00+00:00"
+    )

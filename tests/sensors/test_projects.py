@@ -77,9 +77,11 @@ def test_deferrable_waits_in_the_trigger_until_the_project_completes(learnifier_
         "participants": 3,
         "activated": 3,
         "completed": 3,
+        "never_completing": 0,
         "share": 1.0,
         "min_completed_share": 1.0,
         "min_share": 1.0,
+        "count_never_completing": True,
         "done": True,
     }
 
@@ -203,6 +205,38 @@ def test_a_project_with_counts_as_numeric_strings_completes(learnifier_conn, run
 
     assert dag_run.state == "success"
     assert (xcom(dag_run)["completed"], xcom(dag_run)["activated"]) == (2, 2)
+
+
+def test_never_completing_participants_can_be_left_out_of_the_share(learnifier_conn, run_dag):
+    ids = enroll(3)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    learnifier_conn.advance_progress(participant_id=ids[1], complete=True)
+    learnifier_conn.set_participant_error(ids[2], "License expired")
+
+    dag_run = run_dag("sensors_project_poke_without_never_completing")
+
+    assert dag_run.state == "success"
+    progress = xcom(dag_run)
+    assert (progress["completed"], progress["activated"], progress["never_completing"]) == (2, 3, 1)
+    assert progress["count_never_completing"] is False
+
+
+def test_never_completing_participants_are_named_when_they_keep_the_share_out_of_reach(
+    learnifier_conn, run_dag, capfd
+):
+    ids = enroll(3)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    learnifier_conn.advance_progress(participant_id=ids[1], complete=True)
+    learnifier_conn.set_participant_error(ids[2], "License expired")
+
+    dag_run = run_dag("sensors_project_deferrable_timeout")
+
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert (
+        "2 of 3 activated participant(s) completed (67%); 1 can never complete (in error or expired); "
+        "needs all of them"
+    ) in output.out + output.err
 
 
 def test_an_empty_project_is_not_complete(learnifier_conn, monkeypatch):
