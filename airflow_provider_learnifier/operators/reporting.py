@@ -229,7 +229,7 @@ class LearnifierProgressReportOperator(BaseOperator):
                     participants = hook.list_participants(project.org_id, project.id)
                     before = (totals.rows, totals.activated, totals.completed)
                     for participant in participants:
-                        row = _row(project, participant, users)
+                        row = _row(project, participant, users, self.log)
                         add_row(row)
                         totals.count(participant)
                     totals.projects += 1
@@ -662,7 +662,9 @@ class _Totals:
         }
 
 
-def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirectory) -> JsonObject:
+def _row(
+    project: _Project, participant: Mapping[str, Any], users: _UserDirectory, log: Any = None
+) -> JsonObject:
     """One report row, with the keys of :data:`COLUMNS` in order."""
     user_id = participant.get("userId")
     user_external_id, user_email = users.lookup(None if user_id is None else id_text(user_id))
@@ -682,20 +684,39 @@ def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirector
         "completion_share": completion_share(participant),
     }
     for column, field in _TIMESTAMP_FIELDS:
-        row[column] = utc_iso(participant.get(field), field=field)
+        row[column] = _timestamp_cell(project, participant, field, log)
     row["in_error"] = bool(participant.get("inError"))
     row["error_message"] = participant.get("errorMessage") or None
     return row
 
 
+def _timestamp_cell(project: _Project, participant: Mapping[str, Any], field: str, log: Any) -> str | None:
+    """A timestamp column: one bad value leaves its cell empty with a warning, not the whole report."""
+    value = participant.get(field)
+    try:
+        return utc_iso(value, field=field)
+    except ValueError as err:
+        if log is not None:
+            log.warning(
+                "Project %s, participant %s: %s; the %s cell is left empty",
+                project.id,
+                participant.get("id"),
+                err,
+                field,
+            )
+        return None
+
+
 def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
     """Normalise a timestamp the API sent to UTC ISO 8601 with milliseconds and ``Z``.
 
-    Takes ISO 8601 strings with any offset or none (read as UTC, as Learnifier's timestamps
-    are), dates (midnight UTC), and epoch numbers or digit strings (seconds, or milliseconds
-    when beyond the year 5138). ``None`` and ``""`` give ``None``.
+    Takes ISO 8601 strings in the extended (``2026-03-01T10:00:00+02:00``) or basic
+    (``20260301T100000Z``, ``20260301``) format with any offset or none (read as UTC, as
+    Learnifier's timestamps are), dates (midnight UTC), and epoch numbers or other digit strings
+    (seconds, or milliseconds when beyond the year 5138). ``None`` and ``""`` give ``None``.
 
-    :raises ValueError: for a value that is not a timestamp.
+    :raises ValueError: for a value that is not a timestamp, or one outside the years 1 to 9999
+        once in UTC.
     """
     if value is None or value == "":
         return None
@@ -703,14 +724,17 @@ def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = _from_epoch(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        moment = _from_epoch(int(value.strip()))
+        moment = _from_epoch(value, field)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) != 8:
+        moment = _from_epoch(int(value.strip()), field)
     elif isinstance(value, str):
         moment = _parse_iso(value.strip(), field)
     else:
         raise ValueError(f"{field} {value!r} is not a timestamp")
-    utc = moment.astimezone(timezone.utc)
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{field} {value!r} is not a timestamp of the years 1 to 9999 in UTC") from None
     plain = datetime(
         utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
     )
@@ -735,6 +759,9 @@ def _parse_iso(text: str, field: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _from_epoch(value: float) -> datetime:
+def _from_epoch(value: float, field: str) -> datetime:
     seconds = value / 1000 if abs(value) >= 1e11 else value
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{field} {value!r} is not a timestamp of the years 1 to 9999") from None

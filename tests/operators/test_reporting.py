@@ -615,6 +615,37 @@ def _one_participant(learnifier_conn, monkeypatch, project_id: int, **counts: An
     )
 
 
+def test_a_bad_timestamp_leaves_its_cell_empty_with_a_warning(
+    account, learnifier_conn, run_dag, tmp_path, monkeypatch, capfd
+):
+    _one_participant(
+        learnifier_conn,
+        monkeypatch,
+        account["conduct"],
+        firstAccess="2026-02-30T10:00:00Z",
+        lastAccess="20260301T100000Z",
+        expiration="9999-12-31T23:59:59-05:00",
+    )
+    target = tmp_path / "p.jsonl"
+
+    dag_run = run_dag("reporting_progress", {"path": str(target), "project_external_ids": ["conduct-2026"]})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "success"
+    (row,) = read_report(target, "jsonl")
+    assert (row["first_access"], row["last_access"], row["expiration"]) == (
+        None,
+        "2026-03-01T10:00:00.000Z",
+        None,
+    )
+    logged = output.out + output.err
+    assert f"Project {account['conduct']}, participant 9001: firstAccess '2026-02-30T10:00:00Z'" in logged
+    assert (
+        f"Project {account['conduct']}, participant 9001: expiration '9999-12-31T23:59:59-05:00' is not a "
+        "timestamp of the years 1 to 9999 in UTC; the expiration cell is left empty"
+    ) in logged
+
+
 def test_activity_counts_sent_as_numeric_strings_are_read_as_numbers(
     account, learnifier_conn, tmp_path, monkeypatch
 ):
@@ -665,13 +696,19 @@ def test_a_count_that_is_not_a_number_fails_naming_the_participant(
         (1772359200, "2026-03-01T10:00:00.000Z"),
         (1772359200123, "2026-03-01T10:00:00.123Z"),
         ("1772359200123", "2026-03-01T10:00:00.123Z"),
+        ("20260301", "2026-03-01T00:00:00.000Z"),
+        ("20260301T100000Z", "2026-03-01T10:00:00.000Z"),
+        ("20260301T120000+0200", "2026-03-01T10:00:00.000Z"),
     ],
 )
 def test_utc_iso(value, expected):
     assert utc_iso(value) == expected
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2026-13-01", True, [1]])
+@pytest.mark.parametrize(
+    "value",
+    ["yesterday", "2026-13-01", "2026-02-30T10:00:00Z", "9999-12-31T23:59:59-05:00", 10**20, True, [1]],
+)
 def test_utc_iso_refuses_what_is_not_a_timestamp(value):
     with pytest.raises(ValueError, match="timestamp"):
         utc_iso(value, field="lastAccess")
