@@ -33,6 +33,10 @@ class LearnifierCompletionSensor(BaseSensorOperator):
     JSON-serializable dict, as its XCom value. When ``timeout`` passes first, the task fails with
     the progress reached.
 
+    A name argument that renders blank (``None``, ``""`` or the text ``"None"``) counts as not
+    given; the task then fails before any request if the name is incomplete, saying which argument
+    rendered blank.
+
     :param learnifier_conn_id: the Airflow connection to Learnifier.
     :param deferrable: wait in the triggerer, freeing the worker slot between checks. Defaults to
         the ``[operators] default_deferrable`` option. ``mode`` does not matter then.
@@ -90,9 +94,32 @@ class LearnifierCompletionSensor(BaseSensorOperator):
         self.log.info("Learnifier %s: %s", self.check.describe(), status.message)
         return PokeReturnValue(is_done=status.done, xcom_value=status.progress)
 
+    #: The arguments that name what is waited for; one rendered blank (``None``, ``""`` or the
+    #: text ``"None"``, what Jinja renders for a missing value) counts as not given, as everywhere
+    #: in the provider (:func:`~airflow_provider_learnifier.operators._base.blank`).
+    name_fields: tuple[str, ...] = ()
+
+    def given_names(self) -> dict[str, Any]:
+        """The rendered ``name_fields``, each blank one as ``None``."""
+        from airflow_provider_learnifier.operators._base import blank
+
+        return {
+            name: None if blank(getattr(self, name)) else getattr(self, name) for name in self.name_fields
+        }
+
     def execute(self, context: Context) -> Any:
         """Check; then wait in poke or reschedule mode, or defer to the trigger when ``deferrable``."""
-        self._check = self.make_check()
+        try:
+            self._check = self.make_check()
+        except ValueError as err:
+            blanks = [
+                f"{name} ({getattr(self, name)!r})"
+                for name, value in self.given_names().items()
+                if value is None and getattr(self, name) is not None
+            ]
+            if blanks:
+                raise ValueError(f"{err}; rendered blank, so not given: {', '.join(blanks)}") from err
+            raise
         try:
             if self.deferrable:
                 return self._execute_deferrable(context)

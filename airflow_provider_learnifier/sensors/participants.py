@@ -86,15 +86,16 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
         self.participation_external_id = participation_external_id
         self.min_share = min_share
 
+    name_fields = (
+        "participant_id",
+        "org_id",
+        "project_id",
+        "project_external_id",
+        "participation_external_id",
+    )
+
     def _names(self) -> dict[str, Any]:
-        return {
-            "participant_id": self.participant_id,
-            "org_id": self.org_id,
-            "project_id": self.project_id,
-            "project_external_id": self.project_external_id,
-            "participation_external_id": self.participation_external_id,
-            "min_share": share_threshold("min_share", self.min_share),
-        }
+        return {**self.given_names(), "min_share": share_threshold("min_share", self.min_share)}
 
     def make_check(self) -> ParticipantCompletionCheck:
         return ParticipantCompletionCheck(**self._names())

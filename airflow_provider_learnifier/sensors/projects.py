@@ -81,11 +81,11 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
         self.min_completed_share = min_completed_share
         self.min_share = min_share
 
+    name_fields = ("org_id", "project_id", "project_external_id")
+
     def _names(self) -> dict[str, Any]:
         return {
-            "org_id": self.org_id,
-            "project_id": self.project_id,
-            "project_external_id": self.project_external_id,
+            **self.given_names(),
             "min_completed_share": share_threshold("min_completed_share", self.min_completed_share),
             "min_share": share_threshold("min_share", self.min_share),
             "count_never_completing": self.count_never_completing,

@@ -17,8 +17,10 @@ from tests.completion_helpers import (
     RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
     advance_after_polls,
     after_polls,
+    assert_failed_with,
     enroll,
     polls,
+    with_counts_as,
 )
 
 
@@ -109,26 +111,6 @@ def test_an_unknown_participant_fails_clearly(learnifier_conn, run_dag, capfd):
     assert f"project {PROJECT_ID} (organization unit {ORG_ID}) has no participant 3999" in output.out
 
 
-def assert_failed_with(dag_run, capfd, message: str) -> None:
-    """The run failed, and its output (the task's log) holds ``message``."""
-    output = capfd.readouterr()
-    assert dag_run.state == "failed"
-    assert message in output.out + output.err
-
-
-def with_counts_as(learnifier_conn, monkeypatch, convert) -> None:
-    """Serve every participant with its activity counts passed through ``convert``."""
-    list_participants = learnifier_conn.state.list_participants
-
-    def converted(org_id, project_id):
-        return [
-            part | {key: convert(part[key]) for key in ("activitiesCompleted", "activitiesTotal")}
-            for part in list_participants(org_id, project_id)
-        ]
-
-    monkeypatch.setattr(learnifier_conn.state, "list_participants", converted)
-
-
 def test_counts_sent_as_numeric_strings_are_read_as_numbers(learnifier_conn, run_dag, monkeypatch):
     """The spec's own UserParticipationInfo example sends "3" and "5"."""
     (participant,) = enroll(1)
@@ -193,3 +175,12 @@ def test_an_expired_participation_fails_at_once(learnifier_conn, run_dag, capfd,
     assert_failed_with(
         dag_run, capfd, "can never complete: the participation expired at 2020-01-01T00:00:00+00:00"
     )
+
+
+def test_a_participant_id_rendered_as_none_is_refused_naming_it(learnifier_conn, run_dag, capfd):
+    learnifier_conn.clear_exchanges()
+
+    dag_run = run_dag("sensors_participant_poke", {"participant_id": None})
+
+    assert_failed_with(dag_run, capfd, "rendered blank, so not given: participant_id ('None')")
+    assert [x.path for x in learnifier_conn.exchanges] == []

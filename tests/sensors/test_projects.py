@@ -19,8 +19,10 @@ from tests.completion_helpers import (
     RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
     advance_after_polls,
     after_polls,
+    assert_failed_with,
     enroll,
     polls,
+    with_counts_as,
 )
 
 
@@ -195,7 +197,6 @@ def test_a_retry_after_an_error_event_keeps_the_first_tries_deadline(learnifier_
 
 
 def test_a_project_with_counts_as_numeric_strings_completes(learnifier_conn, run_dag, monkeypatch):
-    from tests.sensors.test_participants import with_counts_as
 
     enroll(2)
     learnifier_conn.advance_progress(complete=True)
@@ -231,12 +232,27 @@ def test_never_completing_participants_are_named_when_they_keep_the_share_out_of
 
     dag_run = run_dag("sensors_project_deferrable_timeout")
 
-    output = capfd.readouterr()
-    assert dag_run.state == "failed"
-    assert (
+    assert_failed_with(
+        dag_run,
+        capfd,
         "2 of 3 activated participant(s) completed (67%); 1 can never complete (in error or expired); "
-        "needs all of them"
-    ) in output.out + output.err
+        "needs all of them",
+    )
+
+
+def test_a_name_rendered_as_none_is_not_sent_as_an_id(learnifier_conn, run_dag, capfd):
+    """A param left at null renders "None": before, GET /extproject?extid=None answered 404."""
+    learnifier_conn.clear_exchanges()
+
+    dag_run = run_dag("sensors_project_deferrable_by_external_id", {"project_external_id": None})
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        "name the project either by org_id and project_id, or by project_external_id alone; "
+        "rendered blank, so not given: project_external_id ('None')",
+    )
+    assert [x.path for x in learnifier_conn.exchanges] == []
 
 
 def test_an_empty_project_is_not_complete(learnifier_conn, monkeypatch):
