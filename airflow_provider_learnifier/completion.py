@@ -22,6 +22,7 @@ from airflow_provider_learnifier.progress import (
     completion_share,
     is_completed,
     never_completes,
+    percent,
     project_progress,
 )
 
@@ -184,7 +185,7 @@ class ParticipantCompletionCheck(CompletionCheck):
         }
         message = (
             f"{progress['activities_completed']} of {progress['activities_total']} activities completed "
-            f"({share:.0%}); {self._needed()}"
+            f"({percent(share)}); {self._needed()}"
         )
         reason = None if completed else never_completes(participant)
         if reason is not None:

@@ -68,6 +68,15 @@ def is_completed(participant: Mapping[str, Any], min_share: float = 1.0) -> bool
     return completion_share(participant) >= min_share
 
 
+def percent(share: float) -> str:
+    """A share as a whole percentage, never rounded up to ``100%`` while it is short of 1.
+
+    ``2 / 3`` is ``67%``, as rounding gives; ``999 / 1000`` is ``99%``, not ``100%``.
+    """
+    text = f"{share:.0%}"
+    return "99%" if text == "100%" and share < 1 else text
+
+
 def never_completes(participant: Mapping[str, Any], now: datetime | None = None) -> str | None:
     """Why a participant who has not completed never will, or ``None`` while they still can.
 
@@ -123,7 +132,9 @@ class ProjectProgress:
         return {**asdict(self), "share": self.share}
 
     def __str__(self) -> str:
-        text = f"{self.completed} of {self.activated} activated participant(s) completed ({self.share:.0%})"
+        text = (
+            f"{self.completed} of {self.activated} activated participant(s) completed ({percent(self.share)})"
+        )
         if self.never_completing:
             text += f"; {self.never_completing} can never complete (in error or expired)"
         return text

@@ -94,14 +94,20 @@ def assert_failed_with(dag_run, capfd, message: str) -> None:
     assert message in output.out + output.err
 
 
-def with_counts_as(learnifier_conn, monkeypatch, convert) -> None:
-    """Serve every participant with its activity counts passed through ``convert``."""
+def with_participants_changed(learnifier_conn, monkeypatch, change: Callable[[dict], dict]) -> None:
+    """Serve every participant of a project list updated with ``change(participant)``."""
     list_participants = learnifier_conn.state.list_participants
 
-    def converted(org_id, project_id):
-        return [
-            part | {key: convert(part[key]) for key in ("activitiesCompleted", "activitiesTotal")}
-            for part in list_participants(org_id, project_id)
-        ]
+    def changed(org_id, project_id):
+        return [part | change(part) for part in list_participants(org_id, project_id)]
 
-    monkeypatch.setattr(learnifier_conn.state, "list_participants", converted)
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", changed)
+
+
+def with_counts_as(learnifier_conn, monkeypatch, convert) -> None:
+    """Serve every participant with its activity counts passed through ``convert``."""
+    with_participants_changed(
+        learnifier_conn,
+        monkeypatch,
+        lambda part: {key: convert(part[key]) for key in ("activitiesCompleted", "activitiesTotal")},
+    )

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow_provider_learnifier.operators._base import id_text
-from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed
+from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
 from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
 
 if TYPE_CHECKING:
@@ -245,14 +245,14 @@ class LearnifierProgressReportOperator(BaseOperator):
             write_atomically(target, write, log=self.log)
         summary = totals.summary(path=str(target), report_format=report_format)
         self.log.info(
-            "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%.0f%%); "
+            "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%s); "
             "user lookups: %s",
             summary["rows"],
             summary["projects"],
             target,
             summary["completed"],
             summary["activated"],
-            100 * summary["completion_share"],
+            percent(summary["completion_share"]),
             users.stats(),
         )
         outlet_events = context.get("outlet_events") if isinstance(context, Mapping) else None
@@ -423,7 +423,7 @@ def _row_writer(handle: TextIO, report_format: ReportFormat) -> Callable[[Mappin
     if report_format == "jsonl":
 
         def write_json_line(row: Mapping[str, Any]) -> None:
-            handle.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            handle.write(_escape_line_separators(json.dumps(row, ensure_ascii=False, allow_nan=False)) + "\n")
 
         return write_json_line
 
@@ -436,6 +436,18 @@ def _row_writer(handle: TextIO, report_format: ReportFormat) -> Callable[[Mappin
         writer.writerow([_csv_cell(row[column]) for column in COLUMNS])
 
     return write_csv_row
+
+
+#: Characters that JSON leaves raw but line splitters (Python's ``str.splitlines``, JavaScript)
+#: break lines on; JSON control characters below U+0020 are escaped by ``json.dumps`` already.
+_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _escape_line_separators(line: str) -> str:
+    """Escape U+0085, U+2028 and U+2029 in a JSON text, so that one row stays one line."""
+    for raw, escaped in _LINE_SEPARATORS.items():
+        line = line.replace(raw, escaped)
+    return line
 
 
 def _csv_cell(value: Any) -> Any:

@@ -646,6 +646,21 @@ def test_a_bad_timestamp_leaves_its_cell_empty_with_a_warning(
     ) in logged
 
 
+def test_json_lines_escape_the_line_separators_that_line_splitters_break_on(
+    account, learnifier_conn, tmp_path, monkeypatch
+):
+    message = "License\u2028expired\u0085see\u2029HR\x1c"
+    _one_participant(learnifier_conn, monkeypatch, account["conduct"], inError=True, errorMessage=message)
+    target = tmp_path / "p.jsonl"
+
+    LearnifierProgressReportOperator(
+        task_id="report", path=str(target), project_external_ids="conduct-2026"
+    ).execute({})
+
+    (line,) = target.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["error_message"] == message
+
+
 def test_activity_counts_sent_as_numeric_strings_are_read_as_numbers(
     account, learnifier_conn, tmp_path, monkeypatch
 ):

@@ -21,6 +21,7 @@ from tests.completion_helpers import (
     enroll,
     polls,
     with_counts_as,
+    with_participants_changed,
 )
 
 
@@ -161,13 +162,8 @@ def test_a_participation_in_error_fails_at_once_with_the_reason(learnifier_conn,
 
 def test_an_expired_participation_fails_at_once(learnifier_conn, run_dag, capfd, monkeypatch):
     (participant,) = enroll(1)
-    list_participants = learnifier_conn.state.list_participants
-    monkeypatch.setattr(
-        learnifier_conn.state,
-        "list_participants",
-        lambda org_id, project_id: [
-            part | {"expiration": "2020-01-01T00:00:00Z"} for part in list_participants(org_id, project_id)
-        ],
+    with_participants_changed(
+        learnifier_conn, monkeypatch, lambda part: {"expiration": "2020-01-01T00:00:00Z"}
     )
 
     dag_run = run_dag("sensors_participant_poke", {"participant_id": participant})
@@ -184,3 +180,14 @@ def test_a_participant_id_rendered_as_none_is_refused_naming_it(learnifier_conn,
 
     assert_failed_with(dag_run, capfd, "rendered blank, so not given: participant_id ('None')")
     assert [x.path for x in learnifier_conn.exchanges] == []
+
+
+def test_an_unfinished_share_is_never_printed_as_100_percent(learnifier_conn, run_dag, capfd, monkeypatch):
+    (participant,) = enroll(1)
+    with_participants_changed(
+        learnifier_conn, monkeypatch, lambda part: {"activitiesCompleted": 999, "activitiesTotal": 1000}
+    )
+
+    dag_run = run_dag("sensors_participant_poke_timeout", {"participant_id": participant})
+
+    assert_failed_with(dag_run, capfd, "999 of 1000 activities completed (99%); needs all of them")
