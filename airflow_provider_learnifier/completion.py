@@ -16,8 +16,15 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
-from airflow_provider_learnifier.progress import completion_share, is_completed, project_progress
+from airflow_provider_learnifier.exceptions import LearnifierNeverCompletesError, LearnifierNotFoundError
+from airflow_provider_learnifier.progress import (
+    activity_count,
+    completion_share,
+    is_completed,
+    never_completes,
+    percent,
+    project_progress,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import JsonObject, LearnifierHook
@@ -116,7 +123,10 @@ class ParticipantCompletionCheck(CompletionCheck):
     ``participant_id`` in a project named by ``org_id`` and ``project_id`` or by
     ``project_external_id`` (the project's participants list). See
     :func:`~airflow_provider_learnifier.progress.is_completed` for when a participant counts as
-    completed.
+    completed. A participant who has not completed and never will (the participation is in error
+    or past its ``expiration``) makes the check raise
+    :class:`~airflow_provider_learnifier.exceptions.LearnifierNeverCompletesError` with the reason,
+    instead of waiting until the timeout.
 
     :param min_share: the share of the activities that counts as completed, above 0 and at most 1.
     :raises ValueError: for a wrong combination of names or a threshold out of range.
@@ -167,19 +177,21 @@ class ParticipantCompletionCheck(CompletionCheck):
             "user_id": participant.get("userId"),
             "activated": bool(participant.get("activated")),
             "in_error": bool(participant.get("inError")),
-            "activities_completed": participant.get("activitiesCompleted") or 0,
-            "activities_total": participant.get("activitiesTotal") or 0,
+            "activities_completed": activity_count(participant, "activitiesCompleted"),
+            "activities_total": activity_count(participant, "activitiesTotal"),
             "share": share,
             "min_share": self.min_share,
             "completed": completed,
         }
         message = (
             f"{progress['activities_completed']} of {progress['activities_total']} activities completed "
-            f"({share:.0%}); {self._needed()}"
+            f"({percent(share)}); {self._needed()}"
         )
-        if progress["in_error"]:
-            message += (
-                f"; the participation is in error: {participant.get('errorMessage') or 'no reason given'}"
+        reason = None if completed else never_completes(participant)
+        if reason is not None:
+            raise LearnifierNeverCompletesError(
+                f"Learnifier {self.describe()} can never complete: {reason} ({message})",
+                operation="completion check",
             )
         return CompletionStatus(done=completed, message=message, progress=progress)
 
@@ -230,6 +242,10 @@ class ProjectCompletionCheck(CompletionCheck):
     :param project_external_id: the project's external id, instead of ``org_id`` and ``project_id``.
     :param min_completed_share: the share of activated participants that must have completed.
     :param min_share: the share of a participant's activities that counts as completed.
+    :param count_never_completing: whether activated participants who can never complete (in error
+        or expired, see :func:`~airflow_provider_learnifier.progress.never_completes`) count in the
+        share's denominator. ``True`` (default): they do, so ``min_completed_share=1.0`` is out of
+        reach while one of them is there; ``False``: the share is of the others only.
     :raises ValueError: for a wrong combination of names or a threshold out of range.
     """
 
@@ -241,13 +257,17 @@ class ProjectCompletionCheck(CompletionCheck):
         project_external_id: str | None = None,
         min_completed_share: float = 1.0,
         min_share: float = 1.0,
+        count_never_completing: bool = True,
     ) -> None:
         check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
+        if not isinstance(count_never_completing, bool):
+            raise ValueError(f"count_never_completing must be True or False, not {count_never_completing!r}")
         self.org_id = org_id
         self.project_id = project_id
         self.project_external_id = project_external_id
         self.min_completed_share = share_threshold("min_completed_share", min_completed_share)
         self.min_share = share_threshold("min_share", min_share)
+        self.count_never_completing = count_never_completing
 
     def describe(self) -> str:
         if self.project_external_id is not None:
@@ -259,12 +279,16 @@ class ProjectCompletionCheck(CompletionCheck):
             project = hook.resolve_project(external_id=self.project_external_id)
             self.org_id, self.project_id = project["orgId"], project["id"]
         progress = project_progress(hook.list_participants(self.org_id, self.project_id), self.min_share)
-        done = progress.activated > 0 and progress.share >= self.min_completed_share
+        counted = progress.activated - (0 if self.count_never_completing else progress.never_completing)
+        share = progress.completed / counted if counted > 0 else 0.0
+        done = counted > 0 and share >= self.min_completed_share
         needed = (
             "needs all of them" if self.min_completed_share >= 1 else f"needs {self.min_completed_share:.0%}"
         )
         if self.min_share < 1:
             needed += f", each with {self.min_share:.0%} of the activities"
+        if not self.count_never_completing and progress.never_completing:
+            needed += f", of the {counted} who still can"
         message = f"{progress}; {needed}"
         if progress.activated == 0:
             message += " (no activated participants yet)"
@@ -278,6 +302,7 @@ class ProjectCompletionCheck(CompletionCheck):
                 **progress.to_dict(),
                 "min_completed_share": self.min_completed_share,
                 "min_share": self.min_share,
+                "count_never_completing": self.count_never_completing,
                 "done": done,
             },
         )

@@ -181,3 +181,22 @@ class LearnifierUncertainWriteError(LearnifierError):
     @property
     def may_have_been_applied(self) -> bool:
         return True
+
+
+class LearnifierWaitError(RuntimeError):
+    """A deferred Learnifier wait ended with an error: its trigger fired ``error`` (or no status).
+
+    The message is the trigger's reason, e.g. ``Waiting for Learnifier project 2001 (organization
+    unit 1001) failed: LearnifierAuthError: ...``. Deliberately not an ``AirflowException``: on
+    resuming a deferred task, Airflow's sensors turn every ``AirflowException`` into a skip under
+    ``soft_fail``, which Airflow means for timeouts only. So a Learnifier error fails the task in
+    deferrable mode as it does in poke and reschedule mode, and the task's retries apply.
+    """
+
+
+class LearnifierNeverCompletesError(LearnifierError):
+    """A participant waited for can never complete: the participation is in error or expired.
+
+    Raised by the participant completion check, so the sensor fails at once with the reason
+    instead of waiting until its ``timeout``.
+    """

@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 
+def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
+    """Read an activity count (``activitiesCompleted`` or ``activitiesTotal``) of a participant.
+
+    A number or a numeric string (the spec's own example sends ``"3"``) is read as a number,
+    whole numbers as ``int``; an absent, ``null`` or empty count is 0.
+
+    :raises LearnifierResponseError: for anything else (``"three"``, ``true``, ``NaN``), naming the
+        participant, the field and the value.
+    """
+    value = participant.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 0
+    number: int | float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+    if number is None or not math.isfinite(number):
+        from airflow_provider_learnifier.exceptions import LearnifierResponseError
+
+        raise LearnifierResponseError(
+            f"Learnifier sent participant {participant.get('id')} (project {participant.get('projectId')}) "
+            f"with {field} {value!r}, which is not a number"
+        )
+    return int(number) if isinstance(number, float) and number.is_integer() else number
+
+
 def completion_share(participant: Mapping[str, Any]) -> float:
-    """Share of a participant's activities completed, from 0.0 to 1.0 (0.0 when there are none)."""
-    total = participant.get("activitiesTotal") or 0
-    completed = participant.get("activitiesCompleted") or 0
+    """Share of a participant's activities completed, from 0.0 to 1.0 (0.0 when there are none).
+
+    :raises LearnifierResponseError: for a count that is not a number (see :func:`activity_count`).
+    """
+    total = activity_count(participant, "activitiesTotal")
+    completed = activity_count(participant, "activitiesCompleted")
     if total <= 0:
         return 0.0
     return min(1.0, max(0.0, completed / total))
@@ -20,11 +59,51 @@ def is_completed(participant: Mapping[str, Any], min_share: float = 1.0) -> bool
     """Tell whether a participant completed at least ``min_share`` of the activities.
 
     With the default, that is ``activitiesCompleted >= activitiesTotal`` (and some activities).
+
+    :raises LearnifierResponseError: for a count that is not a number (see :func:`activity_count`).
     """
-    total = participant.get("activitiesTotal") or 0
+    total = activity_count(participant, "activitiesTotal")
     if total <= 0:
         return False
     return completion_share(participant) >= min_share
+
+
+def percent(share: float) -> str:
+    """A share as a whole percentage, never rounded up to ``100%`` while it is short of 1.
+
+    ``2 / 3`` is ``67%``, as rounding gives; ``999 / 1000`` is ``99%``, not ``100%``.
+    """
+    text = f"{share:.0%}"
+    return "99%" if text == "100%" and share < 1 else text
+
+
+def never_completes(participant: Mapping[str, Any], now: datetime | None = None) -> str | None:
+    """Why a participant who has not completed never will, or ``None`` while they still can.
+
+    A participation in error (``inError``: the user cannot access the course) or past its
+    ``expiration`` cannot be completed; a completed one is never reported here. An ``expiration``
+    that is not an ISO 8601 timestamp is ignored.
+
+    :param now: the current time (UTC); the clock by default.
+    """
+    if is_completed(participant):
+        return None
+    if participant.get("inError"):
+        return f"the participation is in error: {participant.get('errorMessage') or 'no reason given'}"
+    expiration = _timestamp(participant.get("expiration"))
+    if expiration is not None and expiration <= (now or datetime.now(timezone.utc)):
+        return f"the participation expired at {expiration.isoformat(timespec='seconds')}"
+    return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -34,11 +113,14 @@ class ProjectProgress:
     :param participants: all participants of the project.
     :param activated: the activated ones: the population that progress is measured on.
     :param completed: activated participants who completed (see :func:`is_completed`).
+    :param never_completing: activated participants who have not completed and never will (in error
+        or expired, see :func:`never_completes`).
     """
 
     participants: int
     activated: int
     completed: int
+    never_completing: int = 0
 
     @property
     def share(self) -> float:
@@ -50,15 +132,25 @@ class ProjectProgress:
         return {**asdict(self), "share": self.share}
 
     def __str__(self) -> str:
-        return f"{self.completed} of {self.activated} activated participant(s) completed ({self.share:.0%})"
+        text = (
+            f"{self.completed} of {self.activated} activated participant(s) completed ({percent(self.share)})"
+        )
+        if self.never_completing:
+            text += f"; {self.never_completing} can never complete (in error or expired)"
+        return text
 
 
 def project_progress(participants: Iterable[Mapping[str, Any]], min_share: float = 1.0) -> ProjectProgress:
-    """Summarise a project's participants: how many are activated and how many of those completed."""
-    total = activated = completed = 0
+    """Summarise a project's participants: how many are activated, completed, and never completing."""
+    total = activated = completed = never_completing = 0
+    now = datetime.now(timezone.utc)
     for participant in participants:
         total += 1
         if participant.get("activated"):
             activated += 1
-            completed += is_completed(participant, min_share)
-    return ProjectProgress(participants=total, activated=activated, completed=completed)
+            done = is_completed(participant, min_share)
+            completed += done
+            never_completing += not done and never_completes(participant, now) is not None
+    return ProjectProgress(
+        participants=total, activated=activated, completed=completed, never_completing=never_completing
+    )

@@ -22,6 +22,7 @@ truth for both Airflow lines.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +156,38 @@ def find_in_places(name: str, places: tuple[str, ...]) -> Any:
         f"{name} is in none of {', '.join(places)}: this Airflow version is not supported "
         "by airflow-provider-learnifier (supported: Airflow 2.11 and 3.0 or newer)"
     )
+
+
+#: The task state store key under which a sensor keeps the start of its first try (Airflow 3.3+).
+FIRST_TRY_START_KEY = "learnifier_first_try_start"
+
+
+def first_try_start(context: Any, retries: int | None) -> datetime | None:
+    """When the first try of this task instance started, so that retries share one deadline.
+
+    Airflow's reschedule mode counts ``timeout`` from the first try's start; this gives deferrable
+    waits the same rule. The first try is the one after the latest clear,
+    ``max_tries - retries + 1``, as Airflow computes it. Airflow 3.3 and newer keep it in the task
+    state store (``context["task_state_store"]``), which outlives retries: the first try writes its
+    start there and later tries read it. Older Airflow versions give a task no place that outlives
+    a retry, so there it is the start of this try (each retry waits ``timeout`` again).
+
+    :return: an aware datetime, or ``None`` without a task instance in ``context`` (a task run
+        outside Airflow's task runner).
+    """
+    ti = context.get("ti") if hasattr(context, "get") else None
+    if ti is None:
+        return None
+    start = getattr(ti, "start_date", None) or datetime.now(timezone.utc)
+    if "task_state_store" not in context:
+        return start
+    store = context["task_state_store"]
+    first_try = int(getattr(ti, "max_tries", 0) or 0) - int(retries or 0) + 1
+    kept = store.get(FIRST_TRY_START_KEY)
+    if isinstance(kept, dict) and kept.get("first_try") == first_try and kept.get("start"):
+        return datetime.fromisoformat(str(kept["start"]))
+    store.set(FIRST_TRY_START_KEY, {"first_try": first_try, "start": start.isoformat()})
+    return start
 
 
 def _hook_base(airflow_base_hook: type) -> type:

@@ -85,3 +85,29 @@ def advance_after_polls(
 ) -> AbstractContextManager[dict[str, Any]]:
     """Once ``path`` was polled ``after`` more times, call ``sim.advance_progress(**advance)``."""
     return after_polls(sim, after, lambda: sim.advance_progress(**advance), path=path)
+
+
+def assert_failed_with(dag_run, capfd, message: str) -> None:
+    """The run failed, and its output (the task's log) holds ``message``."""
+    output = capfd.readouterr()
+    assert dag_run.state == "failed"
+    assert message in output.out + output.err
+
+
+def with_participants_changed(learnifier_conn, monkeypatch, change: Callable[[dict], dict]) -> None:
+    """Serve every participant of a project list updated with ``change(participant)``."""
+    list_participants = learnifier_conn.state.list_participants
+
+    def changed(org_id, project_id):
+        return [part | change(part) for part in list_participants(org_id, project_id)]
+
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", changed)
+
+
+def with_counts_as(learnifier_conn, monkeypatch, convert) -> None:
+    """Serve every participant with its activity counts passed through ``convert``."""
+    with_participants_changed(
+        learnifier_conn,
+        monkeypatch,
+        lambda part: {key: convert(part[key]) for key in ("activitiesCompleted", "activitiesTotal")},
+    )

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow_provider_learnifier.operators._base import id_text
-from airflow_provider_learnifier.progress import completion_share, is_completed
+from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
 from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
 
 if TYPE_CHECKING:
@@ -79,7 +79,10 @@ class LearnifierProgressReportOperator(BaseOperator):
 
     Choose the projects with ``project_ids`` (with their ``org_id``) and/or
     ``project_external_ids``; with neither, every project of the organization unit ``org_id`` is
-    reported. Each project's participants are fetched, turned into rows and written before the
+    reported. Only leaving both out means "every project": when either is given and they render to
+    no project at all (``[]``, ``None``, a template rendering ``"[]"`` or ``"None"``), the task
+    fails before anything is written, never widening the report to the whole organization unit.
+    Each project's participants are fetched, turned into rows and written before the
     next project is fetched, so memory does not grow with the number of projects or rows: it
     holds one project's participant list (the API does not page it) and, for a whole org unit,
     the ids and names of its projects.
@@ -127,7 +130,9 @@ class LearnifierProgressReportOperator(BaseOperator):
 
     :param path: where to write the report: an absolute local path, a URL such as
         ``s3://bucket/key.csv`` or ``file:///data/report.jsonl``, or an
-        :class:`~airflow.sdk.ObjectStoragePath`. Templated.
+        :class:`~airflow.sdk.ObjectStoragePath`. A ``file:`` URL follows RFC 8089: its host is
+        empty or ``localhost`` and its path absolute (``file://reports/x.csv`` names the host
+        ``reports`` and is refused). Templated.
     :param org_id: the organization unit: whose projects to report when no project is named,
         and the org unit of ``project_ids``. Templated.
     :param project_ids: a project id or a list of them (they belong to ``org_id``). Templated;
@@ -190,6 +195,9 @@ class LearnifierProgressReportOperator(BaseOperator):
             raise ValueError(f"max_cached_users must be a non-negative integer, not {max_cached_users!r}")
         if not _is_int_at_least(scan_page_size, 1):
             raise ValueError(f"scan_page_size must be a positive integer, not {scan_page_size!r}")
+        # Only a selection left out altogether means "every project of org_id"; one that was given
+        # (a template too) and names no project is refused when the task runs, never widened.
+        self.projects_named = project_ids is not None or project_external_ids is not None
         self.report_asset = _report_asset(asset, path, storage_conn_id)
         if self.report_asset is not None:
             outlets = kwargs.pop("outlets", None)
@@ -220,7 +228,9 @@ class LearnifierProgressReportOperator(BaseOperator):
 
         target = _target_path(self.path, self.storage_conn_id)
         report_format = _report_format(target, self.file_format)
-        selection = _Selection.from_arguments(self.org_id, self.project_ids, self.project_external_ids)
+        selection = _Selection.from_arguments(
+            self.org_id, self.project_ids, self.project_external_ids, named=self.projects_named
+        )
         self.log.info("Writing the Learnifier progress of %s to %s as %s", selection, target, report_format)
         with LearnifierHook(self.learnifier_conn_id) as hook:
             users = _UserDirectory(
@@ -238,7 +248,7 @@ class LearnifierProgressReportOperator(BaseOperator):
                     participants = hook.list_participants(project.org_id, project.id)
                     before = (totals.rows, totals.activated, totals.completed)
                     for participant in participants:
-                        row = _row(project, participant, users)
+                        row = _row(project, participant, users, self.log)
                         add_row(row)
                         totals.count(participant)
                     totals.projects += 1
@@ -254,14 +264,14 @@ class LearnifierProgressReportOperator(BaseOperator):
             write_atomically(target, write, log=self.log)
         summary = totals.summary(path=str(target), report_format=report_format)
         self.log.info(
-            "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%.0f%%); "
+            "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%s); "
             "user lookups: %s",
             summary["rows"],
             summary["projects"],
             target,
             summary["completed"],
             summary["activated"],
-            100 * summary["completion_share"],
+            percent(summary["completion_share"]),
             users.stats(),
         )
         outlet_events = context.get("outlet_events") if isinstance(context, Mapping) else None
@@ -294,7 +304,9 @@ def _target_path(path: str | ObjectStoragePath, storage_conn_id: str | None) -> 
         text = path.strip()
         if text.endswith("/"):
             raise ValueError(f"path {text!r} names a directory, not a file")
-        if "://" not in text and not text.startswith("/"):
+        if text[:5].lower() == "file:":
+            text = "file://" + _file_url_path(text)
+        elif "://" not in text and not text.startswith("/"):
             raise ValueError(
                 f"path {text!r} is relative: give an absolute path or a URL (the worker's working "
                 "directory is not a place to keep reports)"
@@ -303,6 +315,34 @@ def _target_path(path: str | ObjectStoragePath, storage_conn_id: str | None) -> 
     if str(target).endswith("/") or not target.name:
         raise ValueError(f"path {str(target)!r} names a directory, not a file")
     return target
+
+
+def _file_url_path(url: str) -> str:
+    """The absolute local path of a ``file:`` URL, read as RFC 8089 says.
+
+    ``file:///abs/x.csv``, ``file://localhost/abs/x.csv`` and ``file:/abs/x.csv`` all name
+    ``/abs/x.csv``. The rest of the URL is taken as it is, as :class:`ObjectStoragePath` takes it
+    (``#``, ``?`` and ``%`` are part of the file name).
+
+    :raises ValueError: for a URL naming another host (``file://reports/x.csv`` names the host
+        ``reports``), or a relative path (``file:x.csv``).
+    """
+    rest = url[5:]
+    if rest.startswith("//"):
+        host, _, path = rest[2:].partition("/")
+        if host.lower() not in ("", "localhost"):
+            raise ValueError(
+                f"path {url!r} names the host {host!r}: a file URL names a local file only with an "
+                f"empty host or 'localhost' (RFC 8089), e.g. file:///{rest[2:]} for /{rest[2:]}; "
+                "reports are not written to other hosts"
+            )
+        return "/" + path
+    if rest.startswith("/"):
+        return rest
+    raise ValueError(
+        f"path {url!r} is relative: give an absolute path or a URL such as file:///data/report.csv "
+        "(the worker's working directory is not a place to keep reports)"
+    )
 
 
 def _report_format(target: ObjectStoragePath, file_format: ReportFormat | None) -> ReportFormat:
@@ -326,12 +366,21 @@ def asset_uri(target: ObjectStoragePath) -> str:
     """The asset URI of a report path: ``file:///abs/path`` locally, else ``<protocol>://<bucket>/<key>``.
 
     It never holds the path's connection id: the same object is the same asset whichever
-    connection reaches it.
+    connection reaches it. The path is percent-encoded (``#``, ``?``, ``%``, spaces, non-ASCII
+    characters...), so the URI names exactly that file and two files never share one asset:
+    ``/data/team#1.csv`` is ``file:///data/team%231.csv``.
     """
+    from urllib.parse import quote
+
+    path = quote(target.path, safe=_URI_PATH_SAFE)
     if _is_local(target):
-        return "file://" + target.path
+        return "file://" + path
     protocol = target.protocol if isinstance(target.protocol, str) else target.protocol[0]
-    return f"{protocol}://{target.path}"
+    return f"{protocol}://{path}"
+
+
+#: What an Asset URI's path keeps as it is: RFC 3986 path characters but ``%``.
+_URI_PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
 def _report_asset(asset: Asset | str | bool, path: Any, storage_conn_id: str | None) -> Asset | None:
@@ -432,7 +481,7 @@ def _row_writer(
     if report_format == "jsonl":
 
         def write_json_line(row: Mapping[str, Any]) -> None:
-            handle.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            handle.write(_escape_line_separators(json.dumps(row, ensure_ascii=False, allow_nan=False)) + "\n")
 
         return write_json_line
 
@@ -458,6 +507,18 @@ def csv_safe_text(text: str) -> str:
     carriage return is prefixed, so the spreadsheet shows it as text.
     """
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+#: Characters that JSON leaves raw but line splitters (Python's ``str.splitlines``, JavaScript)
+#: break lines on; JSON control characters below U+0020 are escaped by ``json.dumps`` already.
+_LINE_SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _escape_line_separators(line: str) -> str:
+    """Escape U+0085, U+2028 and U+2029 in a JSON text, so that one row stays one line."""
+    for raw, escaped in _LINE_SEPARATORS.items():
+        line = line.replace(raw, escaped)
+    return line
 
 
 def _csv_cell(value: Any, formula_guard: bool = True) -> Any:
@@ -503,7 +564,15 @@ class _Selection(NamedTuple):
     external_ids: list[str]
 
     @classmethod
-    def from_arguments(cls, org_id: Any, project_ids: Any, external_ids: Any) -> _Selection:
+    def from_arguments(
+        cls, org_id: Any, project_ids: Any, external_ids: Any, *, named: bool = False
+    ) -> _Selection:
+        """Read the rendered arguments.
+
+        :param named: whether ``project_ids`` or ``project_external_ids`` was given at all; if so,
+            the rendered values must name at least one project.
+        :raises ValueError: for a selection that names no project, or an incomplete one.
+        """
         selection = cls(_optional_id(org_id, "org_id"), _id_list(project_ids, "project_ids"), [])
         selection = selection._replace(external_ids=_id_list(external_ids, "project_external_ids"))
         if selection.project_ids and selection.org_id is None:
@@ -511,6 +580,12 @@ class _Selection(NamedTuple):
         if selection.org_id is None and not selection.external_ids:
             raise ValueError(
                 "name the projects: give org_id, project_ids and org_id, or project_external_ids"
+            )
+        if named and not selection.project_ids and not selection.external_ids:
+            raise ValueError(
+                f"project_ids ({project_ids!r}) and project_external_ids ({external_ids!r}) name no "
+                "project: an empty selection is refused, not widened to every project of the "
+                "organization unit; leave both out to report every project of org_id"
             )
         return selection
 
@@ -674,7 +749,9 @@ class _Totals:
         }
 
 
-def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirectory) -> JsonObject:
+def _row(
+    project: _Project, participant: Mapping[str, Any], users: _UserDirectory, log: Any = None
+) -> JsonObject:
     """One report row, with the keys of :data:`COLUMNS` in order."""
     user_id = participant.get("userId")
     user_external_id, user_email = users.lookup(None if user_id is None else id_text(user_id))
@@ -689,34 +766,44 @@ def _row(project: _Project, participant: Mapping[str, Any], users: _UserDirector
         "user_email": user_email,
         "participation_external_id": participant.get("externalId"),
         "activated": bool(participant.get("activated")),
-        "activities_completed": _count(participant.get("activitiesCompleted")),
-        "activities_total": _count(participant.get("activitiesTotal")),
+        "activities_completed": activity_count(participant, "activitiesCompleted"),
+        "activities_total": activity_count(participant, "activitiesTotal"),
         "completion_share": completion_share(participant),
     }
     for column, field in _TIMESTAMP_FIELDS:
-        row[column] = utc_iso(participant.get(field), field=field)
+        row[column] = _timestamp_cell(project, participant, field, log)
     row["in_error"] = bool(participant.get("inError"))
     row["error_message"] = participant.get("errorMessage") or None
     return row
 
 
-def _count(value: Any) -> int | float:
-    """An activity count: 0 when absent (as :mod:`~airflow_provider_learnifier.progress` counts it)."""
-    if value is None or isinstance(value, bool):
-        return 0
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value if isinstance(value, (int, float)) else 0
+def _timestamp_cell(project: _Project, participant: Mapping[str, Any], field: str, log: Any) -> str | None:
+    """A timestamp column: one bad value leaves its cell empty with a warning, not the whole report."""
+    value = participant.get(field)
+    try:
+        return utc_iso(value, field=field)
+    except ValueError as err:
+        if log is not None:
+            log.warning(
+                "Project %s, participant %s: %s; the %s cell is left empty",
+                project.id,
+                participant.get("id"),
+                err,
+                field,
+            )
+        return None
 
 
 def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
     """Normalise a timestamp the API sent to UTC ISO 8601 with milliseconds and ``Z``.
 
-    Takes ISO 8601 strings with any offset or none (read as UTC, as Learnifier's timestamps
-    are), dates (midnight UTC), and epoch numbers or digit strings (seconds, or milliseconds
-    when beyond the year 5138). ``None`` and ``""`` give ``None``.
+    Takes ISO 8601 strings in the extended (``2026-03-01T10:00:00+02:00``) or basic
+    (``20260301T100000Z``, ``20260301``) format with any offset or none (read as UTC, as
+    Learnifier's timestamps are), dates (midnight UTC), and epoch numbers or other digit strings
+    (seconds, or milliseconds when beyond the year 5138). ``None`` and ``""`` give ``None``.
 
-    :raises ValueError: for a value that is not a timestamp.
+    :raises ValueError: for a value that is not a timestamp, or one outside the years 1 to 9999
+        once in UTC.
     """
     if value is None or value == "":
         return None
@@ -724,14 +811,17 @@ def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = _from_epoch(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        moment = _from_epoch(int(value.strip()))
+        moment = _from_epoch(value, field)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) != 8:
+        moment = _from_epoch(int(value.strip()), field)
     elif isinstance(value, str):
         moment = _parse_iso(value.strip(), field)
     else:
         raise ValueError(f"{field} {value!r} is not a timestamp")
-    utc = moment.astimezone(timezone.utc)
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{field} {value!r} is not a timestamp of the years 1 to 9999 in UTC") from None
     plain = datetime(
         utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
     )
@@ -756,6 +846,9 @@ def _parse_iso(text: str, field: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _from_epoch(value: float) -> datetime:
+def _from_epoch(value: float, field: str) -> datetime:
     seconds = value / 1000 if abs(value) >= 1e11 else value
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{field} {value!r} is not a timestamp of the years 1 to 9999") from None

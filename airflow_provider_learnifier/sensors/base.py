@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
 from airflow_provider_learnifier.version_compat import (
-    AirflowException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
+    first_try_start,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +32,10 @@ class LearnifierCompletionSensor(BaseSensorOperator):
     does not load the trigger machinery). The sensor returns the check's progress, a
     JSON-serializable dict, as its XCom value. When ``timeout`` passes first, the task fails with
     the progress reached.
+
+    A name argument that renders blank (``None``, ``""`` or the text ``"None"``) counts as not
+    given; the task then fails before any request if the name is incomplete, saying which argument
+    rendered blank.
 
     :param learnifier_conn_id: the Airflow connection to Learnifier.
     :param deferrable: wait in the triggerer, freeing the worker slot between checks. Defaults to
@@ -90,9 +94,32 @@ class LearnifierCompletionSensor(BaseSensorOperator):
         self.log.info("Learnifier %s: %s", self.check.describe(), status.message)
         return PokeReturnValue(is_done=status.done, xcom_value=status.progress)
 
+    #: The arguments that name what is waited for; one rendered blank (``None``, ``""`` or the
+    #: text ``"None"``, what Jinja renders for a missing value) counts as not given, as everywhere
+    #: in the provider (:func:`~airflow_provider_learnifier.operators._base.blank`).
+    name_fields: tuple[str, ...] = ()
+
+    def given_names(self) -> dict[str, Any]:
+        """The rendered ``name_fields``, each blank one as ``None``."""
+        from airflow_provider_learnifier.operators._base import blank
+
+        return {
+            name: None if blank(getattr(self, name)) else getattr(self, name) for name in self.name_fields
+        }
+
     def execute(self, context: Context) -> Any:
         """Check; then wait in poke or reschedule mode, or defer to the trigger when ``deferrable``."""
-        self._check = self.make_check()
+        try:
+            self._check = self.make_check()
+        except ValueError as err:
+            blanks = [
+                f"{name} ({getattr(self, name)!r})"
+                for name, value in self.given_names().items()
+                if value is None and getattr(self, name) is not None
+            ]
+            if blanks:
+                raise ValueError(f"{err}; rendered blank, so not given: {', '.join(blanks)}") from err
+            raise
         try:
             if self.deferrable:
                 return self._execute_deferrable(context)
@@ -104,7 +131,10 @@ class LearnifierCompletionSensor(BaseSensorOperator):
             self.hook.close()
 
     def _execute_deferrable(self, context: Context) -> Any:
-        end_time = time.time() + self.timeout
+        # Counted from the first try's start, so that a retry after an error event does not get the
+        # whole timeout again (see first_try_start for where each Airflow line keeps it).
+        started = first_try_start(context, self.retries)
+        end_time = (time.time() if started is None else started.timestamp()) + self.timeout
         try:
             first = self.poke(context)
         except (AirflowSkipException, AirflowSensorTimeout):
@@ -124,19 +154,29 @@ class LearnifierCompletionSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: return the progress, or fail on ``timeout`` and ``error``.
 
+        Ends as poke mode ends for the same answer: ``soft_fail`` skips on a timeout only, and
+        ``never_fail`` skips on an error too.
+
         :raises AirflowSensorTimeout: when the trigger's deadline came first; the message gives the
             progress reached.
-        :raises AirflowException: when the trigger failed; the message gives the reason.
+        :raises LearnifierWaitError: when the trigger failed; the message gives the reason. It is not
+            an ``AirflowException``, which Airflow would turn into a skip under ``soft_fail``.
         """
+        from airflow_provider_learnifier.exceptions import LearnifierWaitError
+
         if not isinstance(event, dict) or "status" not in event:
-            raise AirflowException(f"The Learnifier trigger fired without a status: {event!r}")
-        status, message = event["status"], event.get("message") or ""
-        if status == SUCCESS:
-            self.log.info("%s", message)
-            return event.get("progress")
-        if status == TIMEOUT:
-            raise AirflowSensorTimeout(message)
-        raise AirflowException(message or f"The Learnifier trigger fired {status!r}")
+            failure = LearnifierWaitError(f"The Learnifier trigger fired without a status: {event!r}")
+        else:
+            status, message = event["status"], event.get("message") or ""
+            if status == SUCCESS:
+                self.log.info("%s", message)
+                return event.get("progress")
+            if status == TIMEOUT:
+                raise AirflowSensorTimeout(message)
+            failure = LearnifierWaitError(message or f"The Learnifier trigger fired {status!r}")
+        if getattr(self, "never_fail", False):
+            raise AirflowSkipException("Skipping due to never_fail is set to True.") from failure
+        raise failure
 
     def _timeout_message(self) -> str:
         what = f"Timed out after {self.timeout:g} s waiting for Learnifier {self.check.describe()}"

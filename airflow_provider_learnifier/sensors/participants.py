@@ -30,6 +30,11 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
     ``activities_completed``, ``activities_total``, ``share``, ``completed``, ... When ``timeout``
     passes first, the task fails with the progress reached.
 
+    A participant who has not completed and never will (the participation is in error, so the user
+    cannot access the course, or is past its ``expiration``) fails the task at once, in every
+    mode, with :class:`~airflow_provider_learnifier.exceptions.LearnifierNeverCompletesError` and
+    the reason, instead of waiting until ``timeout``.
+
     :param participant_id: the participant's id, with the project. Templated.
     :param org_id: the project's organization unit, with ``project_id``. Templated.
     :param project_id: the project's id, with ``org_id``. Templated.
@@ -81,15 +86,16 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
         self.participation_external_id = participation_external_id
         self.min_share = min_share
 
+    name_fields = (
+        "participant_id",
+        "org_id",
+        "project_id",
+        "project_external_id",
+        "participation_external_id",
+    )
+
     def _names(self) -> dict[str, Any]:
-        return {
-            "participant_id": self.participant_id,
-            "org_id": self.org_id,
-            "project_id": self.project_id,
-            "project_external_id": self.project_external_id,
-            "participation_external_id": self.participation_external_id,
-            "min_share": share_threshold("min_share", self.min_share),
-        }
+        return {**self.given_names(), "min_share": share_threshold("min_share", self.min_share)}
 
     def make_check(self) -> ParticipantCompletionCheck:
         return ParticipantCompletionCheck(**self._names())

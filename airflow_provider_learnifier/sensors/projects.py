@@ -38,6 +38,11 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
         above 0 and at most 1 (default 1.0: all of them). Templated.
     :param min_share: the share of a participant's activities that counts as completed, above 0 and
         at most 1 (default 1.0: all of them). Templated.
+    :param count_never_completing: whether activated participants who can never complete (the
+        participation is in error or past its ``expiration``) count in the share's denominator.
+        ``True`` (default): they do, so ``min_completed_share=1.0`` cannot be reached while one
+        of them is there (the progress and the timeout message say how many there are);
+        ``False``: the share is of the participants who still can complete.
     :param learnifier_conn_id: the Airflow connection to Learnifier. Templated.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
@@ -59,9 +64,13 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
         project_external_id: str | None = None,
         min_completed_share: float | str = 1.0,
         min_share: float | str = 1.0,
+        count_never_completing: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(count_never_completing, bool):
+            raise ValueError(f"count_never_completing must be True or False, not {count_never_completing!r}")
+        self.count_never_completing = count_never_completing
         check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
         for name, value in (("min_completed_share", min_completed_share), ("min_share", min_share)):
             if not isinstance(value, str):
@@ -72,13 +81,14 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
         self.min_completed_share = min_completed_share
         self.min_share = min_share
 
+    name_fields = ("org_id", "project_id", "project_external_id")
+
     def _names(self) -> dict[str, Any]:
         return {
-            "org_id": self.org_id,
-            "project_id": self.project_id,
-            "project_external_id": self.project_external_id,
+            **self.given_names(),
             "min_completed_share": share_threshold("min_completed_share", self.min_completed_share),
             "min_share": share_threshold("min_share", self.min_share),
+            "count_never_completing": self.count_never_completing,
         }
 
     def make_check(self) -> ProjectCompletionCheck:

@@ -27,9 +27,11 @@ class LearnifierProjectCompletionTrigger(LearnifierCompletionTrigger):
         project_external_id: str | None = None,
         min_completed_share: float = 1.0,
         min_share: float = 1.0,
+        count_never_completing: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.count_never_completing = count_never_completing
         self.org_id = org_id
         self.project_id = project_id
         self.project_external_id = project_external_id
@@ -44,6 +46,7 @@ class LearnifierProjectCompletionTrigger(LearnifierCompletionTrigger):
             "project_external_id": self.project_external_id,
             "min_completed_share": self.min_completed_share,
             "min_share": self.min_share,
+            "count_never_completing": self.count_never_completing,
         }
 
     def make_check(self) -> ProjectCompletionCheck:

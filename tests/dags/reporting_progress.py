@@ -2,7 +2,9 @@
 
 ``reporting_progress`` renders templates as native objects (lists stay lists, a null org stays
 ``None``); ``reporting_progress_text`` renders them as text, as most DAGs do, so the operator
-reads lists back from strings such as ``"['a', 'b']"``. Both declare the report as the asset
+reads lists back from strings such as ``"['a', 'b']"``. ``reporting_progress_org_unit`` leaves
+``project_ids`` and ``project_external_ids`` out, so it reports every project of ``params.org_id``
+(in the other two, a selection that renders empty is refused). All declare the report as the asset
 ``REPORT_ASSET``, which ``reporting_progress_consumer`` is scheduled on.
 """
 
@@ -47,3 +49,15 @@ for dag_id, native in (("reporting_progress", True), ("reporting_progress_text",
             project_external_ids="{{ params.project_external_ids }}",
             asset=REPORT_ASSET,
         )
+
+with DAG(
+    dag_id="reporting_progress_org_unit",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    params={"path": PARAMS["path"], "org_id": 1001},
+    tags=["learnifier", "test"],
+):
+    LearnifierProgressReportOperator(
+        task_id="report", path="{{ params.path }}", org_id="{{ params.org_id }}", asset=REPORT_ASSET
+    )

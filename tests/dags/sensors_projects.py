@@ -7,6 +7,8 @@ Params name the project and the thresholds, so every sensor argument is rendered
 
 from __future__ import annotations
 
+import datetime
+
 import pendulum
 
 try:
@@ -36,6 +38,19 @@ DAGS = {
     "sensors_project_deferrable": (BY_IDS, DEFERRABLE, 30.0),
     "sensors_project_deferrable_by_external_id": (BY_EXTERNAL_ID, DEFERRABLE, 30.0),
     "sensors_project_deferrable_timeout": (BY_IDS, DEFERRABLE, 1.0),
+    "sensors_project_poke_soft_fail": (BY_IDS, {**POKE, "soft_fail": True}, 30.0),
+    "sensors_project_deferrable_soft_fail": (BY_IDS, {**DEFERRABLE, "soft_fail": True}, 30.0),
+    "sensors_project_deferrable_soft_fail_timeout": (BY_IDS, {**DEFERRABLE, "soft_fail": True}, 1.0),
+    "sensors_project_poke_without_never_completing": (
+        BY_IDS,
+        {**POKE, "count_never_completing": False},
+        30.0,
+    ),
+    "sensors_project_deferrable_retry": (
+        BY_IDS,
+        {**DEFERRABLE, "retries": 1, "retry_delay": datetime.timedelta(0)},
+        3600.0,
+    ),
 }
 
 for dag_id, (names, mode, timeout) in DAGS.items():

@@ -230,7 +230,8 @@ def test_report_content_matches_the_simulator_state(
     # JSON Lines goes to a file:// URL, CSV to a plain path: both are ObjectStoragePaths inside.
     path = f"file://{target}" if report_format == "jsonl" else str(target)
 
-    dag_run = run_dag("reporting_progress", _conf(account, arguments, path))
+    dag_id = "reporting_progress_org_unit" if selection == "org_unit" else "reporting_progress"
+    dag_run = run_dag(dag_id, _conf(account, arguments, path))
 
     assert dag_run.state == "success"
     rows = expected_rows(learnifier_conn, [account[name] for name in project_names])
@@ -316,13 +317,14 @@ def test_the_asset_outlet_is_declared_and_its_event_carries_the_summary(account,
 
     # Airflow 2 calls assets datasets, in its tables too.
     asset_id = "asset_id" if AIRFLOW_V_3_0_PLUS else "dataset_id"
-    dag = DagBag(str(Path(__file__).parents[1] / "dags")).get_dag("reporting_progress")
-    assert dag.get_task("report").outlets == [Asset(REPORT_ASSET_URI)]
+    dags = DagBag(str(Path(__file__).parents[1] / "dags"))
+    for dag_id in ("reporting_progress", "reporting_progress_org_unit"):
+        assert dags.get_dag(dag_id).get_task("report").outlets == [Asset(REPORT_ASSET_URI)]
     with create_session() as session:
         session.execute(delete(AssetDagRunQueue))
 
     target = tmp_path / "progress.csv"
-    dag_run = run_dag("reporting_progress", {"path": str(target), "org_id": 1001})
+    dag_run = run_dag("reporting_progress_org_unit", {"path": str(target), "org_id": 1001})
 
     assert dag_run.state == "success"
     with create_session() as session:
@@ -367,6 +369,59 @@ def test_asset_uri_never_holds_the_connection_id():
     assert asset_uri(ObjectStoragePath("/data/progress.csv")) == "file:///data/progress.csv"
 
 
+def test_a_localhost_file_url_is_the_absolute_local_path(account, learnifier_conn, tmp_path, monkeypatch):
+    """RFC 8089: file://localhost/abs/x.csv is /abs/x.csv, for the file written and the asset alike."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "out" / "p.csv"
+    operator = LearnifierProgressReportOperator(
+        task_id="report", path=f"file://localhost{target}", org_id=1001, project_ids=2001, asset=True
+    )
+    assert operator.outlets == [Asset(f"file://{target}")]
+
+    summary = operator.execute({})
+
+    assert summary["path"] == f"file://{target}"
+    assert read_report(target, "csv")
+    assert sorted(os.listdir(tmp_path)) == ["out"], "nothing under the working directory's localhost/"
+
+
+@pytest.mark.parametrize("path", ["file://reports/progress.csv", "FILE://server/share/p.csv"])
+def test_a_file_url_naming_another_host_is_refused(tmp_path, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"names the host .*RFC 8089"):
+        LearnifierProgressReportOperator(task_id="parsed", path=path, org_id=1001, asset=True)
+    templated = LearnifierProgressReportOperator(task_id="rendered", path="{{ params.path }}", org_id=1001)
+    templated.path = path  # as rendered when the task runs
+    with pytest.raises(ValueError, match="names the host"):
+        templated.execute({})
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_relative_file_url_is_refused():
+    with pytest.raises(ValueError, match="is relative"):
+        LearnifierProgressReportOperator(task_id="report", path="file:reports/p.csv", org_id=1001)
+
+
+def test_hash_and_question_mark_are_percent_encoded_in_the_asset_uri(account, learnifier_conn, tmp_path):
+    def outlet(name: str) -> str:
+        operator = LearnifierProgressReportOperator(
+            task_id="report", path=str(tmp_path / name), org_id=1001, project_ids=2001, asset=True
+        )
+        (asset,) = operator.outlets
+        return asset.uri
+
+    uris = {name: outlet(name) for name in ("team#1.csv", "team#2.csv", "team?1.csv", "team%231.csv")}
+
+    assert uris["team#1.csv"] == f"file://{tmp_path}/team%231.csv"
+    assert uris["team?1.csv"] == f"file://{tmp_path}/team%3F1.csv"
+    assert uris["team%231.csv"] == f"file://{tmp_path}/team%25231.csv"
+    assert len(set(uris.values())) == 4, "two reports never share one asset"
+    LearnifierProgressReportOperator(
+        task_id="report", path=str(tmp_path / "team#1.csv"), org_id=1001, project_ids=2001
+    ).execute({})
+    assert os.listdir(tmp_path) == ["team#1.csv"]
+
+
 # ---------------------------------------------------------------------- atomic writes
 
 
@@ -379,7 +434,7 @@ def test_failure_mid_export_keeps_the_old_report_and_leaves_no_temporary_file(
     learnifier_conn.inject(403, method="GET", path=third)  # not retried: fails the export
     learnifier_conn.clear_exchanges()
 
-    dag_run = run_dag("reporting_progress", {"path": str(target), "org_id": 1001})
+    dag_run = run_dag("reporting_progress_org_unit", {"path": str(target), "org_id": 1001})
 
     assert dag_run.state == "failed"
     fetched = [x.path for x in learnifier_conn.exchanges if x.path.endswith("/participants")]
@@ -553,6 +608,95 @@ def test_unusual_api_values_are_normalised(account, learnifier_conn, tmp_path, m
     }
 
 
+def _one_participant(learnifier_conn, monkeypatch, project_id: int, **counts: Any) -> None:
+    participant = {"id": 9001, "projectId": project_id, "userId": seed.DEMO_ADMIN_USER_ID, "activated": True}
+    monkeypatch.setattr(
+        learnifier_conn.state, "list_participants", lambda org_id, project_id: [participant | counts]
+    )
+
+
+def test_a_bad_timestamp_leaves_its_cell_empty_with_a_warning(
+    account, learnifier_conn, run_dag, tmp_path, monkeypatch, capfd
+):
+    _one_participant(
+        learnifier_conn,
+        monkeypatch,
+        account["conduct"],
+        firstAccess="2026-02-30T10:00:00Z",
+        lastAccess="20260301T100000Z",
+        expiration="9999-12-31T23:59:59-05:00",
+    )
+    target = tmp_path / "p.jsonl"
+
+    dag_run = run_dag("reporting_progress", {"path": str(target), "project_external_ids": ["conduct-2026"]})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "success"
+    (row,) = read_report(target, "jsonl")
+    assert (row["first_access"], row["last_access"], row["expiration"]) == (
+        None,
+        "2026-03-01T10:00:00.000Z",
+        None,
+    )
+    logged = output.out + output.err
+    assert f"Project {account['conduct']}, participant 9001: firstAccess '2026-02-30T10:00:00Z'" in logged
+    assert (
+        f"Project {account['conduct']}, participant 9001: expiration '9999-12-31T23:59:59-05:00' is not a "
+        "timestamp of the years 1 to 9999 in UTC; the expiration cell is left empty"
+    ) in logged
+
+
+def test_json_lines_escape_the_line_separators_that_line_splitters_break_on(
+    account, learnifier_conn, tmp_path, monkeypatch
+):
+    message = "License\u2028expired\u0085see\u2029HR\x1c"
+    _one_participant(learnifier_conn, monkeypatch, account["conduct"], inError=True, errorMessage=message)
+    target = tmp_path / "p.jsonl"
+
+    LearnifierProgressReportOperator(
+        task_id="report", path=str(target), project_external_ids="conduct-2026"
+    ).execute({})
+
+    (line,) = target.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["error_message"] == message
+
+
+def test_activity_counts_sent_as_numeric_strings_are_read_as_numbers(
+    account, learnifier_conn, tmp_path, monkeypatch
+):
+    """The spec's own UserParticipationInfo example sends "3" and "5"."""
+    _one_participant(
+        learnifier_conn, monkeypatch, account["conduct"], activitiesCompleted="3", activitiesTotal=" 5 "
+    )
+    target = tmp_path / "p.jsonl"
+
+    summary = LearnifierProgressReportOperator(
+        task_id="report", path=str(target), project_external_ids="conduct-2026"
+    ).execute({})
+
+    (row,) = read_report(target, "jsonl")
+    assert (row["activities_completed"], row["activities_total"], row["completion_share"]) == (3, 5, 0.6)
+    assert (summary["activated"], summary["completed"]) == (1, 0)
+
+
+@pytest.mark.parametrize("total", ["five", True, "NaN", [5]])
+def test_a_count_that_is_not_a_number_fails_naming_the_participant(
+    account, learnifier_conn, tmp_path, monkeypatch, total
+):
+    from airflow_provider_learnifier.exceptions import LearnifierResponseError
+
+    _one_participant(
+        learnifier_conn, monkeypatch, account["conduct"], activitiesCompleted=1, activitiesTotal=total
+    )
+    operator = LearnifierProgressReportOperator(
+        task_id="report", path=str(tmp_path / "p.csv"), project_external_ids="conduct-2026"
+    )
+
+    with pytest.raises(LearnifierResponseError, match=r"participant 9001 .*activitiesTotal .* not a number"):
+        operator.execute({})
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -567,13 +711,19 @@ def test_unusual_api_values_are_normalised(account, learnifier_conn, tmp_path, m
         (1772359200, "2026-03-01T10:00:00.000Z"),
         (1772359200123, "2026-03-01T10:00:00.123Z"),
         ("1772359200123", "2026-03-01T10:00:00.123Z"),
+        ("20260301", "2026-03-01T00:00:00.000Z"),
+        ("20260301T100000Z", "2026-03-01T10:00:00.000Z"),
+        ("20260301T120000+0200", "2026-03-01T10:00:00.000Z"),
     ],
 )
 def test_utc_iso(value, expected):
     assert utc_iso(value) == expected
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2026-13-01", True, [1]])
+@pytest.mark.parametrize(
+    "value",
+    ["yesterday", "2026-13-01", "2026-02-30T10:00:00Z", "9999-12-31T23:59:59-05:00", 10**20, True, [1]],
+)
 def test_utc_iso_refuses_what_is_not_a_timestamp(value):
     with pytest.raises(ValueError, match="timestamp"):
         utc_iso(value, field="lastAccess")
@@ -613,6 +763,41 @@ def test_bad_selections_fail_before_anything_is_written(tmp_path, arguments, mes
     operator = LearnifierProgressReportOperator(task_id="report", path=str(target), **arguments)
     with pytest.raises(ValueError, match=message):
         operator.execute({})
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        {"project_ids": []},
+        {"project_ids": "[]"},
+        {"project_ids": "None"},
+        {"project_ids": None, "project_external_ids": []},
+        {"project_ids": ["None", None], "project_external_ids": "None"},
+    ],
+)
+def test_an_empty_selection_is_refused_not_widened_to_the_org_unit(
+    account, learnifier_conn, tmp_path, selection
+):
+    target = tmp_path / "p.csv"
+    learnifier_conn.clear_exchanges()
+    operator = LearnifierProgressReportOperator(task_id="report", path=str(target), org_id=1001, **selection)
+
+    with pytest.raises(ValueError, match="name no project: an empty selection is refused"):
+        operator.execute({})
+
+    assert os.listdir(tmp_path) == []
+    assert not [x for x in learnifier_conn.exchanges if x.path.endswith("/participants")]
+
+
+@pytest.mark.parametrize("dag_id", ["reporting_progress", "reporting_progress_text"])
+def test_templates_rendering_an_empty_selection_fail_the_task(account, run_dag, tmp_path, dag_id):
+    """The params default to empty lists: rendered ("[]" as text, [] natively), they name no project."""
+    target = tmp_path / "p.csv"
+
+    dag_run = run_dag(dag_id, {"path": str(target), "org_id": 1001})
+
+    assert dag_run.state == "failed"
     assert os.listdir(tmp_path) == []
 
 

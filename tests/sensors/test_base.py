@@ -11,9 +11,14 @@ import time
 
 import pytest
 
+from airflow_provider_learnifier.exceptions import LearnifierWaitError
 from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
 from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
-from airflow_provider_learnifier.version_compat import AirflowException, AirflowSensorTimeout
+from airflow_provider_learnifier.version_compat import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 from tests.compat import ExecutorSafeguard, TaskDeferred
 from tests.completion_helpers import ORG_ID, PROJECT_ID, enroll, polls
 
@@ -44,19 +49,39 @@ def test_timeout_event_fails_with_the_message_of_the_progress():
         sensor().execute_complete({}, event | {"progress": {}})
 
 
+ERROR_EVENT = {"status": "error", "message": "LearnifierAuthError: answered 401", "progress": None}
+
+
 def test_error_event_fails_with_the_reason():
-    event = {"status": "error", "message": "LearnifierAuthError: answered 401", "progress": None}
+    with pytest.raises(LearnifierWaitError, match="LearnifierAuthError: answered 401") as failure:
+        sensor().execute_complete({}, ERROR_EVENT)
 
-    with pytest.raises(AirflowException, match="LearnifierAuthError: answered 401") as failure:
-        sensor().execute_complete({}, event)
-
-    assert not isinstance(failure.value, AirflowSensorTimeout)
+    assert not isinstance(failure.value, AirflowException), "soft_fail would skip an AirflowException"
 
 
 @pytest.mark.parametrize("event", [None, {}, "success"])
 def test_an_event_without_status_fails(event):
-    with pytest.raises(AirflowException, match="fired without a status"):
+    with pytest.raises(LearnifierWaitError, match="fired without a status"):
         sensor().execute_complete({}, event)
+
+
+@pytest.mark.parametrize("event", [ERROR_EVENT, None])
+def test_soft_fail_does_not_skip_an_error_event_on_resuming(event):
+    """Airflow's resume_execution turns any AirflowException into a skip under soft_fail."""
+    with pytest.raises(LearnifierWaitError):
+        sensor(soft_fail=True).resume_execution("execute_complete", {"event": event}, {})
+
+
+def test_soft_fail_skips_a_timeout_event_on_resuming():
+    event = {"status": "timeout", "message": "Timed out", "progress": {}}
+
+    with pytest.raises(AirflowSkipException):
+        sensor(soft_fail=True).resume_execution("execute_complete", {"event": event}, {})
+
+
+def test_never_fail_skips_an_error_event_as_in_poke_mode():
+    with pytest.raises(AirflowSkipException):
+        sensor(never_fail=True).resume_execution("execute_complete", {"event": ERROR_EVENT}, {})
 
 
 def test_deferrable_defaults_to_the_airflow_option():
@@ -130,6 +155,7 @@ def test_deferrable_defers_to_the_trigger_with_the_rendered_arguments(learnifier
         "project_external_id": None,
         "min_completed_share": 0.5,
         "min_share": 0.8,
+        "count_never_completing": True,
         "poll_interval": 5.0,
     }
 

@@ -16,8 +16,12 @@ from tests.completion_helpers import (
     PROJECT_ID,
     RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
     advance_after_polls,
+    after_polls,
+    assert_failed_with,
     enroll,
     polls,
+    with_counts_as,
+    with_participants_changed,
 )
 
 
@@ -106,3 +110,84 @@ def test_an_unknown_participant_fails_clearly(learnifier_conn, run_dag, capfd):
     output = capfd.readouterr()
     assert dag_run.state == "failed"
     assert f"project {PROJECT_ID} (organization unit {ORG_ID}) has no participant 3999" in output.out
+
+
+def test_counts_sent_as_numeric_strings_are_read_as_numbers(learnifier_conn, run_dag, monkeypatch):
+    """The spec's own UserParticipationInfo example sends "3" and "5"."""
+    (participant,) = enroll(1)
+    learnifier_conn.advance_progress(participant_id=participant, complete=True)
+    with_counts_as(learnifier_conn, monkeypatch, str)
+
+    dag_run = run_dag("sensors_participant_poke", {"participant_id": participant})
+
+    assert dag_run.state == "success"
+    progress = xcom(dag_run)
+    assert progress["activities_completed"] == progress["activities_total"] == ACTIVITIES
+    assert progress["completed"] is True
+
+
+def test_a_count_that_is_not_a_number_fails_naming_the_participant(
+    learnifier_conn, run_dag, monkeypatch, capfd
+):
+    (participant,) = enroll(1)
+    with_counts_as(learnifier_conn, monkeypatch, lambda count: "n/a")
+
+    dag_run = run_dag("sensors_participant_deferrable", {"participant_id": participant})
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        f"LearnifierResponseError: Learnifier sent participant {participant} (project {PROJECT_ID}) "
+        "with activitiesTotal 'n/a', which is not a number",
+    )
+
+
+@pytest.mark.parametrize("dag_id", ["sensors_participant_poke", "sensors_participant_deferrable"])
+def test_a_participation_in_error_fails_at_once_with_the_reason(learnifier_conn, run_dag, capfd, dag_id):
+    """The user cannot access the course: waiting until the timeout (30 s here) would be pointless."""
+    (participant,) = enroll(1)
+    put_in_error = lambda: learnifier_conn.set_participant_error(participant, "License expired")  # noqa: E731
+
+    with after_polls(learnifier_conn, 2, put_in_error):
+        dag_run = run_dag(dag_id, {"participant_id": participant})
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        f"LearnifierNeverCompletesError: Learnifier participant {participant} of project {PROJECT_ID} "
+        f"(organization unit {ORG_ID}) can never complete: the participation is in error: License "
+        "expired (0 of 5 activities completed (0%); needs all of them)",
+    )
+
+
+def test_an_expired_participation_fails_at_once(learnifier_conn, run_dag, capfd, monkeypatch):
+    (participant,) = enroll(1)
+    with_participants_changed(
+        learnifier_conn, monkeypatch, lambda part: {"expiration": "2020-01-01T00:00:00Z"}
+    )
+
+    dag_run = run_dag("sensors_participant_poke", {"participant_id": participant})
+
+    assert_failed_with(
+        dag_run, capfd, "can never complete: the participation expired at 2020-01-01T00:00:00+00:00"
+    )
+
+
+def test_a_participant_id_rendered_as_none_is_refused_naming_it(learnifier_conn, run_dag, capfd):
+    learnifier_conn.clear_exchanges()
+
+    dag_run = run_dag("sensors_participant_poke", {"participant_id": None})
+
+    assert_failed_with(dag_run, capfd, "rendered blank, so not given: participant_id ('None')")
+    assert [x.path for x in learnifier_conn.exchanges] == []
+
+
+def test_an_unfinished_share_is_never_printed_as_100_percent(learnifier_conn, run_dag, capfd, monkeypatch):
+    (participant,) = enroll(1)
+    with_participants_changed(
+        learnifier_conn, monkeypatch, lambda part: {"activitiesCompleted": 999, "activitiesTotal": 1000}
+    )
+
+    dag_run = run_dag("sensors_participant_poke_timeout", {"participant_id": participant})
+
+    assert_failed_with(dag_run, capfd, "999 of 1000 activities completed (99%); needs all of them")

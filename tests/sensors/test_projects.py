@@ -13,12 +13,16 @@ from airflow_provider_learnifier.sensors.projects import LearnifierProjectComple
 from airflow_provider_learnifier.version_compat import AirflowSensorTimeout
 from tests.completion_helpers import (
     ORG_ID,
+    PARTICIPANTS_PATH,
     PROJECT_EXTERNAL_ID,
     PROJECT_ID,
     RESCHEDULE_BROKEN_ON_AIRFLOW_3_0,
     advance_after_polls,
+    after_polls,
+    assert_failed_with,
     enroll,
     polls,
+    with_counts_as,
 )
 
 
@@ -75,9 +79,11 @@ def test_deferrable_waits_in_the_trigger_until_the_project_completes(learnifier_
         "participants": 3,
         "activated": 3,
         "completed": 3,
+        "never_completing": 0,
         "share": 1.0,
         "min_completed_share": 1.0,
         "min_share": 1.0,
+        "count_never_completing": True,
         "done": True,
     }
 
@@ -130,6 +136,123 @@ def test_timeout_fails_the_task_with_the_progress_reached(learnifier_conn, run_d
         f"waiting for Learnifier project {PROJECT_ID} (organization unit {ORG_ID}): "
         "2 of 3 activated participant(s) completed (67%); needs all of them"
     ) in output.out + output.err
+
+
+@pytest.mark.parametrize("dag_id", ["sensors_project_poke_soft_fail", "sensors_project_deferrable_soft_fail"])
+def test_soft_fail_still_fails_on_a_learnifier_error(learnifier_conn, run_dag, capfd, dag_id):
+    """A 401 after the first check ends FAILED in both modes: soft_fail is for timeouts only."""
+    enroll(1)
+    unauthorized = lambda: learnifier_conn.inject(401, times=1000, method="GET", path=PARTICIPANTS_PATH)  # noqa: E731
+
+    with after_polls(learnifier_conn, 1, unauthorized):
+        dag_run = run_dag(dag_id)
+
+    output = capfd.readouterr()
+    assert dag_run.get_task_instance("wait").state == "failed"
+    assert dag_run.state == "failed"
+    assert "LearnifierAuthError" in output.out + output.err
+
+
+def test_soft_fail_skips_on_a_deferred_timeout(learnifier_conn, run_dag):
+    enroll(1)
+
+    dag_run = run_dag("sensors_project_deferrable_soft_fail_timeout")
+
+    assert dag_run.get_task_instance("wait").state == "skipped"
+
+
+@pytest.mark.min_airflow(
+    "3.3", "the task state store, where the first try's start outlives a retry, is new in Airflow 3.3"
+)
+def test_a_retry_after_an_error_event_keeps_the_first_tries_deadline(learnifier_conn, run_dag, monkeypatch):
+    """Each try checks once, defers, and its trigger meets a 401: two deferrals, one deadline."""
+    from airflow_provider_learnifier.simulator.messages import ApiError
+
+    enroll(1)
+    list_participants = learnifier_conn.state.list_participants
+    calls = []
+
+    def poke_answers_trigger_fails(org_id, project_id):
+        calls.append(project_id)
+        if len(calls) % 2 == 0:  # the 2nd and 4th calls: the triggers' checks
+            raise ApiError(401, "The key is no longer valid")
+        return list_participants(org_id, project_id)
+
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", poke_answers_trigger_fails)
+    deadlines = []
+    make_trigger = LearnifierProjectCompletionSensor.make_trigger
+
+    def recording_make_trigger(sensor, end_time):
+        deadlines.append(end_time)
+        return make_trigger(sensor, end_time)
+
+    monkeypatch.setattr(LearnifierProjectCompletionSensor, "make_trigger", recording_make_trigger)
+
+    dag_run = run_dag("sensors_project_deferrable_retry")
+
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("wait").try_number == 2
+    assert len(deadlines) == 2
+    assert deadlines[1] == deadlines[0], "the retry got a deadline of its own"
+
+
+def test_a_project_with_counts_as_numeric_strings_completes(learnifier_conn, run_dag, monkeypatch):
+
+    enroll(2)
+    learnifier_conn.advance_progress(complete=True)
+    with_counts_as(learnifier_conn, monkeypatch, str)
+
+    dag_run = run_dag("sensors_project_poke")
+
+    assert dag_run.state == "success"
+    assert (xcom(dag_run)["completed"], xcom(dag_run)["activated"]) == (2, 2)
+
+
+def test_never_completing_participants_can_be_left_out_of_the_share(learnifier_conn, run_dag):
+    ids = enroll(3)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    learnifier_conn.advance_progress(participant_id=ids[1], complete=True)
+    learnifier_conn.set_participant_error(ids[2], "License expired")
+
+    dag_run = run_dag("sensors_project_poke_without_never_completing")
+
+    assert dag_run.state == "success"
+    progress = xcom(dag_run)
+    assert (progress["completed"], progress["activated"], progress["never_completing"]) == (2, 3, 1)
+    assert progress["count_never_completing"] is False
+
+
+def test_never_completing_participants_are_named_when_they_keep_the_share_out_of_reach(
+    learnifier_conn, run_dag, capfd
+):
+    ids = enroll(3)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    learnifier_conn.advance_progress(participant_id=ids[1], complete=True)
+    learnifier_conn.set_participant_error(ids[2], "License expired")
+
+    dag_run = run_dag("sensors_project_deferrable_timeout")
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        "2 of 3 activated participant(s) completed (67%); 1 can never complete (in error or expired); "
+        "needs all of them",
+    )
+
+
+def test_a_name_rendered_as_none_is_not_sent_as_an_id(learnifier_conn, run_dag, capfd):
+    """A param left at null renders "None": before, GET /extproject?extid=None answered 404."""
+    learnifier_conn.clear_exchanges()
+
+    dag_run = run_dag("sensors_project_deferrable_by_external_id", {"project_external_id": None})
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        "name the project either by org_id and project_id, or by project_external_id alone; "
+        "rendered blank, so not given: project_external_id ('None')",
+    )
+    assert [x.path for x in learnifier_conn.exchanges] == []
 
 
 def test_an_empty_project_is_not_complete(learnifier_conn, monkeypatch):

@@ -57,6 +57,7 @@ def test_serialize_round_trips_through_airflow_serde():
         "project_external_id": PROJECT_EXTERNAL_ID,
         "min_completed_share": 0.8,
         "min_share": 0.5,
+        "count_never_completing": True,
         "poll_interval": 30.0,
         "end_time": 1_900_000_000.0,
     }
@@ -103,9 +104,11 @@ def test_waits_until_every_activated_participant_completed(learnifier_conn):
         "participants": 4,
         "activated": 3,
         "completed": 3,
+        "never_completing": 0,
         "share": 1.0,
         "min_completed_share": 1.0,
         "min_share": 1.0,
+        "count_never_completing": True,
         "done": True,
     }
     assert polls(learnifier_conn) >= 5
