@@ -14,6 +14,7 @@ marked ``@pytest.mark.not_on_airflow("3.0", "reason")``. Test-only Airflow names
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,11 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ.pop("AIRFLOW_CONN_LEARNIFIER_DEFAULT", None)
 # Airflow 2.11 warns at import that its timer metrics change unit in Airflow 3; opt in to the new unit.
 os.environ.setdefault("AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY", "True")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's Airflow home: a test run leaves nothing behind in the temp folder."""
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
