@@ -826,10 +826,10 @@ class LearnifierHook(BaseHook):
         timezone: str | None = None,
         user_description: str | None = None,
         user_title: str | None = None,
-    ) -> JsonObject:
+    ) -> JsonObject | None:
         """Update a project (``PATCH /orgunits/{orgid}/projects/{projectid}``); only the given fields change.
 
-        :return: the updated project.
+        :return: the updated project, or ``None`` when Learnifier answered without a body.
         """
         body = _fields(
             name=name,
@@ -842,7 +842,9 @@ class LearnifierHook(BaseHook):
             userTitle=user_title,
         )
         path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id))
-        return self._call_object("update_project", "PATCH", path, body=body)
+        result = self._call("update_project", "PATCH", path, body=body)
+        # Any 2xx is success: an answer without a body (a 204) applied the update too.
+        return None if result is None else _expect(result, dict, "update_project", "PATCH", path)
 
     def delete_project(self, org_id: str | int, project_id: str | int) -> None:
         """Delete a project (``DELETE /orgunits/{orgid}/projects/{projectid}``).
@@ -1183,15 +1185,16 @@ class LearnifierHook(BaseHook):
         )
         # The spec declares a list of GroupId objects; accept a bare object as well.
         group = result[0] if isinstance(result, list) and result else result
-        if not isinstance(group, dict) or "groupId" not in group:
+        # The spec leaves user-group objects undefined: the id may be named ``groupId`` or ``id``.
+        group_id = group.get("groupId", group.get("id")) if isinstance(group, dict) else None
+        if group_id is None:
             raise LearnifierResponseError(
                 f"Learnifier create_user_group: POST {path} answered without a groupId",
                 operation="create_user_group",
                 method="POST",
                 path=path,
             )
-        group_id: int | str = group["groupId"]
-        return group_id
+        return check_id("groupId", group_id)
 
     def get_user_group(self, org_id: str | int, group_id: str | int) -> JsonObject:
         """Get one user group (``GET /orgunits/{orgid}/usergroups/{groupid}``)."""

@@ -42,9 +42,10 @@ def write_once(
     :param read_back: reads the state and returns what the write would have made (the same kind of
         result as ``send``), or ``None`` when it was not applied.
     :param what: the write, for messages (``"creating user 'E-1'"``).
-    :param deduplicated: Learnifier refuses a second copy of this write (a 409 for a user, a
-        participant, an org unit with an external id), so sending it again while the first may
-        still be in flight cannot apply it twice. Otherwise (a project, a user group) it is sent
+    :param deduplicated: a second copy of this write cannot do harm: Learnifier refuses it (a 409
+        for a user, a participant, an org unit with an external id), or it only replaces the first
+        (a login link, of which the lost one is unusable). Sending it again while the first may
+        still be in flight then cannot apply it twice. Otherwise (a project, a user group) it is sent
         again only when the failure proves Learnifier is done with the first.
     :param send_again: ``False`` for a write that is never sent twice in one run (an activation,
         which may mail the person): when the state does not show it, its error is raised.

@@ -439,17 +439,9 @@ class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
             argument: value for argument, value in wanted.items() if project.get(api_names[argument]) != value
         }
         if changes:
-            from airflow_provider_learnifier.exceptions import LearnifierResponseError
-
             org_id, project_id = id_text(project["orgId"]), id_text(project["id"])
             self.log.info("Updating project %s: %s", project_id, ", ".join(sorted(changes)))
-            try:
-                hook.update_project(org_id, project_id, **changes)
-            except LearnifierResponseError as error:
-                # Any 2xx is success: an answer without the project (204, an empty body) still applied it.
-                if not error.may_have_been_applied:
-                    raise
-                self.log.info("Learnifier applied the update without returning the project (%s)", error)
+            hook.update_project(org_id, project_id, **changes)
             # The summary shows the project as Learnifier now keeps it, whatever the answer held.
             project = hook.get_project(org_id, project_id)
         else:

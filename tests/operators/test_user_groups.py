@@ -176,6 +176,24 @@ def test_a_listing_that_names_the_id_id_and_the_parent_parentid_is_read(learnifi
     assert top_level["parent"] is None
 
 
+def test_a_create_answer_that_names_the_id_id_is_read(learnifier_conn, monkeypatch):
+    """The spec leaves user-group objects undefined: a server may answer ``[{"id": ...}]``."""
+    sim = learnifier_conn
+
+    def renamed(request: Any, answer: ApiResponse) -> ApiResponse:
+        if (request.method, request.path) != ("POST", f"/orgunits/{ORG}/usergroups") or answer.status >= 300:
+            return answer
+        return ApiResponse.json(200, [{"id": group["groupId"]} for group in json.loads(answer.body)])
+
+    rewrite_responses(sim, monkeypatch, renamed)
+    with LearnifierHook() as hook:
+        assert hook.create_user_group(ORG, name="Readers") == str(groups(sim)["Readers"]["groupId"])
+    result = LearnifierCreateUserGroupOperator(task_id="g", name="Auditors", org_id=ORG).execute(_context())
+
+    assert result["reused"] is False
+    assert result["group_id"] == str(groups(sim)["Auditors"]["groupId"])
+
+
 def test_a_parent_rendered_none_is_no_parent(learnifier_conn):
     """Issue 18 item 8: before, "parent": "None" was sent (and refused)."""
     sim = learnifier_conn
