@@ -192,10 +192,10 @@ class ParticipantCompletionCheck(CompletionCheck):
         participant = self._fetch(hook)
         if participant is None:
             if self.participation_external_id is not None:
-                reason = "Learnifier knows no participation with this external id (it was removed)"
+                gone = "Learnifier knows no participation with this external id (it was removed)"
             else:
-                reason = "the participant is no longer in the project (removed)"
-            return self._never_completing({}, reason, reason)
+                gone = "the participant is no longer in the project (removed)"
+            return self._never_completing({}, gone, gone)
         share = completion_share(participant)
         completed = is_completed(participant, self.min_share)
         message = (
@@ -232,7 +232,9 @@ class ParticipantCompletionCheck(CompletionCheck):
             "never_completing_reason": never_completing_reason,
         }
 
-    def _never_completing(self, participant: Mapping[str, Any], details: str, reason: str) -> CompletionStatus:
+    def _never_completing(
+        self, participant: Mapping[str, Any], details: str, reason: str
+    ) -> CompletionStatus:
         """Fail, or end the wait as done, for a participant who can never complete."""
         message = f"Learnifier {self.describe()} can never complete: {details}"
         if self.on_never_completing == "fail":
@@ -286,7 +288,7 @@ def never_completing_action(value: Any) -> NeverCompletingAction:
     """
     if value not in NEVER_COMPLETING_ACTIONS:
         raise ValueError(f"on_never_completing must be 'fail' or 'succeed', not {value!r}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def check_project_naming(
@@ -376,9 +378,7 @@ class ProjectCompletionCheck(CompletionCheck):
         message = f"{progress}; {needed}"
         if progress.activated == 0:
             message += " (no activated participants yet)"
-        warnings = [
-            f"{text}; counted as not completed" for text in unreadable[:MAX_NAMED_UNREADABLE]
-        ]
+        warnings = [f"{text}; counted as not completed" for text in unreadable[:MAX_NAMED_UNREADABLE]]
         if len(unreadable) > MAX_NAMED_UNREADABLE:
             warnings.append(
                 f"... and {len(unreadable) - MAX_NAMED_UNREADABLE} more participant(s) of Learnifier "

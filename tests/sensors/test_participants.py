@@ -244,7 +244,9 @@ def test_an_expired_participation_ends_the_wait_as_done_when_asked(learnifier_co
     dag_run = run_dag("sensors_participant_poke_never_completing_succeeds", {"participant_id": participant})
 
     assert dag_run.state == "success"
-    assert xcom(dag_run)["never_completing_reason"] == "the participation expired at 2020-01-01T00:00:00+00:00"
+    assert (
+        xcom(dag_run)["never_completing_reason"] == "the participation expired at 2020-01-01T00:00:00+00:00"
+    )
 
 
 def test_a_removed_participation_ends_the_wait_as_done_when_asked(learnifier_conn, run_dag):
@@ -275,7 +277,9 @@ def test_a_completed_participant_is_done_whatever_on_never_completing_says(learn
     learnifier_conn.advance_progress(participant_id=participant, complete=True)
     learnifier_conn.set_participant_error(participant, "License expired")
 
-    dag_run = run_dag("sensors_participant_deferrable_never_completing_succeeds", {"participant_id": participant})
+    dag_run = run_dag(
+        "sensors_participant_deferrable_never_completing_succeeds", {"participant_id": participant}
+    )
 
     assert dag_run.state == "success"
     assert (xcom(dag_run)["completed"], xcom(dag_run)["never_completing"]) == (True, False)

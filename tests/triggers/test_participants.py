@@ -207,7 +207,10 @@ def test_a_participant_removed_while_waited_for_fires_success_when_asked(learnif
     with after_polls(learnifier_conn, 2, remove):
         payload = first_event(
             trigger(
-                participant_id=participant, org_id=ORG_ID, project_id=PROJECT_ID, on_never_completing="succeed"
+                participant_id=participant,
+                org_id=ORG_ID,
+                project_id=PROJECT_ID,
+                on_never_completing="succeed",
             )
         )
 
