@@ -1,0 +1,328 @@
+"""Event-driven scheduling on Learnifier completions: an asset watcher that fires per completion.
+
+:class:`LearnifierCompletionEventTrigger` is a ``BaseEventTrigger`` for
+``Asset(watchers=[AssetWatcher(trigger=...)])`` (Airflow 3.0 or newer). It polls one project's
+participants and fires one event per participant who newly completes the course; Airflow turns
+each event into an asset event, which schedules the DAGs on that asset.
+
+How it polls is the other triggers' design (:mod:`airflow_provider_learnifier.triggers.base`): the
+connection is fetched with Airflow's async API, every hook call (requests, the hook's retries and
+backoff) runs in a worker thread, and only the waits between polls happen on the event loop.
+
+Which completions it hands over, and across restarts (``docs/guides/event-driven.md``):
+
+* **Baseline.** Participants who have already completed when the trigger first polls a project are
+  the baseline: they are not handed over. Only completions seen after that poll are.
+* **Hand-over record.** On Airflow 3.3 and newer, the triggerer gives the trigger the watched
+  asset's state store (kept in Airflow's metadata database). The trigger keeps there which
+  participants it has handed over (the baseline included), so a restarted or moved trigger goes
+  on from it: a completion that happened while no triggerer ran is handed over at the first poll,
+  and none is handed over again. The record is written one poll after the events it covers, once
+  the triggerer has stored them, so a crash can repeat the completions of the last poll but never
+  lose one: at-least-once, and each event carries a ``dedupe_key`` to make the DAG idempotent.
+  Before Airflow 3.3 there is no such store: the record lives in memory, and a restarted trigger
+  takes a new baseline (completions that happened while it was down are not handed over).
+* **Shared polls.** On Airflow 3.3 and newer, triggers watching the same project with the same
+  connection and poll interval share one poll (``shared_stream_key``): twenty assets watching one
+  course cost one request per interval. Each trigger keeps its own record and threshold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Hashable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.completion import (
+    DEFAULT_CONN_ID,
+    IdLike,
+    check_project_naming,
+    share_threshold,
+)
+from airflow_provider_learnifier.exceptions import (
+    LearnifierConnectionError,
+    LearnifierRateLimitError,
+    LearnifierResponseError,
+    LearnifierServerError,
+)
+from airflow_provider_learnifier.ids import id_problem
+from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed
+from airflow_provider_learnifier.triggers.base import _PrefetchedConnectionHook, _run_off_loop
+from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS, TriggerEvent, find_in_places
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import JsonObject, LearnifierHook
+
+if not AIRFLOW_V_3_0_PLUS:
+    raise ImportError(
+        "LearnifierCompletionEventTrigger needs Airflow 3.0 or newer: event-driven scheduling "
+        "(Asset watchers and BaseEventTrigger) does not exist in Airflow 2. On Airflow 2, wait for "
+        "completions with LearnifierParticipantCompletionSensor or LearnifierProjectCompletionSensor."
+    )
+
+BaseEventTrigger: Any = find_in_places("BaseEventTrigger", ("airflow.triggers.base",))
+
+__all__ = ["LearnifierCompletionEventTrigger"]
+
+log = logging.getLogger(__name__)
+
+#: Errors that a poll outlives (after the hook's own retries): the next poll tries again.
+_TRANSIENT_ERRORS = (
+    LearnifierConnectionError,
+    LearnifierServerError,
+    LearnifierRateLimitError,
+    LearnifierResponseError,
+)
+#: The fields of a participation that a snapshot keeps (the spec's names).
+_SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal")
+
+
+class _ProjectPoller:
+    """One look at a project's participants per call, from one thread at a time.
+
+    Remembers the project's ids and external id after the first call, so that each later call is
+    one request (``GET .../participants``).
+    """
+
+    def __init__(self, org_id: IdLike | None, project_id: IdLike | None, project_external_id: str | None):
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self._resolved = False
+
+    def __call__(self, hook: LearnifierHook) -> JsonObject:
+        """Return a JSON snapshot: the project's names, when it was seen, and its participants."""
+        if not self._resolved:
+            project = hook.resolve_project(
+                org_id=self.org_id, project_id=self.project_id, external_id=self.project_external_id
+            )
+            self.org_id, self.project_id = str(project["orgId"]), str(project["id"])
+            external_id = project.get("externalId")
+            self.project_external_id = external_id if isinstance(external_id, str) else None
+            self._resolved = True
+        participants = hook.list_participants(str(self.org_id), str(self.project_id))
+        return {
+            "org_id": self.org_id,
+            "project_id": self.project_id,
+            "project_external_id": self.project_external_id,
+            "seen_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "participants": self._usable(participants),
+        }
+
+    def _usable(self, participants: list[JsonObject]) -> dict[str, JsonObject]:
+        """Participations by id, leaving out (with a warning) those without a usable id or counts."""
+        usable: dict[str, JsonObject] = {}
+        for participant in participants:
+            raw_id = participant.get("id")
+            participant_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+            problem = id_problem(participant_id)
+            if problem is not None:
+                log.warning("Skipping a participant of project %s without a usable id: %s", self.project_id, problem)
+                continue
+            try:
+                activity_count(participant, "activitiesCompleted")
+                activity_count(participant, "activitiesTotal")
+            except LearnifierResponseError as err:
+                log.warning("Skipping participant %s for now: %s", participant_id, err)
+                continue
+            usable[participant_id] = {name: participant.get(name) for name in _SNAPSHOT_FIELDS}
+        return usable
+
+
+class _HandOverRecord:
+    """Which participants of one project a trigger has handed over, kept in the asset's state store.
+
+    ``store`` is the trigger's ``asset_state_store`` (Airflow 3.3+) or ``None``; without a usable
+    store the record lives in memory only.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.handed_over: set[str] | None = None
+        self._unsaved = False
+
+    @staticmethod
+    def key(snapshot: JsonObject) -> str:
+        return f"learnifier_completions/{snapshot['org_id']}/{snapshot['project_id']}"
+
+    async def load(self, snapshot: JsonObject) -> None:
+        stored = await self._call("aget", self.key(snapshot))
+        if isinstance(stored, dict) and isinstance(stored.get("handed_over"), list):
+            self.handed_over = {str(item) for item in stored["handed_over"]}
+
+    def start(self, baseline: set[str]) -> None:
+        """Start the record (no record was kept) with the completions already there."""
+        self.handed_over = set(baseline)
+        self._unsaved = True
+
+    def add(self, participant_id: str) -> None:
+        assert self.handed_over is not None
+        self.handed_over.add(participant_id)
+        self._unsaved = True
+
+    async def save(self, snapshot: JsonObject) -> None:
+        if self._unsaved and self.handed_over is not None:
+            await self._call("aset", self.key(snapshot), {"handed_over": sorted(self.handed_over)})
+            self._unsaved = False
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        if self._store is None:
+            return None
+        try:
+            return await getattr(self._store, method)(*args)
+        except ValueError as err:
+            # Several assets share this very trigger: there is no single store to keep one record in.
+            log.warning("Keeping the hand-over record in memory only: %s", err)
+            self._store = None
+        except Exception as err:
+            log.warning("The asset state store failed (%s: %s); trying again next poll", type(err).__name__, err)
+        return None
+
+
+class LearnifierCompletionEventTrigger(BaseEventTrigger):
+    """Fire one event per participant of a project who newly completes the course.
+
+    For ``Asset(watchers=[AssetWatcher(name=..., trigger=LearnifierCompletionEventTrigger(...))])``
+    (Airflow 3.0 or newer). Each event's payload, also in the asset event's ``extra["payload"]``::
+
+        {"dedupe_key": "learnifier-completion/<org_id>/<project_id>/<participant_id>",
+         "org_id": ..., "project_id": ..., "project_external_id": ...,
+         "participant_id": ..., "user_id": ..., "participation_external_id": ...,
+         "progress": {"activities_completed": 5, "activities_total": 5, "share": 1.0},
+         "seen_at": "2026-11-30T17:00:00+00:00"}
+
+    ``seen_at`` is when the trigger saw the completion (Learnifier does not say when it happened).
+    See the module documentation for the baseline and restart rules.
+
+    :param org_id: the project's organization unit, with ``project_id``.
+    :param project_id: the project's id, with ``org_id``.
+    :param project_external_id: the project's external id, instead of ``org_id`` and ``project_id``.
+    :param min_share: the share of a participant's activities that counts as completed.
+    :param learnifier_conn_id: the Airflow connection to Learnifier.
+    :param poll_interval: seconds between two polls (one request each).
+    """
+
+    def __init__(
+        self,
+        *,
+        org_id: IdLike | None = None,
+        project_id: IdLike | None = None,
+        project_external_id: str | None = None,
+        min_share: float = 1.0,
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 60.0,
+    ) -> None:
+        super().__init__()
+        check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or not poll_interval > 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.min_share = share_threshold("min_share", min_share)
+        self.learnifier_conn_id = learnifier_conn_id
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the JSON-serializable keyword arguments that recreate this trigger."""
+        cls = type(self)
+        return (
+            f"{cls.__module__}.{cls.__qualname__}",
+            {
+                "org_id": self.org_id,
+                "project_id": self.project_id,
+                "project_external_id": self.project_external_id,
+                "min_share": self.min_share,
+                "learnifier_conn_id": self.learnifier_conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the project every ``poll_interval`` seconds; fire one event per new completion."""
+        async for event in self.filter_shared_stream(self.open_shared_stream(self.serialize()[1])):
+            yield event
+
+    def shared_stream_key(self) -> Hashable:
+        """Triggers polling the same project alike share one poll (Airflow 3.3+); thresholds may differ."""
+        return (
+            "learnifier_project_participants",
+            self.learnifier_conn_id,
+            None if self.org_id is None else str(self.org_id),
+            None if self.project_id is None else str(self.project_id),
+            self.project_external_id,
+            self.poll_interval,
+        )
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[JsonObject]:
+        """Yield a snapshot of the project's participants every ``poll_interval``, forever.
+
+        Uses only the fields of :meth:`shared_stream_key`. A poll that fails on a transient error
+        (after the hook's retries) is logged and tried again at the next interval; any other error
+        (authentication, no such project) ends the stream, failing its triggers.
+        """
+        # Looked up here, not at import: the common-compat connection helper is only for the triggerer.
+        from airflow_provider_learnifier.version_compat import get_async_connection
+
+        poller = _ProjectPoller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
+        hook = _PrefetchedConnectionHook(await get_async_connection(kwargs["learnifier_conn_id"]))
+        try:
+            while True:
+                try:
+                    snapshot = await _run_off_loop(poller, hook)
+                except _TRANSIENT_ERRORS as err:
+                    log.warning("Polling Learnifier project %s failed; next poll in %ss: %s", poller.project_id, kwargs["poll_interval"], err)
+                else:
+                    yield snapshot
+                await asyncio.sleep(kwargs["poll_interval"])
+        finally:
+            hook.close()
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[JsonObject]) -> AsyncIterator[TriggerEvent]:
+        """Turn the project's snapshots into one event per participant not handed over yet."""
+        record = _HandOverRecord(getattr(self, "asset_state_store", None))
+        async for snapshot in shared_stream:
+            completed = {
+                participant_id: participant
+                for participant_id, participant in snapshot["participants"].items()
+                if is_completed(participant, self.min_share)
+            }
+            if record.handed_over is None:
+                await record.load(snapshot)
+            if record.handed_over is None:
+                record.start(set(completed))
+                self.log.info(
+                    "Learnifier project %s: %d completion(s) before the first poll are the baseline, not handed over",
+                    snapshot["project_id"],
+                    len(completed),
+                )
+                await record.save(snapshot)
+                continue
+            # The events of the previous poll have long been stored by the triggerer by now.
+            await record.save(snapshot)
+            for participant_id, participant in completed.items():
+                if participant_id in record.handed_over:
+                    continue
+                yield TriggerEvent(self._payload(snapshot, participant_id, participant))
+                record.add(participant_id)
+
+    @staticmethod
+    def _payload(snapshot: JsonObject, participant_id: str, participant: JsonObject) -> JsonObject:
+        return {
+            "dedupe_key": f"learnifier-completion/{snapshot['org_id']}/{snapshot['project_id']}/{participant_id}",
+            "org_id": snapshot["org_id"],
+            "project_id": snapshot["project_id"],
+            "project_external_id": snapshot["project_external_id"],
+            "participant_id": participant_id,
+            "user_id": participant.get("userId"),
+            "participation_external_id": participant.get("externalId"),
+            "progress": {
+                "activities_completed": activity_count(participant, "activitiesCompleted"),
+                "activities_total": activity_count(participant, "activitiesTotal"),
+                "share": completion_share(participant),
+            },
+            "seen_at": snapshot["seen_at"],
+        }
