@@ -17,9 +17,10 @@ Which completions it hands over, and across restarts (``docs/guides/event-driven
   asset's state store (kept in Airflow's metadata database). The trigger keeps there which
   participants it has handed over (the baseline included), so a restarted or moved trigger goes
   on from it: a completion that happened while no triggerer ran is handed over at the first poll,
-  and none is handed over again. The record is written one poll after the events it covers, once
-  the triggerer has stored them, so a crash can repeat the completions of the last poll but never
-  lose one: at-least-once, and each event carries a ``dedupe_key`` to make the DAG idempotent.
+  and none is handed over again. A hand-over enters the record :data:`RECORD_DELAY` seconds after
+  its event was fired, once the triggerer has stored the event, so a crash can repeat the
+  completions of the last seconds but never lose one: at-least-once, and each event carries a
+  ``dedupe_key`` to make the DAG idempotent.
   Before Airflow 3.3 there is no such store: the record lives in memory, and a restarted trigger
   takes a new baseline (completions that happened while it was down are not handed over).
 * **Shared polls.** On Airflow 3.3 and newer, triggers watching the same project with the same
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Hashable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -75,8 +77,17 @@ _TRANSIENT_ERRORS = (
     LearnifierRateLimitError,
     LearnifierResponseError,
 )
+#: Seconds after an event was fired before its hand-over enters the stored record. The triggerer
+#: stores fired events within a second or two; until then a restart must hand the completion over
+#: again rather than lose it.
+RECORD_DELAY = 10.0
 #: The fields of a participation that a snapshot keeps (the spec's names).
 _SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal")
+
+
+def _now() -> float:
+    """The clock of :data:`RECORD_DELAY` (``time.monotonic``); a seam for tests."""
+    return time.monotonic()
 
 
 class _ProjectPoller:
@@ -116,10 +127,14 @@ class _ProjectPoller:
         usable: dict[str, JsonObject] = {}
         for participant in participants:
             raw_id = participant.get("id")
-            participant_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+            participant_id = (
+                str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+            )
             problem = id_problem(participant_id)
             if problem is not None:
-                log.warning("Skipping a participant of project %s without a usable id: %s", self.project_id, problem)
+                log.warning(
+                    "Skipping a participant of project %s without a usable id: %s", self.project_id, problem
+                )
                 continue
             try:
                 activity_count(participant, "activitiesCompleted")
@@ -135,13 +150,16 @@ class _HandOverRecord:
     """Which participants of one project a trigger has handed over, kept in the asset's state store.
 
     ``store`` is the trigger's ``asset_state_store`` (Airflow 3.3+) or ``None``; without a usable
-    store the record lives in memory only.
+    store the record lives in memory only. A hand-over enters the stored record only
+    :data:`RECORD_DELAY` seconds after the event was fired, once the triggerer has stored the event.
     """
 
     def __init__(self, store: Any) -> None:
         self._store = store
         self.handed_over: set[str] | None = None
-        self._unsaved = False
+        #: Hand-overs not in the stored record yet, with when their events were fired.
+        self._fired: dict[str, float] = {}
+        self._stored: set[str] | None = None
 
     @staticmethod
     def key(snapshot: JsonObject) -> str:
@@ -151,33 +169,47 @@ class _HandOverRecord:
         stored = await self._call("aget", self.key(snapshot))
         if isinstance(stored, dict) and isinstance(stored.get("handed_over"), list):
             self.handed_over = {str(item) for item in stored["handed_over"]}
+            self._stored = set(self.handed_over)
 
     def start(self, baseline: set[str]) -> None:
-        """Start the record (no record was kept) with the completions already there."""
+        """Start the record (none was kept) with the completions already there."""
         self.handed_over = set(baseline)
-        self._unsaved = True
 
     def add(self, participant_id: str) -> None:
+        """Note that the event of ``participant_id``'s completion was fired."""
         assert self.handed_over is not None
         self.handed_over.add(participant_id)
-        self._unsaved = True
+        self._fired[participant_id] = _now()
 
     async def save(self, snapshot: JsonObject) -> None:
-        if self._unsaved and self.handed_over is not None:
-            await self._call("aset", self.key(snapshot), {"handed_over": sorted(self.handed_over)})
-            self._unsaved = False
+        """Store the record, without the hand-overs fired less than :data:`RECORD_DELAY` ago."""
+        if self.handed_over is None:
+            return
+        now = _now()
+        recent = {participant for participant, fired in self._fired.items() if now - fired < RECORD_DELAY}
+        record = self.handed_over - recent
+        if record != self._stored and await self._call(
+            "aset", self.key(snapshot), {"handed_over": sorted(record)}
+        ):
+            self._stored = record
+            self._fired = {participant: self._fired[participant] for participant in recent}
 
     async def _call(self, method: str, *args: Any) -> Any:
+        """Call the store's ``method``: its answer (True for a write), or ``None`` without a working store."""
         if self._store is None:
             return None
         try:
-            return await getattr(self._store, method)(*args)
+            answer = await getattr(self._store, method)(*args)
         except ValueError as err:
             # Several assets share this very trigger: there is no single store to keep one record in.
             log.warning("Keeping the hand-over record in memory only: %s", err)
             self._store = None
         except Exception as err:
-            log.warning("The asset state store failed (%s: %s); trying again next poll", type(err).__name__, err)
+            log.warning(
+                "The asset state store failed (%s: %s); trying again next poll", type(err).__name__, err
+            )
+        else:
+            return True if answer is None and method == "aset" else answer
         return None
 
 
@@ -216,7 +248,11 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
     ) -> None:
         super().__init__()
         check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or not poll_interval > 0:
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, (int, float))
+            or not poll_interval > 0
+        ):
             raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
         self.org_id = org_id
         self.project_id = project_id
@@ -274,14 +310,21 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                 try:
                     snapshot = await _run_off_loop(poller, hook)
                 except _TRANSIENT_ERRORS as err:
-                    log.warning("Polling Learnifier project %s failed; next poll in %ss: %s", poller.project_id, kwargs["poll_interval"], err)
+                    log.warning(
+                        "Polling Learnifier project %s failed; next poll in %ss: %s",
+                        poller.project_id,
+                        kwargs["poll_interval"],
+                        err,
+                    )
                 else:
                     yield snapshot
                 await asyncio.sleep(kwargs["poll_interval"])
         finally:
             hook.close()
 
-    async def filter_shared_stream(self, shared_stream: AsyncIterator[JsonObject]) -> AsyncIterator[TriggerEvent]:
+    async def filter_shared_stream(
+        self, shared_stream: AsyncIterator[JsonObject]
+    ) -> AsyncIterator[TriggerEvent]:
         """Turn the project's snapshots into one event per participant not handed over yet."""
         record = _HandOverRecord(getattr(self, "asset_state_store", None))
         async for snapshot in shared_stream:
@@ -295,13 +338,13 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
             if record.handed_over is None:
                 record.start(set(completed))
                 self.log.info(
-                    "Learnifier project %s: %d completion(s) before the first poll are the baseline, not handed over",
+                    "Learnifier project %s: the %d completion(s) before the first poll are the baseline, "
+                    "not handed over",
                     snapshot["project_id"],
                     len(completed),
                 )
                 await record.save(snapshot)
                 continue
-            # The events of the previous poll have long been stored by the triggerer by now.
             await record.save(snapshot)
             for participant_id, participant in completed.items():
                 if participant_id in record.handed_over:
@@ -312,7 +355,9 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
     @staticmethod
     def _payload(snapshot: JsonObject, participant_id: str, participant: JsonObject) -> JsonObject:
         return {
-            "dedupe_key": f"learnifier-completion/{snapshot['org_id']}/{snapshot['project_id']}/{participant_id}",
+            "dedupe_key": "/".join(
+                ("learnifier-completion", snapshot["org_id"], snapshot["project_id"], participant_id)
+            ),
             "org_id": snapshot["org_id"],
             "project_id": snapshot["project_id"],
             "project_external_id": snapshot["project_external_id"],

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_VERSION, deserialize, import_string, serialize
 from airflow_provider_learnifier.exceptions import LearnifierAuthError
+from tests.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_VERSION, deserialize, import_string, serialize
 from tests.completion_helpers import ORG_ID, PARTICIPANTS_PATH, PROJECT_EXTERNAL_ID, PROJECT_ID, enroll, polls
 
 CLASSPATH = "airflow_provider_learnifier.triggers.events.LearnifierCompletionEventTrigger"
@@ -31,6 +31,16 @@ class MemoryStateStore:
         self.values[key] = json.dumps(value)
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The hand-over record's clock, standing still until a test moves ``clock[0]`` on."""
+    from airflow_provider_learnifier.triggers import events
+
+    now = [0.0]
+    monkeypatch.setattr(events, "_now", lambda: now[0])
+    return now
+
+
 def make(**kwargs: Any) -> Any:
     from airflow_provider_learnifier.triggers.events import LearnifierCompletionEventTrigger
 
@@ -39,7 +49,7 @@ def make(**kwargs: Any) -> Any:
 
 
 def run_for(sim, trigger, polls_count: int, actions: dict[int, Any] | None = None) -> list[dict[str, Any]]:
-    """Run ``trigger`` for ``polls_count`` polls; before poll ``n``, call ``actions[n]()``; return payloads."""
+    """Run ``trigger`` for ``polls_count`` polls, calling ``actions[n]()`` before poll ``n``: its payloads."""
     actions = dict(actions or {})
     events: list[dict[str, Any]] = []
 
@@ -105,7 +115,7 @@ def test_wrong_arguments_fail_at_construction(kwargs, message):
 
 @pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3 has event-driven scheduling")
 def test_not_offered_below_airflow_3():
-    with pytest.raises(ImportError, match="needs Airflow 3.0 or newer"):
+    with pytest.raises(ImportError, match=r"needs Airflow 3\.0 or newer"):
         importlib.import_module("airflow_provider_learnifier.triggers.events")
 
 
@@ -157,14 +167,24 @@ def test_min_share_counts_part_way_completions(learnifier_conn):
 
 
 @airflow3_only
-def test_a_restart_from_serialized_kwargs_hands_over_what_it_missed_and_nothing_twice(learnifier_conn):
+def test_a_restart_from_serialized_kwargs_hands_over_what_it_missed_and_nothing_twice(learnifier_conn, clock):
+    from airflow_provider_learnifier.triggers.events import RECORD_DELAY
+
     before, first, missed, later = enroll(4)
     learnifier_conn.advance_progress(participant_id=before, complete=True)
     store = MemoryStateStore()
     trigger = make()
     trigger.asset_state_store = store
 
-    first_run = run_for(learnifier_conn, trigger, 5, {2: complete(learnifier_conn, first)})
+    def wait_for_the_record_delay() -> None:
+        clock[0] += RECORD_DELAY
+
+    first_run = run_for(
+        learnifier_conn, trigger, 6, {2: complete(learnifier_conn, first), 4: wait_for_the_record_delay}
+    )
+    assert json.loads(store.values[f"learnifier_completions/{ORG_ID}/{PROJECT_ID}"]) == {
+        "handed_over": sorted([str(before), str(first)])
+    }
     learnifier_conn.advance_progress(participant_id=missed, complete=True)  # while no triggerer runs
     classpath, kwargs = trigger.serialize()
     restarted = import_string(classpath)(**deserialize(serialize(kwargs)))
@@ -176,14 +196,14 @@ def test_a_restart_from_serialized_kwargs_hands_over_what_it_missed_and_nothing_
 
 
 @airflow3_only
-def test_a_crash_before_the_record_is_saved_repeats_the_event_with_its_dedupe_key(learnifier_conn):
+def test_a_crash_before_the_record_is_saved_repeats_the_event_with_its_dedupe_key(learnifier_conn, clock):
     (person,) = enroll(1)
     store = MemoryStateStore()
     trigger = make()
     trigger.asset_state_store = store
 
-    # Stopped right after the poll that saw the completion: the record was not written yet.
-    first_run = run_for(learnifier_conn, trigger, 3, {2: complete(learnifier_conn, person)})
+    # Stopped less than RECORD_DELAY after the hand-over: the record does not hold it yet.
+    first_run = run_for(learnifier_conn, trigger, 5, {2: complete(learnifier_conn, person)})
     restarted = make()
     restarted.asset_state_store = store
     second_run = run_for(learnifier_conn, restarted, 3)
@@ -205,7 +225,9 @@ def test_without_a_state_store_a_restart_takes_a_new_baseline(learnifier_conn):
 
 @airflow3_only
 def test_a_server_error_is_outlived_and_an_auth_error_is_not(learnifier_conn, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"max_retries": 0}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"max_retries": 0})
+    )
     (person,) = enroll(1)
 
     def break_and_complete() -> None:
