@@ -85,6 +85,13 @@ RECORD_DELAY = 10.0
 _SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal")
 
 
+def _text(value: Any) -> str | None:
+    """An id or external id from Learnifier as text, or ``None`` when it is none (an object, a list)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value)
+
+
 def _now() -> float:
     """The clock of :data:`RECORD_DELAY` (``time.monotonic``); a seam for tests."""
     return time.monotonic()
@@ -362,8 +369,8 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
             "project_id": snapshot["project_id"],
             "project_external_id": snapshot["project_external_id"],
             "participant_id": participant_id,
-            "user_id": participant.get("userId"),
-            "participation_external_id": participant.get("externalId"),
+            "user_id": _text(participant.get("userId")),
+            "participation_external_id": _text(participant.get("externalId")),
             "progress": {
                 "activities_completed": activity_count(participant, "activitiesCompleted"),
                 "activities_total": activity_count(participant, "activitiesTotal"),

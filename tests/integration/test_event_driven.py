@@ -98,14 +98,18 @@ def test_completions_schedule_one_run_each_across_a_triggerer_restart(simulator,
             start = _polls(sim)
             wait_until(lambda: _polls(sim) >= start + more, DEADLINE_SECONDS, f"{more} polls of the project")
 
-        def events() -> list[dict[str, Any]]:
+        def events() -> list[dict[str, Any]] | None:
             response = deployment.api("GET", "/assets/events", params={"name_pattern": ASSET, "limit": 100})
+            if response.status_code == 500:
+                return None  # Airflow 3.3.2 answers 500 while a run made from an event has not started
             response.raise_for_status()
             return [event["extra"]["payload"] for event in response.json()["asset_events"]]
 
         def handed_over(count: int) -> list[dict[str, Any]]:
             return wait_until(
-                lambda: len(found := events()) >= count and found, DEADLINE_SECONDS, f"{count} events"
+                lambda: (found := events()) is not None and len(found) >= count and found,
+                DEADLINE_SECONDS,
+                f"{count} events",
             )
 
         polled(2)  # the watcher runs and took its baseline
@@ -120,7 +124,7 @@ def test_completions_schedule_one_run_each_across_a_triggerer_restart(simulator,
         expected = [first, while_down, last] if AIRFLOW_VERSION >= (3, 3, 0) else [first, last]
         handed_over(len(expected))
         polled(3)  # no more events come
-        payloads = events()
+        payloads = handed_over(len(expected))
 
         def certificates() -> list[str]:
             folder = reports / "certificates"

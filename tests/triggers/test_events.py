@@ -280,3 +280,34 @@ def test_twenty_watchers_of_one_project_share_one_poll(learnifier_conn):
     for number in range(20):
         expected = [str(second)] if number % 2 else [str(first), str(second)]
         assert sorted(events[number]) == sorted(expected), (number, AIRFLOW_VERSION)
+
+
+@airflow3_only
+def test_participants_the_server_sends_wrong_are_skipped_and_the_others_handed_over(
+    learnifier_conn, monkeypatch
+):
+    (person,) = enroll(1)
+    list_participants = learnifier_conn.state.list_participants
+    hostile = [
+        {"activitiesCompleted": 5, "activitiesTotal": 5},  # no id
+        {"id": "../3999", "activitiesCompleted": 5, "activitiesTotal": 5},
+        {"id": 3998, "activitiesCompleted": "five", "activitiesTotal": 5},
+    ]
+
+    def served(org_id, project_id):
+        real = list_participants(org_id, project_id)
+        return real + hostile if any(p["activitiesCompleted"] for p in real) else real
+
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", served)
+
+    def complete_with_an_odd_user_id() -> None:
+        learnifier_conn.advance_progress(participant_id=person, complete=True)
+        hostile.append({"id": 3997, "userId": {"nested": 1}, "activitiesCompleted": 5, "activitiesTotal": 5})
+
+    events = run_for(learnifier_conn, make(), 5, {2: complete_with_an_odd_user_id})
+
+    assert [(event["participant_id"], event["user_id"]) for event in events] == [
+        (str(person), events[0]["user_id"]),
+        ("3997", None),
+    ]
+    assert isinstance(events[0]["user_id"], str)
