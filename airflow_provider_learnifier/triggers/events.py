@@ -1,9 +1,10 @@
 """Event-driven scheduling on Learnifier completions: an asset watcher that fires per completion.
 
 :class:`LearnifierCompletionEventTrigger` is a ``BaseEventTrigger`` for
-``Asset(watchers=[AssetWatcher(trigger=...)])`` (Airflow 3.0 or newer). It polls one project's
-participants and fires one event per participant who newly completes the course; Airflow turns
-each event into an asset event, which schedules the DAGs on that asset.
+``Asset(watchers=[AssetWatcher(trigger=...)])`` (Airflow 3.0 or newer). It polls the participants
+of one project, or of every project of an organization unit, and fires one event per participant
+who newly completes a course; Airflow turns each event into an asset event, which schedules the
+DAGs on that asset.
 
 How it polls is the other triggers' design (:mod:`airflow_provider_learnifier.triggers.base`): the
 connection is fetched with Airflow's async API, every hook call (requests, the hook's retries and
@@ -11,8 +12,9 @@ backoff) runs in a worker thread, and only the waits between polls happen on the
 
 Which completions it hands over, and across restarts (``docs/guides/event-driven.md``):
 
-* **Baseline.** Participants who have already completed when the trigger first polls a project are
-  the baseline: they are not handed over. Only completions seen after that poll are.
+* **Baseline.** Participants who have already completed when the trigger first polls are the
+  baseline: they are not handed over. Only completions seen after that poll are (in an
+  organization unit, also every completion in a project that appeared since).
 * **Hand-over record.** On Airflow 3.3 and newer, the triggerer gives the trigger the watched
   asset's state store (kept in Airflow's metadata database). The trigger keeps there which
   participants it has handed over (the baseline included), so a restarted or moved trigger goes
@@ -45,6 +47,7 @@ from airflow_provider_learnifier.completion import (
 )
 from airflow_provider_learnifier.exceptions import (
     LearnifierConnectionError,
+    LearnifierNotFoundError,
     LearnifierRateLimitError,
     LearnifierResponseError,
     LearnifierServerError,
@@ -97,109 +100,135 @@ def _now() -> float:
     return time.monotonic()
 
 
-class _ProjectPoller:
-    """One look at a project's participants per call, from one thread at a time.
+class _Poller:
+    """One look at the watched participants per call, from one thread at a time.
 
-    Remembers the project's ids and external id after the first call, so that each later call is
-    one request (``GET .../participants``).
+    Watches one project (named by ``org_id`` and ``project_id`` or by ``project_external_id``), or
+    every project of the organization unit ``org_id`` (``project_id`` and ``project_external_id``
+    not given). Remembers a named project's ids after the first call, so that each later call is
+    one request; an organization unit costs one request for its projects and one per project.
     """
 
     def __init__(self, org_id: IdLike | None, project_id: IdLike | None, project_external_id: str | None):
         self.org_id = org_id
         self.project_id = project_id
         self.project_external_id = project_external_id
-        self._resolved = False
+        self.whole_org_unit = project_id is None and project_external_id is None
+        self._project: JsonObject | None = None
+
+    def describe(self) -> str:
+        if self.whole_org_unit:
+            return f"organization unit {self.org_id}"
+        return f"project {self.project_external_id or self.project_id}"
 
     def __call__(self, hook: LearnifierHook) -> JsonObject:
-        """Return a JSON snapshot: the project's names, when it was seen, and its participants."""
-        if not self._resolved:
-            project = hook.resolve_project(
-                org_id=self.org_id, project_id=self.project_id, external_id=self.project_external_id
-            )
-            self.org_id, self.project_id = str(project["orgId"]), str(project["id"])
-            external_id = project.get("externalId")
-            self.project_external_id = external_id if isinstance(external_id, str) else None
-            self._resolved = True
-        participants = hook.list_participants(str(self.org_id), str(self.project_id))
-        return {
-            "org_id": self.org_id,
-            "project_id": self.project_id,
-            "project_external_id": self.project_external_id,
-            "seen_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "participants": self._usable(participants),
-        }
-
-    def _usable(self, participants: list[JsonObject]) -> dict[str, JsonObject]:
-        """Participations by id, leaving out (with a warning) those without a usable id or counts."""
-        usable: dict[str, JsonObject] = {}
-        for participant in participants:
-            raw_id = participant.get("id")
-            participant_id = (
-                str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
-            )
-            problem = id_problem(participant_id)
-            if problem is not None:
+        """Return a JSON snapshot: when it was seen, and each watched project with its participants."""
+        if self.whole_org_unit:
+            org_id = str(self.org_id)
+            projects = hook.list_projects(org_id)
+            record_key = f"learnifier_completions/{org_id}"
+        else:
+            if self._project is None:
+                self._project = hook.resolve_project(
+                    org_id=self.org_id, project_id=self.project_id, external_id=self.project_external_id
+                )
+            org_id = str(self._project["orgId"])
+            projects = [self._project]
+            record_key = f"learnifier_completions/{org_id}/{self._project['id']}"
+        seen = []
+        for project in projects:
+            project_id = _text(project.get("id")) or ""
+            if (problem := id_problem(project_id)) is not None:
                 log.warning(
-                    "Skipping a participant of project %s without a usable id: %s", self.project_id, problem
+                    "Skipping a project of organization unit %s without a usable id: %s", org_id, problem
                 )
                 continue
             try:
-                activity_count(participant, "activitiesCompleted")
-                activity_count(participant, "activitiesTotal")
-            except LearnifierResponseError as err:
-                log.warning("Skipping participant %s for now: %s", participant_id, err)
-                continue
-            usable[participant_id] = {name: participant.get(name) for name in _SNAPSHOT_FIELDS}
-        return usable
+                participants = hook.list_participants(org_id, project_id)
+            except LearnifierNotFoundError:
+                if not self.whole_org_unit:
+                    raise
+                continue  # deleted since the projects were listed
+            external_id = project.get("externalId")
+            seen.append(
+                {
+                    "project_id": project_id,
+                    "project_external_id": external_id if isinstance(external_id, str) else None,
+                    "participants": _usable(participants, project_id),
+                }
+            )
+        return {
+            "record_key": record_key,
+            "org_id": org_id,
+            "seen_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "projects": seen,
+        }
+
+
+def _usable(participants: list[JsonObject], project_id: str) -> dict[str, JsonObject]:
+    """Participations by id, leaving out (with a warning) those without a usable id or counts."""
+    usable: dict[str, JsonObject] = {}
+    for participant in participants:
+        participant_id = _text(participant.get("id")) or ""
+        problem = id_problem(participant_id)
+        if problem is not None:
+            log.warning("Skipping a participant of project %s without a usable id: %s", project_id, problem)
+            continue
+        try:
+            activity_count(participant, "activitiesCompleted")
+            activity_count(participant, "activitiesTotal")
+        except LearnifierResponseError as err:
+            log.warning("Skipping participant %s for now: %s", participant_id, err)
+            continue
+        usable[participant_id] = {name: participant.get(name) for name in _SNAPSHOT_FIELDS}
+    return usable
 
 
 class _HandOverRecord:
-    """Which participants of one project a trigger has handed over, kept in the asset's state store.
+    """Which participants of which projects a trigger has handed over, kept in the asset's state store.
 
     ``store`` is the trigger's ``asset_state_store`` (Airflow 3.3+) or ``None``; without a usable
     store the record lives in memory only. A hand-over enters the stored record only
     :data:`RECORD_DELAY` seconds after the event was fired, once the triggerer has stored the event.
+    The record is ``{"projects": {project id: [participant id, ...]}}`` under the snapshot's
+    ``record_key``; a project is in it from the first poll that saw it.
     """
 
     def __init__(self, store: Any) -> None:
         self._store = store
-        self.handed_over: set[str] | None = None
+        self.projects: dict[str, set[str]] | None = None
         #: Hand-overs not in the stored record yet, with when their events were fired.
-        self._fired: dict[str, float] = {}
-        self._stored: set[str] | None = None
+        self._fired: dict[tuple[str, str], float] = {}
+        self._stored: dict[str, set[str]] | None = None
 
-    @staticmethod
-    def key(snapshot: JsonObject) -> str:
-        return f"learnifier_completions/{snapshot['org_id']}/{snapshot['project_id']}"
+    async def load(self, key: str) -> None:
+        stored = await self._call("aget", key)
+        projects = stored.get("projects") if isinstance(stored, dict) else None
+        if isinstance(projects, dict) and all(isinstance(ids, list) for ids in projects.values()):
+            self.projects = {str(project): {str(item) for item in ids} for project, ids in projects.items()}
+            self._stored = {project: set(ids) for project, ids in self.projects.items()}
 
-    async def load(self, snapshot: JsonObject) -> None:
-        stored = await self._call("aget", self.key(snapshot))
-        if isinstance(stored, dict) and isinstance(stored.get("handed_over"), list):
-            self.handed_over = {str(item) for item in stored["handed_over"]}
-            self._stored = set(self.handed_over)
-
-    def start(self, baseline: set[str]) -> None:
-        """Start the record (none was kept) with the completions already there."""
-        self.handed_over = set(baseline)
-
-    def add(self, participant_id: str) -> None:
+    def add(self, project_id: str, participant_id: str) -> None:
         """Note that the event of ``participant_id``'s completion was fired."""
-        assert self.handed_over is not None
-        self.handed_over.add(participant_id)
-        self._fired[participant_id] = _now()
+        assert self.projects is not None
+        self.projects[project_id].add(participant_id)
+        self._fired[project_id, participant_id] = _now()
 
-    async def save(self, snapshot: JsonObject) -> None:
+    async def save(self, key: str) -> None:
         """Store the record, without the hand-overs fired less than :data:`RECORD_DELAY` ago."""
-        if self.handed_over is None:
+        if self.projects is None:
             return
         now = _now()
-        recent = {participant for participant, fired in self._fired.items() if now - fired < RECORD_DELAY}
-        record = self.handed_over - recent
+        recent = {fired for fired, when in self._fired.items() if now - when < RECORD_DELAY}
+        record = {
+            project: {participant for participant in ids if (project, participant) not in recent}
+            for project, ids in self.projects.items()
+        }
         if record != self._stored and await self._call(
-            "aset", self.key(snapshot), {"handed_over": sorted(record)}
+            "aset", key, {"projects": {project: sorted(ids) for project, ids in record.items()}}
         ):
             self._stored = record
-            self._fired = {participant: self._fired[participant] for participant in recent}
+            self._fired = {fired: self._fired[fired] for fired in recent}
 
     async def _call(self, method: str, *args: Any) -> Any:
         """Call the store's ``method``: its answer (True for a write), or ``None`` without a working store."""
@@ -221,7 +250,7 @@ class _HandOverRecord:
 
 
 class LearnifierCompletionEventTrigger(BaseEventTrigger):
-    """Fire one event per participant of a project who newly completes the course.
+    """Fire one event per participant who newly completes a course: of one project, or of an org unit.
 
     For ``Asset(watchers=[AssetWatcher(name=..., trigger=LearnifierCompletionEventTrigger(...))])``
     (Airflow 3.0 or newer). Each event's payload, also in the asset event's ``extra["payload"]``::
@@ -235,12 +264,13 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
     ``seen_at`` is when the trigger saw the completion (Learnifier does not say when it happened).
     See the module documentation for the baseline and restart rules.
 
-    :param org_id: the project's organization unit, with ``project_id``.
+    :param org_id: the project's organization unit, with ``project_id``; alone, watch every project
+        of the organization unit (one request for its projects and one per project each poll).
     :param project_id: the project's id, with ``org_id``.
     :param project_external_id: the project's external id, instead of ``org_id`` and ``project_id``.
     :param min_share: the share of a participant's activities that counts as completed.
     :param learnifier_conn_id: the Airflow connection to Learnifier.
-    :param poll_interval: seconds between two polls (one request each).
+    :param poll_interval: seconds between two polls.
     """
 
     def __init__(
@@ -254,7 +284,16 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         poll_interval: float = 60.0,
     ) -> None:
         super().__init__()
-        check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
+        if org_id is None or project_id is not None or project_external_id is not None:
+            try:
+                check_project_naming(
+                    org_id=org_id, project_id=project_id, project_external_id=project_external_id
+                )
+            except ValueError:
+                raise ValueError(
+                    "name one project by org_id and project_id or by project_external_id alone, "
+                    "or every project of an organization unit by org_id alone"
+                ) from None
         if (
             isinstance(poll_interval, bool)
             or not isinstance(poll_interval, (int, float))
@@ -301,7 +340,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[JsonObject]:
-        """Yield a snapshot of the project's participants every ``poll_interval``, forever.
+        """Yield a snapshot of the watched participants every ``poll_interval``, forever.
 
         Uses only the fields of :meth:`shared_stream_key`. A poll that fails on a transient error
         (after the hook's retries) is logged and tried again at the next interval; any other error
@@ -310,7 +349,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         # Looked up here, not at import: the common-compat connection helper is only for the triggerer.
         from airflow_provider_learnifier.version_compat import get_async_connection
 
-        poller = _ProjectPoller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
+        poller = _Poller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
         hook = _PrefetchedConnectionHook(await get_async_connection(kwargs["learnifier_conn_id"]))
         try:
             while True:
@@ -318,8 +357,8 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                     snapshot = await _run_off_loop(poller, hook)
                 except _TRANSIENT_ERRORS as err:
                     log.warning(
-                        "Polling Learnifier project %s failed; next poll in %ss: %s",
-                        poller.project_id,
+                        "Polling Learnifier %s failed; next poll in %ss: %s",
+                        poller.describe(),
                         kwargs["poll_interval"],
                         err,
                     )
@@ -332,42 +371,52 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
     async def filter_shared_stream(
         self, shared_stream: AsyncIterator[JsonObject]
     ) -> AsyncIterator[TriggerEvent]:
-        """Turn the project's snapshots into one event per participant not handed over yet."""
+        """Turn the snapshots into one event per participant not handed over yet."""
         record = _HandOverRecord(getattr(self, "asset_state_store", None))
         async for snapshot in shared_stream:
-            completed = {
-                participant_id: participant
-                for participant_id, participant in snapshot["participants"].items()
-                if is_completed(participant, self.min_share)
-            }
-            if record.handed_over is None:
-                await record.load(snapshot)
-            if record.handed_over is None:
-                record.start(set(completed))
+            key = snapshot["record_key"]
+            if record.projects is None:
+                await record.load(key)
+            if record.projects is None:
+                # The baseline: nothing is handed over from the first poll of a new record.
+                record.projects = {project["project_id"]: set() for project in snapshot["projects"]}
+                baseline = self._completed(snapshot)
+                for project_id, participant_id, _ in baseline:
+                    record.projects[project_id].add(participant_id)
                 self.log.info(
-                    "Learnifier project %s: the %d completion(s) before the first poll are the baseline, "
+                    "Learnifier %s: the %d completion(s) before the first poll are the baseline, "
                     "not handed over",
-                    snapshot["project_id"],
-                    len(completed),
+                    key.removeprefix("learnifier_completions/"),
+                    len(baseline),
                 )
-                await record.save(snapshot)
-                continue
-            await record.save(snapshot)
-            for participant_id, participant in completed.items():
-                if participant_id in record.handed_over:
-                    continue
-                yield TriggerEvent(self._payload(snapshot, participant_id, participant))
-                record.add(participant_id)
+            await record.save(key)
+            for project in snapshot["projects"]:
+                # A project that appeared since the baseline had no completions then.
+                record.projects.setdefault(project["project_id"], set())
+            for project_id, participant_id, project in self._completed(snapshot):
+                if participant_id not in record.projects[project_id]:
+                    yield TriggerEvent(self._payload(snapshot, project, participant_id))
+                    record.add(project_id, participant_id)
+
+    def _completed(self, snapshot: JsonObject) -> list[tuple[str, str, JsonObject]]:
+        """``(project id, participant id, project)`` of each completed participant of the snapshot."""
+        return [
+            (project["project_id"], participant_id, project)
+            for project in snapshot["projects"]
+            for participant_id, participant in project["participants"].items()
+            if is_completed(participant, self.min_share)
+        ]
 
     @staticmethod
-    def _payload(snapshot: JsonObject, participant_id: str, participant: JsonObject) -> JsonObject:
+    def _payload(snapshot: JsonObject, project: JsonObject, participant_id: str) -> JsonObject:
+        participant = project["participants"][participant_id]
         return {
             "dedupe_key": "/".join(
-                ("learnifier-completion", snapshot["org_id"], snapshot["project_id"], participant_id)
+                ("learnifier-completion", snapshot["org_id"], project["project_id"], participant_id)
             ),
             "org_id": snapshot["org_id"],
-            "project_id": snapshot["project_id"],
-            "project_external_id": snapshot["project_external_id"],
+            "project_id": project["project_id"],
+            "project_external_id": project["project_external_id"],
             "participant_id": participant_id,
             "user_id": _text(participant.get("userId")),
             "participation_external_id": _text(participant.get("externalId")),

@@ -103,7 +103,8 @@ def test_serialize_round_trips_through_airflow_serde():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"org_id": ORG_ID, "project_id": None}, "name the project either"),
+        ({"org_id": None, "project_id": PROJECT_ID}, "name one project by org_id and project_id"),
+        ({"project_external_id": PROJECT_EXTERNAL_ID, "org_id": ORG_ID}, "or every project of an"),
         ({"poll_interval": 0}, "poll_interval must be a positive number"),
         ({"min_share": 0}, "must be a fraction"),
     ],
@@ -183,7 +184,7 @@ def test_a_restart_from_serialized_kwargs_hands_over_what_it_missed_and_nothing_
         learnifier_conn, trigger, 6, {2: complete(learnifier_conn, first), 4: wait_for_the_record_delay}
     )
     assert json.loads(store.values[f"learnifier_completions/{ORG_ID}/{PROJECT_ID}"]) == {
-        "handed_over": sorted([str(before), str(first)])
+        "projects": {str(PROJECT_ID): sorted([str(before), str(first)])}
     }
     learnifier_conn.advance_progress(participant_id=missed, complete=True)  # while no triggerer runs
     classpath, kwargs = trigger.serialize()
@@ -311,3 +312,42 @@ def test_participants_the_server_sends_wrong_are_skipped_and_the_others_handed_o
         ("3997", None),
     ]
     assert isinstance(events[0]["user_id"], str)
+
+
+@airflow3_only
+def test_an_org_unit_watch_covers_its_projects_new_ones_included(learnifier_conn, clock):
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.simulator import seed
+
+    before, first = enroll(2)
+    learnifier_conn.advance_progress(participant_id=before, complete=True)
+    store = MemoryStateStore()
+    trigger = make(org_id=ORG_ID, project_id=None)
+    trigger.asset_state_store = store
+    made: dict[str, str] = {}
+
+    def open_a_course_run_and_complete_it() -> None:
+        with LearnifierHook() as hook:
+            project = hook.create_project(
+                ORG_ID, name="Acme Onboarding Q3", design_id=seed.ONBOARDING_DESIGN_ID
+            )
+            made["project"] = project_id = str(project["id"])
+            made["person"] = person = str(hook.add_participant(ORG_ID, project_id, email="q3@example.com"))
+            hook.activate_participant(ORG_ID, project_id, person)
+        learnifier_conn.advance_progress(project_id=project_id, complete=True)
+
+    events = run_for(
+        learnifier_conn,
+        trigger,
+        6,
+        {2: complete(learnifier_conn, first), 3: open_a_course_run_and_complete_it},
+    )
+
+    assert [(event["project_id"], event["participant_id"]) for event in events] == [
+        (str(PROJECT_ID), str(first)),
+        (made["project"], made["person"]),
+    ]
+    assert events[1]["dedupe_key"] == f"learnifier-completion/{ORG_ID}/{made['project']}/{made['person']}"
+    assert trigger.shared_stream_key() != make().shared_stream_key()
+    stored = json.loads(store.values[f"learnifier_completions/{ORG_ID}"])
+    assert stored["projects"][str(PROJECT_ID)] == [str(before)]  # the others less than RECORD_DELAY ago
