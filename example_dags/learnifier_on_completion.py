@@ -7,9 +7,8 @@ participant who newly completes it (people who had completed before it started w
 handed over). Each event schedules this DAG; **write_certificates** writes one record per
 completion, `certificates/<dedupe key>.json`, for HR's system to pick up.
 
-The trigger hands each completion over at least once: after a triggerer crash, the completions of
-its last poll may come again. The record's name is the event's `dedupe_key`, and an existing record
-is left as it is, so a repeated event changes nothing.
+Each completion comes at least once: after a triggerer crash, the last ones may come again. A
+record is named by the event's `dedupe_key` and never rewritten, so a repeat changes nothing.
 
 **Settings.** The project is `LEARNIFIER_EXAMPLE_PROJECT` (default `acme-onboarding-2026`, as in
 the learnifier_participant_completion example), polled every `LEARNIFIER_EXAMPLE_POLL_INTERVAL`
