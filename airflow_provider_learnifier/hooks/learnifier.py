@@ -661,6 +661,7 @@ class LearnifierHook(BaseHook):
         deadline = settings.deadline
         connect_timeout, read_timeout = settings.timeout
         response: requests.Response | None = None
+        redirected_too_often = False
         with _WATCHDOG.watch(deadline) as attempt:
             try:
                 response = self.session.request(
@@ -679,12 +680,7 @@ class LearnifierHook(BaseHook):
                     # stream for the end of the headers. So an attempt cut off fails, whatever arrived.
                     raise requests.exceptions.ReadTimeout("the connection was cut at the deadline")
             except requests.exceptions.TooManyRedirects:
-                raise LearnifierResponseError(
-                    f"Learnifier {operation}: {method} {path} was redirected more than {MAX_REDIRECTS} times",
-                    operation=operation,
-                    method=method,
-                    path=path,
-                ) from None
+                redirected_too_often = True
             except requests.exceptions.RequestException as err:
                 if response is not None:
                     response.close()  # never reuse a connection whose answer was not read to its end
@@ -693,6 +689,15 @@ class LearnifierHook(BaseHook):
                         f"the answer did not arrive whole within the request deadline of {deadline:g} s"
                     ) from err
                 raise
+        if redirected_too_often:
+            # Raised here, outside the except clause, so that no exception holding the URL is chained.
+            raise LearnifierResponseError(
+                f"Learnifier {operation}: {method} {path} was redirected more than {MAX_REDIRECTS} times",
+                operation=operation,
+                method=method,
+                path=path,
+            )
+        assert response is not None
         return response
 
     @staticmethod

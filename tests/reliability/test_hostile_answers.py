@@ -279,15 +279,19 @@ def test_the_deadline_spans_every_redirect_hop(monkeypatch, hook_waits, debug_lo
     _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
 
 
-def test_a_redirect_loop_is_followed_a_bounded_number_of_hops(monkeypatch, hook_waits):
+def test_a_redirect_loop_is_followed_a_bounded_number_of_hops(monkeypatch, hook_waits, debug_logs, capfd):
     from airflow_provider_learnifier.hooks.learnifier import MAX_REDIRECTS
 
     with DribblingServer(PNG, redirects=1000) as server:
         _point_at(monkeypatch, server.base_url)
-        with pytest.raises(LearnifierResponseError, match=f"redirected more than {MAX_REDIRECTS} times"):
+        with pytest.raises(
+            LearnifierResponseError, match=f"redirected more than {MAX_REDIRECTS} times"
+        ) as caught:
             LearnifierHook().get_user_picture("u1")
     assert server.requests_seen == MAX_REDIRECTS + 1, "followed MAX_REDIRECTS hops, and not retried"
     assert hook_waits == []
+    out, err = capfd.readouterr()
+    _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
 
 
 def test_an_answer_within_its_deadline_is_read_whole(monkeypatch):
