@@ -1,8 +1,10 @@
 """Hostile answers and secret hygiene (issue 11): formula-safe CSV reports, no API key in any log,
-a whole-request deadline, and typed errors for every bad body.
+a whole-attempt deadline (headers, body and redirect hops), and typed errors for every bad body.
 
 Everything runs over real sockets: the simulator, or tiny loopback servers
-(:mod:`tests.reliability.servers`). pytest-mock patches only seams (the hook's clock).
+(:mod:`tests.reliability.servers`). pytest-mock patches only seams (the secrets masker, fsync).
+The deadline tests assert on what the server saw (where the client cut the connection), with a
+generous bound on wall time only.
 """
 
 from __future__ import annotations
