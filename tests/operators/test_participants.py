@@ -116,6 +116,7 @@ def test_enroll_creates_users_enrolls_and_activates(learnifier_conn, hook, run_d
     assert result["counts"] == {
         "roster": 5,
         "created_users": 2,
+        "users_maybe_created": 0,
         "enrolled": 5,
         "already_enrolled": 0,
         "activated": 5,
@@ -894,3 +895,62 @@ def test_sync_against_a_server_that_pages_by_less_than_asked_removes_nobody_on_t
     assert len(participants(sim)) == 30
     pages = [e for e in sim.exchanges if (e.method, e.path) == ("GET", "/users")]
     assert len(pages) == 4  # 31 users (the seeded admin too), ten a page
+
+
+def _enroll_once(roster: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    operator = LearnifierEnrollOperator(
+        task_id="enroll", roster=roster, project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID, **kwargs
+    )
+    result = operator.execute(_context())
+    assert json.loads(json.dumps(result)) == result
+    return result
+
+
+@pytest.mark.parametrize(
+    ("row", "faults"),
+    [
+        pytest.param(
+            {"email": "lost@example.com"},
+            # Made, answer lost; the resend answered 502 (not applied): by email nothing can be read.
+            [
+                {"drop": "after", "method": "POST", "path": "/users"},
+                {"status": 502, "method": "POST", "path": "/users"},
+            ],
+            id="email-only: create and resend unclear",
+        ),
+        pytest.param(
+            {"email": "lost@example.com", "external_id": "hr-lost"},
+            # Made, answer lost; reading it back by external id fails, retries included.
+            [
+                {"drop": "after", "method": "POST", "path": "/users"},
+                {"status": 500, "times": 2, "method": "GET", "path": "/extuser"},
+            ],
+            id="external id: read-back failed",
+        ),
+    ],
+)
+def test_a_user_that_may_have_been_created_is_reported_so(learnifier_conn, monkeypatch, row, faults):
+    """Before, the person only failed: the summary did not count the user the run had made."""
+    sim = learnifier_conn
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", sim.connection_json({"max_retries": 1, "backoff_factor": 0.001})
+    )
+    for fault in faults:
+        sim.inject(**{"times": 1, **fault})
+    label = row.get("external_id") or row["email"]
+
+    result = _enroll_once([row], max_failures=1)
+
+    assert sim.fault_counts["scripted"] == sum(fault.get("times", 1) for fault in faults)
+    user_by_email(sim, row["email"])  # the user exists: the first POST was applied
+    assert result["created_users"] == []
+    assert result["users_maybe_created"] == [label]
+    assert result["counts"]["users_maybe_created"] == 1
+    (failure,) = result["failed"]
+    assert failure["person"] == label and "may have been created" in failure["reason"]
+    assert participants(sim) == []
+
+    # The next run finds the user and enrolls them: one user, one participant.
+    again = _enroll_once([row])
+    assert again["failed"] == [] and again["created_users"] == [] and again["enrolled"] == [label]
+    assert_everyone_enrolled_once(sim, [{"email": row["email"]}], users_before=1)

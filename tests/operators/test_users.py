@@ -63,7 +63,14 @@ def test_upsert_creates_updates_and_leaves_alone(learnifier_conn, existing, open
     assert result["created"] == ["hr-new"]
     assert result["updated"] == {"hr-grace": ["last_name"], seed.DEMO_ADMIN_USER_ID: ["hard_lock"]}
     assert result["unchanged"] == ["LINUS@example.com"]
-    assert result["counts"] == {"rows": 4, "created": 1, "updated": 2, "unchanged": 1, "failed": 0}
+    assert result["counts"] == {
+        "rows": 4,
+        "created": 1,
+        "maybe_created": 0,
+        "updated": 2,
+        "unchanged": 1,
+        "failed": 0,
+    }
 
     state = users(sim)
     assert state[existing["grace"]]["lastName"] == "Hopper"
@@ -436,3 +443,23 @@ def test_in_a_dag_a_409_naming_another_person_fails_the_task_and_adds_nobody(
     emp1 = users(sim)[made["emp1"]]
     assert (emp1["externalId"], emp1["firstName"]) == ("EMP-1", "First")
     assert not [e for e in sim.exchanges if e.method == "PATCH" or "/members" in e.path]
+
+
+def test_a_user_that_may_have_been_created_is_reported_so(learnifier_conn, existing):
+    """The create was applied but its answer lost, and the resend answered 502: for a row known by
+    email alone nothing can be read back. Before, the row only failed, the user made uncounted."""
+    sim = learnifier_conn
+    sim.inject(drop="after", times=1, method="POST", path="/users")
+    sim.inject(502, times=1, method="POST", path="/users")
+
+    result = _upsert([{"email": "maybe@example.com"}], max_failures=1)
+
+    assert [u.get("primaryEmail") for u in users(sim).values()].count("maybe@example.com") == 1
+    assert result["created"] == []
+    assert result["maybe_created"] == ["maybe@example.com"]
+    assert result["counts"]["maybe_created"] == 1
+    (failure,) = result["failed"]
+    assert "may have been created" in failure["reason"]
+    again = _upsert([{"email": "maybe@example.com"}])
+    assert again["failed"] == [] and again["created"] == [] and again["maybe_created"] == []
+    assert [u.get("primaryEmail") for u in users(sim).values()].count("maybe@example.com") == 1
