@@ -147,7 +147,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_example(args: argparse.Namespace) -> int:
     """Run one example DAG with ``airflow dags test`` against a simulator (in the version's venv)."""
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
+    from learnifier_simulator import LearnifierSimulator
 
     airflow = str(Path(sys.executable).with_name("airflow"))
     with (

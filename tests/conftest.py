@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["airflow_provider_learnifier.simulator.pytest_plugin"]
+pytest_plugins = ["learnifier_simulator.pytest_plugin"]
 
 OPENAPI_PATH = Path(__file__).parent / "data" / "openapi.json"
 

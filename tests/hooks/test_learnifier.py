@@ -32,7 +32,7 @@ from airflow_provider_learnifier.hooks.learnifier import (
     LearnifierHook,
     build_base_url,
 )
-from airflow_provider_learnifier.simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator
 from tests.openapi_contract import validate_all
 
 SPEC_OPERATION_COUNT = 34

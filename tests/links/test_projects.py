@@ -18,7 +18,7 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierDeleteProjectOperator,
     LearnifierUpdateProjectOperator,
 )
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from airflow_provider_learnifier.version_compat import XCom
 
 LINK_NAME = "Learnifier project"

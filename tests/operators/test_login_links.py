@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators._base import LearnifierBulkOperationError
 from airflow_provider_learnifier.operators.participants import LearnifierLoginLinkOperator
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 
 ORG = seed.DEMO_ORG_UNIT_ID
 PROJECT = seed.DEMO_PROJECT_ID

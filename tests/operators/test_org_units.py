@@ -15,7 +15,7 @@ from airflow_provider_learnifier.operators.org_units import (
     LearnifierCreateOrgUnitOperator,
     LearnifierUpdateOrgUnitOperator,
 )
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+from learnifier_simulator import LearnifierSimulator, seed
 from tests.openapi_contract import validate_all
 
 ORG_ID = seed.DEMO_ORG_UNIT_ID

@@ -28,9 +28,9 @@ from airflow_provider_learnifier.operators.participants import (
     LearnifierMassRemovalError,
     RemovalLimit,
 )
-from airflow_provider_learnifier.simulator import seed
-from airflow_provider_learnifier.simulator.dispatch import Dispatcher
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator import seed
+from learnifier_simulator.dispatch import Dispatcher
+from learnifier_simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
 
 PROJECT = seed.DEMO_PROJECT_ID

@@ -21,9 +21,9 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierProjectNotEmptyError,
     LearnifierUpdateProjectOperator,
 )
-from airflow_provider_learnifier.simulator import seed
-from airflow_provider_learnifier.simulator.messages import ApiResponse
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator import seed
+from learnifier_simulator.messages import ApiResponse
+from learnifier_simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
 from tests.operators.variants import rewrite_responses
 

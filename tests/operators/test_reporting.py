@@ -31,7 +31,7 @@ from airflow_provider_learnifier.operators.reporting import (
     utc_iso,
     write_atomically,
 )
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from airflow_provider_learnifier.version_compat import Asset, ObjectStoragePath
 
 REPORT_ASSET_URI = "file:///learnifier-tests/progress-report"
@@ -844,8 +844,8 @@ def test_template_fields_and_cheap_import():
 _SIMULATOR_SCRIPT = r"""
 import json, sys
 from datetime import datetime, timedelta, timezone
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator.models import OrgUnit, Participant, Project, User
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator.models import OrgUnit, Participant, Project, User
 
 sizes, per_project = json.loads(sys.argv[1]), int(sys.argv[2])
 start = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)

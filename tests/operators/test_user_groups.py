@@ -16,8 +16,8 @@ from airflow_provider_learnifier.operators.user_groups import (
     LearnifierCreateUserGroupOperator,
     LearnifierRemoveUserGroupMembersOperator,
 )
-from airflow_provider_learnifier.simulator import seed
-from airflow_provider_learnifier.simulator.messages import ApiResponse
+from learnifier_simulator import seed
+from learnifier_simulator.messages import ApiResponse
 from tests.openapi_contract import validate_all
 from tests.operators.variants import rewrite_responses
 

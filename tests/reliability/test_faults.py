@@ -36,9 +36,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.simulator import FaultConfig, LearnifierSimulator
-from airflow_provider_learnifier.simulator import seed as sim_seed
-from airflow_provider_learnifier.simulator.models import Participant, Project, User
+from learnifier_simulator import FaultConfig, LearnifierSimulator
+from learnifier_simulator import seed as sim_seed
+from learnifier_simulator.models import Participant, Project, User
 from tests.dags.reliability_faults import ENROLL_RETRIES, REPORT_RETRIES
 from tests.reliability.figures import Figure, record
 

@@ -26,7 +26,7 @@ from airflow_provider_learnifier.exceptions import (
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
-from airflow_provider_learnifier.simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator
 from tests.reliability.servers import PNG, Answer, DribblingServer, RecordingServer
 from tests.reliability.test_hostile_input import CONNECTION_VARIABLE, FAST, KEY, SECRET
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_learnifier.simulator import HeaderMap, LearnifierSimulator, seed
-from airflow_provider_learnifier.simulator.server import SimulatorRequestHandler
+from learnifier_simulator import HeaderMap, LearnifierSimulator, seed
+from learnifier_simulator.server import SimulatorRequestHandler
 from tests.simulator.client import ApiClient, error_body
 
 if TYPE_CHECKING:

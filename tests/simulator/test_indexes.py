@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.simulator import ApiError, SimulatorState, seed
-from airflow_provider_learnifier.simulator.models import OrgUnit, Participant, Project, User, UserGroup
-from airflow_provider_learnifier.simulator.seed import seeded_state
+from learnifier_simulator import ApiError, SimulatorState, seed
+from learnifier_simulator.models import OrgUnit, Participant, Project, User, UserGroup
+from learnifier_simulator.seed import seeded_state
 
 ORG = str(seed.DEMO_ORG_UNIT_ID)
 OTHER_ORG = 1002

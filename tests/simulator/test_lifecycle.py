@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-import airflow_provider_learnifier.simulator as simulator_package
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+import learnifier_simulator as simulator_package
+from learnifier_simulator import LearnifierSimulator, seed
 
 
 def test_stop_frees_the_port() -> None:
@@ -182,8 +182,8 @@ def test_the_listening_socket_is_closed_after_stop() -> None:
 def test_the_simulator_does_not_import_airflow() -> None:
     code = (
         "import sys\n"
-        "from airflow_provider_learnifier.simulator import LearnifierSimulator\n"
-        "import airflow_provider_learnifier.simulator.__main__\n"
+        "from learnifier_simulator import LearnifierSimulator\n"
+        "import learnifier_simulator.__main__\n"
         "with LearnifierSimulator() as sim: pass\n"
         "leaked = sorted(name for name in sys.modules if name == 'airflow' or name.startswith('airflow.'))\n"
         "assert not leaked, leaked\n"

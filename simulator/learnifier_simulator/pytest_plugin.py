@@ -2,7 +2,7 @@
 
 Enable them in a ``conftest.py``::
 
-    pytest_plugins = ["airflow_provider_learnifier.simulator.pytest_plugin"]
+    pytest_plugins = ["learnifier_simulator.pytest_plugin"]
 
 ``learnifier_simulator`` is a fresh simulator with the ``demo`` seed over HTTPS for each test;
 ``learnifier_conn`` also points the ``learnifier_default`` Airflow connection at it.
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_learnifier.simulator.runner import LearnifierSimulator
+from learnifier_simulator.runner import LearnifierSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
