@@ -10,10 +10,14 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+# The provider and the simulator (its own distribution, in simulator/), both editable. The
+# simulator goes second: a provider older than the split removes the learnifier-simulator command
+# when it is upgraded.
+$(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable ".[test,dev]"
+	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable ./simulator
 	touch $@
 
 test: venv
@@ -52,12 +56,14 @@ bench-quick: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy airflow_provider_learnifier
+	$(BIN)/mypy airflow_provider_learnifier simulator/learnifier_simulator
 
 # Docs, packaging and the Airflow version matrix (issue #6).
 # `make docs` builds the Sphinx site into docs/_build/html, warnings as errors.
-# `make dist` builds the sdist and wheel into dist/ and runs `twine check`; `make check-dist` then
-# installs the wheel alone into a clean virtualenv and checks that Airflow registers the provider.
+# `make dist` builds the sdists and wheels of the provider and of the simulator into dist/ and runs
+# `twine check`; `make check-dist` then installs each wheel alone into a clean virtualenv and checks
+# that Airflow registers the provider, that its wheel holds no simulator, and that the simulator
+# runs and gives pytest its fixtures without the provider.
 # `make matrix` runs the tests and an example DAG on each Airflow version of MATRIX_VERSIONS,
 # each pinned by constraints/airflow-VERSION-py3.11.txt (`make matrix-lock` regenerates those).
 TOOLS_CONSTRAINTS := constraints/tools-py3.11.txt
@@ -77,6 +83,7 @@ docs: $(TOOLS_STAMP)
 dist: $(TOOLS_STAMP)
 	rm -rf dist
 	$(BIN)/hatchling build
+	cd simulator && ../$(BIN)/hatchling build --directory ../dist
 	$(BIN)/twine check --strict dist/*
 
 check-dist: dist
@@ -94,7 +101,7 @@ tools-lock: venv
 constraints: venv
 	{ echo "# Pinned versions for Airflow 3.3.2 on Python 3.11: the environment that 'make test' and 'make demo' build."; \
 	  echo "# Regenerate with 'make constraints' after changing dependencies."; \
-	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i '^airflow-provider-learnifier' | sort -f; } > $(CONSTRAINTS)
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build

@@ -20,6 +20,7 @@ Run it on its own with ``python -m learnifier_simulator`` (or
 
 from __future__ import annotations
 
+from learnifier_simulator._version import __version__
 from learnifier_simulator.faults import FaultConfig
 from learnifier_simulator.messages import ApiError
 from learnifier_simulator.recording import Exchange, HeaderMap
@@ -35,4 +36,5 @@ __all__ = [
     "LearnifierSimulator",
     "SimulatorState",
     "SpecVariants",
+    "__version__",
 ]

@@ -1,8 +1,7 @@
 """Pytest fixtures that run the Learnifier API simulator.
 
-Enable them in a ``conftest.py``::
-
-    pytest_plugins = ["learnifier_simulator.pytest_plugin"]
+pytest loads them wherever the simulator is installed, through the ``pytest11`` entry point of
+the ``learnifier-simulator`` distribution.
 
 ``learnifier_simulator`` is a fresh simulator with the ``demo`` seed over HTTPS for each test;
 ``learnifier_conn`` also points the ``learnifier_default`` Airflow connection at it.

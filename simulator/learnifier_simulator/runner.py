@@ -30,7 +30,11 @@ STOP_TIMEOUT_SECONDS = 5.0
 
 
 def is_loopback(host: str) -> bool:
-    """Tell whether ``host`` is ``localhost`` or a loopback address."""
+    """Tell whether ``host`` is ``localhost`` or a loopback address.
+
+    The provider's hook has the same rule (``is_loopback_host``) for the URLs it may call over
+    plain HTTP. The simulator keeps its own: it installs without the provider and Airflow.
+    """
     if host.lower() == "localhost":
         return True
     try:

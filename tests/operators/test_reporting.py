@@ -31,8 +31,8 @@ from airflow_provider_learnifier.operators.reporting import (
     utc_iso,
     write_atomically,
 )
-from learnifier_simulator import seed
 from airflow_provider_learnifier.version_compat import Asset, ObjectStoragePath
+from learnifier_simulator import seed
 
 REPORT_ASSET_URI = "file:///learnifier-tests/progress-report"
 CONSUMER_DAG_ID = "reporting_progress_consumer"
