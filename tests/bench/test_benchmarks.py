@@ -110,7 +110,7 @@ def test_profiles_are_summarized_per_process(tmp_path: Path) -> None:
         "_request (/x/airflow_provider_learnifier/hooks/learnifier.py:400);"
         "read (/usr/lib/python3.11/ssl.py:10) 30\n"
         'process 1:"python bench/enrollment.py";process 2:"python /x/bench/_simserver.py {}";'
-        "dispatch (/x/airflow_provider_learnifier/simulator/dispatch.py:5) 10\n",
+        "dispatch (/x/simulator/learnifier_simulator/dispatch.py:5) 10\n",
         encoding="utf-8",
     )
     summary = profile_cpu.summarize(raw, rate=100)
