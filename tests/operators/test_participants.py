@@ -690,7 +690,7 @@ def test_login_links_for_an_unknown_project_fail(learnifier_conn):
         operator.execute(_context())
 
 
-# ---------------------------------------------------------------------- identity, guard, overlap (issue 17)
+# ---------------------------------------------------------------------------- identity, guard, overlap
 
 
 def _sync(roster: list[dict[str, Any]], **kwargs: Any) -> LearnifierEnrollOperator:
@@ -879,9 +879,9 @@ def test_overlapping_runs_never_activate_anyone_twice(learnifier_conn, hook):
 def test_sync_against_a_server_that_pages_by_less_than_asked_removes_nobody_on_the_roster(
     learnifier_conn, run_dag
 ):
-    """The issue's case, scaled down: the server answers GET /users ten at a time, whatever the
-    limit asked. Before, the user index held the first page only: the other rows "had no user",
-    and sync (without the guard) removed 20 of the 30 rostered participants."""
+    """A server that answers GET /users ten at a time, whatever the limit asked, is within the spec.
+    The user index must read every page: with the first page alone, the other rows "have no user",
+    and sync (without the guard) would remove 20 of the 30 rostered participants."""
     sim = learnifier_conn
     roster = people(30)
     assert run_dag("operators_enroll", {"roster": roster}).state == "success"

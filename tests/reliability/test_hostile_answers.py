@@ -1,4 +1,4 @@
-"""Hostile answers and secret hygiene (issue 11): formula-safe CSV reports, no API key in any log,
+"""Hostile answers and secret hygiene: formula-safe CSV reports, no API key in any log,
 a whole-request deadline, and typed errors for every bad body.
 
 Everything runs over real sockets: the simulator, or tiny loopback servers
