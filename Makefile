@@ -20,10 +20,25 @@ $(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable ./simulator
 	touch $@
 
-test: venv
-	$(BIN)/python -m pytest
+# `make test` leaves out the long tests, each marked and run by a target (and CI stage) of its own:
+# the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench) and the
+# 1,000-person fault cases (make test-faults).
+FAST_TESTS := not demo and not bench and not faults
 
-# The deployment test (issue #7): a real Airflow 3 (api-server, scheduler, dag-processor,
+test: venv
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
+
+.PHONY: test-demo test-bench test-faults
+test-demo: venv
+	$(BIN)/python -m pytest -m demo tests/example_dags/test_demo.py
+
+test-bench: venv
+	$(BIN)/python -m pytest -m bench tests/bench
+
+test-faults: venv
+	$(BIN)/python -m pytest -m faults tests/reliability/test_faults.py
+
+# The deployment test: a real Airflow 3 (api-server, scheduler, dag-processor,
 # triggerer; LocalExecutor, SQLite) on loopback runs the example enrollment DAG against the
 # simulator. About a minute; skipped by `make test`.
 .PHONY: test-integration
@@ -39,7 +54,7 @@ test-properties: venv
 demo: venv
 	$(BIN)/python scripts/demo.py
 
-# Benchmarks (issue #5): `make bench` runs them all and rewrites the results in docs/benchmarks.md;
+# Benchmarks: `make bench` runs them all and rewrites the results in docs/benchmarks.md;
 # `make bench-quick` runs the small version of each, as CI does, and writes nothing.
 BENCH_STAMP := $(VENV)/.bench-installed
 
@@ -58,7 +73,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy airflow_provider_learnifier simulator/learnifier_simulator
 
-# Docs, packaging and the Airflow version matrix (issue #6).
+# Docs, packaging and the Airflow version matrix.
 # `make docs` builds the Sphinx site into docs/_build/html, warnings as errors.
 # `make dist` builds the sdists and wheels of the provider and of the simulator into dist/ and runs
 # `twine check`; `make check-dist` then installs each wheel alone into a clean virtualenv and checks

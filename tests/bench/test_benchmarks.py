@@ -53,6 +53,7 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@pytest.mark.bench
 def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None:
     assert result["schema"] == common.SCHEMA_VERSION
     assert result["benchmark"] in EXPECTED
@@ -77,6 +78,7 @@ def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None
         assert result["details"]["same_requests_on_both_sides"] is True
 
 
+@pytest.mark.bench
 def test_the_result_goes_into_the_table(result: dict[str, Any], tmp_path: Path) -> None:
     machine = common.machine_info()
     result = dict(result, wall_seconds=1.0)
