@@ -490,12 +490,21 @@ def test_missing_users_are_not_created_when_asked(learnifier_conn, run_dag):
 # ---------------------------------------------------------------------- sync
 
 
-@pytest.fixture
-def enrolled_three(learnifier_conn: Any, run_dag: Any) -> list[dict[str, Any]]:
-    roster = people(3)
-    assert run_dag("operators_enroll", {"roster": roster}).state == "success"
-    learnifier_conn.clear_exchanges()
+def _enrolled(sim: Any, count: int) -> list[dict[str, Any]]:
+    """Enroll ``count`` people by running the operator in this process: the state the tests start
+    from, without a DAG run's overhead (the DAG runs are tested above)."""
+    roster = people(count)
+    LearnifierEnrollOperator(
+        task_id="enroll", roster=roster, project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID, max_concurrency=8
+    ).execute(_context())
+    assert len(participants(sim)) == count
+    sim.clear_exchanges()
     return roster
+
+
+@pytest.fixture
+def enrolled_three(learnifier_conn: Any) -> list[dict[str, Any]]:
+    return _enrolled(learnifier_conn, 3)
 
 
 def test_remove_missing_dry_run_only_reports(learnifier_conn, run_dag, enrolled_three):
@@ -758,11 +767,8 @@ def test_a_write_is_sent_again_at_most_once(learnifier_conn):
 
 
 @pytest.fixture
-def enrolled_fifteen(learnifier_conn: Any, run_dag: Any) -> list[dict[str, Any]]:
-    roster = people(15)
-    assert run_dag("operators_enroll", {"roster": roster}).state == "success"
-    learnifier_conn.clear_exchanges()
-    return roster
+def enrolled_fifteen(learnifier_conn: Any) -> list[dict[str, Any]]:
+    return _enrolled(learnifier_conn, 15)
 
 
 def test_the_guard_refuses_a_sync_that_would_remove_more_than_usual(learnifier_conn, enrolled_fifteen):
