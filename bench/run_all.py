@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 from _common import BENCH_DIR, REPO
 
-#: The benchmarks, in the order of issue #5.
+#: The benchmarks, in the order of the results table (docs/benchmarks.md).
 BENCHMARKS = (
     "parse_cost",
     "enrollment",

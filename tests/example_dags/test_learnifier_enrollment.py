@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from airflow_provider_learnifier.operators.reporting import COLUMNS
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.example_dags.conftest import (
     AIRFLOW3_ONLY,
     PROJECT_EXTERNAL_ID,

@@ -25,8 +25,8 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator import seed as sim_seed
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator import seed as sim_seed
 from tests.compat import AIRFLOW_VERSION
 from tests.integration.deployment import SUMMARY_LINES, AirflowDeployment, wait_until
 

@@ -15,7 +15,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +30,8 @@ from airflow_provider_learnifier.operators.reporting import (
     utc_iso,
     write_atomically,
 )
-from airflow_provider_learnifier.simulator import seed
 from airflow_provider_learnifier.version_compat import Asset, ObjectStoragePath
+from learnifier_simulator import seed
 from tests.completion_helpers import assert_failed_with
 
 REPORT_ASSET_URI = "file:///learnifier-tests/progress-report"
@@ -935,8 +934,8 @@ def test_template_fields_and_cheap_import():
 _SIMULATOR_SCRIPT = r"""
 import json, sys
 from datetime import datetime, timedelta, timezone
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator.models import OrgUnit, Participant, Project, User
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator.models import OrgUnit, Participant, Project, User
 
 sizes, per_project = json.loads(sys.argv[1]), int(sys.argv[2])
 start = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
@@ -997,7 +996,6 @@ def _peak_bytes(org_id: int, path: Path) -> tuple[int, dict[str, Any]]:
 
 
 def test_memory_does_not_grow_with_the_number_of_projects(big_account, tmp_path):
-    started = time.monotonic()
     # pytest keeps every log record it captures; the operator logs a line per project, which
     # would measure pytest's memory (on Airflow 2, where task loggers reach pytest's handler).
     logging.disable(logging.INFO)
@@ -1017,4 +1015,3 @@ def test_memory_does_not_grow_with_the_number_of_projects(big_account, tmp_path)
     # the org unit's project list, which the API answers in one piece (~1 KB a project).
     assert peak_200 - peak_20 < 300_000 < report_200, (peak_20, peak_200, report_200)
     assert math.isclose(summary_200["completion_share"], summary_20["completion_share"])
-    assert time.monotonic() - started < 20

@@ -1,10 +1,9 @@
-"""Hostile answers and secret hygiene (issue 11): formula-safe CSV reports, no API key in any log,
+"""Hostile answers and secret hygiene: formula-safe CSV reports, no API key in any log,
 a whole-attempt deadline (headers, body and redirect hops), and typed errors for every bad body.
 
 Everything runs over real sockets: the simulator, or tiny loopback servers
 (:mod:`tests.reliability.servers`). pytest-mock patches only seams (the secrets masker, fsync).
-The deadline tests assert on what the server saw (where the client cut the connection), with a
-generous bound on wall time only.
+The deadline tests assert on what the server saw: where the client cut the connection.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from airflow_provider_learnifier.exceptions import (
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
-from airflow_provider_learnifier.simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator
 from tests.reliability.servers import PNG, Answer, DribblingServer, RecordingServer
 from tests.reliability.test_hostile_input import CONNECTION_VARIABLE, FAST, KEY, SECRET
 
@@ -202,7 +201,7 @@ def test_urllib3_debug_lines_of_the_picture_request_show_no_key(monkeypatch, deb
 
 #: A good answer, if it ever arrives whole: spaces pad it to 200 bytes.
 DRIBBLED = b'{"orgUnits": []}'.ljust(200)
-#: A bound no attempt cut at its deadline comes near, and no dribble below finishes within.
+#: How long to wait for the server to notice a cut connection; no dribble below finishes within it.
 GENEROUS = 30.0
 
 CALLS = [
@@ -250,17 +249,13 @@ DRIBBLES = {
 def test_an_answer_dribbling_in_cannot_hold_an_attempt_past_its_deadline(
     monkeypatch, hook_waits, debug_logs, capfd, call, retries, part
 ):
-    import time
-
     dribble, deadline = DRIBBLES[part]
-    started = time.monotonic()
     with DribblingServer(DRIBBLED, **dribble) as server:
         _point_at(monkeypatch, server.base_url, timeout=[1, 1], request_deadline=deadline)
         with pytest.raises(LearnifierConnectionError, match=f"request deadline of {deadline:g} s") as caught:
             call(LearnifierHook())
         _assert_cut_at_the_deadline(server, caught, 1 + retries, part)
     assert len(hook_waits) == retries
-    assert time.monotonic() - started < GENEROUS
     out, err = capfd.readouterr()
     _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
 

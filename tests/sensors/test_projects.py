@@ -189,7 +189,7 @@ def mark_running_as_a_worker_does(monkeypatch) -> None:
 )
 def test_a_retry_after_an_error_event_keeps_the_first_tries_deadline(learnifier_conn, run_dag, monkeypatch):
     """Each try checks once, defers, and its trigger meets a 401: two deferrals, one deadline."""
-    from airflow_provider_learnifier.simulator.messages import ApiError
+    from learnifier_simulator.messages import ApiError
 
     enroll(1)
     list_participants = learnifier_conn.state.list_participants

@@ -317,7 +317,7 @@ def test_participants_the_server_sends_wrong_are_skipped_and_the_others_handed_o
 @airflow3_only
 def test_an_org_unit_watch_covers_its_projects_new_ones_included(learnifier_conn, clock):
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-    from airflow_provider_learnifier.simulator import seed
+    from learnifier_simulator import seed
 
     before, first = enroll(2)
     learnifier_conn.advance_progress(participant_id=before, complete=True)

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-from airflow_provider_learnifier.simulator.messages import (
+from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
     ApiResponse,
