@@ -187,6 +187,7 @@ def test_a_project_is_done_at_its_completed_share(learnifier_conn, hook):
         "activated": 2,
         "completed": 1,
         "never_completing": 0,
+        "unreadable": 0,
         "share": 0.5,
         "min_completed_share": 0.5,
         "min_share": 1.0,

@@ -165,6 +165,7 @@ def test_a_project_without_activated_participants_has_a_share_of_zero():
         "activated": 0,
         "completed": 0,
         "never_completing": 0,
+        "unreadable": 0,
         "share": 0.0,
     }
     assert str(progress) == "0 of 0 activated participant(s) completed (0%)"
