@@ -24,7 +24,7 @@ import _common as common
 from _common import BENCH_DIR, REPO
 
 #: The benchmarks, in the order of issue #5.
-BENCHMARKS = ("parse_cost", "enrollment", "report_export", "triggerer", "simulator_capacity")
+BENCHMARKS = ("parse_cost", "enrollment", "report_export", "triggerer", "simulator_capacity", "rate_limits")
 START = "<!-- bench:results:start (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:results:end -->"
 

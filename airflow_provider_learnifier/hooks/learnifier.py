@@ -39,6 +39,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.hooks.rate_gate import RateGate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
 
@@ -193,6 +194,22 @@ def _parse_deadline(value: Any) -> float | None:
     return deadline
 
 
+def _parse_max_rate(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"extra 'max_requests_per_second' must be a number of requests, not {value!r}"
+        ) from None
+    if not rate > 0 or rate == float("inf"):
+        raise ValueError(f"extra 'max_requests_per_second' must be a positive number, not {value!r}")
+    return rate
+
+
 def _parse_number(extras: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -221,6 +238,8 @@ class LearnifierConnectionSettings:
     :param request_deadline: the longest one attempt may take, from sending the request to the
         last byte of the answer, in seconds; ``None`` means connect plus read timeout. A server
         that sends its answer a byte at a time cannot hold a request longer than this.
+    :param max_requests_per_second: send at most this many requests per second from one hook
+        (all its threads together); ``None``: no maximum, the hook learns the limit from 429 answers.
     """
 
     base_url: str
@@ -231,6 +250,7 @@ class LearnifierConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
     request_deadline: float | None = None
+    max_requests_per_second: float | None = None
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
@@ -253,6 +273,7 @@ class LearnifierConnectionSettings:
                 max_retries=_parse_number(extras, "max_retries", DEFAULT_MAX_RETRIES, int),
                 backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
                 request_deadline=_parse_deadline(extras.get("request_deadline")),
+                max_requests_per_second=_parse_max_rate(extras.get("max_requests_per_second")),
             )
         except ValueError as err:
             raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
@@ -409,7 +430,12 @@ class LearnifierHook(BaseHook):
     The connection's login is the account's API key and its password the API secret. Its host is
     a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
     (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
-    ``backoff_factor`` and ``request_deadline`` (seconds one attempt may take, answer included).
+    ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, answer included) and
+    ``max_requests_per_second``.
+
+    The hook's threads share one :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate`:
+    a 429 pauses them all once, for its ``Retry-After``, and they go on at the rate Learnifier
+    admitted.
 
     :param learnifier_conn_id: the Airflow connection to use.
     :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send
@@ -427,6 +453,7 @@ class LearnifierHook(BaseHook):
         self.pool_maxsize = pool_maxsize
         self._settings: LearnifierConnectionSettings | None = None
         self._session: requests.Session | None = None
+        self._rate_gate: RateGate | None = None
         # Settings and session are made on first use, possibly from several threads at once.
         self._lazy_lock = threading.Lock()
 
@@ -446,6 +473,18 @@ class LearnifierHook(BaseHook):
                     _KEY_FILTER.add(settings.key)
                     self._settings = settings
         return self._settings
+
+    @property
+    def rate_gate(self) -> RateGate:
+        """The rate gate that paces this hook's requests, from every thread."""
+        settings = self.settings
+        if self._rate_gate is None:
+            with self._lazy_lock:
+                if self._rate_gate is None:
+                    self._rate_gate = RateGate(
+                        settings.max_requests_per_second, max_pause=MAX_RETRY_AFTER_SECONDS
+                    )
+        return self._rate_gate
 
     @property
     def base_url(self) -> str:
@@ -541,6 +580,7 @@ class LearnifierHook(BaseHook):
 
         settings = self.settings
         session = self.session
+        gate = self.rate_gate
         url = settings.base_url + path
         data = None
         headers = {}
@@ -556,6 +596,7 @@ class LearnifierHook(BaseHook):
             cause: BaseException | None = None
             response: requests.Response | None = None
             try:
+                turn = gate.acquire()
                 started = _now()
                 response = session.request(
                     method,
@@ -566,6 +607,9 @@ class LearnifierHook(BaseHook):
                     timeout=settings.timeout,
                     allow_redirects=follow_redirects,
                     stream=True,
+                )
+                gate.answered(
+                    turn, response.status_code, _retry_after_seconds(response.headers.get("Retry-After"))
                 )
                 _read_body(response, started, settings.deadline)
             except requests.exceptions.SSLError as err:
@@ -628,7 +672,9 @@ class LearnifierHook(BaseHook):
                 if delay <= MAX_RETRY_AFTER_SECONDS:
                     attempt += 1
                     response.close()
-                    self._wait(delay, f"{method} {path} answered {status}", attempt)
+                    # After a 429 with Retry-After the gate holds back every thread, this one included.
+                    paused = status == 429 and retry_after is not None and gate.adaptive
+                    self._wait(delay, f"{method} {path} answered {status}", attempt, sleep=not paused)
                     continue
             raise _error_for(response, retry_after, **context)
 
@@ -647,11 +693,12 @@ class LearnifierHook(BaseHook):
         """Hide the API key, which ``get_user_picture`` sends in its query string, from a message."""
         return _redact_key(text, self.settings.key)
 
-    def _wait(self, seconds: float, what: str, attempt: int) -> None:
+    def _wait(self, seconds: float, what: str, attempt: int, *, sleep: bool = True) -> None:
         self.log.warning(
             "Learnifier %s; retry %d of %d in %.2f s", what, attempt, self.settings.max_retries, seconds
         )
-        time.sleep(seconds)
+        if sleep:
+            time.sleep(seconds)
 
     def _call(
         self,

@@ -30,6 +30,7 @@ EXPECTED = {
     "report_export": {"targets": 2},
     "triggerer": {"targets": 1},
     "simulator_capacity": {"targets": 0},
+    "rate_limits": {"targets": 5},
 }
 
 
