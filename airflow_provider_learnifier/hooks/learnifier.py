@@ -12,6 +12,7 @@ module (which every operator does) stays cheap for the DAG processor.
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import json
 import logging
@@ -44,6 +45,8 @@ from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
+    import ssl
+
     import requests
     from airflow.sdk import Connection
 
@@ -433,6 +436,7 @@ class LearnifierHook(BaseHook):
     ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, answer included) and
     ``max_requests_per_second``.
 
+    Every hook verifying with the same CA bundle shares one TLS context in the process.
     The hook's threads share one :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate`:
     a 429 pauses them all once, for its ``Retry-After``, and they go on at the rate Learnifier
     admitted.
@@ -503,14 +507,18 @@ class LearnifierHook(BaseHook):
 
     def _make_session(self, settings: LearnifierConnectionSettings) -> requests.Session:
         import requests
-        from requests.adapters import HTTPAdapter
 
         session = requests.Session()
         session.trust_env = False
         session.verify = settings.verify
         session.auth = _BasicAuth(settings.authorization)
         session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0)
+        adapter = _shared_tls_adapter(
+            _shared_ssl_context(settings.verify),
+            pool_connections=1,
+            pool_maxsize=self.pool_maxsize,
+            max_retries=0,
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -1269,6 +1277,116 @@ class LearnifierHook(BaseHook):
             ("user_id", user_id),
         )
         self._call("remove_user_group_member", "DELETE", path)
+
+
+_SSL_CONTEXTS: dict[tuple[str, int, int], ssl.SSLContext] = {}
+_SSL_CONTEXTS_LOCK = threading.Lock()
+
+
+def _shared_ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """The process's one TLS context for a CA bundle (``True``: the bundle ``requests`` uses).
+
+    Loading a system-size bundle costs a context most of a megabyte, so every hook verifying
+    with the same bundle shares one: a triggerer with thousands of deferred sensors holds one.
+    A bundle changed on disk (another size or modification time) gets a new context. The
+    context verifies certificates and host names, and refuses to be changed once shared.
+    """
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+    path = os.path.abspath(DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify))
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    with _SSL_CONTEXTS_LOCK:
+        context = _SSL_CONTEXTS.get(key)
+        if context is None:
+            context = _frozen_context(path)
+            for old in [old for old in _SSL_CONTEXTS if old[0] == path]:
+                del _SSL_CONTEXTS[old]
+            _SSL_CONTEXTS[key] = context
+    return context
+
+
+def _frozen_context(ca_bundle: str) -> ssl.SSLContext:
+    import ssl
+
+    from urllib3.util.ssl_ import ALPN_PROTOCOLS
+
+    parent_check_hostname: Any = ssl.SSLContext.check_hostname
+
+    class SharedSSLContext(ssl.SSLContext):
+        """Refuses changes once shared; setting again what it already holds (as urllib3 does for
+        each connection) is a no-op, so threads never write to it while others use it."""
+
+        frozen = False
+
+        def set_alpn_protocols(self, alpn_protocols: Any) -> None:
+            if not self.frozen:
+                super().set_alpn_protocols(alpn_protocols)
+            elif list(alpn_protocols) != list(ALPN_PROTOCOLS):
+                raise ValueError("a shared TLS context cannot change its ALPN protocols")
+
+        def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+            if not self.frozen:
+                super().load_verify_locations(cafile, capath, cadata)
+            elif (cafile, capath, cadata) != (ca_bundle, None, None):
+                raise ValueError("a shared TLS context cannot trust other certificates")
+
+        @ssl.SSLContext.verify_mode.setter  # type: ignore[attr-defined]
+        def verify_mode(self, value: ssl.VerifyMode) -> None:
+            if not self.frozen:
+                ssl.SSLContext.verify_mode.fset(self, value)  # type: ignore[attr-defined]
+            elif value != ssl.CERT_REQUIRED:
+                raise ValueError("a shared TLS context always verifies certificates")
+
+        def _set_check_hostname(self, value: bool) -> None:
+            if not self.frozen:
+                parent_check_hostname.__set__(self, value)
+            elif not value:
+                raise ValueError("a shared TLS context always checks host names")
+
+        check_hostname = property(parent_check_hostname.__get__, _set_check_hostname)
+
+    context = SharedSSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=ca_bundle)
+    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    context.frozen = True
+    return context
+
+
+@functools.cache
+def _shared_tls_adapter_class() -> type:
+    from requests.adapters import HTTPAdapter
+
+    class SharedTLSAdapter(HTTPAdapter):
+        """An adapter whose connections all use one shared TLS context, which holds the CA bundle
+        (``requests`` would otherwise have urllib3 load the bundle into a context per connection)."""
+
+        def __init__(self, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+            self._ssl_context = ssl_context
+            super().__init__(**kwargs)
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = self._ssl_context
+            super().init_poolmanager(*args, **kwargs)
+
+        def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
+            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            return host_params, pool_kwargs
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            super().cert_verify(conn, url, verify, cert)
+            conn.ca_certs = conn.ca_cert_dir = None  # in the shared context already
+
+    return SharedTLSAdapter
+
+
+def _shared_tls_adapter(ssl_context: ssl.SSLContext, **kwargs: Any) -> requests.adapters.HTTPAdapter:
+    """An HTTP adapter whose connections use ``ssl_context`` (its class is made on first use)."""
+    adapter: requests.adapters.HTTPAdapter = _shared_tls_adapter_class()(ssl_context, **kwargs)
+    return adapter
 
 
 class _BasicAuth:

@@ -3,7 +3,8 @@
 The steps, in order: find the route (404/405); wait the configured latency (API routes only);
 authenticate (401); take a token of the rate limit, if any (429); meet an injected fault (API
 routes only); read the JSON body (400) and check it (422); apply the operation to the state;
-render the answer with the spec variants, if any (API routes only). A request still waiting when the simulator stops goes unanswered.
+render the answer with the spec variants, if any (API routes only). A request still waiting
+when the simulator stops goes unanswered.
 """
 
 from __future__ import annotations
