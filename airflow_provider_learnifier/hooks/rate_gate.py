@@ -4,15 +4,18 @@ Modelled on the AWS SDKs' adaptive retry mode: requests take a turn from a clien
 bucket whose rate is learnt. Until the first 429 (and without a configured maximum) the gate lets
 every request through. A 429 starts a *throttling episode*: the whole pool pauses once for the
 ``Retry-After``, instead of each thread waiting on its own, and the rate drops to what the
-server admitted. The gate then paces requests at that rate and raises it slowly, so that it
-follows a limit that grows.
+server admitted. The gate then paces requests evenly at that rate and raises it slowly, so that
+it follows a limit that grows.
 
 How the rate is measured, at each 429: the server's bucket is empty then, so the requests already
 on their way answer what it admits from then on: of those sent at rate ``U``, it admits the share
 ``R/U``, which gives ``R`` (coarsely: there are only as many as were in flight). And the requests
 it admitted from the start of the previous episode to this one are what it refilled in that time,
 pause included, so their count over that time is ``R`` (a little under it when the bucket holds
-less than one pause's worth). The gate paces at the larger of the two estimates, a little under.
+less than one pause's worth). The gate paces at the larger of the two estimates, a little under,
+and never cuts below 70% of the send rate in one step (requests sent close together can meet a
+429 from a server with a small bucket while their average rate is within its limit). It then
+raises the rate by 5% a second.
 """
 
 from __future__ import annotations
@@ -144,12 +147,15 @@ class RateGate:
             self._refill_rate = None
         else:
             self._refill_rate = self._admitted_since(since) / max(now - since, 1e-3)
-        # The send rate of the last moments, not of the start (connections being made, say).
-        sent = max(
-            self._admitted_since(recent) / max(now - recent, 1e-3)
-            for recent in (max(since, now - seconds) for seconds in SEND_RATE_SECONDS)
-        )
-        self._episode_send_rate = sent if current is None else min(sent, current)
+        if current is not None:
+            # Paced: the requests went at the pace (measuring it would count the pause before).
+            self._episode_send_rate = current
+        else:
+            # The send rate of the last moments, not of the start (connections being made, say).
+            self._episode_send_rate = max(
+                self._admitted_since(recent) / max(now - recent, 1e-3)
+                for recent in (max(since, now - seconds) for seconds in SEND_RATE_SECONDS)
+            )
         self._episode_started = now
         self._in_flight = [0, 1]
         self._set_rate(self._episode_rate(), now)
