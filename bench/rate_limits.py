@@ -29,8 +29,6 @@ import _common as common
 from _common import DEMO_ORG_UNIT_ID, DEMO_PROJECT_ID, Metric, Report, SimulatorProcess, StubTaskInstance
 
 LATENCY = 0.020
-#: How many requests the server's bucket holds; ``None`` for one second's worth.
-BURST = float(os.environ["RL_BURST"]) if os.environ.get("RL_BURST") else None
 TARGET_RATE_SHARE = 0.85
 TARGET_REFUSED_SHARE = 0.05
 
@@ -44,7 +42,11 @@ def roster(count: int, run: str) -> list[dict[str, Any]]:
 
 
 def enroll(
-    people: list[dict[str, Any]], rate_limit: float | None, concurrency: int, gate: bool
+    people: list[dict[str, Any]],
+    rate_limit: float | None,
+    concurrency: int,
+    gate: bool,
+    burst: float | None = None,
 ) -> dict[str, Any]:
     """Enroll ``people`` against a simulator allowing ``rate_limit`` requests/s; the figures of the run."""
     from airflow_provider_learnifier.hooks import learnifier, rate_gate
@@ -54,7 +56,7 @@ def enroll(
         rate_gate.RateGate if gate else functools.partial(rate_gate.RateGate, adaptive=False)
     )  # type: ignore[misc]
     try:
-        with SimulatorProcess(latency=LATENCY, rate_limit=rate_limit, rate_limit_burst=BURST) as sim:
+        with SimulatorProcess(latency=LATENCY, rate_limit=rate_limit, rate_limit_burst=burst) as sim:
             os.environ["AIRFLOW_CONN_LEARNIFIER_DEFAULT"] = sim.connection_json()
             operator = LearnifierEnrollOperator(
                 task_id="enroll",
@@ -89,6 +91,9 @@ def main() -> None:
     arguments = common.parser(__doc__.split("\n", 1)[0], runs=1)
     arguments.add_argument("--people", type=int, default=None, help="people to enroll per run")
     arguments.add_argument("--limits", type=float, nargs="+", default=None, help="the rate limits R")
+    arguments.add_argument(
+        "--burst", type=float, default=None, help="requests the server's bucket holds (default: R)"
+    )
     options = arguments.parse_args()
     started = time.perf_counter()
     runs = common.runs_of(options)
@@ -108,6 +113,7 @@ def main() -> None:
             "latency_ms": LATENCY * 1000,
             "rate_limits": list(limits),
             "max_concurrency": list(concurrencies),
+            "burst": options.burst or "R",
             "tls": True,
         },
     )
@@ -122,7 +128,8 @@ def main() -> None:
         for concurrency in concurrencies:
 
             def side(gate: bool, limit: float = limit, concurrency: int = concurrency) -> dict[str, Any]:
-                return enroll(roster(people_count, f"{next(run_number)}"), limit, concurrency, gate)
+                people = roster(people_count, f"{next(run_number)}")
+                return enroll(people, limit, concurrency, gate, options.burst)
 
             results = common.alternate(
                 {"gate": functools.partial(side, True), "no gate": functools.partial(side, False)}, runs
