@@ -33,7 +33,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 
-#: The demo seed's organization unit and project (see ``airflow_provider_learnifier.simulator.seed``).
+#: The demo seed's organization unit and project (see ``learnifier_simulator.seed``).
 DEMO_ORG_UNIT_ID = 1001
 DEMO_PROJECT_ID = 2001
 

@@ -33,17 +33,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator.models import Participant, Project, User
-from airflow_provider_learnifier.simulator.seed import (
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator.models import Participant, Project, User
+from learnifier_simulator.seed import (
     DEMO_ORG_UNIT_ID,
     ONBOARDING_ACTIVITIES,
     ONBOARDING_DESIGN_ID,
 )
-from airflow_provider_learnifier.simulator.tls import create_certificates, server_context
+from learnifier_simulator.tls import create_certificates, server_context
 
 if TYPE_CHECKING:
-    from airflow_provider_learnifier.simulator.state import SimulatorState
+    from learnifier_simulator.state import SimulatorState
 
 #: Where bulk projects start: above the demo project (2001).
 FIRST_BULK_PROJECT_ID = 10_001

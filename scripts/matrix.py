@@ -2,8 +2,9 @@
 
 For each Airflow version (2.11, 3.0 and the newest 3.x, each pinned by
 ``constraints/airflow-VERSION-py3.11.txt``) ``run`` builds a virtualenv under ``.matrix/`` (once,
-until the constraints or ``pyproject.toml`` change), installs the pinned Airflow and this package
-with its ``[test]`` extra, runs the test suite there, and runs one example DAG end to end
+until the constraints or a ``pyproject.toml`` change), installs the pinned Airflow, this package
+with its ``[test]`` extra and the simulator (both editable), runs the test suite there, and runs
+one example DAG end to end
 (``airflow dags test``) against a local Learnifier simulator. The newest version's constraints are
 the main development environment's, so it uses ``.venv`` as it is.
 
@@ -49,6 +50,10 @@ PYTEST_ARGS = shlex.split(
     )
 )
 
+#: The provider with its test extra and the simulator that its tests run against, from this tree.
+EDITABLE_INSTALL = ("--editable", ".[test]", "--editable", "./simulator")
+OUR_DISTRIBUTIONS = ("airflow-provider-learnifier", "learnifier-simulator")
+
 
 def say(message: str) -> None:
     print(f"[matrix] {message}", flush=True)
@@ -74,7 +79,7 @@ def pip(venv: Path, *args: str | Path) -> None:
 
 def fingerprint(version: str) -> str:
     digest = hashlib.sha256()
-    for path in (constraints_file(version), REPO / "pyproject.toml"):
+    for path in (constraints_file(version), REPO / "pyproject.toml", REPO / "simulator" / "pyproject.toml"):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -97,7 +102,7 @@ def ensure_venv(version: str) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     run([sys.executable, "-m", "venv", venv])
     pip(venv, "install", "--upgrade", "pip")
-    pip(venv, "install", "--constraint", constraints, "--editable", ".[test]")
+    pip(venv, "install", "--constraint", constraints, *EDITABLE_INSTALL)
     stamp.write_text(fingerprint(version))
     return venv
 
@@ -147,7 +152,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_example(args: argparse.Namespace) -> int:
     """Run one example DAG with ``airflow dags test`` against a simulator (in the version's venv)."""
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
+    from learnifier_simulator import LearnifierSimulator
 
     airflow = str(Path(sys.executable).with_name("airflow"))
     with (
@@ -190,13 +195,13 @@ def command_lock(args: argparse.Namespace) -> int:
             venv = Path(tmp) / "venv"
             run([sys.executable, "-m", "venv", venv])
             pip(venv, "install", "--upgrade", "pip")
-            pip(venv, "install", "--requirement", source, "--editable", ".[test]")
+            pip(venv, "install", "--requirement", source, *EDITABLE_INSTALL)
             frozen = run(
                 [venv / "bin" / "python", "-m", "pip", "freeze", "--exclude-editable"],
                 capture_output=True,
             ).stdout.splitlines()
         pins = sorted(
-            (line for line in frozen if line and not line.lower().startswith("airflow-provider-learnifier")),
+            (line for line in frozen if line and not line.lower().startswith(OUR_DISTRIBUTIONS)),
             key=str.lower,
         )
         header = [

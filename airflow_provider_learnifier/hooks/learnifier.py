@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import base64
 import functools
+import heapq
 import ipaddress
 import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -79,8 +82,10 @@ _PROJECT_KEYS = ("id", "orgId")
 MAX_API_MESSAGE = 500
 #: Learnifier's error ``field`` is cut to this many characters.
 _MAX_API_FIELD = 100
-#: The body of an answer is read in pieces of at most this many bytes, the deadline checked between them.
+#: The body of an answer is read in pieces of at most this many bytes.
 _BODY_CHUNK = 64 * 1024
+#: The most redirects ``get_user_picture`` follows (the others are never followed).
+MAX_REDIRECTS = 5
 #: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
 _URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
 
@@ -238,9 +243,9 @@ class LearnifierConnectionSettings:
     :param verify: ``True``, or the path of a CA bundle that signs the server's certificate.
     :param max_retries: how many times a failed request may be retried.
     :param backoff_factor: the first backoff in seconds; each next one doubles.
-    :param request_deadline: the longest one attempt may take, from sending the request to the
-        last byte of the answer, in seconds; ``None`` means connect plus read timeout. A server
-        that sends its answer a byte at a time cannot hold a request longer than this.
+    :param request_deadline: the longest one attempt may take in seconds: connecting, the
+        headers and the body, across redirects; ``None`` means connect plus read timeout. A server
+        that sends its headers or answer a byte at a time cannot hold a request longer than this.
     :param max_requests_per_second: send at most this many requests per second from one hook
         (all its threads together); ``None``: no maximum, the hook learns the limit from 429 answers.
     """
@@ -433,8 +438,8 @@ class LearnifierHook(BaseHook):
     The connection's login is the account's API key and its password the API secret. Its host is
     a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
     (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
-    ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, answer included) and
-    ``max_requests_per_second``.
+    ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, connect to last byte)
+    and ``max_requests_per_second``.
 
     Every hook verifying with the same CA bundle shares one TLS context in the process.
     The hook's threads share one :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate`:
@@ -513,6 +518,7 @@ class LearnifierHook(BaseHook):
         session.verify = settings.verify
         session.auth = _BasicAuth(settings.authorization)
         session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
+        session.max_redirects = MAX_REDIRECTS
         adapter = _shared_tls_adapter(
             _shared_ssl_context(settings.verify),
             pool_connections=1,
@@ -576,8 +582,8 @@ class LearnifierHook(BaseHook):
         when the request provably never reached the server (the connection could not be made)
         or on 429/503 with ``Retry-After``.
 
-        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`): the body is
-        read in pieces and an answer still arriving past it fails the attempt like a read timeout.
+        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`, see
+        :meth:`_send_attempt`): an answer still arriving past it fails the attempt like a read timeout.
         A request that sends the API key (``params`` holding it) raises errors without the
         ``requests`` exception chained, since that holds the URL.
 
@@ -587,9 +593,7 @@ class LearnifierHook(BaseHook):
         import requests
 
         settings = self.settings
-        session = self.session
         gate = self.rate_gate
-        url = settings.base_url + path
         data = None
         headers = {}
         if body is not None:
@@ -605,21 +609,18 @@ class LearnifierHook(BaseHook):
             response: requests.Response | None = None
             try:
                 turn = gate.acquire()
-                started = _now()
-                response = session.request(
+                response = self._send_attempt(
+                    operation,
                     method,
-                    url,
+                    path,
                     params=params,
                     data=data,
                     headers=headers,
-                    timeout=settings.timeout,
-                    allow_redirects=follow_redirects,
-                    stream=True,
+                    follow_redirects=follow_redirects,
                 )
                 gate.answered(
                     turn, response.status_code, _retry_after_seconds(response.headers.get("Retry-After"))
                 )
-                _read_body(response, started, settings.deadline)
             except requests.exceptions.SSLError as err:
                 failure, cause = (
                     LearnifierConnectionError(
@@ -685,6 +686,73 @@ class LearnifierHook(BaseHook):
                     self._wait(delay, f"{method} {path} answered {status}", attempt, sleep=not paused)
                     continue
             raise _error_for(response, retry_after, **context)
+
+    def _send_attempt(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        follow_redirects: bool,
+    ) -> requests.Response:
+        """Send one attempt of a request and read its whole answer, redirects included, within the deadline.
+
+        The deadline spans the attempt: connecting, sending, the headers and the body of every
+        redirect hop. An attempt that outlives it has its connection cut (:class:`_AttemptWatchdog`)
+        and raises ``requests.exceptions.ReadTimeout`` whatever part of an answer arrived; like
+        any read timeout, that leaves a write possibly applied. The connect timeout is lowered to
+        the deadline where that is shorter.
+
+        :raises requests.exceptions.RequestException: the attempt failed; the response is closed.
+        :raises LearnifierResponseError: a redirect chain longer than :data:`MAX_REDIRECTS`.
+        """
+        import requests
+
+        settings = self.settings
+        deadline = settings.deadline
+        connect_timeout, read_timeout = settings.timeout
+        response: requests.Response | None = None
+        redirected_too_often = False
+        with _WATCHDOG.watch(deadline) as attempt:
+            try:
+                response = self.session.request(
+                    method,
+                    settings.base_url + path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=(min(connect_timeout, deadline), read_timeout),
+                    allow_redirects=follow_redirects,
+                    stream=True,
+                )
+                _read_body(response)
+                if attempt.expired:
+                    # Cut in its headers, an answer can look whole: http.client takes the end of the
+                    # stream for the end of the headers. So an attempt cut off fails, whatever arrived.
+                    raise requests.exceptions.ReadTimeout("the connection was cut at the deadline")
+            except requests.exceptions.TooManyRedirects:
+                redirected_too_often = True
+            except requests.exceptions.RequestException as err:
+                if response is not None:
+                    response.close()  # never reuse a connection whose answer was not read to its end
+                if attempt.expired:
+                    raise requests.exceptions.ReadTimeout(
+                        f"the answer did not arrive whole within the request deadline of {deadline:g} s"
+                    ) from err
+                raise
+        if redirected_too_often:
+            # Raised here, outside the except clause, so that no exception holding the URL is chained.
+            raise LearnifierResponseError(
+                f"Learnifier {operation}: {method} {path} was redirected more than {MAX_REDIRECTS} times",
+                operation=operation,
+                method=method,
+                path=path,
+            )
+        assert response is not None
+        return response
 
     @staticmethod
     def _may_retry(method: str, status: int, retry_after: float | None) -> bool:
@@ -1195,7 +1263,8 @@ class LearnifierHook(BaseHook):
         """Download a user's profile picture (``GET /users/{userid}/pic``).
 
         Learnifier wants the API key (not the secret) in the ``key`` query parameter. A redirect to
-        another host is followed without the ``Authorization`` header.
+        another host is followed without the ``Authorization`` header; at most :data:`MAX_REDIRECTS`
+        are followed, all within the attempt's deadline.
         """
         path = _path("users", ("user_id", user_id), "pic")
         response, _ = self._request(
@@ -1384,8 +1453,9 @@ def _shared_tls_adapter_class() -> type:
 
 
 def _shared_tls_adapter(ssl_context: ssl.SSLContext, **kwargs: Any) -> requests.adapters.HTTPAdapter:
-    """An HTTP adapter whose connections use ``ssl_context`` (its class is made on first use)."""
-    adapter: requests.adapters.HTTPAdapter = _shared_tls_adapter_class()(ssl_context, **kwargs)
+    """An HTTP adapter whose connections use ``ssl_context`` and are watched by :data:`_WATCHDOG`
+    (its class is made on first use)."""
+    adapter: requests.adapters.HTTPAdapter = _watched_adapter_class()(ssl_context, **kwargs)
     return adapter
 
 
@@ -1456,29 +1526,19 @@ def _non_negative(name: str, value: int | None) -> int | None:
     return value
 
 
-def _read_body(response: requests.Response, started: float, deadline: float) -> None:
-    """Read the whole body of a streamed ``response`` into ``response.content``, within the deadline.
+def _read_body(response: requests.Response) -> None:
+    """Read the whole body of a streamed ``response`` into ``response.content``.
 
-    The read timeout bounds each wait for data, so a server sending a byte at a time could
-    otherwise hold the request for ever; here the clock is checked between pieces.
+    Read here rather than by ``requests`` so that every way a hostile server can break the body
+    is one of ``requests``' exceptions; the attempt's deadline is kept by :data:`_WATCHDOG`.
 
-    :raises requests.exceptions.ReadTimeout: when the answer is still arriving ``deadline``
-        seconds after ``started``.
     :raises requests.exceptions.RequestException: for a connection that fails while the body is read.
     """
     import requests
     from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
     from urllib3.exceptions import HTTPError as Urllib3Error
 
-    def check_deadline() -> None:
-        if _now() - started > deadline:
-            raise requests.exceptions.ReadTimeout(
-                f"the answer did not arrive whole within the request deadline of {deadline:g} s"
-            )
-
-    check_deadline()
-    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read, which waits for a
-    # whole piece, so there the deadline is checked only between pieces.
+    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read.
     read = getattr(response.raw, "read1", None) or response.raw.read
     pieces: list[bytes] = []
     try:
@@ -1487,7 +1547,6 @@ def _read_body(response: requests.Response, started: float, deadline: float) -> 
             if not piece:
                 break
             pieces.append(piece)
-            check_deadline()
     except ReadTimeoutError as err:
         raise requests.exceptions.ReadTimeout(err) from err
     except ProtocolError as err:
@@ -1498,6 +1557,188 @@ def _read_body(response: requests.Response, started: float, deadline: float) -> 
         raise requests.exceptions.ConnectionError(err) from err
     response._content = b"".join(pieces)
     response._content_consumed = True  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- attempt deadlines
+
+
+class _Attempt:
+    """One request attempt under watch: its deadline, and the sockets it is using now.
+
+    Each socket is held as a duplicate of its descriptor, so that cutting it can never hit a
+    descriptor the connection closed and the process reused for something else.
+    """
+
+    __slots__ = ("deadline", "expired", "finished", "sockets")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = False
+        self.finished = False
+        self.sockets: dict[int, socket.socket] = {}
+
+    def __lt__(self, other: _Attempt) -> bool:
+        return self.deadline < other.deadline
+
+
+class _AttemptWatchdog:
+    """Cut the connections of request attempts that outlive their deadline.
+
+    The read timeout bounds each wait for data, so a server sending its headers or body a byte at
+    a time could hold an attempt for ever. One daemon thread per process keeps the deadlines of
+    the attempts in progress in a heap and, when one passes, shuts down the attempt's socket: the
+    read in progress ends at once, and :meth:`watch`'s caller sees ``attempt.expired``. The hot
+    path costs a heap push, a descriptor duplicate per connection used, and no thread.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            # A task process forked while the thread held the lock must not inherit it held.
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap: list[_Attempt] = []
+        self._finished_in_heap = 0
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+
+    @contextmanager
+    def watch(self, seconds: float) -> Iterator[_Attempt]:
+        """Watch the attempt made in this block: its connections are cut ``seconds`` from now."""
+        attempt = _Attempt(_now() + seconds)
+        with self._lock:
+            heapq.heappush(self._heap, attempt)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="learnifier-request-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0] is attempt:
+                self._wake.notify()
+        self._local.attempt = attempt
+        try:
+            yield attempt
+        finally:
+            self._local.attempt = None
+            with self._lock:
+                attempt.finished = True
+                if not attempt.expired:
+                    self._finished_in_heap += 1
+                    if self._finished_in_heap > 64 and self._finished_in_heap * 2 > len(self._heap):
+                        # Drop finished attempts now and then, so the heap stays about as long as
+                        # the number of attempts in progress.
+                        self._heap = [entry for entry in self._heap if not entry.finished]
+                        heapq.heapify(self._heap)
+                        self._finished_in_heap = 0
+                sockets, attempt.sockets = list(attempt.sockets.values()), {}
+            for duplicate in sockets:
+                duplicate.close()
+
+    def attach(self, connection: object, sock: socket.socket) -> None:
+        """Put the socket of ``connection`` under this thread's attempt (called as it is used)."""
+        attempt = getattr(self._local, "attempt", None)
+        if attempt is None or id(connection) in attempt.sockets:
+            return
+        try:
+            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except OSError:
+            return  # already closed: nothing left to cut
+        with self._lock:
+            if not attempt.finished:
+                if attempt.expired:
+                    _cut(duplicate)
+                attempt.sockets[id(connection)] = duplicate
+                return
+        duplicate.close()
+
+    def release(self, connection: object) -> None:
+        """Take ``connection`` from this thread's attempt: its answer is read, it goes back to the pool."""
+        attempt = getattr(self._local, "attempt", None)
+        if attempt is None:
+            return
+        with self._lock:
+            duplicate = attempt.sockets.pop(id(connection), None)
+        if duplicate is not None:
+            duplicate.close()
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                while self._heap and self._heap[0].finished:
+                    heapq.heappop(self._heap)
+                    self._finished_in_heap -= 1
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                left = self._heap[0].deadline - _now()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                attempt = heapq.heappop(self._heap)
+                attempt.expired = True
+                for duplicate in attempt.sockets.values():
+                    _cut(duplicate)
+
+
+def _cut(sock: socket.socket) -> None:
+    """Shut a connection down both ways: a read blocked on it returns at once, the server sees it closed."""
+    with suppress(OSError):  # closed by the server meanwhile
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCHDOG = _AttemptWatchdog()
+
+
+@functools.cache
+def _watched_adapter_class() -> type:
+    """A ``requests`` adapter whose connections put their sockets under :data:`_WATCHDOG`.
+
+    Made on first use, so that importing this module does not import ``requests``.
+    """
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class WatchedConnection:
+        # A new connection's socket is watched from the moment it is connected (the TLS handshake
+        # included); a pooled connection's from the moment it is used again.
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()  # type: ignore[misc]
+            _WATCHDOG.attach(self, sock)
+            return sock
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            sock = getattr(self, "sock", None)
+            if sock is not None:
+                _WATCHDOG.attach(self, sock)
+            super().request(*args, **kwargs)  # type: ignore[misc]
+
+    class WatchedHTTPConnection(WatchedConnection, HTTPConnection):
+        pass
+
+    class WatchedHTTPSConnection(WatchedConnection, HTTPSConnection):
+        pass
+
+    class WatchedPool:
+        def _put_conn(self, conn: Any) -> None:
+            if conn is not None:
+                _WATCHDOG.release(conn)
+            super()._put_conn(conn)  # type: ignore[misc]
+
+    class WatchedHTTPPool(WatchedPool, HTTPConnectionPool):
+        ConnectionCls = WatchedHTTPConnection
+
+    class WatchedHTTPSPool(WatchedPool, HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPSConnection
+
+    class WatchedAdapter(_shared_tls_adapter_class()):  # type: ignore[misc]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+
+    return WatchedAdapter
 
 
 def _decode_json(content: bytes) -> Any:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierConnectionSettings
 from airflow_provider_learnifier.hooks.rate_gate import DECREASE, RateGate
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator.faults import RateLimiter
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator.faults import RateLimiter
 
 
 class FakeClock:

@@ -1,7 +1,7 @@
 """Property-based tests: the operators' invariants under every answer Learnifier's spec permits.
 
 Each example starts a simulator whose answers vary at random in every way the spec allows
-(:class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`: short ``GET /users``
+(:class:`~learnifier_simulator.variants.SpecVariants`: short ``GET /users``
 pages, ignored undeclared fields, extra members, ids as numbers or strings, any 2xx, optional
 members left out, shuffled lists) and, in some examples, random faults (5xx answers, connections
 dropped before or after the change was made). Whatever happens, these must hold:
@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from airflow_provider_learnifier.exceptions import LearnifierError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
-from airflow_provider_learnifier.simulator import FaultConfig, LearnifierSimulator, seed
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator import FaultConfig, LearnifierSimulator, seed
+from learnifier_simulator.variants import SpecVariants
 
 if TYPE_CHECKING:
     import pytest

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_learnifier.simulator import FaultConfig, LearnifierSimulator, seed
-from airflow_provider_learnifier.simulator.faults import RateLimiter
+from learnifier_simulator import FaultConfig, LearnifierSimulator, seed
+from learnifier_simulator.faults import RateLimiter
 from tests.openapi_contract import validate_all
 from tests.simulator.client import ApiClient, error_body
 

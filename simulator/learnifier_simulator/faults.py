@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from airflow_provider_learnifier.simulator.messages import (
+from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
     ApiResponse,

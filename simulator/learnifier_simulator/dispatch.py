@@ -16,22 +16,22 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator.messages import (
+from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
     ApiRequest,
     ApiResponse,
 )
-from airflow_provider_learnifier.simulator.routes import Route, resolve
+from learnifier_simulator.routes import Route, resolve
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Mapping
 
-    from airflow_provider_learnifier.simulator.faults import Fault, FaultInjector, RateLimiter
-    from airflow_provider_learnifier.simulator.recording import ExchangeLog, HeaderMap
-    from airflow_provider_learnifier.simulator.state import SimulatorState
-    from airflow_provider_learnifier.simulator.variants import VariantRenderer
+    from learnifier_simulator.faults import Fault, FaultInjector, RateLimiter
+    from learnifier_simulator.recording import ExchangeLog, HeaderMap
+    from learnifier_simulator.state import SimulatorState
+    from learnifier_simulator.variants import VariantRenderer
 
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Learnifier"'}
 _METHODS_WITH_BODY = frozenset({"POST", "PATCH", "PUT"})

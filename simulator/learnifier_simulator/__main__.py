@@ -1,17 +1,17 @@
 """Command line: run the simulator until interrupted.
 
-    python -m airflow_provider_learnifier.simulator --seed demo --ready-file /tmp/sim.json
+    python -m learnifier_simulator --seed demo --ready-file /tmp/sim.json
 
 It prints the base URL, the CA file and an ``export AIRFLOW_CONN_LEARNIFIER_DEFAULT=...`` line to
 paste into the shell that runs Airflow, and stops cleanly on SIGINT or SIGTERM.
 
-Unlike :class:`~airflow_provider_learnifier.simulator.LearnifierSimulator`, the command line does
+Unlike :class:`~learnifier_simulator.LearnifierSimulator`, the command line does
 not record exchanges by default: it runs for hours, and recording would grow without bound. It
 counts requests either way (``GET /_simulator/requests``). ``--record`` keeps the newest
 ``--max-exchanges`` exchanges (1000 by default), readable at ``GET /_simulator/exchanges``.
 
 ``--spec-variants SEED`` varies the answers in every way the spec permits (see
-:class:`~airflow_provider_learnifier.simulator.SpecVariants`); ``--users-page-cap N``,
+:class:`~learnifier_simulator.SpecVariants`); ``--users-page-cap N``,
 ``--ignore-undeclared-fields`` and ``--no-paging-headers`` take one freedom alone, or adjust
 ``--spec-variants``.
 """
@@ -29,10 +29,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_provider_learnifier.simulator.faults import FaultConfig
-from airflow_provider_learnifier.simulator.runner import LearnifierSimulator, is_loopback
-from airflow_provider_learnifier.simulator.seed import SEED_NAMES
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator.faults import FaultConfig
+from learnifier_simulator.runner import LearnifierSimulator, is_loopback
+from learnifier_simulator.seed import SEED_NAMES
+from learnifier_simulator.variants import SpecVariants
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
