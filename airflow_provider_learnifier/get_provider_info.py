@@ -107,6 +107,12 @@ def get_provider_info() -> dict[str, Any]:
                         "connect + read timeout.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
+                    "max_requests_per_second": {
+                        "label": "Max requests per second",
+                        "description": "Send at most this many requests per second from one task "
+                        "(all its threads). Empty: learnt from Learnifier's 429 answers.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
                 },
             }
         ],

@@ -31,6 +31,7 @@ BENCHMARKS = (
     "triggerer",
     "simulator_capacity",
     "event_watchers",
+    "rate_limits",
 )
 START = "<!-- bench:results:start (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:results:end -->"

@@ -43,10 +43,13 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.hooks.rate_gate import RateGate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
+    import ssl
+
     import requests
     from airflow.sdk import Connection
 
@@ -199,6 +202,22 @@ def _parse_deadline(value: Any) -> float | None:
     return deadline
 
 
+def _parse_max_rate(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"extra 'max_requests_per_second' must be a number of requests, not {value!r}"
+        ) from None
+    if not rate > 0 or rate == float("inf"):
+        raise ValueError(f"extra 'max_requests_per_second' must be a positive number, not {value!r}")
+    return rate
+
+
 def _parse_number(extras: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -227,6 +246,8 @@ class LearnifierConnectionSettings:
     :param request_deadline: the longest one attempt may take in seconds: connecting, the
         headers and the body, across redirects; ``None`` means connect plus read timeout. A server
         that sends its headers or answer a byte at a time cannot hold a request longer than this.
+    :param max_requests_per_second: send at most this many requests per second from one hook
+        (all its threads together); ``None``: no maximum, the hook learns the limit from 429 answers.
     """
 
     base_url: str
@@ -237,6 +258,7 @@ class LearnifierConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
     request_deadline: float | None = None
+    max_requests_per_second: float | None = None
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
@@ -259,6 +281,7 @@ class LearnifierConnectionSettings:
                 max_retries=_parse_number(extras, "max_retries", DEFAULT_MAX_RETRIES, int),
                 backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
                 request_deadline=_parse_deadline(extras.get("request_deadline")),
+                max_requests_per_second=_parse_max_rate(extras.get("max_requests_per_second")),
             )
         except ValueError as err:
             raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
@@ -415,7 +438,13 @@ class LearnifierHook(BaseHook):
     The connection's login is the account's API key and its password the API secret. Its host is
     a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
     (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
-    ``backoff_factor`` and ``request_deadline`` (seconds one attempt may take, connect to last byte).
+    ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, connect to last byte)
+    and ``max_requests_per_second``.
+
+    Every hook verifying with the same CA bundle shares one TLS context in the process.
+    The hook's threads share one :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate`:
+    a 429 pauses them all once, for its ``Retry-After``, and they go on at the rate Learnifier
+    admitted.
 
     :param learnifier_conn_id: the Airflow connection to use.
     :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send
@@ -433,6 +462,7 @@ class LearnifierHook(BaseHook):
         self.pool_maxsize = pool_maxsize
         self._settings: LearnifierConnectionSettings | None = None
         self._session: requests.Session | None = None
+        self._rate_gate: RateGate | None = None
         # Settings and session are made on first use, possibly from several threads at once.
         self._lazy_lock = threading.Lock()
 
@@ -452,6 +482,18 @@ class LearnifierHook(BaseHook):
                     _KEY_FILTER.add(settings.key)
                     self._settings = settings
         return self._settings
+
+    @property
+    def rate_gate(self) -> RateGate:
+        """The rate gate that paces this hook's requests, from every thread."""
+        settings = self.settings
+        if self._rate_gate is None:
+            with self._lazy_lock:
+                if self._rate_gate is None:
+                    self._rate_gate = RateGate(
+                        settings.max_requests_per_second, max_pause=MAX_RETRY_AFTER_SECONDS
+                    )
+        return self._rate_gate
 
     @property
     def base_url(self) -> str:
@@ -477,7 +519,12 @@ class LearnifierHook(BaseHook):
         session.auth = _BasicAuth(settings.authorization)
         session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
         session.max_redirects = MAX_REDIRECTS
-        adapter = _watched_adapter_class()(pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0)
+        adapter = _shared_tls_adapter(
+            _shared_ssl_context(settings.verify),
+            pool_connections=1,
+            pool_maxsize=self.pool_maxsize,
+            max_retries=0,
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -546,6 +593,7 @@ class LearnifierHook(BaseHook):
         import requests
 
         settings = self.settings
+        gate = self.rate_gate
         data = None
         headers = {}
         if body is not None:
@@ -560,6 +608,7 @@ class LearnifierHook(BaseHook):
             cause: BaseException | None = None
             response: requests.Response | None = None
             try:
+                turn = gate.acquire()
                 response = self._send_attempt(
                     operation,
                     method,
@@ -568,6 +617,9 @@ class LearnifierHook(BaseHook):
                     data=data,
                     headers=headers,
                     follow_redirects=follow_redirects,
+                )
+                gate.answered(
+                    turn, response.status_code, _retry_after_seconds(response.headers.get("Retry-After"))
                 )
             except requests.exceptions.SSLError as err:
                 failure, cause = (
@@ -629,7 +681,9 @@ class LearnifierHook(BaseHook):
                 if delay <= MAX_RETRY_AFTER_SECONDS:
                     attempt += 1
                     response.close()
-                    self._wait(delay, f"{method} {path} answered {status}", attempt)
+                    # After a 429 with Retry-After the gate holds back every thread, this one included.
+                    paused = status == 429 and retry_after is not None and gate.adaptive
+                    self._wait(delay, f"{method} {path} answered {status}", attempt, sleep=not paused)
                     continue
             raise _error_for(response, retry_after, **context)
 
@@ -715,11 +769,12 @@ class LearnifierHook(BaseHook):
         """Hide the API key, which ``get_user_picture`` sends in its query string, from a message."""
         return _redact_key(text, self.settings.key)
 
-    def _wait(self, seconds: float, what: str, attempt: int) -> None:
+    def _wait(self, seconds: float, what: str, attempt: int, *, sleep: bool = True) -> None:
         self.log.warning(
             "Learnifier %s; retry %d of %d in %.2f s", what, attempt, self.settings.max_retries, seconds
         )
-        time.sleep(seconds)
+        if sleep:
+            time.sleep(seconds)
 
     def _call(
         self,
@@ -1293,6 +1348,117 @@ class LearnifierHook(BaseHook):
         self._call("remove_user_group_member", "DELETE", path)
 
 
+_SSL_CONTEXTS: dict[tuple[str, int, int], ssl.SSLContext] = {}
+_SSL_CONTEXTS_LOCK = threading.Lock()
+
+
+def _shared_ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """The process's one TLS context for a CA bundle (``True``: the bundle ``requests`` uses).
+
+    Loading a system-size bundle costs a context most of a megabyte, so every hook verifying
+    with the same bundle shares one: a triggerer with thousands of deferred sensors holds one.
+    A bundle changed on disk (another size or modification time) gets a new context. The
+    context verifies certificates and host names, and refuses to be changed once shared.
+    """
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+    path = os.path.abspath(DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify))
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    with _SSL_CONTEXTS_LOCK:
+        context = _SSL_CONTEXTS.get(key)
+        if context is None:
+            context = _frozen_context(path)
+            for old in [old for old in _SSL_CONTEXTS if old[0] == path]:
+                del _SSL_CONTEXTS[old]
+            _SSL_CONTEXTS[key] = context
+    return context
+
+
+def _frozen_context(ca_bundle: str) -> ssl.SSLContext:
+    import ssl
+
+    from urllib3.util.ssl_ import ALPN_PROTOCOLS
+
+    parent_check_hostname: Any = ssl.SSLContext.check_hostname
+
+    class SharedSSLContext(ssl.SSLContext):
+        """Refuses changes once shared; setting again what it already holds (as urllib3 does for
+        each connection) is a no-op, so threads never write to it while others use it."""
+
+        frozen = False
+
+        def set_alpn_protocols(self, alpn_protocols: Any) -> None:
+            if not self.frozen:
+                super().set_alpn_protocols(alpn_protocols)
+            elif list(alpn_protocols) != list(ALPN_PROTOCOLS):
+                raise ValueError("a shared TLS context cannot change its ALPN protocols")
+
+        def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+            if not self.frozen:
+                super().load_verify_locations(cafile, capath, cadata)
+            elif (cafile, capath, cadata) != (ca_bundle, None, None):
+                raise ValueError("a shared TLS context cannot trust other certificates")
+
+        @ssl.SSLContext.verify_mode.setter  # type: ignore[attr-defined]
+        def verify_mode(self, value: ssl.VerifyMode) -> None:
+            if not self.frozen:
+                ssl.SSLContext.verify_mode.fset(self, value)  # type: ignore[attr-defined]
+            elif value != ssl.CERT_REQUIRED:
+                raise ValueError("a shared TLS context always verifies certificates")
+
+        def _set_check_hostname(self, value: bool) -> None:
+            if not self.frozen:
+                parent_check_hostname.__set__(self, value)
+            elif not value:
+                raise ValueError("a shared TLS context always checks host names")
+
+        check_hostname = property(parent_check_hostname.__get__, _set_check_hostname)
+
+    context = SharedSSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=ca_bundle)
+    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    context.frozen = True
+    return context
+
+
+@functools.cache
+def _shared_tls_adapter_class() -> type:
+    from requests.adapters import HTTPAdapter
+
+    class SharedTLSAdapter(HTTPAdapter):
+        """An adapter whose connections all use one shared TLS context, which holds the CA bundle
+        (``requests`` would otherwise have urllib3 load the bundle into a context per connection)."""
+
+        def __init__(self, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+            self._ssl_context = ssl_context
+            super().__init__(**kwargs)
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = self._ssl_context
+            super().init_poolmanager(*args, **kwargs)
+
+        def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
+            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            return host_params, pool_kwargs
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            super().cert_verify(conn, url, verify, cert)
+            conn.ca_certs = conn.ca_cert_dir = None  # in the shared context already
+
+    return SharedTLSAdapter
+
+
+def _shared_tls_adapter(ssl_context: ssl.SSLContext, **kwargs: Any) -> requests.adapters.HTTPAdapter:
+    """An HTTP adapter whose connections use ``ssl_context`` and are watched by :data:`_WATCHDOG`
+    (its class is made on first use)."""
+    adapter: requests.adapters.HTTPAdapter = _watched_adapter_class()(ssl_context, **kwargs)
+    return adapter
+
+
 class _BasicAuth:
     """Sets the precomputed ``Authorization`` header; its ``repr`` never shows it.
 
@@ -1532,7 +1698,6 @@ def _watched_adapter_class() -> type:
 
     Made on first use, so that importing this module does not import ``requests``.
     """
-    from requests.adapters import HTTPAdapter
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -1568,7 +1733,7 @@ def _watched_adapter_class() -> type:
     class WatchedHTTPSPool(WatchedPool, HTTPSConnectionPool):
         ConnectionCls = WatchedHTTPSConnection
 
-    class WatchedAdapter(HTTPAdapter):
+    class WatchedAdapter(_shared_tls_adapter_class()):  # type: ignore[misc]
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}

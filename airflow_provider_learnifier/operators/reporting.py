@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from airflow_provider_learnifier.version_compat import Context
 
 ReportFormat = Literal["csv", "jsonl"]
-UserLookup = Literal["get", "scan"]
+UserLookup = Literal["auto", "get", "scan"]
 BadDataAction = Literal["warn", "fail"]
 JsonObject = dict[str, Any]
 IdList = str | int | Sequence[str | int] | None
@@ -133,9 +133,12 @@ class LearnifierProgressReportOperator(BaseOperator):
     ``outlets=[Asset(uri)]`` yourself also works, but without the ``extra``.
 
     **Users.** The participant list holds user ids only; the user's external id and email come
-    from the user records. With ``user_lookup="get"`` (the default) each distinct user is fetched
+    from the user records. With ``user_lookup="get"`` each distinct user is fetched
     once with ``GET /users/{id}`` and kept in a bounded cache: the cost follows the size of the
-    report, which suits a few projects in a large account. ``user_lookup="scan"`` reads every
+    report, which suits a few projects in a large account. ``user_lookup="auto"`` (the default)
+    starts so, and once it has fetched ``scan_page_size`` users one by one (a report that needs
+    more users than one page of ``GET /users`` holds) reads the rest as ``"scan"`` does.
+    ``user_lookup="scan"`` reads every
     user of the account once (``GET /users``, paged) before the first row: fewer requests when
     the report covers a large part of the account (more than one distinct user per
     ``scan_page_size`` users in the account), at the price of keeping an id-to-(external id,
@@ -160,9 +163,10 @@ class LearnifierProgressReportOperator(BaseOperator):
     :param learnifier_conn_id: the Learnifier connection. Templated.
     :param storage_conn_id: the Airflow connection of the object store, for a string ``path``
         (same as writing ``s3://<conn_id>@bucket/key``).
-    :param user_lookup: ``"get"`` (default) or ``"scan"``; see *Users* above.
-    :param max_cached_users: how many users ``user_lookup="get"`` keeps cached.
-    :param scan_page_size: the page size of ``user_lookup="scan"``.
+    :param user_lookup: ``"auto"`` (default), ``"get"`` or ``"scan"``; see *Users* above.
+    :param max_cached_users: how many users fetched one by one are kept cached.
+    :param scan_page_size: the page size of the scan, and with ``"auto"`` how many users are
+        fetched one by one before it.
     :param csv_formula_guard: in CSV, prefix text cells that a spreadsheet would evaluate with
         ``'`` (default ``True``); see *Spreadsheet formulas* above.
     :param on_bad_data: ``"warn"`` (default) or ``"fail"``; see *Bad data* above.
@@ -197,7 +201,7 @@ class LearnifierProgressReportOperator(BaseOperator):
         asset: Asset | str | bool = False,
         learnifier_conn_id: str = "learnifier_default",
         storage_conn_id: str | None = None,
-        user_lookup: UserLookup = "get",
+        user_lookup: UserLookup = "auto",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
         scan_page_size: int = 500,
         csv_formula_guard: bool = True,
@@ -206,8 +210,8 @@ class LearnifierProgressReportOperator(BaseOperator):
     ) -> None:
         if file_format is not None and file_format not in ("csv", "jsonl"):
             raise ValueError(f"file_format must be 'csv', 'jsonl' or None, not {file_format!r}")
-        if user_lookup not in ("get", "scan"):
-            raise ValueError(f"user_lookup must be 'get' or 'scan', not {user_lookup!r}")
+        if user_lookup not in ("auto", "get", "scan"):
+            raise ValueError(f"user_lookup must be 'auto', 'get' or 'scan', not {user_lookup!r}")
         if not _is_int_at_least(max_cached_users, 0):
             raise ValueError(f"max_cached_users must be a non-negative integer, not {max_cached_users!r}")
         if not _is_int_at_least(scan_page_size, 1):
@@ -256,6 +260,7 @@ class LearnifierProgressReportOperator(BaseOperator):
             users = _UserDirectory(
                 hook,
                 scan=self.user_lookup == "scan",
+                scan_after=self.scan_page_size if self.user_lookup == "auto" else None,
                 max_cached=self.max_cached_users,
                 page_size=self.scan_page_size,
                 log=self.log,
@@ -686,14 +691,23 @@ class _UserDirectory:
     """A participant's user's external id and email, fetched as few times as possible.
 
     :param scan: read every user once (paged ``GET /users``) before the first lookup.
+    :param scan_after: read every user once after this many were fetched one by one; ``None``: never.
     :param max_cached: how many users fetched one by one to keep (least recently used first out).
     """
 
     def __init__(
-        self, hook: LearnifierHook, *, scan: bool, max_cached: int, page_size: int, log: Any
+        self,
+        hook: LearnifierHook,
+        *,
+        scan: bool,
+        max_cached: int,
+        page_size: int,
+        log: Any,
+        scan_after: int | None = None,
     ) -> None:
         self._hook = hook
         self._scan_wanted = scan
+        self._scan_after = scan_after
         self._scanned: dict[str, tuple[str | None, str | None]] | None = None
         self._cache: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
         self._max_cached = max_cached
@@ -706,7 +720,9 @@ class _UserDirectory:
         """Return ``(external id, email)`` of a user; ``(None, None)`` for no user or an unknown one."""
         if not user_id:
             return None, None
-        if self._scan_wanted and self._scanned is None:
+        if self._scanned is None and (
+            self._scan_wanted or (self._scan_after is not None and self.fetched >= self._scan_after)
+        ):
             self._scan()
         if self._scanned is not None and user_id in self._scanned:
             return self._scanned[user_id]

@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="milliseconds added to every API answer"
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="RPS",
+        help="allow RPS API requests per second (a token bucket holding one second's worth); beyond it, "
+        "answer 429 with Retry-After in whole seconds (default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-limit-burst",
+        type=float,
+        metavar="N",
+        help="how many requests the --rate-limit bucket holds (default: one second's worth)",
+    )
     faults = parser.add_argument_group("random faults (rates are probabilities per request)")
     faults.add_argument("--error-rate", type=float, default=0.0, help="answer 500, 502 or 503")
     faults.add_argument("--rate-limit-rate", type=float, default=0.0, help="answer 429 with Retry-After")
@@ -197,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             record=args.record,
             max_exchanges=args.max_exchanges,
             variants=spec_variants(args),
+            rate_limit=args.rate_limit,
+            rate_limit_burst=args.rate_limit_burst,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from learnifier_simulator.dispatch import Credentials, Dispatcher
-from learnifier_simulator.faults import DropPoint, FaultConfig, FaultInjector, scripted_fault
+from learnifier_simulator.faults import DropPoint, FaultConfig, FaultInjector, RateLimiter, scripted_fault
 from learnifier_simulator.recording import Exchange, ExchangeLog
 from learnifier_simulator.seed import seeded_state
 from learnifier_simulator.server import SimulatorHTTPServer
@@ -67,8 +67,14 @@ class LearnifierSimulator:
     :param variants: vary the answers, per request and at random, in the ways the spec permits
         (see :class:`~learnifier_simulator.variants.SpecVariants`); ``None``
         (the default) answers as usual. May be changed later through :attr:`variants`.
-    :raises ValueError: for a host that is not a loopback address, an unknown seed, or a
-        negative ``max_exchanges``.
+    :param rate_limit: allow this many API requests per second, as a token bucket holding one
+        second's worth (see :class:`~learnifier_simulator.faults.RateLimiter`);
+        beyond it, answer 429 with ``Retry-After`` in whole seconds. ``None`` (the default): no
+        limit. May be changed later through :attr:`rate_limit`.
+    :param rate_limit_burst: how many requests the rate limit's bucket holds; by default one
+        second's worth.
+    :raises ValueError: for a host that is not a loopback address, an unknown seed, a negative
+        ``max_exchanges`` or a ``rate_limit`` that is not positive.
     """
 
     def __init__(
@@ -85,6 +91,8 @@ class LearnifierSimulator:
         record: bool = True,
         max_exchanges: int | None = None,
         variants: SpecVariants | None = None,
+        rate_limit: float | None = None,
+        rate_limit_burst: float | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"The simulator listens only on loopback addresses, not on {host!r}")
@@ -105,6 +113,8 @@ class LearnifierSimulator:
             self._exchanges,
             self._variant_renderer,
         )
+        self._rate_limit_burst = rate_limit_burst
+        self.rate_limit = rate_limit
         self.latency = latency
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -232,6 +242,22 @@ class LearnifierSimulator:
     @variants.setter
     def variants(self, variants: SpecVariants | None) -> None:
         self._variant_renderer.variants = variants
+
+    @property
+    def rate_limit(self) -> float | None:
+        """API requests allowed per second (a full bucket at each change), ``None`` for no limit."""
+        limiter = self._dispatcher.rate_limiter
+        return None if limiter is None else limiter.rate
+
+    @rate_limit.setter
+    def rate_limit(self, rate: float | None) -> None:
+        self._dispatcher.rate_limiter = None if rate is None else RateLimiter(rate, self._rate_limit_burst)
+
+    @property
+    def rate_limit_counts(self) -> dict[str, int]:
+        """How many API requests the current rate limit ``admitted`` and how many it ``refused`` (429)."""
+        limiter = self._dispatcher.rate_limiter
+        return {"admitted": 0, "refused": 0} if limiter is None else limiter.counts
 
     @property
     def fault_counts(self) -> dict[str, int]:

@@ -27,10 +27,11 @@ import run_all  # noqa: E402
 EXPECTED = {
     "parse_cost": {"targets": 2},
     "enrollment": {"targets": 3},
-    "report_export": {"targets": 2},
-    "triggerer": {"targets": 1},
+    "report_export": {"targets": 4},
+    "triggerer": {"targets": 2},
     "simulator_capacity": {"targets": 0},
     "event_watchers": {"targets": 1},
+    "rate_limits": {"targets": 5},
 }
 
 

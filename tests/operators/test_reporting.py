@@ -528,7 +528,7 @@ def test_a_directory_target_is_refused(tmp_path):
 # ---------------------------------------------------------------------- users
 
 
-@pytest.mark.parametrize("user_lookup", ["get", "scan"])
+@pytest.mark.parametrize("user_lookup", ["get", "scan", "auto"])
 def test_each_user_is_looked_up_once(account, learnifier_conn, tmp_path, user_lookup):
     learnifier_conn.clear_exchanges()
     target = tmp_path / "progress.csv"
@@ -543,11 +543,16 @@ def test_each_user_is_looked_up_once(account, learnifier_conn, tmp_path, user_lo
     assert all(row["user_email"] for row in rows)
     user_gets = [x for x in learnifier_conn.exchanges if x.operation == ("GET", "/users/{userid}")]
     user_pages = [x for x in learnifier_conn.exchanges if x.operation == ("GET", "/users")]
+    fetched_one_by_one = [x.path.rsplit("/", 1)[1] for x in user_gets]
+    account_users = len(learnifier_conn.state.snapshot()["users"])
     if user_lookup == "get":
-        assert sorted(x.path.rsplit("/", 1)[1] for x in user_gets) == sorted(distinct_users)
+        assert sorted(fetched_one_by_one) == sorted(distinct_users)
         assert user_pages == []
+    elif user_lookup == "auto":
+        # One page's worth (scan_page_size) fetched one by one, then the rest from a scan.
+        assert len(fetched_one_by_one) == len(set(fetched_one_by_one)) == 2
+        assert len(user_pages) == math.ceil(account_users / 2)
     else:
-        account_users = len(learnifier_conn.state.snapshot()["users"])
         assert user_gets == []
         # X-More says when the last page was read: no empty page is asked for.
         assert len(user_pages) == math.ceil(account_users / 2)

@@ -329,7 +329,7 @@ def test_creating_a_project_again_and_again_makes_one(monkeypatch, spec_variants
 
 @given(
     spec_variants=variants.map(lambda v: dataclasses.replace(v, drop_optional=False)),
-    user_lookup=st.sampled_from(["get", "scan"]),
+    user_lookup=st.sampled_from(["auto", "get", "scan"]),
 )
 def test_the_report_equals_the_state(monkeypatch, tmp_path_factory, spec_variants, user_lookup):
     """Optional members left out by the server cannot be in the report, so that variant is off here."""
