@@ -10,11 +10,13 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier.simulator import persistence
 from airflow_provider_learnifier.simulator.dispatch import Credentials, Dispatcher
 from airflow_provider_learnifier.simulator.faults import DropPoint, FaultConfig, FaultInjector, scripted_fault
 from airflow_provider_learnifier.simulator.recording import Exchange, ExchangeLog
 from airflow_provider_learnifier.simulator.seed import seeded_state
 from airflow_provider_learnifier.simulator.server import SimulatorHTTPServer
+from airflow_provider_learnifier.simulator.state import SimulatorState
 from airflow_provider_learnifier.simulator.tls import create_certificates, server_context
 from airflow_provider_learnifier.simulator.variants import VariantRenderer
 
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from airflow_provider_learnifier.simulator.models import JsonObject
-    from airflow_provider_learnifier.simulator.state import SimulatorState
     from airflow_provider_learnifier.simulator.variants import SpecVariants
 
 #: Seconds that :meth:`LearnifierSimulator.stop` waits for open connections to close.
@@ -63,6 +64,10 @@ class LearnifierSimulator:
     :param variants: vary the answers, per request and at random, in the ways the spec permits
         (see :class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`); ``None``
         (the default) answers as usual. May be changed later through :attr:`variants`.
+    :param state_dir: keep the CA, the server certificate, the port and the data in this directory
+        across restarts (see :mod:`~airflow_provider_learnifier.simulator.persistence`): the data
+        saved at the last stop replaces the seed, and the port saved at the first start is used
+        when ``port`` is 0. ``None`` (the default): all of it lasts only as long as the simulator.
     :raises ValueError: for a host that is not a loopback address, an unknown seed, or a
         negative ``max_exchanges``.
     """
@@ -81,12 +86,22 @@ class LearnifierSimulator:
         record: bool = True,
         max_exchanges: int | None = None,
         variants: SpecVariants | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"The simulator listens only on loopback addresses, not on {host!r}")
         self.key = key
         self.secret = secret
-        self.state: SimulatorState = seeded_state(seed)
+        self._state_dir = state_dir
+        if state_dir is not None:
+            persistence.prepare(state_dir)
+            port = port or persistence.saved_port(state_dir)
+            restored = SimulatorState()
+            self.state: SimulatorState = (
+                restored if persistence.load_state(state_dir, restored) else seeded_state(seed)
+            )
+        else:
+            self.state = seeded_state(seed)
         self._tls = tls
         self._address = (host, port)
         self._exchanges = ExchangeLog(record=record, max_exchanges=max_exchanges)
@@ -127,7 +142,11 @@ class LearnifierSimulator:
         if self._server is not None or self._stopping.is_set():
             raise RuntimeError("This simulator was already started")
         ssl_context = None
-        if self._tls:
+        if self._tls and self._state_dir is not None:
+            files = persistence.certificates(self._state_dir)
+            self._ca_file = files.ca_file
+            ssl_context = server_context(files)
+        elif self._tls:
             self._cert_dir = Path(tempfile.mkdtemp(prefix="learnifier-simulator-"))
             files = create_certificates(self._cert_dir)
             self._ca_file = files.ca_file
@@ -138,6 +157,8 @@ class LearnifierSimulator:
             self._remove_certificates()
             raise
         self.state.base_url = self.base_url
+        if self._state_dir is not None:
+            persistence.save_port(self._state_dir, self.port)
         self._thread = threading.Thread(
             target=self._server.serve_until_stopped, name=f"learnifier-simulator-{self.port}", daemon=True
         )
@@ -146,7 +167,8 @@ class LearnifierSimulator:
     def stop(self) -> None:
         """Stop serving: close the listening socket and every connection, and remove the certificates.
 
-        Stopping again, or stopping a simulator never started, does nothing.
+        With a ``state_dir``, keep the certificates there and save the data instead. Stopping
+        again, or stopping a simulator never started, does nothing.
         """
         self._stopping.set()
         if self._server is not None and self._thread is not None:
@@ -155,6 +177,8 @@ class LearnifierSimulator:
             self._thread = None
             self._server.server_close()
             self._server.close_connections(STOP_TIMEOUT_SECONDS)
+            if self._state_dir is not None:
+                persistence.save_state(self._state_dir, self.state)
         self._remove_certificates()
 
     def _remove_certificates(self) -> None:
