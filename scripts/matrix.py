@@ -2,8 +2,9 @@
 
 For each Airflow version (2.11, 3.0, the latest 3.1 and 3.2, and the newest 3.x, each pinned by
 ``constraints/airflow-VERSION-py3.11.txt``) ``run`` builds a virtualenv under ``.matrix/`` (once,
-until the constraints or ``pyproject.toml`` change), installs the pinned Airflow and this package
-with its ``[test]`` extra, runs the test suite there, and runs one example DAG end to end
+until the constraints, their ``.in`` file or ``pyproject.toml`` change), installs what the ``.in``
+file lists (the Airflow version, and packages it needs around it) pinned by the constraints, and
+this package with its ``[test]`` extra, runs the test suite there, and runs one example DAG end to end
 (``airflow dags test``) against a local Learnifier simulator. The newest version's constraints are
 the main development environment's, so it uses ``.venv`` as it is. ``--example-only VERSION``
 skips a version's tests; ``--smoke VERSION`` runs only its smoke tests (what differs most between
@@ -83,10 +84,16 @@ def pip(venv: Path, *args: str | Path) -> None:
     run([venv / "bin" / "python", "-m", "pip", "--quiet", *args], cwd=REPO)
 
 
+def requirements_file(version: str) -> Path:
+    """What the version's constraints were resolved from: Airflow, its upper bounds, extra packages."""
+    return REPO / "constraints" / f"airflow-{version}-{PY_TAG}.in"
+
+
 def fingerprint(version: str) -> str:
     digest = hashlib.sha256()
-    for path in (constraints_file(version), REPO / "pyproject.toml"):
-        digest.update(path.read_bytes())
+    for path in (constraints_file(version), requirements_file(version), REPO / "pyproject.toml"):
+        if path.exists():
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -108,7 +115,11 @@ def ensure_venv(version: str) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     run([sys.executable, "-m", "venv", venv])
     pip(venv, "install", "--upgrade", "pip")
-    pip(venv, "install", "--constraint", constraints, "--editable", ".[test]")
+    # The .in file too: it may add packages the Airflow version needs around it (such as the FAB
+    # provider on 3.0), which the constraints pin but do not install.
+    requirements = requirements_file(version)
+    extra: list[str | Path] = ["--requirement", requirements] if requirements.exists() else []
+    pip(venv, "install", "--constraint", constraints, *extra, "--editable", ".[test]")
     stamp.write_text(fingerprint(version))
     return venv
 
@@ -195,7 +206,7 @@ def command_example(args: argparse.Namespace) -> int:
 
 def command_lock(args: argparse.Namespace) -> int:
     for version in args.versions:
-        source = REPO / "constraints" / f"airflow-{version}-{PY_TAG}.in"
+        source = requirements_file(version)
         if not source.exists():
             raise SystemExit(f"no {source.relative_to(REPO)} to resolve")
         started = time.monotonic()
