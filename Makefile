@@ -10,16 +10,35 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+# The provider and the simulator (its own distribution, in simulator/), both editable. The
+# simulator goes second: a provider older than the split removes the learnifier-simulator command
+# when it is upgraded.
+$(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable ".[test,dev]"
+	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable ./simulator
 	touch $@
 
-test: venv
-	$(BIN)/python -m pytest
+# `make test` leaves out the long tests, each marked and run by a target (and CI stage) of its own:
+# the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench) and the
+# 1,000-person fault cases (make test-faults).
+FAST_TESTS := not demo and not bench and not faults
 
-# The deployment test (issue #7): a real Airflow 3 (api-server, scheduler, dag-processor,
+test: venv
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
+
+.PHONY: test-demo test-bench test-faults
+test-demo: venv
+	$(BIN)/python -m pytest -m demo tests/example_dags/test_demo.py
+
+test-bench: venv
+	$(BIN)/python -m pytest -m bench tests/bench
+
+test-faults: venv
+	$(BIN)/python -m pytest -m faults tests/reliability/test_faults.py
+
+# The deployment test: a real Airflow 3 (api-server, scheduler, dag-processor,
 # triggerer; LocalExecutor, SQLite) on loopback runs the example enrollment DAG against the
 # simulator. About a minute; skipped by `make test`.
 .PHONY: test-integration
@@ -35,7 +54,7 @@ test-properties: venv
 demo: venv
 	$(BIN)/python scripts/demo.py
 
-# Benchmarks (issue #5): `make bench` runs them all and rewrites the results in docs/benchmarks.md;
+# Benchmarks: `make bench` runs them all and rewrites the results in docs/benchmarks.md;
 # `make bench-quick` runs the small version of each, as CI does, and writes nothing.
 BENCH_STAMP := $(VENV)/.bench-installed
 
@@ -52,12 +71,14 @@ bench-quick: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy airflow_provider_learnifier
+	$(BIN)/mypy airflow_provider_learnifier simulator/learnifier_simulator
 
-# Docs, packaging and the Airflow version matrix (issue #6).
+# Docs, packaging and the Airflow version matrix.
 # `make docs` builds the Sphinx site into docs/_build/html, warnings as errors.
-# `make dist` builds the sdist and wheel into dist/ and runs `twine check`; `make check-dist` then
-# installs the wheel alone into a clean virtualenv and checks that Airflow registers the provider.
+# `make dist` builds the sdists and wheels of the provider and of the simulator into dist/ and runs
+# `twine check`; `make check-dist` then installs each wheel alone into a clean virtualenv and checks
+# that Airflow registers the provider, that its wheel holds no simulator, and that the simulator
+# runs and gives pytest its fixtures without the provider.
 # `make matrix` runs the tests and an example DAG on each Airflow version of MATRIX_VERSIONS,
 # each pinned by constraints/airflow-VERSION-py3.11.txt (`make matrix-lock` regenerates those).
 TOOLS_CONSTRAINTS := constraints/tools-py3.11.txt
@@ -77,6 +98,7 @@ docs: $(TOOLS_STAMP)
 dist: $(TOOLS_STAMP)
 	rm -rf dist
 	$(BIN)/hatchling build
+	cd simulator && ../$(BIN)/hatchling build --directory ../dist
 	$(BIN)/twine check --strict dist/*
 
 check-dist: dist
@@ -94,7 +116,7 @@ tools-lock: venv
 constraints: venv
 	{ echo "# Pinned versions for Airflow 3.3.2 on Python 3.11: the environment that 'make test' and 'make demo' build."; \
 	  echo "# Regenerate with 'make constraints' after changing dependencies."; \
-	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i '^airflow-provider-learnifier' | sort -f; } > $(CONSTRAINTS)
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_learnifier.exceptions import LearnifierNeverCompletesError, LearnifierNotFoundError
 from airflow_provider_learnifier.progress import (
@@ -31,8 +32,16 @@ if TYPE_CHECKING:
 
 IdLike = str | int
 
+#: What the participant sensor does about a participant who can never complete: fail the task
+#: (``"fail"``) or end the wait as done (``"succeed"``).
+NeverCompletingAction = Literal["fail", "succeed"]
+NEVER_COMPLETING_ACTIONS: tuple[str, ...] = ("fail", "succeed")
+
 #: The connection id the sensors and triggers use by default (``LearnifierHook.default_conn_name``).
 DEFAULT_CONN_ID = "learnifier_default"
+
+#: How many participants with unreadable activity counts a project check names in its warnings.
+MAX_NAMED_UNREADABLE = 20
 
 #: Event statuses a completion trigger fires with.
 SUCCESS = "success"
@@ -62,11 +71,14 @@ class CompletionStatus:
     :param message: the progress in words, e.g. ``3 of 5 activities completed (60%); needs all of
         them``, for logs and failure messages.
     :param progress: the progress as a JSON-serializable dict (the sensor's XCom value).
+    :param warnings: what the waiter should log as warnings, e.g. the participants whose data
+        could not be read.
     """
 
     done: bool
     message: str
     progress: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 class CompletionCheck(abc.ABC):
@@ -123,13 +135,23 @@ class ParticipantCompletionCheck(CompletionCheck):
     ``participant_id`` in a project named by ``org_id`` and ``project_id`` or by
     ``project_external_id`` (the project's participants list). See
     :func:`~airflow_provider_learnifier.progress.is_completed` for when a participant counts as
-    completed. A participant who has not completed and never will (the participation is in error
-    or past its ``expiration``) makes the check raise
-    :class:`~airflow_provider_learnifier.exceptions.LearnifierNeverCompletesError` with the reason,
-    instead of waiting until the timeout.
+    completed.
+
+    A participant who has not completed and never will (the participation is in error or past its
+    ``expiration``, see :func:`~airflow_provider_learnifier.progress.never_completes`, or is gone:
+    no longer in the project's list, or unknown to ``GET /extparticipation``) ends the wait at
+    once: as chosen by ``on_never_completing``. The participant's data is the whole answer, so
+    activity counts that are no numbers raise
+    :class:`~airflow_provider_learnifier.exceptions.LearnifierParticipantDataError`.
 
     :param min_share: the share of the activities that counts as completed, above 0 and at most 1.
-    :raises ValueError: for a wrong combination of names or a threshold out of range.
+    :param on_never_completing: ``"fail"`` (default): raise
+        :class:`~airflow_provider_learnifier.exceptions.LearnifierNeverCompletesError` with the
+        reason (:class:`~airflow_provider_learnifier.exceptions.LearnifierNotFoundError` for a
+        participant who is gone); ``"succeed"``: the wait is done, with ``completed`` false and
+        the reason in the progress (``never_completing_reason``) and in a warning.
+    :raises ValueError: for a wrong combination of names, a threshold out of range, or another
+        ``on_never_completing``.
     """
 
     def __init__(
@@ -141,6 +163,7 @@ class ParticipantCompletionCheck(CompletionCheck):
         project_external_id: str | None = None,
         participation_external_id: str | None = None,
         min_share: float = 1.0,
+        on_never_completing: NeverCompletingAction = "fail",
     ) -> None:
         check_participant_naming(
             participant_id=participant_id,
@@ -155,6 +178,7 @@ class ParticipantCompletionCheck(CompletionCheck):
         self.project_external_id = project_external_id
         self.participation_external_id = participation_external_id
         self.min_share = share_threshold("min_share", min_share)
+        self.on_never_completing = never_completing_action(on_never_completing)
 
     def describe(self) -> str:
         if self.participation_external_id is not None:
@@ -166,9 +190,31 @@ class ParticipantCompletionCheck(CompletionCheck):
 
     def __call__(self, hook: LearnifierHook) -> CompletionStatus:
         participant = self._fetch(hook)
+        if participant is None:
+            if self.participation_external_id is not None:
+                gone = "Learnifier knows no participation with this external id (it was removed)"
+            else:
+                gone = "the participant is no longer in the project (removed)"
+            return self._never_completing({}, gone, gone)
         share = completion_share(participant)
         completed = is_completed(participant, self.min_share)
-        progress = {
+        message = (
+            f"{activity_count(participant, 'activitiesCompleted')} of "
+            f"{activity_count(participant, 'activitiesTotal')} activities completed "
+            f"({percent(share)}); {self._needed()}"
+        )
+        reason = None if completed else never_completes(participant)
+        if reason is not None:
+            return self._never_completing(participant, f"{reason} ({message})", reason)
+        return CompletionStatus(
+            done=completed, message=message, progress=self._progress(participant, completed=completed)
+        )
+
+    def _progress(
+        self, participant: Mapping[str, Any], *, completed: bool, never_completing_reason: str | None = None
+    ) -> dict[str, Any]:
+        counted = bool(participant)
+        return {
             "participant_id": participant.get("id", self.participant_id),
             "project_id": participant.get("projectId", self.project_id),
             "org_id": self.org_id,
@@ -177,42 +223,72 @@ class ParticipantCompletionCheck(CompletionCheck):
             "user_id": participant.get("userId"),
             "activated": bool(participant.get("activated")),
             "in_error": bool(participant.get("inError")),
-            "activities_completed": activity_count(participant, "activitiesCompleted"),
-            "activities_total": activity_count(participant, "activitiesTotal"),
-            "share": share,
+            "activities_completed": activity_count(participant, "activitiesCompleted") if counted else None,
+            "activities_total": activity_count(participant, "activitiesTotal") if counted else None,
+            "share": completion_share(participant) if counted else 0.0,
             "min_share": self.min_share,
             "completed": completed,
+            "never_completing": never_completing_reason is not None,
+            "never_completing_reason": never_completing_reason,
         }
-        message = (
-            f"{progress['activities_completed']} of {progress['activities_total']} activities completed "
-            f"({percent(share)}); {self._needed()}"
+
+    def _never_completing(
+        self, participant: Mapping[str, Any], details: str, reason: str
+    ) -> CompletionStatus:
+        """Fail, or end the wait as done, for a participant who can never complete."""
+        message = f"Learnifier {self.describe()} can never complete: {details}"
+        if self.on_never_completing == "fail":
+            raise LearnifierNeverCompletesError(message, operation="completion check")
+        return CompletionStatus(
+            done=True,
+            message=f"can never complete: {details}",
+            progress=self._progress(participant, completed=False, never_completing_reason=reason),
+            warnings=(f"{message}; the wait ends as done, as on_never_completing='succeed' asks",),
         )
-        reason = None if completed else never_completes(participant)
-        if reason is not None:
-            raise LearnifierNeverCompletesError(
-                f"Learnifier {self.describe()} can never complete: {reason} ({message})",
-                operation="completion check",
-            )
-        return CompletionStatus(done=completed, message=message, progress=progress)
 
     def _needed(self) -> str:
         return "needs all of them" if self.min_share >= 1 else f"needs {self.min_share:.0%}"
 
-    def _fetch(self, hook: LearnifierHook) -> JsonObject:
+    def _fetch(self, hook: LearnifierHook) -> JsonObject | None:
+        """The participant, or ``None`` when it is gone and ``on_never_completing="succeed"``.
+
+        Gone: the project is there but the participant is not in its list, or
+        ``GET /extparticipation`` does not know the participation.
+
+        :raises LearnifierNotFoundError: for a project that does not exist, or a participant who is
+            gone when ``on_never_completing="fail"``.
+        """
         if self.participation_external_id is not None:
-            return hook.get_participation_by_external_id(self.participation_external_id)
+            try:
+                return hook.get_participation_by_external_id(self.participation_external_id)
+            except LearnifierNotFoundError:
+                if self.on_never_completing == "fail":
+                    raise
+                return None
         if self.org_id is None or self.project_id is None:
             project = hook.resolve_project(external_id=self.project_external_id)
             self.org_id, self.project_id = project["orgId"], project["id"]
         for participant in hook.list_participants(self.org_id, self.project_id):
             if str(participant.get("id")) == str(self.participant_id):
                 return participant
-        raise LearnifierNotFoundError(
-            f"Learnifier project {self.project_id} (organization unit {self.org_id}) has no participant "
-            f"{self.participant_id}",
-            operation="list_participants",
-            method="GET",
-        )
+        if self.on_never_completing == "fail":
+            raise LearnifierNotFoundError(
+                f"Learnifier project {self.project_id} (organization unit {self.org_id}) has no "
+                f"participant {self.participant_id}",
+                operation="list_participants",
+                method="GET",
+            )
+        return None
+
+
+def never_completing_action(value: Any) -> NeverCompletingAction:
+    """Read ``on_never_completing``: ``"fail"`` or ``"succeed"``.
+
+    :raises ValueError: for anything else.
+    """
+    if value not in NEVER_COMPLETING_ACTIONS:
+        raise ValueError(f"on_never_completing must be 'fail' or 'succeed', not {value!r}")
+    return value
 
 
 def check_project_naming(
@@ -247,6 +323,11 @@ class ProjectCompletionCheck(CompletionCheck):
         share's denominator. ``True`` (default): they do, so ``min_completed_share=1.0`` is out of
         reach while one of them is there; ``False``: the share is of the others only.
     :raises ValueError: for a wrong combination of names or a threshold out of range.
+
+    An activated participant whose activity counts are no numbers does not fail the check: it
+    counts as not completed (``unreadable`` in the progress), in the denominator whatever
+    ``count_never_completing`` says, and a warning names it (the first
+    :data:`MAX_NAMED_UNREADABLE` of them on each check).
     """
 
     def __init__(
@@ -278,7 +359,12 @@ class ProjectCompletionCheck(CompletionCheck):
         if self.org_id is None or self.project_id is None:
             project = hook.resolve_project(external_id=self.project_external_id)
             self.org_id, self.project_id = project["orgId"], project["id"]
-        progress = project_progress(hook.list_participants(self.org_id, self.project_id), self.min_share)
+        unreadable: list[str] = []
+        progress = project_progress(
+            hook.list_participants(self.org_id, self.project_id),
+            self.min_share,
+            on_unreadable=lambda participant, error: unreadable.append(str(error)),
+        )
         counted = progress.activated - (0 if self.count_never_completing else progress.never_completing)
         share = progress.completed / counted if counted > 0 else 0.0
         done = counted > 0 and share >= self.min_completed_share
@@ -292,9 +378,16 @@ class ProjectCompletionCheck(CompletionCheck):
         message = f"{progress}; {needed}"
         if progress.activated == 0:
             message += " (no activated participants yet)"
+        warnings = [f"{text}; counted as not completed" for text in unreadable[:MAX_NAMED_UNREADABLE]]
+        if len(unreadable) > MAX_NAMED_UNREADABLE:
+            warnings.append(
+                f"... and {len(unreadable) - MAX_NAMED_UNREADABLE} more participant(s) of Learnifier "
+                f"{self.describe()} with activity counts that are no numbers"
+            )
         return CompletionStatus(
             done=done,
             message=message,
+            warnings=tuple(warnings),
             progress={
                 "org_id": self.org_id,
                 "project_id": self.project_id,

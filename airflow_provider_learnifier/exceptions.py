@@ -200,3 +200,29 @@ class LearnifierNeverCompletesError(LearnifierError):
     Raised by the participant completion check, so the sensor fails at once with the reason
     instead of waiting until its ``timeout``.
     """
+
+
+class LearnifierParticipantDataError(LearnifierResponseError):
+    """Learnifier sent a participant with a value that cannot be read as what the API promises.
+
+    An activity count that is no number (``"three"``, ``true``), or, where a report is asked to
+    fail on bad data, a timestamp that is no timestamp. The message names the participant, its
+    project, the field and the value.
+
+    :param participant_id: the participant's id, as Learnifier sent it.
+    :param project_id: the project's id.
+    :param field: the API field, e.g. ``activitiesTotal``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        participant_id: Any = None,
+        project_id: Any = None,
+        field: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, field=field, **kwargs)
+        self.participant_id = participant_id
+        self.project_id = project_id

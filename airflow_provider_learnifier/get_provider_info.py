@@ -102,9 +102,16 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "request_deadline": {
                         "label": "Request deadline (seconds)",
-                        "description": "Longest one attempt may take, answer included (the timeout "
-                        "bounds each wait for data). Default: connect + read timeout.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
+                        "description": "Longest one attempt may take: connect, headers and body, "
+                        "redirects included (the timeout bounds each wait for data). Default: "
+                        "connect + read timeout.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "max_requests_per_second": {
+                        "label": "Max requests per second",
+                        "description": "Send at most this many requests per second from one task "
+                        "(all its threads). Empty: learnt from Learnifier's 429 answers.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                 },
             }

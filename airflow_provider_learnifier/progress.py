@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
 
 
 def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
@@ -15,8 +18,8 @@ def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
     A number or a numeric string (the spec's own example sends ``"3"``) is read as a number,
     whole numbers as ``int``; an absent, ``null`` or empty count is 0.
 
-    :raises LearnifierResponseError: for anything else (``"three"``, ``true``, ``NaN``), naming the
-        participant, the field and the value.
+    :raises LearnifierParticipantDataError: for anything else (``"three"``, ``true``, ``NaN``),
+        naming the participant, its project, the field and the value.
     """
     value = participant.get(field)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -34,11 +37,14 @@ def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
             except ValueError:
                 number = None
     if number is None or not math.isfinite(number):
-        from airflow_provider_learnifier.exceptions import LearnifierResponseError
+        from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
 
-        raise LearnifierResponseError(
+        raise LearnifierParticipantDataError(
             f"Learnifier sent participant {participant.get('id')} (project {participant.get('projectId')}) "
-            f"with {field} {value!r}, which is not a number"
+            f"with {field} {value!r}, which is not a number",
+            participant_id=participant.get("id"),
+            project_id=participant.get("projectId"),
+            field=field,
         )
     return int(number) if isinstance(number, float) and number.is_integer() else number
 
@@ -46,7 +52,7 @@ def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
 def completion_share(participant: Mapping[str, Any]) -> float:
     """Share of a participant's activities completed, from 0.0 to 1.0 (0.0 when there are none).
 
-    :raises LearnifierResponseError: for a count that is not a number (see :func:`activity_count`).
+    :raises LearnifierParticipantDataError: for a count that is not a number (see :func:`activity_count`).
     """
     total = activity_count(participant, "activitiesTotal")
     completed = activity_count(participant, "activitiesCompleted")
@@ -60,7 +66,7 @@ def is_completed(participant: Mapping[str, Any], min_share: float = 1.0) -> bool
 
     With the default, that is ``activitiesCompleted >= activitiesTotal`` (and some activities).
 
-    :raises LearnifierResponseError: for a count that is not a number (see :func:`activity_count`).
+    :raises LearnifierParticipantDataError: for a count that is not a number (see :func:`activity_count`).
     """
     total = activity_count(participant, "activitiesTotal")
     if total <= 0:
@@ -115,12 +121,15 @@ class ProjectProgress:
     :param completed: activated participants who completed (see :func:`is_completed`).
     :param never_completing: activated participants who have not completed and never will (in error
         or expired, see :func:`never_completes`).
+    :param unreadable: activated participants whose activity counts are no numbers: they count as
+        not completed, and not as never completing (the data may be fixed).
     """
 
     participants: int
     activated: int
     completed: int
     never_completing: int = 0
+    unreadable: int = 0
 
     @property
     def share(self) -> float:
@@ -137,20 +146,45 @@ class ProjectProgress:
         )
         if self.never_completing:
             text += f"; {self.never_completing} can never complete (in error or expired)"
+        if self.unreadable:
+            text += f"; {self.unreadable} with activity counts that are no numbers, counted as not completed"
         return text
 
 
-def project_progress(participants: Iterable[Mapping[str, Any]], min_share: float = 1.0) -> ProjectProgress:
-    """Summarise a project's participants: how many are activated, completed, and never completing."""
-    total = activated = completed = never_completing = 0
+def project_progress(
+    participants: Iterable[Mapping[str, Any]],
+    min_share: float = 1.0,
+    on_unreadable: Callable[[Mapping[str, Any], LearnifierParticipantDataError], None] | None = None,
+) -> ProjectProgress:
+    """Summarise a project's participants: how many are activated, completed, and never completing.
+
+    One participant's unreadable activity counts do not fail the whole project: that participant
+    counts as not completed (in ``unreadable``), and ``on_unreadable(participant, error)`` is
+    called, e.g. to log it by name.
+    """
+    from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
+
+    total = activated = completed = never_completing = unreadable = 0
     now = datetime.now(timezone.utc)
     for participant in participants:
         total += 1
-        if participant.get("activated"):
-            activated += 1
+        if not participant.get("activated"):
+            continue
+        activated += 1
+        try:
             done = is_completed(participant, min_share)
-            completed += done
-            never_completing += not done and never_completes(participant, now) is not None
+            never = not done and never_completes(participant, now) is not None
+        except LearnifierParticipantDataError as err:
+            unreadable += 1
+            if on_unreadable is not None:
+                on_unreadable(participant, err)
+            continue
+        completed += done
+        never_completing += never
     return ProjectProgress(
-        participants=total, activated=activated, completed=completed, never_completing=never_completing
+        participants=total,
+        activated=activated,
+        completed=completed,
+        never_completing=never_completing,
+        unreadable=unreadable,
     )

@@ -33,7 +33,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 
-#: The demo seed's organization unit and project (see ``airflow_provider_learnifier.simulator.seed``).
+#: The demo seed's organization unit and project (see ``learnifier_simulator.seed``).
 DEMO_ORG_UNIT_ID = 1001
 DEMO_PROJECT_ID = 2001
 
@@ -270,6 +270,9 @@ class SimulatorProcess:
     :param populate: bulk data to add before serving: ``{"projects", "participants", "users",
         "participation_external_ids", "activated"}`` (see ``_simserver.populate``).
     :param trivial: serve a trivial fixed answer instead of the simulator (a capacity baseline).
+    :param rate_limit: allow this many API requests per second (a token bucket; 429 with
+        ``Retry-After`` beyond it); ``None`` for no limit.
+    :param rate_limit_burst: how many requests that bucket holds (default one second's worth).
     """
 
     def __init__(
@@ -279,8 +282,17 @@ class SimulatorProcess:
         tls: bool = True,
         populate: dict[str, Any] | None = None,
         trivial: bool = False,
+        rate_limit: float | None = None,
+        rate_limit_burst: float | None = None,
     ) -> None:
-        self.options = {"latency": latency, "tls": tls, "populate": populate or {}, "trivial": trivial}
+        self.options = {
+            "latency": latency,
+            "tls": tls,
+            "populate": populate or {},
+            "trivial": trivial,
+            "rate_limit": rate_limit,
+            "rate_limit_burst": rate_limit_burst,
+        }
         self.process: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
         self._trust_store: Path | None = None
@@ -392,6 +404,10 @@ class SimulatorProcess:
     def clear(self) -> None:
         """Forget the recorded requests (they cost the simulator memory)."""
         self.call("clear")
+
+    def rate_limit_counts(self) -> dict[str, int]:
+        """How many API requests the rate limit ``admitted`` and ``refused`` (429) so far."""
+        return dict(self.call("rate_limit_counts"))
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.pid)

@@ -9,7 +9,8 @@ answers one JSON line per command line read from standard input:
 - ``{"command": "counts"}``: API requests handled per operation since the last ``clear``;
 - ``{"command": "clear"}``: start counting again (and forget recorded exchanges);
 - ``{"command": "latency", "seconds": 0.02}``: change the latency;
-- ``{"command": "state"}``: how many users, participants and activated participants there are.
+- ``{"command": "state"}``: how many users, participants and activated participants there are;
+- ``{"command": "rate_limit_counts"}``: how many API requests the rate limit admitted and refused.
 
 With ``"trivial": true`` it serves a fixed JSON answer from the standard library's threading
 HTTP server instead (same keep-alive and TLS set-up): the capacity baseline of
@@ -32,17 +33,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator.models import Participant, Project, User
-from airflow_provider_learnifier.simulator.seed import (
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator.models import Participant, Project, User
+from learnifier_simulator.seed import (
     DEMO_ORG_UNIT_ID,
     ONBOARDING_ACTIVITIES,
     ONBOARDING_DESIGN_ID,
 )
-from airflow_provider_learnifier.simulator.tls import create_certificates, server_context
+from learnifier_simulator.tls import create_certificates, server_context
 
 if TYPE_CHECKING:
-    from airflow_provider_learnifier.simulator.state import SimulatorState
+    from learnifier_simulator.state import SimulatorState
 
 #: Where bulk projects start: above the demo project (2001).
 FIRST_BULK_PROJECT_ID = 10_001
@@ -235,6 +236,8 @@ def _command(simulator: LearnifierSimulator, message: dict[str, Any]) -> Any:
     if command == "latency":
         simulator.latency = float(message["seconds"])
         return None
+    if command == "rate_limit_counts":
+        return simulator.rate_limit_counts
     if command == "state":
         snapshot = simulator.state.snapshot()
         return {
@@ -251,6 +254,9 @@ def main() -> None:
         _serve_trivial(options)
         return
     extra: dict[str, Any] = {"record": False} if _counts_only() else {}
+    if options.get("rate_limit"):
+        extra["rate_limit"] = float(options["rate_limit"])
+        extra["rate_limit_burst"] = options.get("rate_limit_burst")
     with LearnifierSimulator(
         seed="demo", tls=options["tls"], latency=options["latency"], **extra
     ) as simulator:

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable

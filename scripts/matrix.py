@@ -2,9 +2,10 @@
 
 For each Airflow version (2.11, 3.0, the latest 3.1 and 3.2, and the newest 3.x, each pinned by
 ``constraints/airflow-VERSION-py3.11.txt``) ``run`` builds a virtualenv under ``.matrix/`` (once,
-until the constraints, their ``.in`` file or ``pyproject.toml`` change), installs what the ``.in``
-file lists (the Airflow version, and packages it needs around it) pinned by the constraints, and
-this package with its ``[test]`` extra, runs the test suite there, and runs one example DAG end to end
+until the constraints, their ``.in`` file or a ``pyproject.toml`` change), installs what the ``.in``
+file lists (the Airflow version, and packages it needs around it) pinned by the constraints, this
+package with its ``[test]`` extra and the simulator (both editable), runs the test suite there, and runs
+one example DAG end to end
 (``airflow dags test``) against a local Learnifier simulator. The newest version's constraints are
 the main development environment's, so it uses ``.venv`` as it is. ``--example-only VERSION``
 skips a version's tests; ``--smoke VERSION`` runs only its smoke tests (what differs most between
@@ -61,6 +62,10 @@ SMOKE_PYTEST_ARGS = [
     "no:cacheprovider",
 ]
 
+#: The provider with its test extra and the simulator that its tests run against, from this tree.
+EDITABLE_INSTALL = ("--editable", ".[test]", "--editable", "./simulator")
+OUR_DISTRIBUTIONS = ("airflow-provider-learnifier", "learnifier-simulator")
+
 
 def say(message: str) -> None:
     print(f"[matrix] {message}", flush=True)
@@ -91,7 +96,12 @@ def requirements_file(version: str) -> Path:
 
 def fingerprint(version: str) -> str:
     digest = hashlib.sha256()
-    for path in (constraints_file(version), requirements_file(version), REPO / "pyproject.toml"):
+    for path in (
+        constraints_file(version),
+        requirements_file(version),
+        REPO / "pyproject.toml",
+        REPO / "simulator" / "pyproject.toml",
+    ):
         if path.exists():
             digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -119,7 +129,7 @@ def ensure_venv(version: str) -> Path:
     # provider on 3.0), which the constraints pin but do not install.
     requirements = requirements_file(version)
     extra: list[str | Path] = ["--requirement", requirements] if requirements.exists() else []
-    pip(venv, "install", "--constraint", constraints, *extra, "--editable", ".[test]")
+    pip(venv, "install", "--constraint", constraints, *extra, *EDITABLE_INSTALL)
     stamp.write_text(fingerprint(version))
     return venv
 
@@ -171,7 +181,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_example(args: argparse.Namespace) -> int:
     """Run one example DAG with ``airflow dags test`` against a simulator (in the version's venv)."""
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
+    from learnifier_simulator import LearnifierSimulator
 
     airflow = str(Path(sys.executable).with_name("airflow"))
     with (
@@ -214,13 +224,13 @@ def command_lock(args: argparse.Namespace) -> int:
             venv = Path(tmp) / "venv"
             run([sys.executable, "-m", "venv", venv])
             pip(venv, "install", "--upgrade", "pip")
-            pip(venv, "install", "--requirement", source, "--editable", ".[test]")
+            pip(venv, "install", "--requirement", source, *EDITABLE_INSTALL)
             frozen = run(
                 [venv / "bin" / "python", "-m", "pip", "freeze", "--exclude-editable"],
                 capture_output=True,
             ).stdout.splitlines()
         pins = sorted(
-            (line for line in frozen if line and not line.lower().startswith("airflow-provider-learnifier")),
+            (line for line in frozen if line and not line.lower().startswith(OUR_DISTRIBUTIONS)),
             key=str.lower,
         )
         header = [

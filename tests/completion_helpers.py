@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+from learnifier_simulator import LearnifierSimulator, seed
 
 ORG_ID = seed.DEMO_ORG_UNIT_ID
 PROJECT_ID = seed.DEMO_PROJECT_ID

@@ -1,4 +1,8 @@
-"""Shared test setup: the simulator's fixtures and Learnifier's OpenAPI description."""
+"""Shared test setup: Learnifier's OpenAPI description.
+
+The simulator's fixtures come from its pytest plugin, which the ``learnifier-simulator``
+distribution registers.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-
-pytest_plugins = ["airflow_provider_learnifier.simulator.pytest_plugin"]
 
 OPENAPI_PATH = Path(__file__).parent / "data" / "openapi.json"
 

@@ -10,7 +10,7 @@ as they are, with :data:`FORMAT_CHECKER` for the formats that matter. What the r
 differently from the spec is listed below, explicitly.
 
 With ``spec_variants=True`` they check the answers of a simulator run with
-:class:`~airflow_provider_learnifier.simulator.SpecVariants`, and accept, besides what the schemas
+:class:`~learnifier_simulator.SpecVariants`, and accept, besides what the schemas
 allow (unknown members already validate: no schema forbids additional properties):
 
 * any 2xx status where the operation declares another one, its body checked against the
@@ -32,12 +32,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft4Validator, FormatChecker
 
-from airflow_provider_learnifier.simulator.variants import is_id_member
+from learnifier_simulator.variants import is_id_member
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from airflow_provider_learnifier.simulator import Exchange, HeaderMap
+    from learnifier_simulator import Exchange, HeaderMap
 
 JsonSchema = dict[str, Any]
 

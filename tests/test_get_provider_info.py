@@ -8,10 +8,10 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import airflow
 import jsonschema
-import pytest
 
 from airflow_provider_learnifier import __version__
 from airflow_provider_learnifier.get_provider_info import get_provider_info
@@ -64,29 +64,42 @@ def test_every_declared_module_and_class_imports():
         getattr(__import__(module, fromlist=[name]), name)
 
 
-@pytest.fixture
-def airflow_env(tmp_path):
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp_path),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # Airflow 3.0 logs its plugins' setup to stdout at INFO, before the JSON.
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
-    }
+def airflow_cli_json(tmp_path: Path, *commands: list[str]) -> list[Any]:
+    """Run Airflow CLI commands side by side, each with its own Airflow home; return their JSON output.
 
-
-def _airflow(*args: str, env: dict[str, str]) -> str:
+    Each command starts a whole Airflow: on two cores, two at once take the time of one.
+    """
     airflow_cli = str(Path(sys.executable).with_name("airflow"))
-    result = subprocess.run([airflow_cli, *args], env=env, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    processes = []
+    for number, command in enumerate(commands):
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(tmp_path / f"home-{number}"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # Airflow 3.0 logs its plugins' setup to stdout at INFO, before the JSON.
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+        }
+        processes.append(
+            subprocess.Popen(
+                [airflow_cli, *command, "--output", "json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=180)
+        assert process.returncode == 0, stderr[-3000:]
+        outputs.append(json.loads(stdout))
+    return outputs
 
 
-def test_airflow_cli_lists_the_provider_and_its_hook(airflow_env):
-    providers = json.loads(_airflow("providers", "list", "--output", "json", env=airflow_env))
+def test_airflow_cli_lists_the_provider_and_its_hook(tmp_path):
+    providers, hooks = airflow_cli_json(tmp_path, ["providers", "list"], ["providers", "hooks"])
     (ours,) = [p for p in providers if p["package_name"] == "airflow-provider-learnifier"]
     assert ours["version"] == __version__
-    hooks = json.loads(_airflow("providers", "hooks", "--output", "json", env=airflow_env))
     (hook,) = [h for h in hooks if h["connection_type"] == "learnifier"]
     assert hook["class"] == "airflow_provider_learnifier.hooks.learnifier.LearnifierHook"
     assert hook["conn_id_attribute_name"] == "learnifier_conn_id"

@@ -12,14 +12,18 @@ module (which every operator does) stays cheap for the DAG processor.
 from __future__ import annotations
 
 import base64
+import functools
+import heapq
 import ipaddress
 import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -39,10 +43,13 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.hooks.rate_gate import RateGate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
+    import ssl
+
     import requests
     from airflow.sdk import Connection
 
@@ -75,8 +82,10 @@ _PROJECT_KEYS = ("id", "orgId")
 MAX_API_MESSAGE = 500
 #: Learnifier's error ``field`` is cut to this many characters.
 _MAX_API_FIELD = 100
-#: The body of an answer is read in pieces of at most this many bytes, the deadline checked between them.
+#: The body of an answer is read in pieces of at most this many bytes.
 _BODY_CHUNK = 64 * 1024
+#: The most redirects ``get_user_picture`` follows (the others are never followed).
+MAX_REDIRECTS = 5
 #: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
 _URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
 
@@ -193,6 +202,22 @@ def _parse_deadline(value: Any) -> float | None:
     return deadline
 
 
+def _parse_max_rate(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"extra 'max_requests_per_second' must be a number of requests, not {value!r}"
+        ) from None
+    if not rate > 0 or rate == float("inf"):
+        raise ValueError(f"extra 'max_requests_per_second' must be a positive number, not {value!r}")
+    return rate
+
+
 def _parse_number(extras: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -218,9 +243,11 @@ class LearnifierConnectionSettings:
     :param verify: ``True``, or the path of a CA bundle that signs the server's certificate.
     :param max_retries: how many times a failed request may be retried.
     :param backoff_factor: the first backoff in seconds; each next one doubles.
-    :param request_deadline: the longest one attempt may take, from sending the request to the
-        last byte of the answer, in seconds; ``None`` means connect plus read timeout. A server
-        that sends its answer a byte at a time cannot hold a request longer than this.
+    :param request_deadline: the longest one attempt may take in seconds: connecting, the
+        headers and the body, across redirects; ``None`` means connect plus read timeout. A server
+        that sends its headers or answer a byte at a time cannot hold a request longer than this.
+    :param max_requests_per_second: send at most this many requests per second from one hook
+        (all its threads together); ``None``: no maximum, the hook learns the limit from 429 answers.
     """
 
     base_url: str
@@ -231,6 +258,7 @@ class LearnifierConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
     request_deadline: float | None = None
+    max_requests_per_second: float | None = None
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
@@ -253,6 +281,7 @@ class LearnifierConnectionSettings:
                 max_retries=_parse_number(extras, "max_retries", DEFAULT_MAX_RETRIES, int),
                 backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
                 request_deadline=_parse_deadline(extras.get("request_deadline")),
+                max_requests_per_second=_parse_max_rate(extras.get("max_requests_per_second")),
             )
         except ValueError as err:
             raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
@@ -409,7 +438,13 @@ class LearnifierHook(BaseHook):
     The connection's login is the account's API key and its password the API secret. Its host is
     a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
     (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
-    ``backoff_factor`` and ``request_deadline`` (seconds one attempt may take, answer included).
+    ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, connect to last byte)
+    and ``max_requests_per_second``.
+
+    Every hook verifying with the same CA bundle shares one TLS context in the process.
+    The hook's threads share one :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate`:
+    a 429 pauses them all once, for its ``Retry-After``, and they go on at the rate Learnifier
+    admitted.
 
     :param learnifier_conn_id: the Airflow connection to use.
     :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send
@@ -427,6 +462,7 @@ class LearnifierHook(BaseHook):
         self.pool_maxsize = pool_maxsize
         self._settings: LearnifierConnectionSettings | None = None
         self._session: requests.Session | None = None
+        self._rate_gate: RateGate | None = None
         # Settings and session are made on first use, possibly from several threads at once.
         self._lazy_lock = threading.Lock()
 
@@ -448,6 +484,18 @@ class LearnifierHook(BaseHook):
         return self._settings
 
     @property
+    def rate_gate(self) -> RateGate:
+        """The rate gate that paces this hook's requests, from every thread."""
+        settings = self.settings
+        if self._rate_gate is None:
+            with self._lazy_lock:
+                if self._rate_gate is None:
+                    self._rate_gate = RateGate(
+                        settings.max_requests_per_second, max_pause=MAX_RETRY_AFTER_SECONDS
+                    )
+        return self._rate_gate
+
+    @property
     def base_url(self) -> str:
         """The API base URL this hook talks to."""
         return self.settings.base_url
@@ -464,14 +512,19 @@ class LearnifierHook(BaseHook):
 
     def _make_session(self, settings: LearnifierConnectionSettings) -> requests.Session:
         import requests
-        from requests.adapters import HTTPAdapter
 
         session = requests.Session()
         session.trust_env = False
         session.verify = settings.verify
         session.auth = _BasicAuth(settings.authorization)
         session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0)
+        session.max_redirects = MAX_REDIRECTS
+        adapter = _shared_tls_adapter(
+            _shared_ssl_context(settings.verify),
+            pool_connections=1,
+            pool_maxsize=self.pool_maxsize,
+            max_retries=0,
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -529,8 +582,8 @@ class LearnifierHook(BaseHook):
         when the request provably never reached the server (the connection could not be made)
         or on 429/503 with ``Retry-After``.
 
-        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`): the body is
-        read in pieces and an answer still arriving past it fails the attempt like a read timeout.
+        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`, see
+        :meth:`_send_attempt`): an answer still arriving past it fails the attempt like a read timeout.
         A request that sends the API key (``params`` holding it) raises errors without the
         ``requests`` exception chained, since that holds the URL.
 
@@ -540,8 +593,7 @@ class LearnifierHook(BaseHook):
         import requests
 
         settings = self.settings
-        session = self.session
-        url = settings.base_url + path
+        gate = self.rate_gate
         data = None
         headers = {}
         if body is not None:
@@ -556,18 +608,19 @@ class LearnifierHook(BaseHook):
             cause: BaseException | None = None
             response: requests.Response | None = None
             try:
-                started = _now()
-                response = session.request(
+                turn = gate.acquire()
+                response = self._send_attempt(
+                    operation,
                     method,
-                    url,
+                    path,
                     params=params,
                     data=data,
                     headers=headers,
-                    timeout=settings.timeout,
-                    allow_redirects=follow_redirects,
-                    stream=True,
+                    follow_redirects=follow_redirects,
                 )
-                _read_body(response, started, settings.deadline)
+                gate.answered(
+                    turn, response.status_code, _retry_after_seconds(response.headers.get("Retry-After"))
+                )
             except requests.exceptions.SSLError as err:
                 failure, cause = (
                     LearnifierConnectionError(
@@ -628,9 +681,78 @@ class LearnifierHook(BaseHook):
                 if delay <= MAX_RETRY_AFTER_SECONDS:
                     attempt += 1
                     response.close()
-                    self._wait(delay, f"{method} {path} answered {status}", attempt)
+                    # After a 429 with Retry-After the gate holds back every thread, this one included.
+                    paused = status == 429 and retry_after is not None and gate.adaptive
+                    self._wait(delay, f"{method} {path} answered {status}", attempt, sleep=not paused)
                     continue
             raise _error_for(response, retry_after, **context)
+
+    def _send_attempt(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        follow_redirects: bool,
+    ) -> requests.Response:
+        """Send one attempt of a request and read its whole answer, redirects included, within the deadline.
+
+        The deadline spans the attempt: connecting, sending, the headers and the body of every
+        redirect hop. An attempt that outlives it has its connection cut (:class:`_AttemptWatchdog`)
+        and raises ``requests.exceptions.ReadTimeout`` whatever part of an answer arrived; like
+        any read timeout, that leaves a write possibly applied. The connect timeout is lowered to
+        the deadline where that is shorter.
+
+        :raises requests.exceptions.RequestException: the attempt failed; the response is closed.
+        :raises LearnifierResponseError: a redirect chain longer than :data:`MAX_REDIRECTS`.
+        """
+        import requests
+
+        settings = self.settings
+        deadline = settings.deadline
+        connect_timeout, read_timeout = settings.timeout
+        response: requests.Response | None = None
+        redirected_too_often = False
+        with _WATCHDOG.watch(deadline) as attempt:
+            try:
+                response = self.session.request(
+                    method,
+                    settings.base_url + path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=(min(connect_timeout, deadline), read_timeout),
+                    allow_redirects=follow_redirects,
+                    stream=True,
+                )
+                _read_body(response)
+                if attempt.expired:
+                    # Cut in its headers, an answer can look whole: http.client takes the end of the
+                    # stream for the end of the headers. So an attempt cut off fails, whatever arrived.
+                    raise requests.exceptions.ReadTimeout("the connection was cut at the deadline")
+            except requests.exceptions.TooManyRedirects:
+                redirected_too_often = True
+            except requests.exceptions.RequestException as err:
+                if response is not None:
+                    response.close()  # never reuse a connection whose answer was not read to its end
+                if attempt.expired:
+                    raise requests.exceptions.ReadTimeout(
+                        f"the answer did not arrive whole within the request deadline of {deadline:g} s"
+                    ) from err
+                raise
+        if redirected_too_often:
+            # Raised here, outside the except clause, so that no exception holding the URL is chained.
+            raise LearnifierResponseError(
+                f"Learnifier {operation}: {method} {path} was redirected more than {MAX_REDIRECTS} times",
+                operation=operation,
+                method=method,
+                path=path,
+            )
+        assert response is not None
+        return response
 
     @staticmethod
     def _may_retry(method: str, status: int, retry_after: float | None) -> bool:
@@ -647,11 +769,12 @@ class LearnifierHook(BaseHook):
         """Hide the API key, which ``get_user_picture`` sends in its query string, from a message."""
         return _redact_key(text, self.settings.key)
 
-    def _wait(self, seconds: float, what: str, attempt: int) -> None:
+    def _wait(self, seconds: float, what: str, attempt: int, *, sleep: bool = True) -> None:
         self.log.warning(
             "Learnifier %s; retry %d of %d in %.2f s", what, attempt, self.settings.max_retries, seconds
         )
-        time.sleep(seconds)
+        if sleep:
+            time.sleep(seconds)
 
     def _call(
         self,
@@ -1140,7 +1263,8 @@ class LearnifierHook(BaseHook):
         """Download a user's profile picture (``GET /users/{userid}/pic``).
 
         Learnifier wants the API key (not the secret) in the ``key`` query parameter. A redirect to
-        another host is followed without the ``Authorization`` header.
+        another host is followed without the ``Authorization`` header; at most :data:`MAX_REDIRECTS`
+        are followed, all within the attempt's deadline.
         """
         path = _path("users", ("user_id", user_id), "pic")
         response, _ = self._request(
@@ -1224,6 +1348,117 @@ class LearnifierHook(BaseHook):
         self._call("remove_user_group_member", "DELETE", path)
 
 
+_SSL_CONTEXTS: dict[tuple[str, int, int], ssl.SSLContext] = {}
+_SSL_CONTEXTS_LOCK = threading.Lock()
+
+
+def _shared_ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """The process's one TLS context for a CA bundle (``True``: the bundle ``requests`` uses).
+
+    Loading a system-size bundle costs a context most of a megabyte, so every hook verifying
+    with the same bundle shares one: a triggerer with thousands of deferred sensors holds one.
+    A bundle changed on disk (another size or modification time) gets a new context. The
+    context verifies certificates and host names, and refuses to be changed once shared.
+    """
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+    path = os.path.abspath(DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify))
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    with _SSL_CONTEXTS_LOCK:
+        context = _SSL_CONTEXTS.get(key)
+        if context is None:
+            context = _frozen_context(path)
+            for old in [old for old in _SSL_CONTEXTS if old[0] == path]:
+                del _SSL_CONTEXTS[old]
+            _SSL_CONTEXTS[key] = context
+    return context
+
+
+def _frozen_context(ca_bundle: str) -> ssl.SSLContext:
+    import ssl
+
+    from urllib3.util.ssl_ import ALPN_PROTOCOLS
+
+    parent_check_hostname: Any = ssl.SSLContext.check_hostname
+
+    class SharedSSLContext(ssl.SSLContext):
+        """Refuses changes once shared; setting again what it already holds (as urllib3 does for
+        each connection) is a no-op, so threads never write to it while others use it."""
+
+        frozen = False
+
+        def set_alpn_protocols(self, alpn_protocols: Any) -> None:
+            if not self.frozen:
+                super().set_alpn_protocols(alpn_protocols)
+            elif list(alpn_protocols) != list(ALPN_PROTOCOLS):
+                raise ValueError("a shared TLS context cannot change its ALPN protocols")
+
+        def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+            if not self.frozen:
+                super().load_verify_locations(cafile, capath, cadata)
+            elif (cafile, capath, cadata) != (ca_bundle, None, None):
+                raise ValueError("a shared TLS context cannot trust other certificates")
+
+        @ssl.SSLContext.verify_mode.setter  # type: ignore[attr-defined]
+        def verify_mode(self, value: ssl.VerifyMode) -> None:
+            if not self.frozen:
+                ssl.SSLContext.verify_mode.fset(self, value)  # type: ignore[attr-defined]
+            elif value != ssl.CERT_REQUIRED:
+                raise ValueError("a shared TLS context always verifies certificates")
+
+        def _set_check_hostname(self, value: bool) -> None:
+            if not self.frozen:
+                parent_check_hostname.__set__(self, value)
+            elif not value:
+                raise ValueError("a shared TLS context always checks host names")
+
+        check_hostname = property(parent_check_hostname.__get__, _set_check_hostname)
+
+    context = SharedSSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=ca_bundle)
+    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    context.frozen = True
+    return context
+
+
+@functools.cache
+def _shared_tls_adapter_class() -> type:
+    from requests.adapters import HTTPAdapter
+
+    class SharedTLSAdapter(HTTPAdapter):
+        """An adapter whose connections all use one shared TLS context, which holds the CA bundle
+        (``requests`` would otherwise have urllib3 load the bundle into a context per connection)."""
+
+        def __init__(self, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+            self._ssl_context = ssl_context
+            super().__init__(**kwargs)
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = self._ssl_context
+            super().init_poolmanager(*args, **kwargs)
+
+        def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
+            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            return host_params, pool_kwargs
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            super().cert_verify(conn, url, verify, cert)
+            conn.ca_certs = conn.ca_cert_dir = None  # in the shared context already
+
+    return SharedTLSAdapter
+
+
+def _shared_tls_adapter(ssl_context: ssl.SSLContext, **kwargs: Any) -> requests.adapters.HTTPAdapter:
+    """An HTTP adapter whose connections use ``ssl_context`` and are watched by :data:`_WATCHDOG`
+    (its class is made on first use)."""
+    adapter: requests.adapters.HTTPAdapter = _watched_adapter_class()(ssl_context, **kwargs)
+    return adapter
+
+
 class _BasicAuth:
     """Sets the precomputed ``Authorization`` header; its ``repr`` never shows it.
 
@@ -1291,29 +1526,19 @@ def _non_negative(name: str, value: int | None) -> int | None:
     return value
 
 
-def _read_body(response: requests.Response, started: float, deadline: float) -> None:
-    """Read the whole body of a streamed ``response`` into ``response.content``, within the deadline.
+def _read_body(response: requests.Response) -> None:
+    """Read the whole body of a streamed ``response`` into ``response.content``.
 
-    The read timeout bounds each wait for data, so a server sending a byte at a time could
-    otherwise hold the request for ever; here the clock is checked between pieces.
+    Read here rather than by ``requests`` so that every way a hostile server can break the body
+    is one of ``requests``' exceptions; the attempt's deadline is kept by :data:`_WATCHDOG`.
 
-    :raises requests.exceptions.ReadTimeout: when the answer is still arriving ``deadline``
-        seconds after ``started``.
     :raises requests.exceptions.RequestException: for a connection that fails while the body is read.
     """
     import requests
     from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
     from urllib3.exceptions import HTTPError as Urllib3Error
 
-    def check_deadline() -> None:
-        if _now() - started > deadline:
-            raise requests.exceptions.ReadTimeout(
-                f"the answer did not arrive whole within the request deadline of {deadline:g} s"
-            )
-
-    check_deadline()
-    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read, which waits for a
-    # whole piece, so there the deadline is checked only between pieces.
+    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read.
     read = getattr(response.raw, "read1", None) or response.raw.read
     pieces: list[bytes] = []
     try:
@@ -1322,7 +1547,6 @@ def _read_body(response: requests.Response, started: float, deadline: float) -> 
             if not piece:
                 break
             pieces.append(piece)
-            check_deadline()
     except ReadTimeoutError as err:
         raise requests.exceptions.ReadTimeout(err) from err
     except ProtocolError as err:
@@ -1333,6 +1557,188 @@ def _read_body(response: requests.Response, started: float, deadline: float) -> 
         raise requests.exceptions.ConnectionError(err) from err
     response._content = b"".join(pieces)
     response._content_consumed = True  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- attempt deadlines
+
+
+class _Attempt:
+    """One request attempt under watch: its deadline, and the sockets it is using now.
+
+    Each socket is held as a duplicate of its descriptor, so that cutting it can never hit a
+    descriptor the connection closed and the process reused for something else.
+    """
+
+    __slots__ = ("deadline", "expired", "finished", "sockets")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = False
+        self.finished = False
+        self.sockets: dict[int, socket.socket] = {}
+
+    def __lt__(self, other: _Attempt) -> bool:
+        return self.deadline < other.deadline
+
+
+class _AttemptWatchdog:
+    """Cut the connections of request attempts that outlive their deadline.
+
+    The read timeout bounds each wait for data, so a server sending its headers or body a byte at
+    a time could hold an attempt for ever. One daemon thread per process keeps the deadlines of
+    the attempts in progress in a heap and, when one passes, shuts down the attempt's socket: the
+    read in progress ends at once, and :meth:`watch`'s caller sees ``attempt.expired``. The hot
+    path costs a heap push, a descriptor duplicate per connection used, and no thread.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            # A task process forked while the thread held the lock must not inherit it held.
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap: list[_Attempt] = []
+        self._finished_in_heap = 0
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+
+    @contextmanager
+    def watch(self, seconds: float) -> Iterator[_Attempt]:
+        """Watch the attempt made in this block: its connections are cut ``seconds`` from now."""
+        attempt = _Attempt(_now() + seconds)
+        with self._lock:
+            heapq.heappush(self._heap, attempt)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="learnifier-request-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0] is attempt:
+                self._wake.notify()
+        self._local.attempt = attempt
+        try:
+            yield attempt
+        finally:
+            self._local.attempt = None
+            with self._lock:
+                attempt.finished = True
+                if not attempt.expired:
+                    self._finished_in_heap += 1
+                    if self._finished_in_heap > 64 and self._finished_in_heap * 2 > len(self._heap):
+                        # Drop finished attempts now and then, so the heap stays about as long as
+                        # the number of attempts in progress.
+                        self._heap = [entry for entry in self._heap if not entry.finished]
+                        heapq.heapify(self._heap)
+                        self._finished_in_heap = 0
+                sockets, attempt.sockets = list(attempt.sockets.values()), {}
+            for duplicate in sockets:
+                duplicate.close()
+
+    def attach(self, connection: object, sock: socket.socket) -> None:
+        """Put the socket of ``connection`` under this thread's attempt (called as it is used)."""
+        attempt = getattr(self._local, "attempt", None)
+        if attempt is None or id(connection) in attempt.sockets:
+            return
+        try:
+            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except OSError:
+            return  # already closed: nothing left to cut
+        with self._lock:
+            if not attempt.finished:
+                if attempt.expired:
+                    _cut(duplicate)
+                attempt.sockets[id(connection)] = duplicate
+                return
+        duplicate.close()
+
+    def release(self, connection: object) -> None:
+        """Take ``connection`` from this thread's attempt: its answer is read, it goes back to the pool."""
+        attempt = getattr(self._local, "attempt", None)
+        if attempt is None:
+            return
+        with self._lock:
+            duplicate = attempt.sockets.pop(id(connection), None)
+        if duplicate is not None:
+            duplicate.close()
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                while self._heap and self._heap[0].finished:
+                    heapq.heappop(self._heap)
+                    self._finished_in_heap -= 1
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                left = self._heap[0].deadline - _now()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                attempt = heapq.heappop(self._heap)
+                attempt.expired = True
+                for duplicate in attempt.sockets.values():
+                    _cut(duplicate)
+
+
+def _cut(sock: socket.socket) -> None:
+    """Shut a connection down both ways: a read blocked on it returns at once, the server sees it closed."""
+    with suppress(OSError):  # closed by the server meanwhile
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCHDOG = _AttemptWatchdog()
+
+
+@functools.cache
+def _watched_adapter_class() -> type:
+    """A ``requests`` adapter whose connections put their sockets under :data:`_WATCHDOG`.
+
+    Made on first use, so that importing this module does not import ``requests``.
+    """
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class WatchedConnection:
+        # A new connection's socket is watched from the moment it is connected (the TLS handshake
+        # included); a pooled connection's from the moment it is used again.
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()  # type: ignore[misc]
+            _WATCHDOG.attach(self, sock)
+            return sock
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            sock = getattr(self, "sock", None)
+            if sock is not None:
+                _WATCHDOG.attach(self, sock)
+            super().request(*args, **kwargs)  # type: ignore[misc]
+
+    class WatchedHTTPConnection(WatchedConnection, HTTPConnection):
+        pass
+
+    class WatchedHTTPSConnection(WatchedConnection, HTTPSConnection):
+        pass
+
+    class WatchedPool:
+        def _put_conn(self, conn: Any) -> None:
+            if conn is not None:
+                _WATCHDOG.release(conn)
+            super()._put_conn(conn)  # type: ignore[misc]
+
+    class WatchedHTTPPool(WatchedPool, HTTPConnectionPool):
+        ConnectionCls = WatchedHTTPConnection
+
+    class WatchedHTTPSPool(WatchedPool, HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPSConnection
+
+    class WatchedAdapter(_shared_tls_adapter_class()):  # type: ignore[misc]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+
+    return WatchedAdapter
 
 
 def _decode_json(content: bytes) -> Any:

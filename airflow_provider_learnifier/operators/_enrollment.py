@@ -33,6 +33,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierError,
     LearnifierNotFoundError,
     LearnifierResponseError,
+    LearnifierUncertainWriteError,
 )
 from airflow_provider_learnifier.operators._base import id_text, project_summary, shown
 from airflow_provider_learnifier.operators._bulk import (
@@ -51,8 +52,9 @@ if TYPE_CHECKING:
 
 JsonObject = dict[str, Any]
 
-#: The lists of the summary, in the order they are reported.
-CATEGORIES = ("created_users", "enrolled", "already_enrolled", "activated", "removed")
+#: The lists of the summary, in the order they are reported. ``users_maybe_created``: people whose
+#: user may have been created though no answer confirmed it (they are also in ``failed``).
+CATEGORIES = ("created_users", "users_maybe_created", "enrolled", "already_enrolled", "activated", "removed")
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,10 @@ class Enrollment:
             return _Resolved(person, user_id)
         except UserMismatch as mismatch:
             self._fail(person, str(mismatch))
+        except LearnifierUncertainWriteError as error:
+            # Counted apart from the failures' reasons, so that no user this run made goes unreported.
+            self.tally.add("users_maybe_created", person.row, person.label)
+            self._fail(person, f"the user may have been created (the next run finds it): {error}")
         except (LearnifierError, ValueError) as error:
             self._fail(person, f"finding or creating the user failed: {error}")
         return None
@@ -229,7 +235,9 @@ class Enrollment:
 
         return write_once(
             lambda: self.hook.create_user(**fields),
-            read_back=lambda: self._user_created_without_answer(person),
+            # Only the external id can be looked up directly; for a person known by email alone,
+            # the second POST tells, since Learnifier answers 409 with the id of the user it made.
+            read_back=(lambda: self._user_created_without_answer(person)) if person.external_id else None,
             what=f"creating the user of {shown(person.label)}",
             deduplicated=True,
             on_conflict=existing,
@@ -244,13 +252,8 @@ class Enrollment:
         return id_text(user["id"])
 
     def _user_created_without_answer(self, person: Person) -> str | None:
-        """After a lost answer, find the user if the POST was applied.
-
-        Only the external id can be looked up directly; for a person known by email alone, the
-        second POST tells, since Learnifier answers 409 with the id of the user it made.
-        """
-        if not person.external_id:
-            return None
+        """After a lost answer, find the user by the person's external id if the POST was applied."""
+        assert person.external_id
         try:
             user = self.hook.get_user_by_external_id(person.external_id)
         except LearnifierNotFoundError:

@@ -29,7 +29,7 @@ _T = TypeVar("_T")
 def write_once(
     send: Callable[[], _T],
     *,
-    read_back: Callable[[], _T | None],
+    read_back: Callable[[], _T | None] | None,
     what: str,
     deduplicated: bool,
     send_again: bool = True,
@@ -40,7 +40,8 @@ def write_once(
 
     :param send: sends the write and returns its result.
     :param read_back: reads the state and returns what the write would have made (the same kind of
-        result as ``send``), or ``None`` when it was not applied.
+        result as ``send``), or ``None`` when it was not applied. ``None`` when the state cannot be
+        read (a user known by email alone): then only a 409 on the second copy tells.
     :param what: the write, for messages (``"creating user 'E-1'"``).
     :param deduplicated: a second copy of this write cannot do harm: Learnifier refuses it (a 409
         for a user, a participant, an org unit with an external id), or it only replaces the first
@@ -54,10 +55,12 @@ def write_once(
     :param log: where to log.
     :return: the result, and whether it came from this call's writes (``False`` when a 409 on
         the first send said it existed before).
-    :raises LearnifierUncertainWriteError: when the write may have been applied, the state does
-        not show it, and sending it again could apply it twice.
-    :raises LearnifierError: the write's own error when it was refused, failed twice, or failed
-        without being applied and ``send_again`` is off.
+    :raises LearnifierUncertainWriteError: when the write may have been applied and it is not known
+        whether: the state could not be read, or does not show it while a copy may still be in
+        flight or cannot be read at all, or a 409 on the second copy could not be settled. Callers
+        report it as "may have been applied", never as not done.
+    :raises LearnifierError: the write's own error when it was refused, or failed and the state
+        shows it was not applied.
     """
     log = log or logging.getLogger(__name__)
     try:
@@ -70,12 +73,12 @@ def write_once(
         if not error.may_have_been_applied:
             raise
         first_error = error
-    found = read_back()
+    found = _read(read_back, what, first_error)
     if found is not None:
         log.info("%s got no clear answer (%s), but it was applied", _capitalised(what), first_error)
         return found, True
     if not send_again or (first_error.may_still_be_in_flight and not deduplicated):
-        if not first_error.may_still_be_in_flight:
+        if not first_error.may_still_be_in_flight and read_back is not None:
             raise first_error
         raise LearnifierUncertainWriteError(
             f"{what} got no clear answer and may still be applied by Learnifier, so it was not sent "
@@ -83,24 +86,49 @@ def write_once(
             **first_error.details,
         ) from first_error
     log.warning(
-        "%s got no clear answer (%s) and was not applied; sending it once more",
+        "%s got no clear answer (%s) and %s; sending it once more",
         _capitalised(what),
         first_error,
+        "its state cannot be read" if read_back is None else "was not applied",
     )
     try:
         return send(), True
     except LearnifierConflictError as conflict:
         # The first copy was applied after all (or somebody made the same thing meanwhile).
         if on_conflict is None:
-            raise
-        return on_conflict(conflict), True
+            raise _uncertain(what, "was answered 409 when sent again", conflict) from conflict
+        try:
+            return on_conflict(conflict), True
+        except LearnifierError as error:
+            raise _uncertain(what, "was answered 409 when sent again", error) from error
     except LearnifierError as error:
         if not error.may_have_been_applied:
             raise
-        found = read_back()
+        found = _read(read_back, what, error)
         if found is not None:
             return found, True
+        if read_back is None or error.may_still_be_in_flight:
+            raise _uncertain(what, "got no clear answer twice", error) from error
         raise
+
+
+def _read(read_back: Callable[[], _T | None] | None, what: str, send_error: LearnifierError) -> _T | None:
+    """Read whether a write was applied; a read that fails leaves the write uncertain."""
+    if read_back is None:
+        return None
+    try:
+        return read_back()
+    except LearnifierError as error:
+        raise _uncertain(
+            what, f"got no clear answer ({send_error}), and reading whether it was applied failed", error
+        ) from error
+
+
+def _uncertain(what: str, how: str, error: LearnifierError) -> LearnifierUncertainWriteError:
+    return LearnifierUncertainWriteError(
+        f"{what} {how}, so it may have been applied; the next run reads whether it was: {error}",
+        **error.details,
+    )
 
 
 def _capitalised(text: str) -> str:

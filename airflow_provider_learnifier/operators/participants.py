@@ -172,14 +172,17 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
 
         {"project": {"org_id", "project_id", "name", "admin_url", ...},
          "dry_run": false,
-         "created_users": [person, ...], "enrolled": [...], "already_enrolled": [...],
-         "activated": [...], "removed": [...],
+         "created_users": [person, ...], "users_maybe_created": [...], "enrolled": [...],
+         "already_enrolled": [...], "activated": [...], "removed": [...],
          "failed": [{"person": ..., "row": ..., "reason": ...}, ...],
          "participant_ids": {person: participant_id, ...},
-         "counts": {"roster", "created_users", "enrolled", "already_enrolled", "activated",
-                    "removed", "failed"}}
+         "counts": {"roster", "created_users", "users_maybe_created", "enrolled",
+                    "already_enrolled", "activated", "removed", "failed"}}
 
     A person is named by their external id, else their email, else their user id.
+    ``users_maybe_created`` names the people whose user may have been created though no answer
+    confirmed it (the create and its one resend got no clear answer, and the user could not be
+    read back); they are also in ``failed``, and the next run finds their user.
 
     :param roster: the people (see above). Templated.
     :param org_id: the project's organization unit, with ``project_id``. Templated.

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from airflow_provider_learnifier.version_compat import Context
 
 ReportFormat = Literal["csv", "jsonl"]
-UserLookup = Literal["get", "scan"]
+UserLookup = Literal["auto", "get", "scan"]
+BadDataAction = Literal["warn", "fail"]
 JsonObject = dict[str, Any]
 IdList = str | int | Sequence[str | int] | None
 
@@ -54,6 +55,7 @@ COLUMNS: tuple[str, ...] = (
     "expiration",
     "in_error",
     "error_message",
+    "data_error",
 )
 
 #: File name endings and the format they mean, for ``file_format=None``.
@@ -98,8 +100,20 @@ class LearnifierProgressReportOperator(BaseOperator):
     id, user id, user external id and email, participation external id, ``activated``,
     activities completed and total, ``completion_share`` (0.0 to 1.0), first and last access,
     expiration (UTC ISO 8601 to the millisecond, ``Z`` suffix), ``in_error`` and
-    ``error_message``. Ids are written as strings. In CSV, booleans are ``true``/``false`` and
-    missing values empty; in JSON Lines they are JSON booleans and ``null``.
+    ``error_message`` (Learnifier's participation error), and ``data_error``. Ids are written as
+    strings. In CSV, booleans are ``true``/``false`` and missing values empty; in JSON Lines they
+    are JSON booleans and ``null``.
+
+    **Bad data.** One participant's unreadable value does not stop the report. An activity count
+    that is no number (``"five"``, ``true``) leaves that count's cell and ``completion_share``
+    empty; a timestamp that is no timestamp (``2026-02-30T10:00:00Z``, a time beyond the year
+    9999 in UTC) leaves its cell empty. Either way the row's ``data_error`` says what was sent
+    (``activitiesTotal 'five' is not a number``), the task log has a warning naming the project
+    and the participant, and the summary counts the row in ``bad_rows``. A participant whose
+    counts cannot be read counts as not completed. ``on_bad_data="fail"`` fails the task instead,
+    at the first such value, with
+    :class:`~airflow_provider_learnifier.exceptions.LearnifierParticipantDataError` naming the
+    project, the participant, the field and the value (nothing is written then).
 
     **Spreadsheet formulas.** Names, ids, emails and error messages come from Learnifier and,
     through rosters, from whoever edits the HR export. In CSV, a text cell that a spreadsheet
@@ -119,9 +133,12 @@ class LearnifierProgressReportOperator(BaseOperator):
     ``outlets=[Asset(uri)]`` yourself also works, but without the ``extra``.
 
     **Users.** The participant list holds user ids only; the user's external id and email come
-    from the user records. With ``user_lookup="get"`` (the default) each distinct user is fetched
+    from the user records. With ``user_lookup="get"`` each distinct user is fetched
     once with ``GET /users/{id}`` and kept in a bounded cache: the cost follows the size of the
-    report, which suits a few projects in a large account. ``user_lookup="scan"`` reads every
+    report, which suits a few projects in a large account. ``user_lookup="auto"`` (the default)
+    starts so, and once it has fetched ``scan_page_size`` users one by one (a report that needs
+    more users than one page of ``GET /users`` holds) reads the rest as ``"scan"`` does.
+    ``user_lookup="scan"`` reads every
     user of the account once (``GET /users``, paged) before the first row: fewer requests when
     the report covers a large part of the account (more than one distinct user per
     ``scan_page_size`` users in the account), at the price of keeping an id-to-(external id,
@@ -146,15 +163,18 @@ class LearnifierProgressReportOperator(BaseOperator):
     :param learnifier_conn_id: the Learnifier connection. Templated.
     :param storage_conn_id: the Airflow connection of the object store, for a string ``path``
         (same as writing ``s3://<conn_id>@bucket/key``).
-    :param user_lookup: ``"get"`` (default) or ``"scan"``; see *Users* above.
-    :param max_cached_users: how many users ``user_lookup="get"`` keeps cached.
-    :param scan_page_size: the page size of ``user_lookup="scan"``.
+    :param user_lookup: ``"auto"`` (default), ``"get"`` or ``"scan"``; see *Users* above.
+    :param max_cached_users: how many users fetched one by one are kept cached.
+    :param scan_page_size: the page size of the scan, and with ``"auto"`` how many users are
+        fetched one by one before it.
     :param csv_formula_guard: in CSV, prefix text cells that a spreadsheet would evaluate with
         ``'`` (default ``True``); see *Spreadsheet formulas* above.
+    :param on_bad_data: ``"warn"`` (default) or ``"fail"``; see *Bad data* above.
     :return: the summary pushed to XCom: ``{"path", "format", "projects", "rows", "activated",
-        "completed", "completion_share"}``; ``completed`` counts activated participants who
-        completed every activity, and ``completion_share`` is ``completed / activated`` (0.0
-        when none are activated).
+        "completed", "completion_share", "bad_rows"}``; ``completed`` counts activated
+        participants who completed every activity, ``completion_share`` is ``completed /
+        activated`` (0.0 when none are activated), and ``bad_rows`` counts the rows with a
+        ``data_error``.
     """
 
     template_fields: Sequence[str] = (
@@ -181,20 +201,23 @@ class LearnifierProgressReportOperator(BaseOperator):
         asset: Asset | str | bool = False,
         learnifier_conn_id: str = "learnifier_default",
         storage_conn_id: str | None = None,
-        user_lookup: UserLookup = "get",
+        user_lookup: UserLookup = "auto",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
         scan_page_size: int = 500,
         csv_formula_guard: bool = True,
+        on_bad_data: BadDataAction = "warn",
         **kwargs: Any,
     ) -> None:
         if file_format is not None and file_format not in ("csv", "jsonl"):
             raise ValueError(f"file_format must be 'csv', 'jsonl' or None, not {file_format!r}")
-        if user_lookup not in ("get", "scan"):
-            raise ValueError(f"user_lookup must be 'get' or 'scan', not {user_lookup!r}")
+        if user_lookup not in ("auto", "get", "scan"):
+            raise ValueError(f"user_lookup must be 'auto', 'get' or 'scan', not {user_lookup!r}")
         if not _is_int_at_least(max_cached_users, 0):
             raise ValueError(f"max_cached_users must be a non-negative integer, not {max_cached_users!r}")
         if not _is_int_at_least(scan_page_size, 1):
             raise ValueError(f"scan_page_size must be a positive integer, not {scan_page_size!r}")
+        if on_bad_data not in ("warn", "fail"):
+            raise ValueError(f"on_bad_data must be 'warn' or 'fail', not {on_bad_data!r}")
         # Only a selection left out altogether means "every project of org_id"; one that was given
         # (a template too) and names no project is refused when the task runs, never widened.
         self.projects_named = project_ids is not None or project_external_ids is not None
@@ -218,6 +241,7 @@ class LearnifierProgressReportOperator(BaseOperator):
         self.max_cached_users = max_cached_users
         self.scan_page_size = scan_page_size
         self.csv_formula_guard = csv_formula_guard
+        self.on_bad_data = on_bad_data
         if not _is_templated(path):
             # Fail when the DAG is parsed, not when the task runs, for a path that cannot work.
             _report_format(_target_path(path, storage_conn_id), file_format)
@@ -236,6 +260,7 @@ class LearnifierProgressReportOperator(BaseOperator):
             users = _UserDirectory(
                 hook,
                 scan=self.user_lookup == "scan",
+                scan_after=self.scan_page_size if self.user_lookup == "auto" else None,
                 max_cached=self.max_cached_users,
                 page_size=self.scan_page_size,
                 log=self.log,
@@ -246,32 +271,36 @@ class LearnifierProgressReportOperator(BaseOperator):
                 add_row = _row_writer(handle, report_format, formula_guard=self.csv_formula_guard)
                 for project in selection.projects(hook):
                     participants = hook.list_participants(project.org_id, project.id)
-                    before = (totals.rows, totals.activated, totals.completed)
+                    before = (totals.rows, totals.activated, totals.completed, totals.bad_rows)
                     for participant in participants:
-                        row = _row(project, participant, users, self.log)
+                        row, completed = _row(
+                            project, participant, users, self.log, fail_on_bad_data=self.on_bad_data == "fail"
+                        )
                         add_row(row)
-                        totals.count(participant)
+                        totals.count(row, completed)
                     totals.projects += 1
                     self.log.info(
-                        "Project %s (%s): %d participant(s), %d activated, %d completed",
+                        "Project %s (%s): %d participant(s), %d activated, %d completed, %d with bad data",
                         project.id,
                         project.name,
                         totals.rows - before[0],
                         totals.activated - before[1],
                         totals.completed - before[2],
+                        totals.bad_rows - before[3],
                     )
 
             write_atomically(target, write, log=self.log)
         summary = totals.summary(path=str(target), report_format=report_format)
         self.log.info(
             "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%s); "
-            "user lookups: %s",
+            "%d row(s) with bad data; user lookups: %s",
             summary["rows"],
             summary["projects"],
             target,
             summary["completed"],
             summary["activated"],
             percent(summary["completion_share"]),
+            summary["bad_rows"],
             users.stats(),
         )
         outlet_events = context.get("outlet_events") if isinstance(context, Mapping) else None
@@ -662,14 +691,23 @@ class _UserDirectory:
     """A participant's user's external id and email, fetched as few times as possible.
 
     :param scan: read every user once (paged ``GET /users``) before the first lookup.
+    :param scan_after: read every user once after this many were fetched one by one; ``None``: never.
     :param max_cached: how many users fetched one by one to keep (least recently used first out).
     """
 
     def __init__(
-        self, hook: LearnifierHook, *, scan: bool, max_cached: int, page_size: int, log: Any
+        self,
+        hook: LearnifierHook,
+        *,
+        scan: bool,
+        max_cached: int,
+        page_size: int,
+        log: Any,
+        scan_after: int | None = None,
     ) -> None:
         self._hook = hook
         self._scan_wanted = scan
+        self._scan_after = scan_after
         self._scanned: dict[str, tuple[str | None, str | None]] | None = None
         self._cache: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
         self._max_cached = max_cached
@@ -682,7 +720,9 @@ class _UserDirectory:
         """Return ``(external id, email)`` of a user; ``(None, None)`` for no user or an unknown one."""
         if not user_id:
             return None, None
-        if self._scan_wanted and self._scanned is None:
+        if self._scanned is None and (
+            self._scan_wanted or (self._scan_after is not None and self.fetched >= self._scan_after)
+        ):
             self._scan()
         if self._scanned is not None and user_id in self._scanned:
             return self._scanned[user_id]
@@ -730,12 +770,14 @@ class _Totals:
         self.rows = 0
         self.activated = 0
         self.completed = 0
+        self.bad_rows = 0
 
-    def count(self, participant: Mapping[str, Any]) -> None:
+    def count(self, row: Mapping[str, Any], completed: bool) -> None:
         self.rows += 1
-        if participant.get("activated"):
+        self.bad_rows += row["data_error"] is not None
+        if row["activated"]:
             self.activated += 1
-            self.completed += is_completed(participant)
+            self.completed += completed
 
     def summary(self, *, path: str, report_format: ReportFormat) -> JsonObject:
         return {
@@ -746,13 +788,67 @@ class _Totals:
             "activated": self.activated,
             "completed": self.completed,
             "completion_share": self.completed / self.activated if self.activated else 0.0,
+            "bad_rows": self.bad_rows,
         }
 
 
+_COUNT_FIELDS = (("activities_completed", "activitiesCompleted"), ("activities_total", "activitiesTotal"))
+
+
 def _row(
-    project: _Project, participant: Mapping[str, Any], users: _UserDirectory, log: Any = None
-) -> JsonObject:
-    """One report row, with the keys of :data:`COLUMNS` in order."""
+    project: _Project,
+    participant: Mapping[str, Any],
+    users: _UserDirectory,
+    log: Any = None,
+    *,
+    fail_on_bad_data: bool = False,
+) -> tuple[JsonObject, bool]:
+    """One report row, with the keys of :data:`COLUMNS` in order, and whether the participant completed.
+
+    A value that cannot be read leaves its cell empty, is named in ``data_error`` and in a warning
+    naming the project and the participant; one that is no number leaves ``completion_share``
+    empty too, and the participant counts as not completed.
+
+    :param fail_on_bad_data: raise instead, at the first value that cannot be read.
+    :raises LearnifierParticipantDataError: with ``fail_on_bad_data``, naming the project, the
+        participant, the field and the value.
+    """
+    from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
+
+    participant_id = None if participant.get("id") is None else id_text(participant["id"])
+    problems: list[str] = []
+
+    def unreadable(field: str, problem: str, columns: str) -> None:
+        if fail_on_bad_data:
+            raise LearnifierParticipantDataError(
+                f"Learnifier project {project.id} (organization unit {project.org_id}), participant "
+                f"{participant_id}: {problem} (on_bad_data='fail')",
+                participant_id=participant_id,
+                project_id=project.id,
+                field=field,
+            )
+        problems.append(problem)
+        if log is not None:
+            log.warning(
+                "Project %s, participant %s: %s; the %s left empty",
+                project.id,
+                participant_id,
+                problem,
+                columns,
+            )
+
+    counts: dict[str, int | float | None] = {}
+    for column, field in _COUNT_FIELDS:
+        try:
+            counts[column] = activity_count(participant, field)
+        except LearnifierParticipantDataError:
+            counts[column] = None
+            unreadable(
+                field,
+                f"{field} {participant.get(field)!r} is not a number",
+                f"{column} and completion_share cells are",
+            )
+    readable = None not in counts.values()
     user_id = participant.get("userId")
     user_external_id, user_email = users.lookup(None if user_id is None else id_text(user_id))
     row: JsonObject = {
@@ -760,38 +856,25 @@ def _row(
         "project_name": project.name,
         "project_external_id": project.external_id,
         "org_id": project.org_id,
-        "participant_id": None if participant.get("id") is None else id_text(participant["id"]),
+        "participant_id": participant_id,
         "user_id": None if user_id is None else id_text(user_id),
         "user_external_id": user_external_id,
         "user_email": user_email,
         "participation_external_id": participant.get("externalId"),
         "activated": bool(participant.get("activated")),
-        "activities_completed": activity_count(participant, "activitiesCompleted"),
-        "activities_total": activity_count(participant, "activitiesTotal"),
-        "completion_share": completion_share(participant),
+        **counts,
+        "completion_share": completion_share(participant) if readable else None,
     }
     for column, field in _TIMESTAMP_FIELDS:
-        row[column] = _timestamp_cell(project, participant, field, log)
+        try:
+            row[column] = utc_iso(participant.get(field), field=field)
+        except ValueError as err:
+            row[column] = None
+            unreadable(field, str(err), f"{column} cell is")
     row["in_error"] = bool(participant.get("inError"))
     row["error_message"] = participant.get("errorMessage") or None
-    return row
-
-
-def _timestamp_cell(project: _Project, participant: Mapping[str, Any], field: str, log: Any) -> str | None:
-    """A timestamp column: one bad value leaves its cell empty with a warning, not the whole report."""
-    value = participant.get(field)
-    try:
-        return utc_iso(value, field=field)
-    except ValueError as err:
-        if log is not None:
-            log.warning(
-                "Project %s, participant %s: %s; the %s cell is left empty",
-                project.id,
-                participant.get("id"),
-                err,
-                field,
-            )
-        return None
+    row["data_error"] = "; ".join(problems) or None
+    return row, readable and is_completed(participant)
 
 
 def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:

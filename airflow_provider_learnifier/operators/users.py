@@ -95,14 +95,17 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
     an email that belongs to another user) are reported per row and do not stop the others;
     the task fails at the end when more than ``max_failures`` rows failed, or, before changing
     anything, when more than ``max_failures`` rows are bad. ``created`` lists every user this run
-    created, also when its row then failed.
+    created, also when its row then failed; ``maybe_created`` the rows whose user may have been
+    created though no answer confirmed it (the create and its one resend got no clear answer, and
+    the user could not be read back): they are also in ``failed``, and the next run finds them.
 
     The result (JSON, in XCom), keyed by each row's first ``match_by`` identifier (else its
     user id)::
 
-        {"user_ids": {key: user_id}, "created": [key, ...], "updated": {key: [field, ...]},
-         "unchanged": [key, ...], "failed": [{"person": key, "row": n, "reason": ...}],
-         "counts": {"rows", "created", "updated", "unchanged", "failed"}}
+        {"user_ids": {key: user_id}, "created": [key, ...], "maybe_created": [key, ...],
+         "updated": {key: [field, ...]}, "unchanged": [key, ...],
+         "failed": [{"person": key, "row": n, "reason": ...}],
+         "counts": {"rows", "created", "maybe_created", "updated", "unchanged", "failed"}}
 
     :param users: the rows. Templated.
     :param match_by: the identifiers to match existing users by, in order: ``external_id``
@@ -175,7 +178,7 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             len(index),
             self.max_concurrency,
         )
-        tally = Tally("user_ids", "created", "updated", "unchanged")
+        tally = Tally("user_ids", "created", "maybe_created", "updated", "unchanged")
         for problem in roster.problems:
             tally.fail(problem["row"], problem["person"], problem["reason"], row=problem["row"])
         # First every row is resolved to its user (found, or created); only then, in roster order,
@@ -197,12 +200,13 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
         result: JsonObject = {
             "user_ids": dict(tally.items("user_ids")),
             "created": tally.items("created"),
+            "maybe_created": tally.items("maybe_created"),
             "updated": dict(tally.items("updated")),
             "unchanged": tally.items("unchanged"),
             "failed": failed,
         }
         result["counts"] = {"rows": roster.size} | {
-            name: len(result[name]) for name in ("created", "updated", "unchanged", "failed")
+            name: len(result[name]) for name in ("created", "maybe_created", "updated", "unchanged", "failed")
         }
         self.log.info("Users: %s", ", ".join(f"{name} {count}" for name, count in result["counts"].items()))
         if len(failed) > self.max_failures:
@@ -222,7 +226,7 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
         A user this run creates is listed in ``created`` at once, so it stays listed when the row
         fails later (say, as the same user as an earlier row, or on its update).
         """
-        from airflow_provider_learnifier.exceptions import LearnifierError
+        from airflow_provider_learnifier.exceptions import LearnifierError, LearnifierUncertainWriteError
         from airflow_provider_learnifier.operators._bulk import UserMismatch, identity_mismatch
 
         key = person.key(self.match_by)
@@ -244,6 +248,11 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             return _Resolved(person, key, user_id, created, changes)
         except UserMismatch as mismatch:
             tally.fail(person.row, key, str(mismatch), row=person.row)
+        except LearnifierUncertainWriteError as error:
+            reason = f"the user may have been created (the next run finds it): {error}"
+            self.log.warning("User row %d (%s) failed: %s", person.row, shown(key), shown(reason, limit=500))
+            tally.add("maybe_created", person.row, key)
+            tally.fail(person.row, key, reason, row=person.row)
         except (LearnifierError, ValueError) as error:
             self.log.warning("User row %d (%s) failed: %s", person.row, shown(key), shown(error, limit=500))
             tally.fail(person.row, key, str(error), row=person.row)
@@ -313,10 +322,7 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             return id_text(user["id"]), user
 
         def read_back() -> tuple[str, Mapping[str, Any]] | None:
-            # Only the external id can be looked up directly; for a row known by email alone, the
-            # second POST tells, since Learnifier answers 409 with the id of the user it made.
-            if not person.external_id:
-                return None
+            assert person.external_id
             try:
                 user = hook.get_user_by_external_id(person.external_id)
             except LearnifierNotFoundError:
@@ -333,7 +339,9 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
 
         (user_id, user), ours = write_once(
             send,
-            read_back=read_back,
+            # Only the external id can be looked up directly; for a row known by email alone, the
+            # second POST tells, since Learnifier answers 409 with the id of the user it made.
+            read_back=read_back if person.external_id else None,
             what=f"creating user {shown(person.key(self.match_by))!r}",
             deduplicated=True,
             on_conflict=on_conflict,

@@ -95,6 +95,8 @@ class LearnifierCompletionSensor(BaseSensorOperator):
         """Check once; done when the check passes, with the progress as XCom value."""
         status = self.check(self.hook)
         self._last_status = status
+        for warning in status.warnings:
+            self.log.warning("%s", warning)
         self.log.info("Learnifier %s: %s", self.check.describe(), status.message)
         return PokeReturnValue(is_done=status.done, xcom_value=status.progress)
 

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.completion import (
     IdLike,
+    NeverCompletingAction,
     ParticipantCompletionCheck,
     check_participant_naming,
+    never_completing_action,
     share_threshold,
 )
 from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
@@ -31,9 +33,17 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
     passes first, the task fails with the progress reached.
 
     A participant who has not completed and never will (the participation is in error, so the user
-    cannot access the course, or is past its ``expiration``) fails the task at once, in every
-    mode, with :class:`~airflow_provider_learnifier.exceptions.LearnifierNeverCompletesError` and
-    the reason, instead of waiting until ``timeout``.
+    cannot access the course, or is past its ``expiration``; or the participant is gone: no longer
+    in the project, or a participation external id Learnifier no longer knows) ends the wait at
+    once, in every mode, instead of waiting until ``timeout``: by default the task fails with
+    :class:`~airflow_provider_learnifier.exceptions.LearnifierNeverCompletesError` and the reason
+    (:class:`~airflow_provider_learnifier.exceptions.LearnifierNotFoundError` for one who is
+    gone); with ``on_never_completing="succeed"`` it succeeds, with a warning, ``completed``
+    false and the reason in the XCom value's ``never_completing_reason``.
+
+    The participant's data is the whole answer: activity counts that are no numbers fail the task
+    with :class:`~airflow_provider_learnifier.exceptions.LearnifierParticipantDataError` naming the
+    participant, the field and the value.
 
     :param participant_id: the participant's id, with the project. Templated.
     :param org_id: the project's organization unit, with ``project_id``. Templated.
@@ -44,6 +54,9 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
         Templated.
     :param min_share: the share of the activities that counts as completed, above 0 and at most 1
         (default 1.0: all of them). Templated.
+    :param on_never_completing: what a participant who can never complete does to the task:
+        ``"fail"`` (default) or ``"succeed"`` (the wait is over: there is nothing left to wait
+        for). The project sensor's counterpart is ``count_never_completing``.
     :param learnifier_conn_id: the Airflow connection to Learnifier. Templated.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     """
@@ -68,9 +81,11 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
         project_external_id: str | None = None,
         participation_external_id: str | None = None,
         min_share: float | str = 1.0,
+        on_never_completing: NeverCompletingAction = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.on_never_completing = never_completing_action(on_never_completing)
         check_participant_naming(
             participant_id=participant_id,
             org_id=org_id,
@@ -96,7 +111,11 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
     )
 
     def _names(self) -> dict[str, Any]:
-        return {**self.given_names(), "min_share": share_threshold("min_share", self.min_share)}
+        return {
+            **self.given_names(),
+            "min_share": share_threshold("min_share", self.min_share),
+            "on_never_completing": self.on_never_completing,
+        }
 
     def make_check(self) -> ParticipantCompletionCheck:
         return ParticipantCompletionCheck(**self._names())

@@ -30,6 +30,11 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
     ``activated``, ``completed``, ``share``, ``done``, ... When ``timeout`` passes first, the task
     fails with the progress reached, e.g. "7 of 10 activated participant(s) completed (70%)".
 
+    One participant's bad data never fails the wait: an activated participant whose activity
+    counts are no numbers counts as not completed (``unreadable`` in the XCom value, in the
+    share's denominator), and each check logs a warning naming the participant, the field and
+    the value.
+
     :param org_id: the project's organization unit, with ``project_id``. Templated.
     :param project_id: the project's id, with ``org_id``. Templated.
     :param project_external_id: the project's external id, instead of ``org_id`` and

@@ -137,6 +137,8 @@ class LearnifierCompletionTrigger(BaseTrigger):
             hook = _PrefetchedConnectionHook(connection)
             while True:
                 status = await _run_off_loop(check, hook)
+                for warning in status.warnings:
+                    self.log.warning("%s", warning)
                 self.log.info("Learnifier %s: %s", check.describe(), status.message)
                 if status.done:
                     yield self._event(SUCCESS, f"Learnifier {check.describe()}: {status.message}", status)

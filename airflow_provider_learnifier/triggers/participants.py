@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_provider_learnifier.completion import (
     IdLike,
+    NeverCompletingAction,
     ParticipantCompletionCheck,
     check_participant_naming,
 )
@@ -18,7 +19,8 @@ __all__ = ["LearnifierParticipantCompletedTrigger", "ParticipantCompletionCheck"
 class LearnifierParticipantCompletedTrigger(LearnifierCompletionTrigger):
     """Fire when one participant has completed a course, polling Learnifier without blocking.
 
-    Takes the participant's names and ``min_share`` of :class:`ParticipantCompletionCheck`, and
+    Takes the participant's names, ``min_share`` and ``on_never_completing`` of
+    :class:`ParticipantCompletionCheck`, and
     ``learnifier_conn_id``, ``poll_interval`` and ``end_time`` of
     :class:`~airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger`.
     """
@@ -32,6 +34,7 @@ class LearnifierParticipantCompletedTrigger(LearnifierCompletionTrigger):
         project_external_id: str | None = None,
         participation_external_id: str | None = None,
         min_share: float = 1.0,
+        on_never_completing: NeverCompletingAction = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -41,6 +44,7 @@ class LearnifierParticipantCompletedTrigger(LearnifierCompletionTrigger):
         self.project_external_id = project_external_id
         self.participation_external_id = participation_external_id
         self.min_share = min_share
+        self.on_never_completing = on_never_completing
         self.make_check()  # fail at construction, not in the triggerer, for wrong arguments
 
     def check_kwargs(self) -> dict[str, Any]:
@@ -51,6 +55,7 @@ class LearnifierParticipantCompletedTrigger(LearnifierCompletionTrigger):
             "project_external_id": self.project_external_id,
             "participation_external_id": self.participation_external_id,
             "min_share": self.min_share,
+            "on_never_completing": self.on_never_completing,
         }
 
     def make_check(self) -> ParticipantCompletionCheck:

@@ -27,9 +27,11 @@ import run_all  # noqa: E402
 EXPECTED = {
     "parse_cost": {"targets": 2},
     "enrollment": {"targets": 3},
-    "report_export": {"targets": 2},
-    "triggerer": {"targets": 1},
+    "report_export": {"targets": 4},
+    "triggerer": {"targets": 2},
     "simulator_capacity": {"targets": 0},
+    "event_watchers": {"targets": 1},
+    "rate_limits": {"targets": 5},
 }
 
 
@@ -53,6 +55,7 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@pytest.mark.bench
 def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None:
     assert result["schema"] == common.SCHEMA_VERSION
     assert result["benchmark"] in EXPECTED
@@ -77,6 +80,7 @@ def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None
         assert result["details"]["same_requests_on_both_sides"] is True
 
 
+@pytest.mark.bench
 def test_the_result_goes_into_the_table(result: dict[str, Any], tmp_path: Path) -> None:
     machine = common.machine_info()
     result = dict(result, wall_seconds=1.0)
@@ -110,7 +114,7 @@ def test_profiles_are_summarized_per_process(tmp_path: Path) -> None:
         "_request (/x/airflow_provider_learnifier/hooks/learnifier.py:400);"
         "read (/usr/lib/python3.11/ssl.py:10) 30\n"
         'process 1:"python bench/enrollment.py";process 2:"python /x/bench/_simserver.py {}";'
-        "dispatch (/x/airflow_provider_learnifier/simulator/dispatch.py:5) 10\n",
+        "dispatch (/x/simulator/learnifier_simulator/dispatch.py:5) 10\n",
         encoding="utf-8",
     )
     summary = profile_cpu.summarize(raw, rate=100)

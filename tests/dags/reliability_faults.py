@@ -3,7 +3,7 @@
 - ``reliability_enroll``: LearnifierEnrollOperator enrolls the roster file ``params.roster`` in
   the project ``params.project_external_id``, creating missing users and activating everyone.
 - ``reliability_report``: LearnifierProgressReportOperator writes the progress of every project
-  of organization unit ``params.org_id`` to ``params.path`` (default ``user_lookup="get"``).
+  of organization unit ``params.org_id`` to ``params.path`` (default ``user_lookup="auto"``).
 
 Both tasks have Airflow retries (:data:`ENROLL_RETRIES`, :data:`REPORT_RETRIES`): the suite
 asserts that each fault case ends in the exact state within them. The retry delay is longer than

@@ -4,7 +4,8 @@
 ``None``); ``reporting_progress_text`` renders them as text, as most DAGs do, so the operator
 reads lists back from strings such as ``"['a', 'b']"``. ``reporting_progress_org_unit`` leaves
 ``project_ids`` and ``project_external_ids`` out, so it reports every project of ``params.org_id``
-(in the other two, a selection that renders empty is refused). All declare the report as the asset
+(in the other two, a selection that renders empty is refused). ``reporting_progress_fail_on_bad_data``
+is ``reporting_progress`` with ``on_bad_data="fail"``. All declare the report as the asset
 ``REPORT_ASSET``, which ``reporting_progress_consumer`` is scheduled on.
 """
 
@@ -31,7 +32,11 @@ PARAMS = {
     "project_external_ids": [],
 }
 
-for dag_id, native in (("reporting_progress", True), ("reporting_progress_text", False)):
+for dag_id, native, on_bad_data in (
+    ("reporting_progress", True, "warn"),
+    ("reporting_progress_text", False, "warn"),
+    ("reporting_progress_fail_on_bad_data", True, "fail"),
+):
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -48,6 +53,7 @@ for dag_id, native in (("reporting_progress", True), ("reporting_progress_text",
             project_ids="{{ params.project_ids }}",
             project_external_ids="{{ params.project_external_ids }}",
             asset=REPORT_ASSET,
+            on_bad_data=on_bad_data,
         )
 
 with DAG(

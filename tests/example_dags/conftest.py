@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
+    from learnifier_simulator import LearnifierSimulator
 
 #: The example DAGs use the Task SDK (``airflow.sdk``): their tests run on Airflow 3 only.
 AIRFLOW3_ONLY = pytest.mark.airflow3_only(

@@ -21,6 +21,7 @@ EXPECTED_DAGS = {
     "learnifier_offboarding": "learnifier_offboarding.py",
     "learnifier_administration": "learnifier_administration.py",
     "learnifier_participant_completion": "learnifier_participant_completion.py",
+    "learnifier_on_completion": "learnifier_on_completion.py",
 }
 #: The code snippets the documentation includes, by marker name, and the file that has each.
 MARKERS = {
@@ -42,6 +43,7 @@ MARKERS = {
     "howto_operator_learnifier_add_user_group_members": "learnifier_administration.py",
     "howto_operator_learnifier_remove_user_group_members": "learnifier_administration.py",
     "howto_sensor_learnifier_participant_completed": "learnifier_participant_completion.py",
+    "howto_trigger_learnifier_completion_event": "learnifier_on_completion.py",
 }
 DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: Our code: its files, and its module names (a DagBag loads a DAG file as unusual_prefix_<hash>_<name>).

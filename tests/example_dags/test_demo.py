@@ -16,9 +16,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.example_dags.conftest import AIRFLOW3_ONLY, REPO, read_csv
 
-pytestmark = AIRFLOW3_ONLY
+# Runs every example DAG through Airflow in a subprocess: minutes, so a stage of its own (make test-demo).
+pytestmark = [AIRFLOW3_ONLY, pytest.mark.demo]
 
 DEMO = REPO / "scripts" / "demo.py"
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+from learnifier_simulator import LearnifierSimulator, seed
 from tests.example_dags.conftest import REPO
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.example_dags.conftest import AIRFLOW3_ONLY, task_states, xcom
 
 pytestmark = AIRFLOW3_ONLY

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from airflow_provider_learnifier.operators.reporting import COLUMNS
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.example_dags.conftest import (
     AIRFLOW3_ONLY,
     PROJECT_EXTERNAL_ID,
@@ -52,6 +52,7 @@ def test_enrollment_upserts_enrolls_sends_login_links_waits_for_completion_and_r
     assert xcom(dag_run, "upsert_users")["counts"] == {
         "rows": 8,
         "created": 7,
+        "maybe_created": 0,
         "updated": 0,
         "unchanged": 1,
         "failed": 0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.example_dags.conftest import (
     AIRFLOW3_ONLY,
     complete_course_once_waited_for,

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import COLUMNS
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.example_dags.conftest import AIRFLOW3_ONLY, read_csv, task_states, xcom
 
 pytestmark = AIRFLOW3_ONLY

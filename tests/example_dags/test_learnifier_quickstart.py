@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.example_dags.conftest import AIRFLOW3_ONLY, participants_of, xcom
 
 pytestmark = AIRFLOW3_ONLY

@@ -137,18 +137,34 @@ class AirflowDeployment:
             output = f"{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
             raise RuntimeError(f"airflow db migrate failed:\n{output}")
         for name in COMPONENTS:
-            command = [AIRFLOW_CLI, name]
-            if name == "api-server":
-                command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-            with (self.output_dir / f"{name}.out").open("wb") as output:
-                self.processes[name] = subprocess.Popen(
-                    command,
-                    env=self.env,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            self._start_component(name)
+
+    def _start_component(self, name: str) -> None:
+        command = [AIRFLOW_CLI, name]
+        if name == "api-server":
+            command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        # Appended to: a restarted component's output follows its earlier output.
+        with (self.output_dir / f"{name}.out").open("ab") as output:
+            self.processes[name] = subprocess.Popen(
+                command,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def restart(self, name: str, between: Callable[[], Any] = lambda: None) -> None:
+        """Stop one component (SIGTERM, then SIGKILL), call ``between()``, and start it again."""
+        process = self.processes[name]
+        self._signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._signal_group(process, signal.SIGKILL)
+            process.wait(timeout=10)
+        between()
+        self._start_component(name)
 
     def stop(self) -> None:
         """End every process group started, then any straggler with this home in its environment."""

@@ -39,8 +39,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator import seed as sim_seed
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator import seed as sim_seed
 from tests.integration.deployment import SUMMARY_LINES, AirflowDeployment, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

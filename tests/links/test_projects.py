@@ -18,8 +18,8 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierDeleteProjectOperator,
     LearnifierUpdateProjectOperator,
 )
-from airflow_provider_learnifier.simulator import seed
 from airflow_provider_learnifier.version_compat import XCom
+from learnifier_simulator import seed
 
 LINK_NAME = "Learnifier project"
 

@@ -20,19 +20,28 @@ from airflow_provider_learnifier.operators._roster import Person
 def test_results_come_in_item_order_with_at_most_max_workers_at_once():
     running = peak = 0
     lock = threading.Lock()
+    # The first four items finish only once all four run at once (else the barrier breaks after
+    # 30 s and the items fail), and in reverse order.
+    first_four = threading.Barrier(4, timeout=30)
+    finished_first: list[int] = []
 
     def work(item: int) -> int:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.002 * (item % 3))
+        if item < 4:
+            first_four.wait()
+            while finished_first != list(range(3, item, -1)):
+                time.sleep(0.001)
+            finished_first.append(item)
         with lock:
             running -= 1
         return item * 10
 
     assert run_concurrently(work, list(range(40)), max_workers=4) == [n * 10 for n in range(40)]
-    assert 1 < peak <= 4
+    assert finished_first == [3, 2, 1, 0]
+    assert peak == 4
 
 
 def test_an_escaping_error_stops_items_not_yet_started():

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators._base import LearnifierBulkOperationError
 from airflow_provider_learnifier.operators.participants import LearnifierLoginLinkOperator
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 
 ORG = seed.DEMO_ORG_UNIT_ID
 PROJECT = seed.DEMO_PROJECT_ID
@@ -44,7 +44,7 @@ def _links_made(sim: Any) -> list[str]:
 def test_a_link_quoted_by_a_failing_on_link_is_redacted_from_the_result_and_the_error(
     learnifier_conn, activated, caplog, capsys
 ):
-    """Issue 18 item 3: before, the link went into result["failed"] (XCom) and into the exception."""
+    """A login link is a credential: neither the result (XCom) nor the exception may carry it."""
     sim = learnifier_conn
     quotes = {
         activated[0]: lambda link: f"could not mail {link}",

@@ -15,7 +15,7 @@ from airflow_provider_learnifier.operators.org_units import (
     LearnifierCreateOrgUnitOperator,
     LearnifierUpdateOrgUnitOperator,
 )
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+from learnifier_simulator import LearnifierSimulator, seed
 from tests.openapi_contract import validate_all
 
 ORG_ID = seed.DEMO_ORG_UNIT_ID
@@ -134,7 +134,7 @@ def test_a_lost_create_answer_without_external_id_is_settled_by_the_new_units(le
 
 
 def test_a_parent_rendered_none_is_not_sent(learnifier_conn, run_dag):
-    """Issue 18 item 8: before, "parent": "None" was sent (and refused)."""
+    """A template that renders ``None`` gives no parent: ``"parent": "None"`` would be refused."""
     sim = learnifier_conn
     dag_run = run_dag("operators_org_units", {"parent": None})
 
@@ -193,7 +193,7 @@ def test_every_operator_templates_its_connection_id():
 
 
 def test_an_update_that_changes_nothing_sends_nothing(learnifier_conn):
-    """Issue 18 item 10: before, a PATCH was sent and the unchanged field listed as updated."""
+    """An update that changes nothing sends no PATCH and lists no field as updated."""
     sim = learnifier_conn
     name = org_units(sim)[0]["name"]
     sim.clear_exchanges()

@@ -28,9 +28,9 @@ from airflow_provider_learnifier.operators.participants import (
     LearnifierMassRemovalError,
     RemovalLimit,
 )
-from airflow_provider_learnifier.simulator import seed
-from airflow_provider_learnifier.simulator.dispatch import Dispatcher
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator import seed
+from learnifier_simulator.dispatch import Dispatcher
+from learnifier_simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
 
 PROJECT = seed.DEMO_PROJECT_ID
@@ -116,6 +116,7 @@ def test_enroll_creates_users_enrolls_and_activates(learnifier_conn, hook, run_d
     assert result["counts"] == {
         "roster": 5,
         "created_users": 2,
+        "users_maybe_created": 0,
         "enrolled": 5,
         "already_enrolled": 0,
         "activated": 5,
@@ -490,12 +491,21 @@ def test_missing_users_are_not_created_when_asked(learnifier_conn, run_dag):
 # ---------------------------------------------------------------------- sync
 
 
-@pytest.fixture
-def enrolled_three(learnifier_conn: Any, run_dag: Any) -> list[dict[str, Any]]:
-    roster = people(3)
-    assert run_dag("operators_enroll", {"roster": roster}).state == "success"
-    learnifier_conn.clear_exchanges()
+def _enrolled(sim: Any, count: int) -> list[dict[str, Any]]:
+    """Enroll ``count`` people by running the operator in this process: the state the tests start
+    from, without a DAG run's overhead (the DAG runs are tested above)."""
+    roster = people(count)
+    LearnifierEnrollOperator(
+        task_id="enroll", roster=roster, project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID, max_concurrency=8
+    ).execute(_context())
+    assert len(participants(sim)) == count
+    sim.clear_exchanges()
     return roster
+
+
+@pytest.fixture
+def enrolled_three(learnifier_conn: Any) -> list[dict[str, Any]]:
+    return _enrolled(learnifier_conn, 3)
 
 
 def test_remove_missing_dry_run_only_reports(learnifier_conn, run_dag, enrolled_three):
@@ -690,7 +700,7 @@ def test_login_links_for_an_unknown_project_fail(learnifier_conn):
         operator.execute(_context())
 
 
-# ---------------------------------------------------------------------- identity, guard, overlap (issue 17)
+# ---------------------------------------------------------------------------- identity, guard, overlap
 
 
 def _sync(roster: list[dict[str, Any]], **kwargs: Any) -> LearnifierEnrollOperator:
@@ -758,11 +768,8 @@ def test_a_write_is_sent_again_at_most_once(learnifier_conn):
 
 
 @pytest.fixture
-def enrolled_fifteen(learnifier_conn: Any, run_dag: Any) -> list[dict[str, Any]]:
-    roster = people(15)
-    assert run_dag("operators_enroll", {"roster": roster}).state == "success"
-    learnifier_conn.clear_exchanges()
-    return roster
+def enrolled_fifteen(learnifier_conn: Any) -> list[dict[str, Any]]:
+    return _enrolled(learnifier_conn, 15)
 
 
 def test_the_guard_refuses_a_sync_that_would_remove_more_than_usual(learnifier_conn, enrolled_fifteen):
@@ -879,9 +886,9 @@ def test_overlapping_runs_never_activate_anyone_twice(learnifier_conn, hook):
 def test_sync_against_a_server_that_pages_by_less_than_asked_removes_nobody_on_the_roster(
     learnifier_conn, run_dag
 ):
-    """The issue's case, scaled down: the server answers GET /users ten at a time, whatever the
-    limit asked. Before, the user index held the first page only: the other rows "had no user",
-    and sync (without the guard) removed 20 of the 30 rostered participants."""
+    """A server that answers GET /users ten at a time, whatever the limit asked, is within the spec.
+    The user index must read every page: with the first page alone, the other rows "have no user",
+    and sync (without the guard) would remove 20 of the 30 rostered participants."""
     sim = learnifier_conn
     roster = people(30)
     assert run_dag("operators_enroll", {"roster": roster}).state == "success"
@@ -894,3 +901,62 @@ def test_sync_against_a_server_that_pages_by_less_than_asked_removes_nobody_on_t
     assert len(participants(sim)) == 30
     pages = [e for e in sim.exchanges if (e.method, e.path) == ("GET", "/users")]
     assert len(pages) == 4  # 31 users (the seeded admin too), ten a page
+
+
+def _enroll_once(roster: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    operator = LearnifierEnrollOperator(
+        task_id="enroll", roster=roster, project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID, **kwargs
+    )
+    result = operator.execute(_context())
+    assert json.loads(json.dumps(result)) == result
+    return result
+
+
+@pytest.mark.parametrize(
+    ("row", "faults"),
+    [
+        pytest.param(
+            {"email": "lost@example.com"},
+            # Made, answer lost; the resend answered 502 (not applied): by email nothing can be read.
+            [
+                {"drop": "after", "method": "POST", "path": "/users"},
+                {"status": 502, "method": "POST", "path": "/users"},
+            ],
+            id="email-only: create and resend unclear",
+        ),
+        pytest.param(
+            {"email": "lost@example.com", "external_id": "hr-lost"},
+            # Made, answer lost; reading it back by external id fails, retries included.
+            [
+                {"drop": "after", "method": "POST", "path": "/users"},
+                {"status": 500, "times": 2, "method": "GET", "path": "/extuser"},
+            ],
+            id="external id: read-back failed",
+        ),
+    ],
+)
+def test_a_user_that_may_have_been_created_is_reported_so(learnifier_conn, monkeypatch, row, faults):
+    """Before, the person only failed: the summary did not count the user the run had made."""
+    sim = learnifier_conn
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", sim.connection_json({"max_retries": 1, "backoff_factor": 0.001})
+    )
+    for fault in faults:
+        sim.inject(**{"times": 1, **fault})
+    label = row.get("external_id") or row["email"]
+
+    result = _enroll_once([row], max_failures=1)
+
+    assert sim.fault_counts["scripted"] == sum(fault.get("times", 1) for fault in faults)
+    user_by_email(sim, row["email"])  # the user exists: the first POST was applied
+    assert result["created_users"] == []
+    assert result["users_maybe_created"] == [label]
+    assert result["counts"]["users_maybe_created"] == 1
+    (failure,) = result["failed"]
+    assert failure["person"] == label and "may have been created" in failure["reason"]
+    assert participants(sim) == []
+
+    # The next run finds the user and enrolls them: one user, one participant.
+    again = _enroll_once([row])
+    assert again["failed"] == [] and again["created_users"] == [] and again["enrolled"] == [label]
+    assert_everyone_enrolled_once(sim, [{"email": row["email"]}], users_before=1)

@@ -21,9 +21,9 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierProjectNotEmptyError,
     LearnifierUpdateProjectOperator,
 )
-from airflow_provider_learnifier.simulator import seed
-from airflow_provider_learnifier.simulator.messages import ApiResponse
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator import seed
+from learnifier_simulator.messages import ApiResponse
+from learnifier_simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
 from tests.operators.variants import rewrite_responses
 
@@ -120,7 +120,7 @@ def _creates(sim: Any) -> list[Any]:
 def test_three_runs_make_one_project_when_the_server_ignores_the_external_id(
     learnifier_conn, monkeypatch, caplog, capsys
 ):
-    """Issue 17 item 4: before, each run created a project (three runs, three projects)."""
+    """The external id is the project's identity even when the server drops it: reruns find, not create."""
     sim = learnifier_conn
     sim.variants = SpecVariants(ignore_undeclared_fields=True)  # a server that ignores externalId
 
@@ -269,7 +269,7 @@ def test_update_validates_its_input(learnifier_conn):
 def test_an_update_answered_204_without_a_body_succeeds_and_shows_the_new_values(
     learnifier_conn, monkeypatch
 ):
-    """Issue 18 item 4: before, it raised 'answered NoneType where a JSON object was expected'."""
+    """The spec permits any 2xx: a 204 without a body is a success, and the values shown are read back."""
     sim = learnifier_conn
     path = f"/orgunits/{ORG}/projects/{seed.DEMO_PROJECT_ID}"
     rewrite_responses(
@@ -340,7 +340,7 @@ def test_the_not_empty_error_says_how_many_participants_remain(learnifier_conn):
 
 
 def test_a_406_on_an_empty_project_gives_learnifiers_reason_not_participants(learnifier_conn):
-    """Issue 18 item 5: before, every 406 was blamed on participants, even "0 participant(s)"."""
+    """A 406 has more causes than participants: the error must give Learnifier's own reason."""
     sim = learnifier_conn
     body = {"code": 406, "message": "The project is locked by a running export"}
     sim.inject(
@@ -364,7 +364,7 @@ def test_a_406_on_an_empty_project_gives_learnifiers_reason_not_participants(lea
 
 
 def test_an_org_id_rendered_none_is_not_given(learnifier_conn, run_dag):
-    """Issue 18 item 8: before, org_id='None' with missing_ok=True quietly "succeeded"."""
+    """A template that renders ``None`` gives no org id: the delete must not pass as "already gone"."""
     operator = LearnifierDeleteProjectOperator(
         task_id="delete", org_id="None", project_id=2001, missing_ok=True
     )

@@ -15,7 +15,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +30,9 @@ from airflow_provider_learnifier.operators.reporting import (
     utc_iso,
     write_atomically,
 )
-from airflow_provider_learnifier.simulator import seed
 from airflow_provider_learnifier.version_compat import Asset, ObjectStoragePath
+from learnifier_simulator import seed
+from tests.completion_helpers import assert_failed_with
 
 REPORT_ASSET_URI = "file:///learnifier-tests/progress-report"
 CONSUMER_DAG_ID = "reporting_progress_consumer"
@@ -136,6 +136,7 @@ def expected_rows(sim, project_ids: list[int]) -> list[dict[str, Any]]:
                     "expiration": part.get("expiration"),
                     "in_error": False,
                     "error_message": None,
+                    "data_error": None,
                 }
             )
     return rows
@@ -154,6 +155,7 @@ def expected_summary(
         "activated": len(activated),
         "completed": len(completed),
         "completion_share": len(completed) / len(activated),
+        "bad_rows": 0,
     }
 
 
@@ -293,6 +295,7 @@ def test_report_values_after_progress(account, learnifier_conn, run_dag, tmp_pat
         "activated": 3,
         "completed": 1,
         "completion_share": 1 / 3,
+        "bad_rows": 0,
     }
 
 
@@ -525,7 +528,7 @@ def test_a_directory_target_is_refused(tmp_path):
 # ---------------------------------------------------------------------- users
 
 
-@pytest.mark.parametrize("user_lookup", ["get", "scan"])
+@pytest.mark.parametrize("user_lookup", ["get", "scan", "auto"])
 def test_each_user_is_looked_up_once(account, learnifier_conn, tmp_path, user_lookup):
     learnifier_conn.clear_exchanges()
     target = tmp_path / "progress.csv"
@@ -540,11 +543,16 @@ def test_each_user_is_looked_up_once(account, learnifier_conn, tmp_path, user_lo
     assert all(row["user_email"] for row in rows)
     user_gets = [x for x in learnifier_conn.exchanges if x.operation == ("GET", "/users/{userid}")]
     user_pages = [x for x in learnifier_conn.exchanges if x.operation == ("GET", "/users")]
+    fetched_one_by_one = [x.path.rsplit("/", 1)[1] for x in user_gets]
+    account_users = len(learnifier_conn.state.snapshot()["users"])
     if user_lookup == "get":
-        assert sorted(x.path.rsplit("/", 1)[1] for x in user_gets) == sorted(distinct_users)
+        assert sorted(fetched_one_by_one) == sorted(distinct_users)
         assert user_pages == []
+    elif user_lookup == "auto":
+        # One page's worth (scan_page_size) fetched one by one, then the rest from a scan.
+        assert len(fetched_one_by_one) == len(set(fetched_one_by_one)) == 2
+        assert len(user_pages) == math.ceil(account_users / 2)
     else:
-        account_users = len(learnifier_conn.state.snapshot()["users"])
         assert user_gets == []
         # X-More says when the last page was read: no empty page is asked for.
         assert len(user_pages) == math.ceil(account_users / 2)
@@ -605,6 +613,7 @@ def test_unusual_api_values_are_normalised(account, learnifier_conn, tmp_path, m
         "expiration": "2027-01-01T00:00:00.000Z",
         "in_error": True,
         "error_message": "License expired",
+        "data_error": None,
     }
 
 
@@ -638,6 +647,11 @@ def test_a_bad_timestamp_leaves_its_cell_empty_with_a_warning(
         "2026-03-01T10:00:00.000Z",
         None,
     )
+    assert row["data_error"].startswith("firstAccess '2026-02-30T10:00:00Z' is not an ISO 8601 timestamp")
+    assert row["data_error"].endswith(
+        "; expiration '9999-12-31T23:59:59-05:00' is not a timestamp of the years 1 to 9999 in UTC"
+    )
+    assert (summary_of(dag_run)["rows"], summary_of(dag_run)["bad_rows"]) == (1, 1)
     logged = output.out + output.err
     assert f"Project {account['conduct']}, participant 9001: firstAccess '2026-02-30T10:00:00Z'" in logged
     assert (
@@ -679,21 +693,101 @@ def test_activity_counts_sent_as_numeric_strings_are_read_as_numbers(
     assert (summary["activated"], summary["completed"]) == (1, 0)
 
 
+@pytest.mark.parametrize("report_format", ["csv", "jsonl"])
 @pytest.mark.parametrize("total", ["five", True, "NaN", [5]])
-def test_a_count_that_is_not_a_number_fails_naming_the_participant(
-    account, learnifier_conn, tmp_path, monkeypatch, total
+def test_a_count_that_is_not_a_number_is_a_bad_row_and_the_report_goes_on(
+    account, learnifier_conn, run_dag, tmp_path, monkeypatch, capfd, total, report_format
 ):
-    from airflow_provider_learnifier.exceptions import LearnifierResponseError
+    """Participant 9001 has a count that is no number; 9002, in the same project, is reported as usual."""
+    good = {"id": 9002, "userId": seed.DEMO_ADMIN_USER_ID, "activated": True, "activitiesTotal": 4}
+    bad = {"id": 9001, "userId": seed.DEMO_ADMIN_USER_ID, "activated": True, "activitiesTotal": total}
+    served = [bad | {"activitiesCompleted": 4}, good | {"activitiesCompleted": 4}]
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", lambda org_id, project_id: served)
+    target = tmp_path / f"p.{report_format}"
 
-    _one_participant(
-        learnifier_conn, monkeypatch, account["conduct"], activitiesCompleted=1, activitiesTotal=total
+    dag_run = run_dag("reporting_progress", {"path": str(target), "project_external_ids": ["conduct-2026"]})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "success"
+    bad_row, good_row = read_report(target, report_format)
+    problem = f"activitiesTotal {total!r} is not a number"
+    if report_format == "csv":
+        cells = ("4", "", "", problem)
+        assert (good_row["activities_total"], good_row["data_error"]) == ("4", "")
+    else:
+        cells = (4, None, None, problem)
+        assert (good_row["activities_total"], good_row["data_error"]) == (4, None)
+    columns = ("activities_completed", "activities_total", "completion_share", "data_error")
+    assert tuple(bad_row[column] for column in columns) == cells
+    summary = summary_of(dag_run)
+    assert (summary["rows"], summary["bad_rows"], summary["activated"], summary["completed"]) == (2, 1, 2, 1)
+    assert (
+        f"Project {account['conduct']}, participant 9001: {problem}; the activities_total and "
+        "completion_share cells are left empty"
+    ) in output.out + output.err
+
+
+@pytest.mark.parametrize(
+    ("participant", "message"),
+    [
+        (
+            {"activitiesCompleted": "some", "activitiesTotal": 5},
+            "participant 9001: activitiesCompleted 'some' is not a number (on_bad_data='fail')",
+        ),
+        (
+            {"lastAccess": "2026-02-30T10:00:00Z"},
+            "participant 9001: lastAccess '2026-02-30T10:00:00Z' is not an ISO 8601 timestamp",
+        ),
+        (
+            {"expiration": "9999-12-31T23:59:59-05:00"},
+            "participant 9001: expiration '9999-12-31T23:59:59-05:00' is not a timestamp of the years 1 "
+            "to 9999 in UTC (on_bad_data='fail')",
+        ),
+    ],
+)
+def test_on_bad_data_fail_fails_the_report_naming_project_and_participant(
+    account, learnifier_conn, run_dag, tmp_path, monkeypatch, capfd, participant, message
+):
+    _one_participant(learnifier_conn, monkeypatch, account["conduct"], **participant)
+    target = tmp_path / "p.csv"
+    target.write_text("the previous report\n", encoding="utf-8")
+
+    dag_run = run_dag(
+        "reporting_progress_fail_on_bad_data", {"path": str(target), "project_external_ids": ["conduct-2026"]}
     )
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        f"LearnifierParticipantDataError: Learnifier project {account['conduct']} (organization unit 1001), "
+        + message,
+    )
+    assert os.listdir(tmp_path) == ["p.csv"]
+    assert target.read_text(encoding="utf-8") == "the previous report\n"
+
+
+def test_on_bad_data_fail_raises_a_typed_error_with_the_details(
+    account, learnifier_conn, tmp_path, monkeypatch
+):
+    from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
+
+    _one_participant(learnifier_conn, monkeypatch, account["conduct"], firstAccess="20261399")
     operator = LearnifierProgressReportOperator(
-        task_id="report", path=str(tmp_path / "p.csv"), project_external_ids="conduct-2026"
+        task_id="report",
+        path=str(tmp_path / "p.csv"),
+        project_external_ids="conduct-2026",
+        on_bad_data="fail",
     )
 
-    with pytest.raises(LearnifierResponseError, match=r"participant 9001 .*activitiesTotal .* not a number"):
+    with pytest.raises(LearnifierParticipantDataError) as failure:
         operator.execute({})
+
+    error = failure.value
+    assert (error.participant_id, error.project_id, error.field) == (
+        "9001",
+        str(account["conduct"]),
+        "firstAccess",
+    )
     assert os.listdir(tmp_path) == []
 
 
@@ -741,6 +835,7 @@ def test_utc_iso_refuses_what_is_not_a_timestamp(value):
         ({"path": "/reports/p.csv", "file_format": "xlsx"}, "file_format"),
         ({"path": "/reports/p.csv", "user_lookup": "all"}, "user_lookup"),
         ({"path": "/reports/p.csv", "max_cached_users": -1}, "max_cached_users"),
+        ({"path": "/reports/p.csv", "on_bad_data": "skip"}, "on_bad_data must be 'warn' or 'fail'"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(arguments, message):
@@ -844,8 +939,8 @@ def test_template_fields_and_cheap_import():
 _SIMULATOR_SCRIPT = r"""
 import json, sys
 from datetime import datetime, timedelta, timezone
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator.models import OrgUnit, Participant, Project, User
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator.models import OrgUnit, Participant, Project, User
 
 sizes, per_project = json.loads(sys.argv[1]), int(sys.argv[2])
 start = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
@@ -906,7 +1001,6 @@ def _peak_bytes(org_id: int, path: Path) -> tuple[int, dict[str, Any]]:
 
 
 def test_memory_does_not_grow_with_the_number_of_projects(big_account, tmp_path):
-    started = time.monotonic()
     # pytest keeps every log record it captures; the operator logs a line per project, which
     # would measure pytest's memory (on Airflow 2, where task loggers reach pytest's handler).
     logging.disable(logging.INFO)
@@ -926,4 +1020,3 @@ def test_memory_does_not_grow_with_the_number_of_projects(big_account, tmp_path)
     # the org unit's project list, which the API answers in one piece (~1 KB a project).
     assert peak_200 - peak_20 < 300_000 < report_200, (peak_20, peak_200, report_200)
     assert math.isclose(summary_200["completion_share"], summary_20["completion_share"])
-    assert time.monotonic() - started < 20

@@ -1,7 +1,7 @@
 """Property-based tests: the operators' invariants under every answer Learnifier's spec permits.
 
 Each example starts a simulator whose answers vary at random in every way the spec allows
-(:class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`: short ``GET /users``
+(:class:`~learnifier_simulator.variants.SpecVariants`: short ``GET /users``
 pages, ignored undeclared fields, extra members, ids as numbers or strings, any 2xx, optional
 members left out, shuffled lists) and, in some examples, random faults (5xx answers, connections
 dropped before or after the change was made). Whatever happens, these must hold:
@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from airflow_provider_learnifier.exceptions import LearnifierError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
-from airflow_provider_learnifier.simulator import FaultConfig, LearnifierSimulator, seed
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator import FaultConfig, LearnifierSimulator, seed
+from learnifier_simulator.variants import SpecVariants
 
 if TYPE_CHECKING:
     import pytest
@@ -329,7 +329,7 @@ def test_creating_a_project_again_and_again_makes_one(monkeypatch, spec_variants
 
 @given(
     spec_variants=variants.map(lambda v: dataclasses.replace(v, drop_optional=False)),
-    user_lookup=st.sampled_from(["get", "scan"]),
+    user_lookup=st.sampled_from(["auto", "get", "scan"]),
 )
 def test_the_report_equals_the_state(monkeypatch, tmp_path_factory, spec_variants, user_lookup):
     """Optional members left out by the server cannot be in the report, so that variant is off here."""

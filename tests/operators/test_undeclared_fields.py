@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.openapi_contract import find_operation, spec_operations
 
 ORG = seed.DEMO_ORG_UNIT_ID

@@ -16,8 +16,8 @@ from airflow_provider_learnifier.operators.user_groups import (
     LearnifierCreateUserGroupOperator,
     LearnifierRemoveUserGroupMembersOperator,
 )
-from airflow_provider_learnifier.simulator import seed
-from airflow_provider_learnifier.simulator.messages import ApiResponse
+from learnifier_simulator import seed
+from learnifier_simulator.messages import ApiResponse
 from tests.openapi_contract import validate_all
 from tests.operators.variants import rewrite_responses
 
@@ -131,7 +131,7 @@ def test_remove_members(learnifier_conn, two_users):
     ("user_ids", "message"),
     [
         (["a/b"], "not a valid Learnifier id"),
-        # Issue 18 item 9: before, a raw UnicodeEncodeError when the id was put in the path.
+        # Not encodable into a URL path: a typed error naming the id, not a raw UnicodeEncodeError.
         (["ok-id", "bad\ud800id"], "lone surrogate"),
         ([None], "not an id"),
         ("[1, ", "neither"),
@@ -158,7 +158,7 @@ def _listing_with_other_names(request: Any, answer: ApiResponse) -> ApiResponse:
 
 
 def test_a_listing_that_names_the_id_id_and_the_parent_parentid_is_read(learnifier_conn, monkeypatch):
-    """Issue 18 item 7: before, KeyError('groupId'), and the parent was not seen."""
+    """The spec's listing may name the id ``id`` and the parent ``parentId``: both are read."""
     sim = learnifier_conn
     with LearnifierHook() as hook:
         child = str(hook.create_user_group(ORG, name="Managers", parent=GROUP))
@@ -195,7 +195,7 @@ def test_a_create_answer_that_names_the_id_id_is_read(learnifier_conn, monkeypat
 
 
 def test_a_parent_rendered_none_is_no_parent(learnifier_conn):
-    """Issue 18 item 8: before, "parent": "None" was sent (and refused)."""
+    """A template that renders ``None`` gives no parent: ``"parent": "None"`` would be refused."""
     sim = learnifier_conn
     result = LearnifierCreateUserGroupOperator(task_id="g", name="Top", org_id=ORG, parent="None").execute(
         _context()
@@ -226,7 +226,7 @@ def test_a_502_on_create_is_not_sent_again(learnifier_conn):
 
 
 def test_a_409_already_a_member_is_success(learnifier_conn, two_users, monkeypatch):
-    """Issue 18 item 6: another run adds the user meanwhile; before, the 409 was a failure."""
+    """Another run may add the user meanwhile: a 409 "already a member" is the state we wanted."""
     sim = learnifier_conn
     members_path = f"/orgunits/{ORG}/usergroups/{GROUP}/members"
     conflict = {"code": 409, "message": "The user is already a member"}

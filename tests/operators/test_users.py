@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators._base import LearnifierBulkOperationError, LearnifierInputError
 from airflow_provider_learnifier.operators.users import LearnifierUpsertUsersOperator
-from airflow_provider_learnifier.simulator import seed
+from learnifier_simulator import seed
 from tests.openapi_contract import validate_all
 
 
@@ -63,7 +63,14 @@ def test_upsert_creates_updates_and_leaves_alone(learnifier_conn, existing, open
     assert result["created"] == ["hr-new"]
     assert result["updated"] == {"hr-grace": ["last_name"], seed.DEMO_ADMIN_USER_ID: ["hard_lock"]}
     assert result["unchanged"] == ["LINUS@example.com"]
-    assert result["counts"] == {"rows": 4, "created": 1, "updated": 2, "unchanged": 1, "failed": 0}
+    assert result["counts"] == {
+        "rows": 4,
+        "created": 1,
+        "maybe_created": 0,
+        "updated": 2,
+        "unchanged": 1,
+        "failed": 0,
+    }
 
     state = users(sim)
     assert state[existing["grace"]]["lastName"] == "Hopper"
@@ -96,7 +103,7 @@ def test_match_by_email_sets_the_external_id(learnifier_conn, existing):
 
 
 def test_match_by_email_never_rewrites_another_persons_external_id(learnifier_conn, existing):
-    """Found by email alone, a user with another external id is another person (issue 17 item 2)."""
+    """Found by email alone, a user with another external id is another person: never rename them."""
     sim = learnifier_conn
     with pytest.raises(LearnifierBulkOperationError) as failure:
         _upsert([{"email": "grace@example.com", "external_id": "hr-other"}], match_by=["email"])
@@ -291,7 +298,7 @@ def test_an_update_resends_only_what_is_still_different(learnifier_conn, existin
 
 
 def test_a_409_naming_another_person_fails_the_row_and_changes_nobody(learnifier_conn, existing, mocker):
-    """Issue 18 item 1: a user made after the listing must not be rewritten as the row's person."""
+    """A user made after the listing must not be rewritten as the row's person: a 409 is no match."""
     sim = learnifier_conn
     made: dict[str, str] = {}
 
@@ -323,7 +330,7 @@ def test_a_409_naming_another_person_fails_the_row_and_changes_nobody(learnifier
 @pytest.mark.parametrize("reverse", [False, True], ids=["external-id-first", "email-first"])
 @pytest.mark.parametrize("race", [False, True], ids=["in-listing", "made-after-listing"])
 def test_two_rows_that_are_one_user_apply_only_the_first(learnifier_conn, mocker, race, reverse):
-    """Issue 18 item 2: the first row in roster order wins, every run; the other fails naming it."""
+    """Two rows for one person: the first in roster order wins on every run; the other fails naming it."""
     sim = learnifier_conn
     made: dict[str, str] = {}
 
@@ -360,7 +367,7 @@ def test_two_rows_that_are_one_user_apply_only_the_first(learnifier_conn, mocker
 
 
 def test_a_user_created_for_a_row_that_then_fails_is_listed_as_created(learnifier_conn, existing, mocker):
-    """Issue 11's gap in this operator: a created user was not reported when its row failed later."""
+    """A user created for a row that then fails exists in Learnifier: the result must list it as created."""
     sim = learnifier_conn
     sim.inject(drop="after", times=1, method="POST", path="/users")  # made, answer lost
     sim.inject(422, times=1, method="PATCH", path="/users/")
@@ -375,8 +382,11 @@ def test_a_user_created_for_a_row_that_then_fails_is_listed_as_created(learnifie
         LearnifierHook, "get_user_by_external_id", autospec=True, side_effect=another_admin_renames_it_first
     )
 
+    # One row at a time: the dropped answer is the first row's (concurrent rows would race for it).
     with pytest.raises(LearnifierBulkOperationError) as failure:
-        _upsert([{"external_id": "hr-eve", "first_name": "Eve"}, {"email": "ok@example.com"}])
+        _upsert(
+            [{"external_id": "hr-eve", "first_name": "Eve"}, {"email": "ok@example.com"}], max_concurrency=1
+        )
 
     summary = failure.value.summary
     assert summary["created"] == ["hr-eve", "ok@example.com"]
@@ -436,3 +446,23 @@ def test_in_a_dag_a_409_naming_another_person_fails_the_task_and_adds_nobody(
     emp1 = users(sim)[made["emp1"]]
     assert (emp1["externalId"], emp1["firstName"]) == ("EMP-1", "First")
     assert not [e for e in sim.exchanges if e.method == "PATCH" or "/members" in e.path]
+
+
+def test_a_user_that_may_have_been_created_is_reported_so(learnifier_conn, existing):
+    """The create was applied but its answer lost, and the resend answered 502: for a row known by
+    email alone nothing can be read back. Before, the row only failed, the user made uncounted."""
+    sim = learnifier_conn
+    sim.inject(drop="after", times=1, method="POST", path="/users")
+    sim.inject(502, times=1, method="POST", path="/users")
+
+    result = _upsert([{"email": "maybe@example.com"}], max_failures=1)
+
+    assert [u.get("primaryEmail") for u in users(sim).values()].count("maybe@example.com") == 1
+    assert result["created"] == []
+    assert result["maybe_created"] == ["maybe@example.com"]
+    assert result["counts"]["maybe_created"] == 1
+    (failure,) = result["failed"]
+    assert "may have been created" in failure["reason"]
+    again = _upsert([{"email": "maybe@example.com"}])
+    assert again["failed"] == [] and again["created"] == [] and again["maybe_created"] == []
+    assert [u.get("primaryEmail") for u in users(sim).values()].count("maybe@example.com") == 1

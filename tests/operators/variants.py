@@ -4,7 +4,7 @@
 so requests still travel over a real socket and the exchange log still records what the hook
 sent and what it got back. They give one particular answer the spec permits at one chosen
 request (a 204 to a PATCH, a 409 to one add), where the simulator's spec-variant mode
-(:class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`) varies answers at
+(:class:`~learnifier_simulator.variants.SpecVariants`) varies answers at
 random. Both are undone by ``monkeypatch`` at the end of the test.
 """
 
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pytest
 
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
-    from airflow_provider_learnifier.simulator.dispatch import HttpRequest, Outcome
-    from airflow_provider_learnifier.simulator.messages import ApiResponse
+    from learnifier_simulator import LearnifierSimulator
+    from learnifier_simulator.dispatch import HttpRequest, Outcome
+    from learnifier_simulator.messages import ApiResponse
 
 
 def _wrap(

@@ -98,20 +98,37 @@ class RecordingServer:
 
 
 class DribblingServer:
-    """A loopback server that answers every request with its headers at once, then its body one
-    byte at a time, ``interval`` seconds apart, as a slow or hostile server may.
+    """A raw-socket loopback server that sends its answers slowly, as a slow or hostile server may.
 
-    It stops dribbling when the client goes away, and after the whole ``body`` in any case, so a
-    test never waits longer than ``len(body) * interval``.
+    Each request gets its status line and headers one byte every ``head_interval`` seconds (at
+    once when 0), then its body one byte every ``interval`` seconds. With ``redirects``, the
+    first request and each redirect hop up to that many are answered ``302 Found`` to the next
+    hop (``/hop/1``, ``/hop/2``, ...). One request per connection (``Connection: close``).
+
+    It records the paths it was asked for, and each connection the client shut while its answer
+    was still being sent: ``cuts`` says where (``"head"`` or ``"body"``). It stops sending when
+    the client goes away or the server is stopped, so a test never waits for a whole dribble.
     """
 
-    def __init__(self, body: bytes, *, interval: float = 0.02, status: str = "200 OK") -> None:
+    def __init__(
+        self,
+        body: bytes,
+        *,
+        interval: float = 0.02,
+        head_interval: float = 0.0,
+        redirects: int = 0,
+        status: str = "200 OK",
+    ) -> None:
         import socket
 
         self.body = body
         self.interval = interval
+        self.head_interval = head_interval
+        self.redirects = redirects
         self.status = status
-        self.requests_seen = 0
+        self.paths_seen: list[str] = []
+        self.cuts: list[str] = []
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
@@ -121,6 +138,10 @@ class DribblingServer:
     def base_url(self) -> str:
         host, port = self._listener.getsockname()[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def requests_seen(self) -> int:
+        return len(self.paths_seen)
 
     def _serve(self) -> None:
         while not self._stopping.is_set():
@@ -139,19 +160,38 @@ class DribblingServer:
                 if not chunk:
                     return
                 received += chunk
-            self.requests_seen += 1
-            head = (
-                f"HTTP/1.1 {self.status}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
-            )
+            path = received.split(b" ", 2)[1].decode("ascii")
+            with self._lock:
+                self.paths_seen.append(path)
+            hop = int(path.removeprefix("/hop/")) if path.startswith("/hop/") else 0
+            if hop < self.redirects:
+                status, extra, body = "302 Found", f"Location: /hop/{hop + 1}\r\n", b""
+            else:
+                status, extra, body = self.status, "Content-Type: application/json\r\n", self.body
+            head = f"HTTP/1.1 {status}\r\n{extra}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            if self._send(connection, head.encode("ascii"), self.head_interval, "head"):
+                self._send(connection, body, self.interval, "body")
+
+    def _send(self, connection: Any, data: bytes, interval: float, part: str) -> bool:
+        """Send ``data`` a byte every ``interval`` seconds; ``False`` when the client went away first."""
+        import select
+
+        pieces = [data] if interval == 0 else [bytes([byte]) for byte in data]
+        for piece in pieces:
+            if interval:
+                # Wait the interval, watching for the client closing the connection meanwhile.
+                readable, _, _ = select.select([connection], [], [], interval)
+                if self._stopping.is_set():
+                    return False
+                if readable and not _still_there(connection):
+                    with self._lock:
+                        self.cuts.append(part)
+                    return False
             try:
-                connection.sendall(head.encode("ascii"))
-                for byte in self.body:
-                    if self._stopping.wait(self.interval):
-                        return
-                    connection.sendall(bytes([byte]))
+                connection.sendall(piece)
             except OSError:
-                return  # the client gave up: what the deadline is for
+                return False
+        return True
 
     def __enter__(self) -> DribblingServer:
         self._thread.start()
@@ -161,3 +201,11 @@ class DribblingServer:
         self._stopping.set()
         self._thread.join(timeout=5)
         self._listener.close()
+
+
+def _still_there(connection: Any) -> bool:
+    """Whether the client of a readable connection is still there (it sends nothing more)."""
+    try:
+        return bool(connection.recv(1))
+    except OSError:
+        return False

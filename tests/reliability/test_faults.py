@@ -2,8 +2,8 @@
 
 Each case runs a DAG of ``tests/dags/reliability_faults.py`` through real Airflow task execution
 (``dag.test()``: Airflow schedules the task, and again after each failed attempt, up to the
-task's ``retries``) against a simulator that injects one kind of fault at the rates of issue #7,
-then all of them at once:
+task's ``retries``) against a simulator that injects one kind of fault at the rate below, then
+all of them at once:
 
 ============ ==============================================================================
 errors       10% of requests answered 500, 502 or 503, without applying them
@@ -36,9 +36,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.simulator import FaultConfig, LearnifierSimulator
-from airflow_provider_learnifier.simulator import seed as sim_seed
-from airflow_provider_learnifier.simulator.models import Participant, Project, User
+from learnifier_simulator import FaultConfig, LearnifierSimulator
+from learnifier_simulator import seed as sim_seed
+from learnifier_simulator.models import Participant, Project, User
 from tests.dags.reliability_faults import ENROLL_RETRIES, REPORT_RETRIES
 from tests.reliability.figures import Figure, record
 
@@ -57,6 +57,10 @@ RATE_LIMITS = {"rate_limit_rate": 0.05, "retry_after": 0}
 DROPS = {"drop_rate": 0.02, "drop_after_apply_share": 0.5}
 SLOW = {"slow_rate": 0.01, "slow_seconds": SLOW_SECONDS}
 GARBAGE = {"garbage_rate": 0.02}
+
+# A thousand people per case through real Airflow task execution: minutes, so a stage of its own
+# (make test-faults).
+pytestmark = pytest.mark.faults
 
 #: case: (fault rates, the fault kinds that must be injected, the faults in words)
 CASES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {

@@ -1,8 +1,9 @@
-"""Hostile answers and secret hygiene (issue 11): formula-safe CSV reports, no API key in any log,
-a whole-request deadline, and typed errors for every bad body.
+"""Hostile answers and secret hygiene: formula-safe CSV reports, no API key in any log,
+a whole-attempt deadline (headers, body and redirect hops), and typed errors for every bad body.
 
 Everything runs over real sockets: the simulator, or tiny loopback servers
-(:mod:`tests.reliability.servers`). pytest-mock patches only seams (the hook's clock).
+(:mod:`tests.reliability.servers`). pytest-mock patches only seams (the secrets masker, fsync).
+The deadline tests assert on what the server saw: where the client cut the connection.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from airflow_provider_learnifier.exceptions import (
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
-from airflow_provider_learnifier.simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator
 from tests.reliability.servers import PNG, Answer, DribblingServer, RecordingServer
 from tests.reliability.test_hostile_input import CONNECTION_VARIABLE, FAST, KEY, SECRET
 
@@ -198,53 +199,158 @@ def test_urllib3_debug_lines_of_the_picture_request_show_no_key(monkeypatch, deb
 
 # ---------------------------------------------------------------------- a whole-request deadline
 
-#: A good answer, if it ever arrives whole: spaces pad it to 200 bytes, one every 20 ms.
+#: A good answer, if it ever arrives whole: spaces pad it to 200 bytes.
 DRIBBLED = b'{"orgUnits": []}'.ljust(200)
+#: How long to wait for the server to notice a cut connection; no dribble below finishes within it.
+GENEROUS = 30.0
+
+CALLS = [
+    pytest.param(lambda hook: hook.list_org_units(), 1, id="GET retried once"),
+    pytest.param(lambda hook: hook.create_user(primary_email="d@example.com"), 0, id="POST not repeated"),
+    pytest.param(lambda hook: hook.get_user_picture("u1"), 1, id="picture"),
+]
 
 
-@pytest.fixture
-def ticking_clock(mocker: Any) -> list[float]:
-    """The hook's deadline clock advances one second each time it is read (wall time is not asserted)."""
-    from airflow_provider_learnifier.hooks import learnifier
+def _eventually(condition: Any, what: str) -> None:
+    """Wait until ``condition()`` holds: the server notices a closed connection at its next byte."""
+    import time
 
-    now = [0.0]
-
-    def tick() -> float:
-        now[0] += 1.0
-        return now[0]
-
-    mocker.patch.object(learnifier, "_now", side_effect=tick)
-    return now
+    give_up = time.monotonic() + GENEROUS
+    while not condition():
+        assert time.monotonic() < give_up, what
+        time.sleep(0.01)
 
 
-@pytest.mark.parametrize(
-    ("call", "retries"),
-    [
-        pytest.param(lambda hook: hook.list_org_units(), 1, id="GET retried once"),
-        pytest.param(lambda hook: hook.create_user(primary_email="d@example.com"), 0, id="POST not repeated"),
-        pytest.param(lambda hook: hook.get_user_picture("u1"), 1, id="picture"),
-    ],
-)
-def test_a_dribbling_server_cannot_hold_a_request_past_its_deadline(
-    monkeypatch, hook_waits, ticking_clock, debug_logs, capfd, call, retries
+def _assert_cut_at_the_deadline(
+    server: DribblingServer, caught: pytest.ExceptionInfo[LearnifierConnectionError], attempts: int, part: str
+) -> None:
+    error = caught.value
+    assert error.reached_server is True
+    assert error.may_have_been_applied is True, "a write cut off may have been applied: read before resending"
+    assert server.requests_seen == attempts
+    # Each attempt's connection was shut by the client while the server was still sending that part.
+    _eventually(lambda: len(server.cuts) == attempts, f"the server saw {attempts} connection(s) cut")
+    assert server.cuts == [part] * attempts
+
+
+#: How each part of the answer is dribbled, and the deadline that cuts it: each byte comes well
+#: within the 1 s read timeout, and the whole part would take far longer than the deadline.
+DRIBBLES = {
+    # Before, the deadline was checked only once the headers were in: a status line and headers
+    # sent a byte every 0.5 s held every attempt for about 40 s.
+    "head": ({"head_interval": 0.5}, 0.6),
+    # Before the deadline, only each socket read had a timeout: the body arrived whole.
+    "body": ({"interval": 0.05}, 0.3),
+}
+
+
+@pytest.mark.parametrize("part", DRIBBLES)
+@pytest.mark.parametrize(("call", "retries"), CALLS)
+def test_an_answer_dribbling_in_cannot_hold_an_attempt_past_its_deadline(
+    monkeypatch, hook_waits, debug_logs, capfd, call, retries, part
 ):
-    """Before, only each socket read had a timeout: the answer arrived whole, a byte at a time."""
-    with DribblingServer(DRIBBLED) as server:
-        _point_at(monkeypatch, server.base_url, timeout=[1, 1], request_deadline=5)
-        with pytest.raises(LearnifierConnectionError, match="request deadline of 5 s") as caught:
+    dribble, deadline = DRIBBLES[part]
+    with DribblingServer(DRIBBLED, **dribble) as server:
+        _point_at(monkeypatch, server.base_url, timeout=[1, 1], request_deadline=deadline)
+        with pytest.raises(LearnifierConnectionError, match=f"request deadline of {deadline:g} s") as caught:
             call(LearnifierHook())
-    assert caught.value.reached_server is True
-    assert server.requests_seen == 1 + retries
+        _assert_cut_at_the_deadline(server, caught, 1 + retries, part)
     assert len(hook_waits) == retries
     out, err = capfd.readouterr()
     _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
 
 
-def test_an_answer_within_its_deadline_is_read_whole(monkeypatch, ticking_clock):
+def test_the_deadline_spans_every_redirect_hop(monkeypatch, hook_waits, debug_logs, capfd):
+    """Each hop's headers take about 0.25 s, within the read timeout and, alone, within the
+    0.6 s deadline: a deadline restarting per hop would follow all six redirects to the picture."""
+    with DribblingServer(PNG, head_interval=0.003, redirects=6) as server:
+        _point_at(monkeypatch, server.base_url, timeout=[1, 1], request_deadline=0.6, max_retries=0)
+        with pytest.raises(LearnifierConnectionError, match=r"request deadline of 0\.6 s") as caught:
+            LearnifierHook().get_user_picture("u1")
+        assert "/hop/6" not in server.paths_seen, "the last hop was reached: the deadline restarted per hop"
+        assert server.paths_seen[0] == f"/users/u1/pic?key={KEY}"
+        _eventually(lambda: len(server.cuts) == 1, "the server saw the attempt cut")
+        assert server.cuts == ["head"]
+    assert caught.value.reached_server is True
+    out, err = capfd.readouterr()
+    _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
+
+
+def test_a_redirect_loop_is_followed_a_bounded_number_of_hops(monkeypatch, hook_waits, debug_logs, capfd):
+    from airflow_provider_learnifier.hooks.learnifier import MAX_REDIRECTS
+
+    with DribblingServer(PNG, redirects=1000) as server:
+        _point_at(monkeypatch, server.base_url)
+        with pytest.raises(
+            LearnifierResponseError, match=f"redirected more than {MAX_REDIRECTS} times"
+        ) as caught:
+            LearnifierHook().get_user_picture("u1")
+    assert server.requests_seen == MAX_REDIRECTS + 1, "followed MAX_REDIRECTS hops, and not retried"
+    assert hook_waits == []
+    out, err = capfd.readouterr()
+    _assert_nothing_shown(_everything_about(caught.value), debug_logs.text, out, err)
+
+
+def test_an_answer_within_its_deadline_is_read_whole(monkeypatch):
     body = json.dumps({"orgUnits": [{"id": n} for n in range(3)]}).encode()
-    with DribblingServer(body, interval=0) as server:
-        _point_at(monkeypatch, server.base_url, request_deadline=10_000)
+    with DribblingServer(body, interval=0.001, head_interval=0.001, redirects=0) as server:
+        _point_at(monkeypatch, server.base_url, request_deadline=60)
         assert LearnifierHook().list_org_units() == [{"id": 0}, {"id": 1}, {"id": 2}]
+        assert server.cuts == []
+
+
+def test_over_tls_an_attempt_cut_at_its_deadline_is_a_timeout_not_a_tls_failure(monkeypatch, hook_waits):
+    """Cutting a TLS connection makes the TLS layer fail; that must not read as a certificate
+    problem (which would say the request never reached Learnifier, so a POST could be repeated)."""
+    with LearnifierSimulator(key=KEY, secret=SECRET, seed="demo") as sim:
+        monkeypatch.setenv(CONNECTION_VARIABLE, sim.connection_json(FAST | {"request_deadline": 0.5}))
+        hook = LearnifierHook()
+        hook.list_org_units()  # the pooled connection is used again below: watched from its reuse
+        sim.latency = 2.0
+        with pytest.raises(LearnifierConnectionError, match=r"request deadline of 0\.5 s") as caught:
+            hook.create_user(primary_email="slow@example.com")
+        sim.latency = 0.0
+    assert caught.value.reached_server is True
+    assert "TLS" not in str(caught.value)
+    assert hook_waits == [], "a POST that may have been applied is not repeated"
+
+
+def test_one_watchdog_thread_keeps_the_deadlines_of_concurrent_attempts(monkeypatch):
+    """Eight threads at once, each attempt dribbled past its deadline: all cut, by one thread."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    with DribblingServer(DRIBBLED, head_interval=0.2) as server:
+        _point_at(monkeypatch, server.base_url, timeout=[1, 1], request_deadline=0.5, max_retries=0)
+        hook = LearnifierHook(pool_maxsize=8)
+
+        def call(_: int) -> BaseException | None:
+            try:
+                hook.list_org_units()
+            except LearnifierConnectionError as error:
+                return error
+            return None
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            errors = list(pool.map(call, range(8)))
+        assert all(error is not None and "request deadline" in str(error) for error in errors)
+        _eventually(lambda: len(server.cuts) == 8, "the server saw every attempt cut")
+    watchdogs = [thread for thread in threading.enumerate() if thread.name == "learnifier-request-deadlines"]
+    assert len(watchdogs) == 1
+
+
+def test_finished_attempts_do_not_pile_up_in_the_watchdog(monkeypatch):
+    """Attempts that finish long before their deadline (all of them, normally) leave the heap."""
+    from airflow_provider_learnifier.hooks.learnifier import _WATCHDOG
+
+    body = json.dumps({"orgUnits": []}).encode()
+    with DribblingServer(body, interval=0) as server:
+        _point_at(monkeypatch, server.base_url)
+        hook = LearnifierHook()
+        for _ in range(300):
+            hook.list_org_units()
+    assert server.requests_seen == 300
+    assert len(_WATCHDOG._heap) < 150, "finished attempts are dropped from the heap now and then"
 
 
 @pytest.mark.parametrize(

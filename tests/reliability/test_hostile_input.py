@@ -33,8 +33,8 @@ from airflow_provider_learnifier.operators.participants import (
     LearnifierLoginLinkOperator,
 )
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
-from airflow_provider_learnifier.simulator import LearnifierSimulator
-from airflow_provider_learnifier.simulator import seed as sim_seed
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator import seed as sim_seed
 from tests.reliability.servers import PNG, Answer, RecordingServer, SeenRequest
 
 CONNECTION_VARIABLE = "AIRFLOW_CONN_LEARNIFIER_DEFAULT"

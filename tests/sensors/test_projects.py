@@ -10,7 +10,7 @@ import json
 import pytest
 
 from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
-from airflow_provider_learnifier.version_compat import AirflowSensorTimeout
+from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS, AirflowSensorTimeout
 from tests.completion_helpers import (
     ORG_ID,
     PARTICIPANTS_PATH,
@@ -23,6 +23,7 @@ from tests.completion_helpers import (
     enroll,
     polls,
     with_counts_as,
+    with_participants_changed,
 )
 
 
@@ -80,6 +81,7 @@ def test_deferrable_waits_in_the_trigger_until_the_project_completes(learnifier_
         "activated": 3,
         "completed": 3,
         "never_completing": 0,
+        "unreadable": 0,
         "share": 1.0,
         "min_completed_share": 1.0,
         "min_share": 1.0,
@@ -161,12 +163,33 @@ def test_soft_fail_skips_on_a_deferred_timeout(learnifier_conn, run_dag):
     assert dag_run.get_task_instance("wait").state == "skipped"
 
 
-@pytest.mark.min_airflow(
-    "3.3", "the task state store, where the first try's start outlives a retry, is new in Airflow 3.3"
+def mark_running_as_a_worker_does(monkeypatch) -> None:
+    """Airflow 2's ``dag.test()`` runs a task without marking it running, as a worker does first;
+    so a failed try is not recorded in the task instance history, where the retry finds the first
+    try's start. Take that step of the worker here."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils import timezone
+    from airflow.utils.state import TaskInstanceState
+
+    run_raw_task = TaskInstance._run_raw_task
+
+    def marked_running(ti, *args, session, **kwargs):
+        if not ti.next_method:  # a new try starts now; a resumed one keeps its start
+            ti.start_date = timezone.utcnow()
+        ti.set_state(TaskInstanceState.RUNNING, session=session)
+        return run_raw_task(ti, *args, session=session, **kwargs)
+
+    monkeypatch.setattr(TaskInstance, "_run_raw_task", marked_running)
+
+
+@pytest.mark.not_on_airflow(
+    "3.0",
+    "the Task SDK of Airflow 3.0 gives a task no store that outlives a retry (Airflow 2 keeps the "
+    "first try's start in the task instance history, Airflow 3.3 in the task state store)",
 )
 def test_a_retry_after_an_error_event_keeps_the_first_tries_deadline(learnifier_conn, run_dag, monkeypatch):
     """Each try checks once, defers, and its trigger meets a 401: two deferrals, one deadline."""
-    from airflow_provider_learnifier.simulator.messages import ApiError
+    from learnifier_simulator.messages import ApiError
 
     enroll(1)
     list_participants = learnifier_conn.state.list_participants
@@ -187,6 +210,8 @@ def test_a_retry_after_an_error_event_keeps_the_first_tries_deadline(learnifier_
         return make_trigger(sensor, end_time)
 
     monkeypatch.setattr(LearnifierProjectCompletionSensor, "make_trigger", recording_make_trigger)
+    if not AIRFLOW_V_3_0_PLUS:
+        mark_running_as_a_worker_does(monkeypatch)
 
     dag_run = run_dag("sensors_project_deferrable_retry")
 
@@ -206,6 +231,61 @@ def test_a_project_with_counts_as_numeric_strings_completes(learnifier_conn, run
 
     assert dag_run.state == "success"
     assert (xcom(dag_run)["completed"], xcom(dag_run)["activated"]) == (2, 2)
+
+
+def with_unreadable_counts(learnifier_conn, monkeypatch, participant_id: str) -> None:
+    """Serve one participant with activity counts that are no numbers."""
+    with_participants_changed(
+        learnifier_conn,
+        monkeypatch,
+        lambda part: {"activitiesTotal": "five"} if str(part["id"]) == participant_id else {},
+    )
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "sensors_project_poke",
+        pytest.param("sensors_project_reschedule_by_external_id", marks=RESCHEDULE_BROKEN_ON_AIRFLOW_3_0),
+        "sensors_project_deferrable",
+    ],
+)
+def test_a_participant_with_unreadable_counts_counts_as_not_completed_and_is_named(
+    learnifier_conn, run_dag, monkeypatch, capfd, dag_id
+):
+    """One participant's bad data never crashes the poll: the others still decide the project."""
+    ids = enroll(3)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    with_unreadable_counts(learnifier_conn, monkeypatch, ids[2])
+
+    with advance_after_polls(learnifier_conn, 2, participant_id=ids[1], complete=True):
+        dag_run = run_dag(dag_id, {"min_completed_share": 0.6})
+
+    output = capfd.readouterr()
+    assert dag_run.state == "success"
+    progress = xcom(dag_run)
+    assert (progress["completed"], progress["activated"], progress["unreadable"]) == (2, 3, 1)
+    assert (
+        f"Learnifier sent participant {ids[2]} (project {PROJECT_ID}) with activitiesTotal 'five', which "
+        "is not a number; counted as not completed"
+    ) in output.out + output.err
+
+
+def test_unreadable_participants_keep_the_whole_project_out_of_reach(
+    learnifier_conn, run_dag, monkeypatch, capfd
+):
+    ids = enroll(2)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    with_unreadable_counts(learnifier_conn, monkeypatch, ids[1])
+
+    dag_run = run_dag("sensors_project_deferrable_timeout")
+
+    assert_failed_with(
+        dag_run,
+        capfd,
+        "1 of 2 activated participant(s) completed (50%); 1 with activity counts that are no numbers, "
+        "counted as not completed; needs all of them",
+    )
 
 
 def test_never_completing_participants_can_be_left_out_of_the_share(learnifier_conn, run_dag):

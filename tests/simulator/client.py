@@ -9,7 +9,7 @@ import requests
 from tests.openapi_contract import validate_exchange
 
 if TYPE_CHECKING:
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
+    from learnifier_simulator import LearnifierSimulator
 
 
 class ApiClient:

@@ -11,7 +11,7 @@ from tests.simulator.client import ApiClient
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
+    from learnifier_simulator import LearnifierSimulator
 
 
 @pytest.fixture

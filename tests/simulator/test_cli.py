@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_learnifier.simulator import SpecVariants, seed
-from airflow_provider_learnifier.simulator.__main__ import build_parser, spec_variants
+from learnifier_simulator import SpecVariants, seed
+from learnifier_simulator.__main__ import build_parser, spec_variants
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-MODULE = "airflow_provider_learnifier.simulator"
+MODULE = "learnifier_simulator"
 
 RunCli = Callable[..., "subprocess.Popen[str]"]
 

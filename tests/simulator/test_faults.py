@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_learnifier.simulator import FaultConfig, LearnifierSimulator, seed
+from learnifier_simulator import FaultConfig, LearnifierSimulator, seed
+from learnifier_simulator.faults import RateLimiter
 from tests.openapi_contract import validate_all
 from tests.simulator.client import ApiClient, error_body
 
@@ -215,3 +216,35 @@ def test_scripted_drops_before_and_after(api: ApiClient, sim: LearnifierSimulato
 def test_invalid_injections_are_refused(sim: LearnifierSimulator, arguments: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         sim.inject(**arguments)
+
+
+def test_a_rate_limit_admits_its_burst_then_refuses_with_whole_seconds(mocker) -> None:
+    clock = mocker.Mock(return_value=100.0)
+    limiter = RateLimiter(4, burst=2, clock=clock)
+    assert [limiter.take() for _ in range(2)] == [None, None]
+    refusal = limiter.take()
+    assert refusal is not None and refusal.status == 429
+    assert refusal.headers["Retry-After"] == "1"
+    clock.return_value = 100.25  # one token back
+    assert limiter.take() is None
+    assert limiter.take() is not None
+    assert limiter.counts == {"admitted": 3, "refused": 2}
+
+
+def test_a_slow_rate_limit_says_how_many_seconds_to_wait(mocker) -> None:
+    clock = mocker.Mock(return_value=0.0)
+    limiter = RateLimiter(0.25, burst=1, clock=clock)
+    assert limiter.take() is None
+    refusal = limiter.take()
+    assert refusal is not None and refusal.headers["Retry-After"] == "4"
+
+
+def test_the_simulator_rate_limit_answers_429_over_http(api: ApiClient, sim: LearnifierSimulator) -> None:
+    sim.rate_limit = 0.5  # one request, then a 429 for two seconds
+    api.get("/orgunits")
+    refused = api.get("/orgunits", expect=429)
+    assert refused.headers["Retry-After"] == "2"
+    assert error_body(refused)["code"] == 429
+    assert sim.rate_limit_counts == {"admitted": 1, "refused": 1}
+    sim.rate_limit = None
+    api.get("/orgunits")

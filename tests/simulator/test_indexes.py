@@ -1,4 +1,4 @@
-"""A large account (200 projects x 500 participants), built straight into the state: listings and
+"""A large account (200 projects x 100 participants), built straight into the state: listings and
 lookups answer from the indexes, in creation order, and follow every change. No timing here."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.simulator import ApiError, SimulatorState, seed
-from airflow_provider_learnifier.simulator.models import OrgUnit, Participant, Project, User, UserGroup
-from airflow_provider_learnifier.simulator.seed import seeded_state
+from learnifier_simulator import ApiError, SimulatorState, seed
+from learnifier_simulator.models import OrgUnit, Participant, Project, User, UserGroup
+from learnifier_simulator.seed import seeded_state
 
 ORG = str(seed.DEMO_ORG_UNIT_ID)
 OTHER_ORG = 1002
 PROJECTS = 200
-PER_PROJECT = 500
+PER_PROJECT = 100
 FIRST_PROJECT = 10_001
 FIRST_PARTICIPANT = 100_001
 CREATED = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator
 
 LATENCY = 0.3  # large against a new TLS connection on a loaded 2-core machine
 
@@ -24,31 +24,60 @@ def timed_get(sim: LearnifierSimulator, path: str) -> float:
     return time.perf_counter() - started
 
 
-def test_latency_delays_each_answer_and_overlaps_across_requests() -> None:
+def record_pauses(sim: LearnifierSimulator, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the latency each request waits (the dispatcher's pause, its seam), in order."""
+    pauses: list[float] = []
+    pause = sim._dispatcher._pause
+
+    def recorded_pause(seconds: float) -> bool:
+        pauses.append(seconds)
+        return pause(seconds)
+
+    monkeypatch.setattr(sim._dispatcher, "_pause", recorded_pause)
+    return pauses
+
+
+def test_latency_delays_each_answer_and_overlaps_across_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    all_waiting = threading.Barrier(8)
     with LearnifierSimulator(latency=LATENCY) as sim, ThreadPoolExecutor(max_workers=8) as pool:
-        started = time.perf_counter()
+        pause = sim._dispatcher._pause
+
+        def pause_once_all_wait(seconds: float) -> bool:
+            # Passes only when all eight requests wait their latency at once: served one after
+            # another, the barrier would break and the requests fail.
+            all_waiting.wait(timeout=60)
+            return pause(seconds)
+
+        monkeypatch.setattr(sim._dispatcher, "_pause", pause_once_all_wait)
         durations = list(pool.map(lambda _: timed_get(sim, "/orgunits"), range(8)))
-        elapsed = time.perf_counter() - started
 
     assert min(durations) >= LATENCY
-    assert elapsed < 4 * LATENCY  # eight answers in sequence would take 8 * LATENCY
+    assert not all_waiting.broken
 
 
-def test_latency_can_change_while_running(sim: LearnifierSimulator) -> None:
+def test_latency_can_change_while_running(sim: LearnifierSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses = record_pauses(sim, monkeypatch)
     sim.latency = LATENCY
     slow = timed_get(sim, "/orgunits")
     sim.latency = 0.0
-    fast = timed_get(sim, "/orgunits")
+    timed_get(sim, "/orgunits")
 
-    assert slow >= LATENCY > fast
+    assert slow >= LATENCY
+    assert pauses == [LATENCY, 0.0]
     with pytest.raises(ValueError):
         sim.latency = -1
 
 
-def test_the_simulators_own_routes_have_no_latency(sim: LearnifierSimulator) -> None:
-    sim.latency = 5.0
+def test_the_simulators_own_routes_have_no_latency(
+    sim: LearnifierSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = record_pauses(sim, monkeypatch)
+    sim.latency = LATENCY
 
-    assert timed_get(sim, "/_simulator/state") < 2.0
+    timed_get(sim, "/_simulator/state")
+    timed_get(sim, "/orgunits")
+
+    assert pauses == [LATENCY]  # the API route's only
 
 
 def test_the_state_lock_is_free_while_requests_wait_their_latency(

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-import airflow_provider_learnifier.simulator as simulator_package
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+import learnifier_simulator as simulator_package
+from learnifier_simulator import LearnifierSimulator, seed
 
 
 def test_stop_frees_the_port() -> None:
@@ -47,10 +47,18 @@ def test_stop_closes_idle_connections_and_waits_promptly() -> None:
     session.close()
 
 
-def test_stop_cuts_a_long_latency_short() -> None:
+def test_stop_cuts_a_long_latency_short(monkeypatch: pytest.MonkeyPatch) -> None:
     sim = LearnifierSimulator(tls=False, latency=30.0)
     sim.start()
     outcome: list[BaseException] = []
+    waiting = threading.Event()
+    pause = sim._dispatcher._pause
+
+    def observed_pause(seconds: float) -> bool:
+        waiting.set()
+        return pause(seconds)
+
+    monkeypatch.setattr(sim._dispatcher, "_pause", observed_pause)
 
     def call() -> None:
         try:
@@ -60,13 +68,11 @@ def test_stop_cuts_a_long_latency_short() -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.05)
-    started = time.perf_counter()
+    assert waiting.wait(10), "the request did not reach its latency wait"
     sim.stop()
-    caller.join(timeout=5)
+    caller.join(timeout=10)
 
-    assert time.perf_counter() - started < 2.0
-    assert not caller.is_alive()
+    assert not caller.is_alive()  # well before the 30 s latency: stop ended the wait
     assert outcome and isinstance(outcome[0], requests.ConnectionError)
 
 
@@ -182,8 +188,8 @@ def test_the_listening_socket_is_closed_after_stop() -> None:
 def test_the_simulator_does_not_import_airflow() -> None:
     code = (
         "import sys\n"
-        "from airflow_provider_learnifier.simulator import LearnifierSimulator\n"
-        "import airflow_provider_learnifier.simulator.__main__\n"
+        "from learnifier_simulator import LearnifierSimulator\n"
+        "import learnifier_simulator.__main__\n"
         "with LearnifierSimulator() as sim: pass\n"
         "leaked = sorted(name for name in sys.modules if name == 'airflow' or name.startswith('airflow.'))\n"
         "assert not leaked, leaked\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.simulator import Exchange, HeaderMap
+from learnifier_simulator import Exchange, HeaderMap
 from tests.openapi_contract import find_operation, validate_all, validate_exchange
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
-from airflow_provider_learnifier.simulator.routes import ROUTES
+from learnifier_simulator import LearnifierSimulator, seed
+from learnifier_simulator.routes import ROUTES
 from tests.openapi_contract import spec_operations, validate_all
 
 if TYPE_CHECKING:

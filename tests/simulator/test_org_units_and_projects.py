@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
-from airflow_provider_learnifier.simulator.models import PROJECT_MANAGER_ROLE
+from learnifier_simulator import LearnifierSimulator, seed
+from learnifier_simulator.models import PROJECT_MANAGER_ROLE
 from tests.simulator.client import ApiClient, error_body
 
 ORG = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}"

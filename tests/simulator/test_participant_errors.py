@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_learnifier.simulator import ApiError, LearnifierSimulator, seed
+from learnifier_simulator import ApiError, LearnifierSimulator, seed
 from tests.openapi_contract import validate_all
 from tests.simulator.client import ApiClient, error_body
 

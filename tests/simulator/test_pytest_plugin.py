@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+from learnifier_simulator import LearnifierSimulator, seed
 
 
 def test_learnifier_simulator_is_a_running_demo_over_https(learnifier_simulator: LearnifierSimulator) -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_learnifier.simulator import Exchange, HeaderMap, LearnifierSimulator, seed
-from airflow_provider_learnifier.simulator.recording import ExchangeLog
+from learnifier_simulator import Exchange, HeaderMap, LearnifierSimulator, seed
+from learnifier_simulator.recording import ExchangeLog
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator, SpecVariants, seed
-from airflow_provider_learnifier.simulator.models import User
-from airflow_provider_learnifier.simulator.routes import ROUTES
-from airflow_provider_learnifier.simulator.variants import (
+from learnifier_simulator import LearnifierSimulator, SpecVariants, seed
+from learnifier_simulator.models import User
+from learnifier_simulator.routes import ROUTES
+from learnifier_simulator.variants import (
     EXTRA_MEMBERS,
     PAGING_HEADERS,
     REQUIRED_MEMBERS,

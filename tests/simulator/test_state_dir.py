@@ -12,10 +12,10 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator, persistence
-from airflow_provider_learnifier.simulator.seed import seeded_state
-from airflow_provider_learnifier.simulator.state import SimulatorState
-from airflow_provider_learnifier.simulator.tls import VALIDITY
+from learnifier_simulator import LearnifierSimulator, persistence
+from learnifier_simulator.seed import seeded_state
+from learnifier_simulator.state import SimulatorState
+from learnifier_simulator.tls import VALIDITY
 from tests.simulator.test_cli import run_cli as run_cli  # the fixture
 from tests.simulator.test_cli import wait_for
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 from cryptography import x509
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator
 
 
 def has_ipv6_loopback() -> bool:

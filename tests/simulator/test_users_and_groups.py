@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_learnifier.simulator import LearnifierSimulator, seed
+from learnifier_simulator import LearnifierSimulator, seed
 from tests.simulator.client import ApiClient, error_body
 
 ORG = f"/orgunits/{seed.DEMO_ORG_UNIT_ID}"

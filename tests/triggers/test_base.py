@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,25 +30,67 @@ async def first_event(trigger: Any) -> dict[str, Any]:
     return event.payload
 
 
-async def first_event_and_loop_lag(trigger: Any) -> tuple[dict[str, Any], float, int]:
-    """Run the trigger while a probe on the same loop measures how late its 10 ms sleeps wake up."""
-    loop = asyncio.get_running_loop()
-    lags: list[float] = []
-    finished = asyncio.Event()
+class FakeClock:
+    """The trigger's clock and its waits between polls: a wait advances the clock, without sleeping."""
 
-    async def probe() -> None:
-        while not finished.is_set():
-            started = loop.time()
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.waits: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Replace the trigger module's clock and poll wait (its seams) with a :class:`FakeClock`."""
+    fake = FakeClock()
+    monkeypatch.setattr(base, "time", SimpleNamespace(time=fake.time))
+    monkeypatch.setattr(base, "asyncio", SimpleNamespace(sleep=fake.sleep, to_thread=asyncio.to_thread))
+    return fake
+
+
+class CheckThatWaitsForTheLoop:
+    """A trigger's check that, before checking, waits until a coroutine on the event loop has run.
+
+    Were the check run on the loop itself, no coroutine could run meanwhile: the wait would end
+    after ``patience`` seconds, and the check raise.
+    """
+
+    def __init__(self, check: Any, patience: float) -> None:
+        self._check = check
+        self._patience = patience
+        self.started = threading.Event()
+        self.loop_ran = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._check, name)
+
+    def __call__(self, hook: LearnifierHook) -> Any:
+        self.started.set()
+        if not self.loop_ran.wait(self._patience):
+            raise RuntimeError("the event loop did not run while the check was running")
+        return self._check(hook)
+
+
+async def first_event_beside_a_coroutine(trigger: Any, check: CheckThatWaitsForTheLoop) -> dict[str, Any]:
+    """Run the trigger while a coroutine on the same loop signals ``check`` once the check started."""
+
+    async def coroutine_beside() -> None:
+        while not check.started.is_set():
             await asyncio.sleep(0.01)
-            lags.append(loop.time() - started - 0.01)
+        check.loop_ran.set()
 
-    probing = asyncio.create_task(probe())
+    beside = asyncio.create_task(coroutine_beside())
     try:
-        payload = await first_event(trigger)
+        return await first_event(trigger)
     finally:
-        finished.set()
-        await probing
-    return payload, max(lags), len(lags)
+        beside.cancel()
 
 
 @pytest.mark.parametrize("value, expected", [(0.5, 0.5), (1, 1.0), ("0.25", 0.25), ("1.0", 1.0)])
@@ -60,34 +104,37 @@ def test_share_threshold_refuses_what_is_not_a_fraction(value):
         share_threshold("min_share", value)
 
 
-def test_network_calls_never_block_the_event_loop(learnifier_conn):
-    """With the simulator answering in 0.3 s, a coroutine beside the trigger is never late by that."""
+def test_network_calls_never_block_the_event_loop(learnifier_conn, monkeypatch):
+    """The check (its HTTP requests included) runs in a worker thread: the loop runs meanwhile."""
     enroll(1)
-    learnifier_conn.latency = 0.3
-    started = time.monotonic()
-    payload, worst_lag, samples = asyncio.run(first_event_and_loop_lag(project_trigger(within=0.8)))
-    elapsed = time.monotonic() - started
+    trigger = project_trigger(within=0.5)
+    check = CheckThatWaitsForTheLoop(trigger.make_check(), patience=60)
+    monkeypatch.setattr(trigger, "make_check", lambda: check)
 
-    assert payload["status"] == "timeout"
-    assert polls(learnifier_conn) >= 3  # 0.9 s or more spent waiting for answers...
-    assert elapsed >= 0.9
-    assert samples >= 30  # ...while the probe kept running,
-    assert worst_lag < 0.1, f"the event loop was blocked for {worst_lag:.3f} s"  # never held up for long
+    payload = asyncio.run(first_event_beside_a_coroutine(trigger, check))
+
+    assert payload["status"] == "timeout", payload["message"]
+    assert check.loop_ran.is_set()
+    assert polls(learnifier_conn) >= 2  # real requests: one at the start, one at the deadline
 
 
-def test_the_loop_lag_probe_sees_a_blocking_call(learnifier_conn, monkeypatch):
-    """The check above can fail: run the hook on the loop itself and the probe sees it stall."""
+def test_the_loop_check_sees_a_blocking_call(learnifier_conn, monkeypatch):
+    """The check above can fail: run the hook on the loop itself and the coroutine never runs."""
 
     async def on_the_loop(function, *args):
         return function(*args)
 
     monkeypatch.setattr(base, "_run_off_loop", on_the_loop)
     enroll(1)
-    learnifier_conn.latency = 0.3
-    payload, worst_lag, _ = asyncio.run(first_event_and_loop_lag(project_trigger(within=0.5)))
+    trigger = project_trigger(within=0.5)
+    check = CheckThatWaitsForTheLoop(trigger.make_check(), patience=0.5)
+    monkeypatch.setattr(trigger, "make_check", lambda: check)
 
-    assert payload["status"] == "timeout"
-    assert worst_lag >= 0.25
+    payload = asyncio.run(first_event_beside_a_coroutine(trigger, check))
+
+    assert payload["status"] == "error"
+    assert "the event loop did not run" in payload["message"]
+    assert not check.loop_ran.is_set()
 
 
 @pytest.mark.min_airflow(
@@ -131,26 +178,27 @@ def test_refused_credentials_fire_error_with_the_reason(learnifier_conn, monkeyp
     assert "wrong" not in payload["message"]
 
 
-def test_deadline_fires_timeout_after_polling_until_it(learnifier_conn):
+def test_deadline_fires_timeout_after_polling_until_it(learnifier_conn, clock):
     enroll(2)
-    started = time.monotonic()
-    payload = asyncio.run(first_event(project_trigger(within=0.6, poll_interval=0.1)))
-    elapsed = time.monotonic() - started
+    payload = asyncio.run(first_event(project_trigger(end_time=clock.now + 0.6, poll_interval=0.1)))
 
     assert payload["status"] == "timeout"
-    assert 0.6 <= elapsed < 3
-    assert polls(learnifier_conn) >= 5  # it polled every 0.1 s until the deadline
+    # It polled every 0.1 s, at the start and after each wait, until the deadline; never beyond it.
+    assert all(0 < wait <= 0.1 for wait in clock.waits)
+    assert math.isclose(sum(clock.waits), 0.6, abs_tol=1e-6)
+    assert polls(learnifier_conn) == len(clock.waits) + 1 >= 7
     assert "0 of 2 activated participant(s) completed (0%)" in payload["message"]
     assert payload["progress"]["completed"] == 0
 
 
-def test_the_deadline_cuts_a_long_poll_interval_short(learnifier_conn):
+def test_the_deadline_cuts_a_long_poll_interval_short(learnifier_conn, clock):
     enroll(1)
-    started = time.monotonic()
-    payload = asyncio.run(first_event(project_trigger(within=0.3, poll_interval=60)))
+    payload = asyncio.run(first_event(project_trigger(end_time=clock.now + 0.3, poll_interval=60)))
 
     assert payload["status"] == "timeout"
-    assert time.monotonic() - started < 5
+    # One wait, cut to the deadline: not the 60 s poll interval.
+    assert len(clock.waits) == 1
+    assert math.isclose(clock.waits[0], 0.3, abs_tol=1e-6)
     assert polls(learnifier_conn) == 2  # one check at the start, one at the deadline
 
 

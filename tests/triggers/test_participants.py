@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
 from tests.compat import deserialize, import_string, serialize
 from tests.completion_helpers import (
@@ -17,6 +18,7 @@ from tests.completion_helpers import (
     PROJECT_EXTERNAL_ID,
     PROJECT_ID,
     advance_after_polls,
+    after_polls,
     enroll,
     polls,
 )
@@ -43,6 +45,7 @@ def test_serialize_round_trips_through_airflow_serde():
         org_id=ORG_ID,
         project_id=PROJECT_ID,
         min_share=0.6,
+        on_never_completing="succeed",
         learnifier_conn_id="learnifier_other",
         poll_interval=7,
         end_time=1_900_000_000.5,
@@ -58,6 +61,7 @@ def test_serialize_round_trips_through_airflow_serde():
         "project_external_id": None,
         "participation_external_id": None,
         "min_share": 0.6,
+        "on_never_completing": "succeed",
         "poll_interval": 7.0,
         "end_time": 1_900_000_000.5,
     }
@@ -105,6 +109,8 @@ def test_waits_for_a_participant_by_id_until_all_activities_are_completed(learni
         "share": 1.0,
         "min_share": 1.0,
         "completed": True,
+        "never_completing": False,
+        "never_completing_reason": None,
     }
     assert polls(learnifier_conn) >= 3
 
@@ -183,3 +189,57 @@ def test_an_unknown_participation_external_id_fires_error(learnifier_conn):
     assert payload["status"] == "error"
     assert "LearnifierNotFoundError" in payload["message"]
     assert "404" in payload["message"]
+
+
+def test_on_never_completing_is_checked_when_the_trigger_is_made():
+    with pytest.raises(ValueError, match="on_never_completing must be 'fail' or 'succeed', not 'skip'"):
+        trigger(participation_external_id="person-0", on_never_completing="skip")
+
+
+def test_a_participant_removed_while_waited_for_fires_success_when_asked(learnifier_conn, capfd):
+    """Removed: no longer in the project's list. The trigger fires once, done, with the reason."""
+    (participant,) = enroll(1)
+
+    def remove() -> None:
+        with LearnifierHook() as hook:
+            hook.delete_participant(ORG_ID, PROJECT_ID, participant)
+
+    with after_polls(learnifier_conn, 2, remove):
+        payload = first_event(
+            trigger(
+                participant_id=participant,
+                org_id=ORG_ID,
+                project_id=PROJECT_ID,
+                on_never_completing="succeed",
+            )
+        )
+
+    assert payload["status"] == "success"
+    progress = payload["progress"]
+    assert (progress["completed"], progress["never_completing"]) == (False, True)
+    assert progress["never_completing_reason"] == "the participant is no longer in the project (removed)"
+    assert progress["activities_completed"] is None
+    output = capfd.readouterr()
+    assert (
+        f"Learnifier participant {participant} of project {PROJECT_ID} (organization unit {ORG_ID}) can "
+        "never complete: the participant is no longer in the project (removed); the wait ends as done, as "
+        "on_never_completing='succeed' asks"
+    ) in output.out + output.err
+
+
+def test_an_unknown_participation_external_id_is_gone_when_asked(learnifier_conn):
+    payload = first_event(trigger(participation_external_id="nobody", on_never_completing="succeed"))
+
+    assert payload["status"] == "success"
+    assert payload["progress"]["never_completing_reason"] == (
+        "Learnifier knows no participation with this external id (it was removed)"
+    )
+
+
+def test_an_unknown_project_still_fires_error_when_gone_participants_succeed(learnifier_conn):
+    payload = first_event(
+        trigger(participant_id="3001", project_external_id="no-such-course", on_never_completing="succeed")
+    )
+
+    assert payload["status"] == "error"
+    assert "GET /extproject answered 404" in payload["message"]

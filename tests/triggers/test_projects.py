@@ -105,6 +105,7 @@ def test_waits_until_every_activated_participant_completed(learnifier_conn):
         "activated": 3,
         "completed": 3,
         "never_completing": 0,
+        "unreadable": 0,
         "share": 1.0,
         "min_completed_share": 1.0,
         "min_share": 1.0,
@@ -212,3 +213,23 @@ def test_a_server_error_fires_error_with_the_last_progress_seen(learnifier_conn,
     assert "500" in payload["message"]
     assert payload["progress"]["activated"] == 2  # the progress of the last successful poll
     assert payload["progress"]["completed"] == 0
+
+
+def test_participants_with_unreadable_counts_are_named_up_to_a_limit(learnifier_conn, monkeypatch, capfd):
+    from airflow_provider_learnifier.completion import MAX_NAMED_UNREADABLE
+    from tests.completion_helpers import with_counts_as
+
+    ids = enroll(MAX_NAMED_UNREADABLE + 2)
+    with_counts_as(learnifier_conn, monkeypatch, lambda count: {"n": count})
+
+    payload = first_event(trigger(within=0.1))
+
+    logged = capfd.readouterr().out
+    assert payload["status"] == "timeout"
+    assert (payload["progress"]["unreadable"], payload["progress"]["completed"]) == (len(ids), 0)
+    named = [pid for pid in ids if f"Learnifier sent participant {pid} (project {PROJECT_ID})" in logged]
+    assert named == ids[:MAX_NAMED_UNREADABLE]
+    assert (
+        f"... and 2 more participant(s) of Learnifier project {PROJECT_ID} (organization unit {ORG_ID}) "
+        "with activity counts that are no numbers"
+    ) in logged

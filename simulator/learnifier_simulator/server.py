@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_learnifier import __version__
-from airflow_provider_learnifier.simulator.dispatch import Dispatcher, HttpRequest, Outcome
-from airflow_provider_learnifier.simulator.messages import ApiError, ApiResponse
-from airflow_provider_learnifier.simulator.recording import Exchange, ExchangeLog, HeaderMap
+from learnifier_simulator._version import __version__
+from learnifier_simulator.dispatch import Dispatcher, HttpRequest, Outcome
+from learnifier_simulator.messages import ApiError, ApiResponse
+from learnifier_simulator.recording import Exchange, ExchangeLog, HeaderMap
 
 log = logging.getLogger(__name__)
 

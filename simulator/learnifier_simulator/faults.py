@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from airflow_provider_learnifier.simulator.messages import (
+from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
     ApiResponse,
@@ -210,3 +213,53 @@ class FaultInjector:
         if slowness < config.slow_rate:
             return Fault("slow", delay=config.slow_seconds)
         return None
+
+
+class RateLimiter:
+    """A server-side rate limit: a token bucket of ``rate`` requests per second holding at most ``burst``.
+
+    Each API request takes a token; a request finding none is refused with 429 and a
+    ``Retry-After`` in whole seconds (rounded up, at least 1), as HTTP allows, without being
+    applied. Safe to use from many threads.
+
+    :param rate: tokens added per second.
+    :param burst: the most tokens the bucket holds (and holds at start); by default one second's worth.
+    :param clock: the clock, in seconds (``time.monotonic``); a seam for tests.
+    """
+
+    def __init__(
+        self, rate: float, burst: float | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not rate > 0 or rate == float("inf"):
+            raise ValueError(f"rate must be a positive number of requests per second, not {rate!r}")
+        burst = max(1.0, rate) if burst is None else burst
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, not {burst!r}")
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = self.burst
+        self._updated = clock()
+        self._admitted = 0
+        self._refused = 0
+
+    def take(self) -> ApiResponse | None:
+        """Take a token for one request: ``None`` when admitted, else the 429 answer to send."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                self._admitted += 1
+                return None
+            self._refused += 1
+            wait = (1 - self._tokens) / self.rate
+        return error_answer(429, {"Retry-After": str(max(1, math.ceil(wait)))})
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many requests were admitted and how many refused."""
+        with self._lock:
+            return {"admitted": self._admitted, "refused": self._refused}

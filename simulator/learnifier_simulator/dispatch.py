@@ -1,9 +1,10 @@
 """From a parsed HTTP request to the simulator's answer: routing, latency, authentication, faults and bodies.
 
 The steps, in order: find the route (404/405); wait the configured latency (API routes only);
-authenticate (401); meet an injected fault (API routes only); read the JSON body (400) and check
-it (422); apply the operation to the state; render the answer with the spec variants, if any
-(API routes only). A request still waiting when the simulator stops goes unanswered.
+authenticate (401); take a token of the rate limit, if any (429); meet an injected fault (API
+routes only); read the JSON body (400) and check it (422); apply the operation to the state;
+render the answer with the spec variants, if any (API routes only). A request still waiting
+when the simulator stops goes unanswered.
 """
 
 from __future__ import annotations
@@ -15,22 +16,22 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator.messages import (
+from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
     ApiRequest,
     ApiResponse,
 )
-from airflow_provider_learnifier.simulator.routes import Route, resolve
+from learnifier_simulator.routes import Route, resolve
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Mapping
 
-    from airflow_provider_learnifier.simulator.faults import Fault, FaultInjector
-    from airflow_provider_learnifier.simulator.recording import ExchangeLog, HeaderMap
-    from airflow_provider_learnifier.simulator.state import SimulatorState
-    from airflow_provider_learnifier.simulator.variants import VariantRenderer
+    from learnifier_simulator.faults import Fault, FaultInjector, RateLimiter
+    from learnifier_simulator.recording import ExchangeLog, HeaderMap
+    from learnifier_simulator.state import SimulatorState
+    from learnifier_simulator.variants import VariantRenderer
 
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Learnifier"'}
 _METHODS_WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
@@ -122,6 +123,7 @@ class Dispatcher:
     :param stopping: set when the simulator stops, to cut waits short.
     :param exchanges: the exchange log, which the simulator's own routes report on.
     :param variants: renders the spec variants of API answers; none when not given.
+    :param rate_limiter: the account's rate limit on API requests; none when not given.
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class Dispatcher:
         stopping: threading.Event,
         exchanges: ExchangeLog | None = None,
         variants: VariantRenderer | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.state = state
         self.credentials = credentials
@@ -140,6 +143,7 @@ class Dispatcher:
         self.latency = latency
         self.exchanges = exchanges
         self.variants = variants
+        self.rate_limiter = rate_limiter
         self._stopping = stopping
 
     def dispatch(self, request: HttpRequest) -> Outcome:
@@ -154,6 +158,11 @@ class Dispatcher:
             self._authenticate(route, request)
         except ApiError as error:
             return Outcome(ApiResponse.error(error), route)
+        limiter = self.rate_limiter
+        if limiter is not None and not route.is_control:
+            refusal = limiter.take()
+            if refusal is not None:
+                return Outcome(refusal, route, "throttled")
         fault = None if route.is_control else self.faults.draw(request.method, request.path)
         if fault is None:
             return Outcome(self._apply(route, params, request), route)

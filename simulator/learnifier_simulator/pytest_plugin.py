@@ -1,8 +1,7 @@
 """Pytest fixtures that run the Learnifier API simulator.
 
-Enable them in a ``conftest.py``::
-
-    pytest_plugins = ["airflow_provider_learnifier.simulator.pytest_plugin"]
+pytest loads them wherever the simulator is installed, through the ``pytest11`` entry point of
+the ``learnifier-simulator`` distribution.
 
 ``learnifier_simulator`` is a fresh simulator with the ``demo`` seed over HTTPS for each test;
 ``learnifier_conn`` also points the ``learnifier_default`` Airflow connection at it.
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_learnifier.simulator.runner import LearnifierSimulator
+from learnifier_simulator.runner import LearnifierSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -3,7 +3,7 @@
 Every public method of :class:`SimulatorState` holds one lock for its whole run, so operations
 from concurrent request threads never interleave. Methods take ids as the strings found in
 request paths, return JSON-ready API representations, and raise
-:class:`~airflow_provider_learnifier.simulator.messages.ApiError` for error answers.
+:class:`~learnifier_simulator.messages.ApiError` for error answers.
 
 Records are indexed by their parent (projects by organization unit, participants by project and
 by user, user groups by organization unit) and by their lookup keys (external ids, emails), so
@@ -21,8 +21,8 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from airflow_provider_learnifier.simulator.messages import ApiError
-from airflow_provider_learnifier.simulator.models import (
+from learnifier_simulator.messages import ApiError
+from learnifier_simulator.models import (
     CourseDesign,
     GlobalUserGroup,
     JsonObject,

@@ -5,27 +5,28 @@ HTTP(S) on a loopback address, with HTTP Basic authentication, latency and injec
 and records every exchange for contract tests (``record=False`` or ``max_exchanges=N`` for long
 runs; requests are counted either way). It needs no Airflow::
 
-    from airflow_provider_learnifier.simulator import LearnifierSimulator
+    from learnifier_simulator import LearnifierSimulator
 
     with LearnifierSimulator() as sim:
         print(sim.base_url, sim.ca_file)
 
 ``LearnifierSimulator(variants=SpecVariants.all(seed))`` varies its answers, per request and at
 random, in every way Learnifier's spec permits (short pages, unknown members, ids as strings, any
-2xx, optional members left out, shuffled lists): see :mod:`~airflow_provider_learnifier.simulator.variants`.
+2xx, optional members left out, shuffled lists): see :mod:`~learnifier_simulator.variants`.
 
-Run it on its own with ``python -m airflow_provider_learnifier.simulator`` (or
-``learnifier-simulator``); the demo data's ids are in :mod:`~airflow_provider_learnifier.simulator.seed`.
+Run it on its own with ``python -m learnifier_simulator`` (or
+``learnifier-simulator``); the demo data's ids are in :mod:`~learnifier_simulator.seed`.
 """
 
 from __future__ import annotations
 
-from airflow_provider_learnifier.simulator.faults import FaultConfig
-from airflow_provider_learnifier.simulator.messages import ApiError
-from airflow_provider_learnifier.simulator.recording import Exchange, HeaderMap
-from airflow_provider_learnifier.simulator.runner import LearnifierSimulator
-from airflow_provider_learnifier.simulator.state import SimulatorState
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator._version import __version__
+from learnifier_simulator.faults import FaultConfig
+from learnifier_simulator.messages import ApiError
+from learnifier_simulator.recording import Exchange, HeaderMap
+from learnifier_simulator.runner import LearnifierSimulator
+from learnifier_simulator.state import SimulatorState
+from learnifier_simulator.variants import SpecVariants
 
 __all__ = [
     "ApiError",
@@ -35,4 +36,5 @@ __all__ = [
     "LearnifierSimulator",
     "SimulatorState",
     "SpecVariants",
+    "__version__",
 ]

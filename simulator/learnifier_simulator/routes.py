@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
 
-from airflow_provider_learnifier.simulator import bodies
-from airflow_provider_learnifier.simulator.messages import ApiError, ApiRequest, ApiResponse
-from airflow_provider_learnifier.simulator.models import resource_url
-from airflow_provider_learnifier.simulator.state import SimulatorState
+from learnifier_simulator import bodies
+from learnifier_simulator.messages import ApiError, ApiRequest, ApiResponse
+from learnifier_simulator.models import resource_url
+from learnifier_simulator.state import SimulatorState
 
 if TYPE_CHECKING:
-    from airflow_provider_learnifier.simulator.bodies import BodySchema
-    from airflow_provider_learnifier.simulator.recording import Exchange, ExchangeLog
+    from learnifier_simulator.bodies import BodySchema
+    from learnifier_simulator.recording import Exchange, ExchangeLog
 
 Handler = Callable[[SimulatorState, ApiRequest], ApiResponse]
 

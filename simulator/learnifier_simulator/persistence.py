@@ -3,7 +3,7 @@
 ``learnifier-simulator --state-dir DIR`` keeps in ``DIR``
 
 - ``ca.pem``, ``server.pem`` and ``server-key.pem``: made at the first start, reused while valid
-  (see :data:`~airflow_provider_learnifier.simulator.tls.VALIDITY`), so a connection whose
+  (see :data:`~learnifier_simulator.tls.VALIDITY`), so a connection whose
   ``verify`` names ``DIR/ca.pem`` stays valid;
 - ``port``: the port of the first start, listened on again unless ``--port`` says otherwise;
 - ``data.json``: every record and the next ids, written when the simulator stops and read at the
@@ -21,13 +21,13 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
-from airflow_provider_learnifier.simulator import models
-from airflow_provider_learnifier.simulator.tls import TlsFiles, create_certificates, valid_for
+from learnifier_simulator import models
+from learnifier_simulator.tls import TlsFiles, create_certificates, valid_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from airflow_provider_learnifier.simulator.state import SimulatorState
+    from learnifier_simulator.state import SimulatorState
 
 #: A kept certificate closer than this to its expiry is replaced at start.
 RENEW_BEFORE = timedelta(days=1)

@@ -27,12 +27,12 @@ import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator.messages import JSON_CONTENT_TYPE, ApiResponse
+from learnifier_simulator.messages import JSON_CONTENT_TYPE, ApiResponse
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_provider_learnifier.simulator.bodies import BodySchema
+    from learnifier_simulator.bodies import BodySchema
 
 #: The paging headers of ``GET /users``.
 PAGING_HEADERS = ("X-Limit", "X-Offset", "X-Size", "X-More")

@@ -10,28 +10,32 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.simulator import persistence
-from airflow_provider_learnifier.simulator.dispatch import Credentials, Dispatcher
-from airflow_provider_learnifier.simulator.faults import DropPoint, FaultConfig, FaultInjector, scripted_fault
-from airflow_provider_learnifier.simulator.recording import Exchange, ExchangeLog
-from airflow_provider_learnifier.simulator.seed import seeded_state
-from airflow_provider_learnifier.simulator.server import SimulatorHTTPServer
-from airflow_provider_learnifier.simulator.state import SimulatorState
-from airflow_provider_learnifier.simulator.tls import create_certificates, server_context
-from airflow_provider_learnifier.simulator.variants import VariantRenderer
+from learnifier_simulator import persistence
+from learnifier_simulator.dispatch import Credentials, Dispatcher
+from learnifier_simulator.faults import DropPoint, FaultConfig, FaultInjector, RateLimiter, scripted_fault
+from learnifier_simulator.recording import Exchange, ExchangeLog
+from learnifier_simulator.seed import seeded_state
+from learnifier_simulator.server import SimulatorHTTPServer
+from learnifier_simulator.state import SimulatorState
+from learnifier_simulator.tls import create_certificates, server_context
+from learnifier_simulator.variants import VariantRenderer
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from airflow_provider_learnifier.simulator.models import JsonObject
-    from airflow_provider_learnifier.simulator.variants import SpecVariants
+    from learnifier_simulator.models import JsonObject
+    from learnifier_simulator.variants import SpecVariants
 
 #: Seconds that :meth:`LearnifierSimulator.stop` waits for open connections to close.
 STOP_TIMEOUT_SECONDS = 5.0
 
 
 def is_loopback(host: str) -> bool:
-    """Tell whether ``host`` is ``localhost`` or a loopback address."""
+    """Tell whether ``host`` is ``localhost`` or a loopback address.
+
+    The provider's hook has the same rule (``is_loopback_host``) for the URLs it may call over
+    plain HTTP. The simulator keeps its own: it installs without the provider and Airflow.
+    """
     if host.lower() == "localhost":
         return True
     try:
@@ -50,7 +54,7 @@ class LearnifierSimulator:
 
     :param key: the API key that requests must authenticate with.
     :param secret: the API secret.
-    :param seed: ``"demo"`` for the demo data of :mod:`~airflow_provider_learnifier.simulator.seed`,
+    :param seed: ``"demo"`` for the demo data of :mod:`~learnifier_simulator.seed`,
         or ``None`` for an account with only the course designs.
     :param tls: serve HTTPS with a certificate signed by a CA made at start (see :attr:`ca_file`).
     :param host: the loopback address to listen on.
@@ -62,14 +66,20 @@ class LearnifierSimulator:
         only counted (see :attr:`request_count`). May be switched later through :attr:`record`.
     :param max_exchanges: keep only the newest this many exchanges; ``None`` keeps all.
     :param variants: vary the answers, per request and at random, in the ways the spec permits
-        (see :class:`~airflow_provider_learnifier.simulator.variants.SpecVariants`); ``None``
+        (see :class:`~learnifier_simulator.variants.SpecVariants`); ``None``
         (the default) answers as usual. May be changed later through :attr:`variants`.
+    :param rate_limit: allow this many API requests per second, as a token bucket holding one
+        second's worth (see :class:`~learnifier_simulator.faults.RateLimiter`);
+        beyond it, answer 429 with ``Retry-After`` in whole seconds. ``None`` (the default): no
+        limit. May be changed later through :attr:`rate_limit`.
+    :param rate_limit_burst: how many requests the rate limit's bucket holds; by default one
+        second's worth.
     :param state_dir: keep the CA, the server certificate, the port and the data in this directory
-        across restarts (see :mod:`~airflow_provider_learnifier.simulator.persistence`): the data
+        across restarts (see :mod:`~learnifier_simulator.persistence`): the data
         saved at the last stop replaces the seed, and the port saved at the first start is used
         when ``port`` is 0. ``None`` (the default): all of it lasts only as long as the simulator.
-    :raises ValueError: for a host that is not a loopback address, an unknown seed, or a
-        negative ``max_exchanges``.
+    :raises ValueError: for a host that is not a loopback address, an unknown seed, a negative
+        ``max_exchanges`` or a ``rate_limit`` that is not positive.
     """
 
     def __init__(
@@ -86,6 +96,8 @@ class LearnifierSimulator:
         record: bool = True,
         max_exchanges: int | None = None,
         variants: SpecVariants | None = None,
+        rate_limit: float | None = None,
+        rate_limit_burst: float | None = None,
         state_dir: Path | None = None,
     ) -> None:
         if not is_loopback(host):
@@ -116,6 +128,8 @@ class LearnifierSimulator:
             self._exchanges,
             self._variant_renderer,
         )
+        self._rate_limit_burst = rate_limit_burst
+        self.rate_limit = rate_limit
         self.latency = latency
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -252,6 +266,22 @@ class LearnifierSimulator:
     @variants.setter
     def variants(self, variants: SpecVariants | None) -> None:
         self._variant_renderer.variants = variants
+
+    @property
+    def rate_limit(self) -> float | None:
+        """API requests allowed per second (a full bucket at each change), ``None`` for no limit."""
+        limiter = self._dispatcher.rate_limiter
+        return None if limiter is None else limiter.rate
+
+    @rate_limit.setter
+    def rate_limit(self, rate: float | None) -> None:
+        self._dispatcher.rate_limiter = None if rate is None else RateLimiter(rate, self._rate_limit_burst)
+
+    @property
+    def rate_limit_counts(self) -> dict[str, int]:
+        """How many API requests the current rate limit ``admitted`` and how many it ``refused`` (429)."""
+        limiter = self._dispatcher.rate_limiter
+        return {"admitted": 0, "refused": 0} if limiter is None else limiter.counts
 
     @property
     def fault_counts(self) -> dict[str, int]:

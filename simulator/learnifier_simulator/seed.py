@@ -4,7 +4,7 @@ Every state gets the three course designs (projects need one). The ``demo`` seed
 Corp organization unit, its administrator, an onboarding project run by the administrator, and a
 user group based on the global "All Staff" group, with the administrator as its member::
 
-    from airflow_provider_learnifier.simulator import seed
+    from learnifier_simulator import seed
 
     hook.get_project(seed.DEMO_ORG_UNIT_ID, seed.DEMO_PROJECT_ID)
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow_provider_learnifier.simulator.models import (
+from learnifier_simulator.models import (
     CourseDesign,
     GlobalUserGroup,
     OrgUnit,
@@ -22,7 +22,7 @@ from airflow_provider_learnifier.simulator.models import (
     User,
     UserGroup,
 )
-from airflow_provider_learnifier.simulator.state import (
+from learnifier_simulator.state import (
     DEFAULT_PROJECT_COUNTRY,
     DEFAULT_PROJECT_TIMEZONE,
     SimulatorState,

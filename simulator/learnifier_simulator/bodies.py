@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_learnifier.simulator.messages import ApiError
-from airflow_provider_learnifier.simulator.models import PROJECT_STATUSES
+from learnifier_simulator.messages import ApiError
+from learnifier_simulator.models import PROJECT_STATUSES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -1,22 +1,22 @@
 """Command line: run the simulator until interrupted.
 
-    python -m airflow_provider_learnifier.simulator --seed demo --ready-file /tmp/sim.json
+    python -m learnifier_simulator --seed demo --ready-file /tmp/sim.json
 
 It prints the base URL, the CA file and an ``export AIRFLOW_CONN_LEARNIFIER_DEFAULT=...`` line to
 paste into the shell that runs Airflow, and stops cleanly on SIGINT or SIGTERM.
 
-Unlike :class:`~airflow_provider_learnifier.simulator.LearnifierSimulator`, the command line does
+Unlike :class:`~learnifier_simulator.LearnifierSimulator`, the command line does
 not record exchanges by default: it runs for hours, and recording would grow without bound. It
 counts requests either way (``GET /_simulator/requests``). ``--record`` keeps the newest
 ``--max-exchanges`` exchanges (1000 by default), readable at ``GET /_simulator/exchanges``.
 
 ``--spec-variants SEED`` varies the answers in every way the spec permits (see
-:class:`~airflow_provider_learnifier.simulator.SpecVariants`); ``--users-page-cap N``,
+:class:`~learnifier_simulator.SpecVariants`); ``--users-page-cap N``,
 ``--ignore-undeclared-fields`` and ``--no-paging-headers`` take one freedom alone, or adjust
 ``--spec-variants``.
 
 ``--state-dir DIR`` keeps the CA, the server certificate, the port and the data in ``DIR`` (see
-:mod:`~airflow_provider_learnifier.simulator.persistence`): after a restart with the same
+:mod:`~learnifier_simulator.persistence`): after a restart with the same
 directory the printed connection is the same and still works, and the data is as it was at the
 last stop.
 """
@@ -34,10 +34,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_provider_learnifier.simulator.faults import FaultConfig
-from airflow_provider_learnifier.simulator.runner import LearnifierSimulator, is_loopback
-from airflow_provider_learnifier.simulator.seed import SEED_NAMES
-from airflow_provider_learnifier.simulator.variants import SpecVariants
+from learnifier_simulator.faults import FaultConfig
+from learnifier_simulator.runner import LearnifierSimulator, is_loopback
+from learnifier_simulator.seed import SEED_NAMES
+from learnifier_simulator.variants import SpecVariants
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http", action="store_true", help="serve plain HTTP instead of HTTPS")
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="milliseconds added to every API answer"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="RPS",
+        help="allow RPS API requests per second (a token bucket holding one second's worth); beyond it, "
+        "answer 429 with Retry-After in whole seconds (default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-limit-burst",
+        type=float,
+        metavar="N",
+        help="how many requests the --rate-limit bucket holds (default: one second's worth)",
     )
     faults = parser.add_argument_group("random faults (rates are probabilities per request)")
     faults.add_argument("--error-rate", type=float, default=0.0, help="answer 500, 502 or 503")
@@ -208,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             record=args.record,
             max_exchanges=args.max_exchanges,
             variants=spec_variants(args),
+            rate_limit=args.rate_limit,
+            rate_limit_burst=args.rate_limit_burst,
             state_dir=args.state_dir,
         )
     except ValueError as error:

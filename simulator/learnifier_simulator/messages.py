@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_provider_learnifier.simulator.recording import ExchangeLog
+    from learnifier_simulator.recording import ExchangeLog
 
 JSON_CONTENT_TYPE = "application/json"
 

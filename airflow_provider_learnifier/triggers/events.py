@@ -1,0 +1,429 @@
+"""Event-driven scheduling on Learnifier completions: an asset watcher that fires per completion.
+
+:class:`LearnifierCompletionEventTrigger` is a ``BaseEventTrigger`` for
+``Asset(watchers=[AssetWatcher(trigger=...)])`` (Airflow 3.0 or newer). It polls the participants
+of one project, or of every project of an organization unit, and fires one event per participant
+who newly completes a course; Airflow turns each event into an asset event, which schedules the
+DAGs on that asset.
+
+How it polls is the other triggers' design (:mod:`airflow_provider_learnifier.triggers.base`): the
+connection is fetched with Airflow's async API, every hook call (requests, the hook's retries and
+backoff) runs in a worker thread, and only the waits between polls happen on the event loop.
+
+Which completions it hands over, and across restarts (``docs/guides/event-driven.md``):
+
+* **Baseline.** Participants who have already completed when the trigger first polls are the
+  baseline: they are not handed over. Only completions seen after that poll are (in an
+  organization unit, also every completion in a project that appeared since).
+* **Hand-over record.** On Airflow 3.3 and newer, the triggerer gives the trigger the watched
+  asset's state store (kept in Airflow's metadata database). The trigger keeps there which
+  participants it has handed over (the baseline included), so a restarted or moved trigger goes
+  on from it: a completion that happened while no triggerer ran is handed over at the first poll,
+  and none is handed over again. A hand-over enters the record :data:`RECORD_DELAY` seconds after
+  its event was fired, once the triggerer has stored the event, so a crash can repeat the
+  completions of the last seconds but never lose one: at-least-once, and each event carries a
+  ``dedupe_key`` to make the DAG idempotent.
+  Before Airflow 3.3 there is no such store: the record lives in memory, and a restarted trigger
+  takes a new baseline (completions that happened while it was down are not handed over).
+* **Shared polls.** On Airflow 3.3 and newer, triggers watching the same project with the same
+  connection and poll interval share one poll (``shared_stream_key``): twenty assets watching one
+  course cost one request per interval. Each trigger keeps its own record and threshold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Hashable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_learnifier.completion import (
+    DEFAULT_CONN_ID,
+    IdLike,
+    check_project_naming,
+    share_threshold,
+)
+from airflow_provider_learnifier.exceptions import (
+    LearnifierConnectionError,
+    LearnifierNotFoundError,
+    LearnifierRateLimitError,
+    LearnifierResponseError,
+    LearnifierServerError,
+)
+from airflow_provider_learnifier.ids import id_problem
+from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed
+from airflow_provider_learnifier.triggers.base import _PrefetchedConnectionHook, _run_off_loop
+from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS, TriggerEvent, find_in_places
+
+if TYPE_CHECKING:
+    from airflow_provider_learnifier.hooks.learnifier import JsonObject, LearnifierHook
+
+if not AIRFLOW_V_3_0_PLUS:
+    raise ImportError(
+        "LearnifierCompletionEventTrigger needs Airflow 3.0 or newer: event-driven scheduling "
+        "(Asset watchers and BaseEventTrigger) does not exist in Airflow 2. On Airflow 2, wait for "
+        "completions with LearnifierParticipantCompletionSensor or LearnifierProjectCompletionSensor."
+    )
+
+BaseEventTrigger: Any = find_in_places("BaseEventTrigger", ("airflow.triggers.base",))
+
+__all__ = ["LearnifierCompletionEventTrigger"]
+
+log = logging.getLogger(__name__)
+
+#: Errors that a poll outlives (after the hook's own retries): the next poll tries again.
+_TRANSIENT_ERRORS = (
+    LearnifierConnectionError,
+    LearnifierServerError,
+    LearnifierRateLimitError,
+    LearnifierResponseError,
+)
+#: Seconds after an event was fired before its hand-over enters the stored record. The triggerer
+#: stores fired events within a second or two; until then a restart must hand the completion over
+#: again rather than lose it.
+RECORD_DELAY = 10.0
+#: The fields of a participation that a snapshot keeps (the spec's names).
+_SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal")
+
+
+def _text(value: Any) -> str | None:
+    """An id or external id from Learnifier as text, or ``None`` when it is none (an object, a list)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value)
+
+
+def _now() -> float:
+    """The clock of :data:`RECORD_DELAY` (``time.monotonic``); a seam for tests."""
+    return time.monotonic()
+
+
+class _Poller:
+    """One look at the watched participants per call, from one thread at a time.
+
+    Watches one project (named by ``org_id`` and ``project_id`` or by ``project_external_id``), or
+    every project of the organization unit ``org_id`` (``project_id`` and ``project_external_id``
+    not given). Remembers a named project's ids after the first call, so that each later call is
+    one request; an organization unit costs one request for its projects and one per project.
+    """
+
+    def __init__(self, org_id: IdLike | None, project_id: IdLike | None, project_external_id: str | None):
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.whole_org_unit = project_id is None and project_external_id is None
+        self._project: JsonObject | None = None
+
+    def describe(self) -> str:
+        if self.whole_org_unit:
+            return f"organization unit {self.org_id}"
+        return f"project {self.project_external_id or self.project_id}"
+
+    def __call__(self, hook: LearnifierHook) -> JsonObject:
+        """Return a JSON snapshot: when it was seen, and each watched project with its participants."""
+        if self.whole_org_unit:
+            org_id = str(self.org_id)
+            projects = hook.list_projects(org_id)
+            record_key = f"learnifier_completions/{org_id}"
+        else:
+            if self._project is None:
+                self._project = hook.resolve_project(
+                    org_id=self.org_id, project_id=self.project_id, external_id=self.project_external_id
+                )
+            org_id = str(self._project["orgId"])
+            projects = [self._project]
+            record_key = f"learnifier_completions/{org_id}/{self._project['id']}"
+        seen = []
+        for project in projects:
+            project_id = _text(project.get("id")) or ""
+            if (problem := id_problem(project_id)) is not None:
+                log.warning(
+                    "Skipping a project of organization unit %s without a usable id: %s", org_id, problem
+                )
+                continue
+            try:
+                participants = hook.list_participants(org_id, project_id)
+            except LearnifierNotFoundError:
+                if not self.whole_org_unit:
+                    raise
+                continue  # deleted since the projects were listed
+            external_id = project.get("externalId")
+            seen.append(
+                {
+                    "project_id": project_id,
+                    "project_external_id": external_id if isinstance(external_id, str) else None,
+                    "participants": _usable(participants, project_id),
+                }
+            )
+        return {
+            "record_key": record_key,
+            "org_id": org_id,
+            "seen_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "projects": seen,
+        }
+
+
+def _usable(participants: list[JsonObject], project_id: str) -> dict[str, JsonObject]:
+    """Participations by id, leaving out (with a warning) those without a usable id or counts."""
+    usable: dict[str, JsonObject] = {}
+    for participant in participants:
+        participant_id = _text(participant.get("id")) or ""
+        problem = id_problem(participant_id)
+        if problem is not None:
+            log.warning("Skipping a participant of project %s without a usable id: %s", project_id, problem)
+            continue
+        try:
+            activity_count(participant, "activitiesCompleted")
+            activity_count(participant, "activitiesTotal")
+        except LearnifierResponseError as err:
+            log.warning("Skipping participant %s for now: %s", participant_id, err)
+            continue
+        usable[participant_id] = {name: participant.get(name) for name in _SNAPSHOT_FIELDS}
+    return usable
+
+
+class _HandOverRecord:
+    """Which participants of which projects a trigger has handed over, kept in the asset's state store.
+
+    ``store`` is the trigger's ``asset_state_store`` (Airflow 3.3+) or ``None``; without a usable
+    store the record lives in memory only. A hand-over enters the stored record only
+    :data:`RECORD_DELAY` seconds after the event was fired, once the triggerer has stored the event.
+    The record is ``{"projects": {project id: [participant id, ...]}}`` under the snapshot's
+    ``record_key``; a project is in it from the first poll that saw it.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.projects: dict[str, set[str]] | None = None
+        #: Hand-overs not in the stored record yet, with when their events were fired.
+        self._fired: dict[tuple[str, str], float] = {}
+        self._stored: dict[str, set[str]] | None = None
+
+    async def load(self, key: str) -> None:
+        stored = await self._call("aget", key)
+        projects = stored.get("projects") if isinstance(stored, dict) else None
+        if isinstance(projects, dict) and all(isinstance(ids, list) for ids in projects.values()):
+            self.projects = {str(project): {str(item) for item in ids} for project, ids in projects.items()}
+            self._stored = {project: set(ids) for project, ids in self.projects.items()}
+
+    def add(self, project_id: str, participant_id: str) -> None:
+        """Note that the event of ``participant_id``'s completion was fired."""
+        assert self.projects is not None
+        self.projects[project_id].add(participant_id)
+        self._fired[project_id, participant_id] = _now()
+
+    async def save(self, key: str) -> None:
+        """Store the record, without the hand-overs fired less than :data:`RECORD_DELAY` ago."""
+        if self.projects is None:
+            return
+        now = _now()
+        recent = {fired for fired, when in self._fired.items() if now - when < RECORD_DELAY}
+        record = {
+            project: {participant for participant in ids if (project, participant) not in recent}
+            for project, ids in self.projects.items()
+        }
+        if record != self._stored and await self._call(
+            "aset", key, {"projects": {project: sorted(ids) for project, ids in record.items()}}
+        ):
+            self._stored = record
+            self._fired = {fired: self._fired[fired] for fired in recent}
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        """Call the store's ``method``: its answer (True for a write), or ``None`` without a working store."""
+        if self._store is None:
+            return None
+        try:
+            answer = await getattr(self._store, method)(*args)
+        except ValueError as err:
+            # Several assets share this very trigger: there is no single store to keep one record in.
+            log.warning("Keeping the hand-over record in memory only: %s", err)
+            self._store = None
+        except Exception as err:
+            log.warning(
+                "The asset state store failed (%s: %s); trying again next poll", type(err).__name__, err
+            )
+        else:
+            return True if answer is None and method == "aset" else answer
+        return None
+
+
+class LearnifierCompletionEventTrigger(BaseEventTrigger):
+    """Fire one event per participant who newly completes a course: of one project, or of an org unit.
+
+    For ``Asset(watchers=[AssetWatcher(name=..., trigger=LearnifierCompletionEventTrigger(...))])``
+    (Airflow 3.0 or newer). Each event's payload, also in the asset event's ``extra["payload"]``::
+
+        {"dedupe_key": "learnifier-completion/<org_id>/<project_id>/<participant_id>",
+         "org_id": ..., "project_id": ..., "project_external_id": ...,
+         "participant_id": ..., "user_id": ..., "participation_external_id": ...,
+         "progress": {"activities_completed": 5, "activities_total": 5, "share": 1.0},
+         "seen_at": "2026-11-30T17:00:00+00:00"}
+
+    ``seen_at`` is when the trigger saw the completion (Learnifier does not say when it happened).
+    See the module documentation for the baseline and restart rules.
+
+    :param org_id: the project's organization unit, with ``project_id``; alone, watch every project
+        of the organization unit (one request for its projects and one per project each poll).
+    :param project_id: the project's id, with ``org_id``.
+    :param project_external_id: the project's external id, instead of ``org_id`` and ``project_id``.
+    :param min_share: the share of a participant's activities that counts as completed.
+    :param learnifier_conn_id: the Airflow connection to Learnifier.
+    :param poll_interval: seconds between two polls.
+    """
+
+    def __init__(
+        self,
+        *,
+        org_id: IdLike | None = None,
+        project_id: IdLike | None = None,
+        project_external_id: str | None = None,
+        min_share: float = 1.0,
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 60.0,
+    ) -> None:
+        super().__init__()
+        if org_id is None or project_id is not None or project_external_id is not None:
+            try:
+                check_project_naming(
+                    org_id=org_id, project_id=project_id, project_external_id=project_external_id
+                )
+            except ValueError:
+                raise ValueError(
+                    "name one project by org_id and project_id or by project_external_id alone, "
+                    "or every project of an organization unit by org_id alone"
+                ) from None
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, (int, float))
+            or not poll_interval > 0
+        ):
+            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        self.org_id = org_id
+        self.project_id = project_id
+        self.project_external_id = project_external_id
+        self.min_share = share_threshold("min_share", min_share)
+        self.learnifier_conn_id = learnifier_conn_id
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the JSON-serializable keyword arguments that recreate this trigger."""
+        cls = type(self)
+        return (
+            f"{cls.__module__}.{cls.__qualname__}",
+            {
+                "org_id": self.org_id,
+                "project_id": self.project_id,
+                "project_external_id": self.project_external_id,
+                "min_share": self.min_share,
+                "learnifier_conn_id": self.learnifier_conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the project every ``poll_interval`` seconds; fire one event per new completion."""
+        async for event in self.filter_shared_stream(self.open_shared_stream(self.serialize()[1])):
+            yield event
+
+    def shared_stream_key(self) -> Hashable:
+        """Triggers polling the same project alike share one poll (Airflow 3.3+); thresholds may differ."""
+        return (
+            "learnifier_project_participants",
+            self.learnifier_conn_id,
+            None if self.org_id is None else str(self.org_id),
+            None if self.project_id is None else str(self.project_id),
+            self.project_external_id,
+            self.poll_interval,
+        )
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[JsonObject]:
+        """Yield a snapshot of the watched participants every ``poll_interval``, forever.
+
+        Uses only the fields of :meth:`shared_stream_key`. A poll that fails on a transient error
+        (after the hook's retries) is logged and tried again at the next interval; any other error
+        (authentication, no such project) ends the stream, failing its triggers.
+        """
+        # Looked up here, not at import: the common-compat connection helper is only for the triggerer.
+        from airflow_provider_learnifier.version_compat import get_async_connection
+
+        poller = _Poller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
+        hook = _PrefetchedConnectionHook(await get_async_connection(kwargs["learnifier_conn_id"]))
+        try:
+            while True:
+                try:
+                    snapshot = await _run_off_loop(poller, hook)
+                except _TRANSIENT_ERRORS as err:
+                    log.warning(
+                        "Polling Learnifier %s failed; next poll in %ss: %s",
+                        poller.describe(),
+                        kwargs["poll_interval"],
+                        err,
+                    )
+                else:
+                    yield snapshot
+                await asyncio.sleep(kwargs["poll_interval"])
+        finally:
+            hook.close()
+
+    async def filter_shared_stream(
+        self, shared_stream: AsyncIterator[JsonObject]
+    ) -> AsyncIterator[TriggerEvent]:
+        """Turn the snapshots into one event per participant not handed over yet."""
+        record = _HandOverRecord(getattr(self, "asset_state_store", None))
+        async for snapshot in shared_stream:
+            key = snapshot["record_key"]
+            if record.projects is None:
+                await record.load(key)
+            if record.projects is None:
+                # The baseline: nothing is handed over from the first poll of a new record.
+                record.projects = {project["project_id"]: set() for project in snapshot["projects"]}
+                baseline = self._completed(snapshot)
+                for project_id, participant_id, _ in baseline:
+                    record.projects[project_id].add(participant_id)
+                self.log.info(
+                    "Learnifier %s: the %d completion(s) before the first poll are the baseline, "
+                    "not handed over",
+                    key.removeprefix("learnifier_completions/"),
+                    len(baseline),
+                )
+            await record.save(key)
+            for project in snapshot["projects"]:
+                # A project that appeared since the baseline had no completions then.
+                record.projects.setdefault(project["project_id"], set())
+            for project_id, participant_id, project in self._completed(snapshot):
+                if participant_id not in record.projects[project_id]:
+                    yield TriggerEvent(self._payload(snapshot, project, participant_id))
+                    record.add(project_id, participant_id)
+
+    def _completed(self, snapshot: JsonObject) -> list[tuple[str, str, JsonObject]]:
+        """``(project id, participant id, project)`` of each completed participant of the snapshot."""
+        return [
+            (project["project_id"], participant_id, project)
+            for project in snapshot["projects"]
+            for participant_id, participant in project["participants"].items()
+            if is_completed(participant, self.min_share)
+        ]
+
+    @staticmethod
+    def _payload(snapshot: JsonObject, project: JsonObject, participant_id: str) -> JsonObject:
+        participant = project["participants"][participant_id]
+        return {
+            "dedupe_key": "/".join(
+                ("learnifier-completion", snapshot["org_id"], project["project_id"], participant_id)
+            ),
+            "org_id": snapshot["org_id"],
+            "project_id": project["project_id"],
+            "project_external_id": project["project_external_id"],
+            "participant_id": participant_id,
+            "user_id": _text(participant.get("userId")),
+            "participation_external_id": _text(participant.get("externalId")),
+            "progress": {
+                "activities_completed": activity_count(participant, "activitiesCompleted"),
+                "activities_total": activity_count(participant, "activitiesTotal"),
+                "share": completion_share(participant),
+            },
+            "seen_at": snapshot["seen_at"],
+        }

@@ -1,0 +1,189 @@
+"""The rate gate's logic on a mocked clock, and the hook's threads under a rate-limited simulator."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_provider_learnifier.hooks.learnifier import LearnifierConnectionSettings
+from airflow_provider_learnifier.hooks.rate_gate import DECREASE, RateGate
+from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator.faults import RateLimiter
+
+
+class FakeClock:
+    """A clock that only moves when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def sleep(mocker, clock):
+    return mocker.Mock(side_effect=clock.advance)
+
+
+def serve(gate: RateGate, server: RateLimiter, clock: FakeClock, requests: int, round_trip: float) -> dict:
+    """Send ``requests`` one by one through ``gate`` to ``server``, retrying 429s; count what happened."""
+    admitted = refused = 0
+    began = clock()
+    while admitted < requests:
+        turn = gate.acquire()
+        clock.advance(round_trip)
+        refusal = server.take()
+        if refusal is None:
+            admitted += 1
+            gate.answered(turn, 200, None)
+        else:
+            refused += 1
+            gate.answered(turn, 429, float(refusal.headers["Retry-After"]))
+    return {"admitted": admitted, "refused": refused, "seconds": clock() - began}
+
+
+def test_without_a_429_or_a_maximum_nothing_waits(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    for _ in range(100):
+        gate.answered(gate.acquire(), 200, None)
+    assert gate.rate is None
+    sleep.assert_not_called()
+
+
+@given(max_rate=st.floats(min_value=0.5, max_value=1000), count=st.integers(min_value=2, max_value=50))
+def test_a_maximum_spaces_the_turns(max_rate, count):
+    clock = FakeClock()
+    gate = RateGate(max_rate, clock=clock, sleep=clock.advance)
+    turns = [gate.acquire() for _ in range(count)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(turns)]
+    assert min(gaps) == pytest.approx(1 / max_rate)
+
+
+def test_a_429_pauses_every_thread_once_for_its_retry_after(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    in_flight = [gate.acquire() for _ in range(5)]
+    gate.answered(in_flight[0], 200, None)
+    clock.advance(0.1)
+    gate.answered(in_flight[1], 429, 2.0)
+    resume = clock() + 2.0
+    # The others were on their way before the pause: their 429s start no episode of their own.
+    for turn in in_flight[2:]:
+        gate.answered(turn, 429, 2.0)
+    assert gate.paused_until == pytest.approx(resume)
+    assert gate.acquire() >= resume
+    assert sleep.call_count == 1
+
+
+def test_the_rate_after_a_429_is_the_share_admitted_of_what_was_on_its_way(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    for _ in range(100):
+        gate.answered(gate.acquire(), 200, None)
+        clock.advance(0.01)
+    in_flight = [gate.acquire() for _ in range(7)]
+    gate.answered(gate.acquire(), 429, 1.0)
+    for turn, status in zip(in_flight, (200, 429, 200, 429, 429, 200, 429), strict=True):
+        gate.answered(turn, status, 1.0 if status == 429 else None)
+    # Sent at 100/s; of the 8 answers from the moment the server's bucket ran dry, 3 were admitted:
+    # about 44/s, less than the least share of the send rate kept.
+    assert gate.rate == pytest.approx(0.97 * 100 * max(3.5 / 8, DECREASE), rel=0.01)
+    gate.answered(gate.acquire(), 200, None)
+    for _ in range(20):
+        gate.answered(in_flight[0], 200, None)
+    # Stragglers admitted raise the share: 23 of 28.
+    assert gate.rate == pytest.approx(0.97 * 100 * 23.5 / 28, rel=0.02)
+
+
+def test_a_429_from_a_request_sent_after_the_pause_starts_a_new_episode(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    for _ in range(100):
+        gate.answered(gate.acquire(), 200, None)
+        clock.advance(0.01)
+    gate.answered(gate.acquire(), 429, 1.0)
+    first = gate.rate
+    for _ in range(10):
+        gate.answered(gate.acquire(), 200, None)
+    gate.answered(gate.acquire(), 429, 1.0)
+    assert gate.rate < first
+
+
+def test_a_retry_after_too_long_to_wait_pauses_nobody(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep, max_pause=300)
+    gate.answered(gate.acquire(), 429, 3600.0)
+    assert gate.paused_until <= clock()
+
+
+def test_without_adaptation_a_429_changes_nothing(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep, adaptive=False)
+    gate.answered(gate.acquire(), 429, 5.0)
+    assert gate.rate is None
+    assert gate.paused_until <= clock()
+
+
+def test_the_rate_grows_slowly_after_an_episode_but_never_past_the_maximum(clock, sleep):
+    gate = RateGate(10.0, clock=clock, sleep=sleep)
+    for _ in range(5):
+        gate.answered(gate.acquire(), 200, None)
+    gate.answered(gate.acquire(), 429, 1.0)
+    after_episode = gate.rate
+    clock.advance(10.0)
+    assert after_episode < gate.rate <= 10.0
+    clock.advance(10_000.0)
+    assert gate.rate == 10.0
+
+
+@given(limit=st.sampled_from([5.0, 20.0, 100.0, 500.0]), headroom=st.sampled_from([2.0, 5.0, 20.0]))
+def test_the_gate_learns_a_token_bucket_limit(limit, headroom):
+    """A client that could send ``headroom`` times faster than the server's limit."""
+    clock = FakeClock()
+    server = RateLimiter(limit, clock=clock)
+    gate = RateGate(clock=clock, sleep=clock.advance)
+    result = serve(gate, server, clock, requests=int(30 * limit), round_trip=1 / (headroom * limit))
+    assert result["admitted"] / result["seconds"] >= 0.85 * limit
+    assert result["refused"] <= 0.1 * (result["admitted"] + result["refused"])
+
+
+def test_the_connection_extra_sets_the_maximum(monkeypatch):
+    from airflow.models.connection import Connection
+
+    connection = Connection(
+        conn_id="x",
+        conn_type="learnifier",
+        login="k",
+        password="s",
+        extra='{"max_requests_per_second": "25"}',
+    )
+    assert LearnifierConnectionSettings.from_connection(connection).max_requests_per_second == 25.0
+    for wrong in ("0", "-1", "fast", "true"):
+        connection.extra = f'{{"max_requests_per_second": "{wrong}"}}'
+        with pytest.raises(ValueError, match="max_requests_per_second"):
+            LearnifierConnectionSettings.from_connection(connection)
+
+
+def test_enrolling_against_a_rate_limit_fails_nobody_and_meets_few_429s(monkeypatch, mocker):
+    from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
+
+    people = [{"email": f"limited{n}@acme.example", "external_id": f"limited-{n}"} for n in range(40)]
+    with LearnifierSimulator(seed="demo", record=False, latency=0.02, rate_limit=50) as simulator:
+        monkeypatch.setenv("AIRFLOW_CONN_LEARNIFIER_DEFAULT", simulator.connection_json())
+        operator = LearnifierEnrollOperator(
+            task_id="enroll", roster=people, org_id=1001, project_id=2001, max_concurrency=8
+        )
+        summary = operator.execute({"ti": mocker.MagicMock()})
+        counts = simulator.rate_limit_counts
+    assert summary["counts"]["failed"] == 0
+    assert summary["counts"]["enrolled"] == len(people)
+    # Without the gate every thread meets its own 429s; with it, about one episode's worth.
+    assert counts["refused"] <= 0.1 * (counts["admitted"] + counts["refused"])

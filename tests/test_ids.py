@@ -1,0 +1,89 @@
+"""Ids as the provider checks them before putting them in a request path."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_provider_learnifier.ids import MAX_ID_LENGTH, check_id, id_problem, int_like
+
+#: Characters that cannot change a URL path's meaning: what a usable id is made of here.
+SAFE_ALPHABET = st.characters(
+    min_codepoint=33, max_codepoint=0xFFFF, blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")
+).filter(lambda ch: ch not in "/\\." and not ch.isspace())
+
+
+@pytest.mark.parametrize(
+    "text", ["3001", "u-1", "Abc_DEF", "a.b", "user@example.com", "Åsa", "x" * MAX_ID_LENGTH]
+)
+def test_usable_ids_have_no_problem(text):
+    assert id_problem(text) is None
+    assert check_id("user_id", text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "it is empty"),
+        ("x" * (MAX_ID_LENGTH + 1), f"more than the {MAX_ID_LENGTH} an id may have"),
+        ("a/b", "slash"),
+        ("a\\b", "slash"),
+        ("..", "dot segment"),
+        ("a..b", "dot segment"),
+        (".", "dot segment"),
+        ("a b", "white space"),
+        ("a\tb", "white space"),
+        ("a\u2003b", "white space"),
+        ("a\x00b", "control characters"),
+        ("a\x7fb", "control characters"),
+        ("a\ud800b", "lone surrogate"),
+    ],
+)
+def test_ids_that_would_change_the_path_are_named_with_their_problem(text, problem):
+    assert problem in (id_problem(text) or "")
+    with pytest.raises(ValueError, match="project_id") as refused:
+        check_id("project_id", text)
+    assert "not a valid Learnifier id" in str(refused.value) or "must not be empty" in str(refused.value)
+
+
+def test_integers_become_their_text_and_case_is_kept():
+    assert check_id("org_id", 1001) == "1001"
+    assert check_id("org_id", 0) == "0"
+    assert check_id("user_id", "AbC") != check_id("user_id", "abc")
+
+
+@pytest.mark.parametrize("value", [None, True, False, 1.5, ["1"], {"id": 1}, b"1"])
+def test_values_that_are_neither_text_nor_integers_are_refused(value):
+    with pytest.raises(
+        ValueError, match=f"user_id must be a string or an integer, not {type(value).__name__}"
+    ):
+        check_id("user_id", value)
+
+
+def test_an_overlong_id_is_shown_shortened_in_the_error():
+    text = "y" * 1000
+    with pytest.raises(ValueError) as refused:
+        check_id("user_id", text)
+    assert "1000 characters long" in str(refused.value)
+    assert text not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1001", 1001), (" 1001 ", 1001), (1001, 1001), ("10a", "10a"), ("-1", "-1"), ("", ""), (None, None)],
+)
+def test_int_like_turns_digit_text_into_a_number_and_leaves_the_rest(value, expected):
+    assert int_like(value) == expected
+    assert type(int_like(value)) is type(expected)
+
+
+@given(st.text(SAFE_ALPHABET, min_size=1, max_size=MAX_ID_LENGTH))
+def test_any_text_of_safe_characters_is_an_id_unchanged(text):
+    assert check_id("user_id", text) == text
+
+
+@given(st.text(max_size=40), st.sampled_from(["/", "\\", "..", " ", "\n", "\x00"]), st.text(max_size=40))
+def test_no_id_with_a_path_changing_part_passes(prefix, part, suffix):
+    with pytest.raises(ValueError):
+        check_id("user_id", prefix + part + suffix)

@@ -1,0 +1,189 @@
+"""Participant and project progress: counts as the spec permits them, shares, never-completing reasons."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_provider_learnifier.exceptions import LearnifierResponseError
+from airflow_provider_learnifier.progress import (
+    ProjectProgress,
+    activity_count,
+    completion_share,
+    is_completed,
+    never_completes,
+    percent,
+    project_progress,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def participant(completed: object = 0, total: object = 5, **fields: object) -> dict[str, object]:
+    return {
+        "id": 3001,
+        "projectId": 2001,
+        "activitiesCompleted": completed,
+        "activitiesTotal": total,
+    } | fields
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3, 3),
+        ("3", 3),
+        (" 3 ", 3),
+        (3.0, 3),
+        ("3.0", 3),
+        (2.5, 2.5),
+        ("2.5", 2.5),
+        (None, 0),
+        ("", 0),
+        ("  ", 0),
+    ],
+)
+def test_counts_are_read_as_numbers_whatever_json_type_carries_them(value, expected):
+    count = activity_count(participant(completed=value), "activitiesCompleted")
+    assert count == expected
+    assert type(count) is type(expected)
+
+
+def test_an_absent_count_is_zero():
+    assert activity_count({"id": 1}, "activitiesTotal") == 0
+
+
+@pytest.mark.parametrize("value", ["three", True, math.nan, "nan", math.inf, "-inf", [3], {"n": 3}])
+def test_a_count_that_is_not_a_number_is_a_response_error_naming_it(value):
+    with pytest.raises(LearnifierResponseError) as error:
+        activity_count(participant(completed=value), "activitiesCompleted")
+    assert "participant 3001 (project 2001)" in str(error.value)
+    assert f"activitiesCompleted {value!r}" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("completed", "total", "share"),
+    [
+        (0, 5, 0.0),
+        (2, 5, 0.4),
+        (5, 5, 1.0),
+        (7, 5, 1.0),
+        (-1, 5, 0.0),
+        (3, 0, 0.0),
+        (0, 0, 0.0),
+        ("1", "4", 0.25),
+    ],
+)
+def test_the_share_is_completed_over_total_kept_between_0_and_1(completed, total, share):
+    assert completion_share(participant(completed, total)) == share
+
+
+@pytest.mark.parametrize(
+    ("completed", "total", "min_share", "expected"),
+    [
+        (5, 5, 1.0, True),
+        (4, 5, 1.0, False),
+        (4, 5, 0.8, True),
+        (3, 5, 0.8, False),
+        (6, 5, 1.0, True),
+        (0, 0, 1.0, False),  # no activities: nothing was completed
+        (0, 0, 0.1, False),
+    ],
+)
+def test_completed_means_at_least_the_share_of_some_activities(completed, total, min_share, expected):
+    assert is_completed(participant(completed, total), min_share) is expected
+
+
+@pytest.mark.parametrize(
+    ("share", "text"),
+    [(0.0, "0%"), (2 / 3, "67%"), (0.994, "99%"), (0.995, "99%"), (999 / 1000, "99%"), (1.0, "100%")],
+)
+def test_percent_never_shows_100_before_it_is_reached(share, text):
+    assert percent(share) == text
+
+
+def test_a_participation_in_error_never_completes_and_says_why():
+    assert never_completes(participant(inError=True, errorMessage="no seat left"), NOW) == (
+        "the participation is in error: no seat left"
+    )
+    assert never_completes(participant(inError=True), NOW) == "the participation is in error: no reason given"
+
+
+def test_an_expired_participation_never_completes_and_a_future_one_still_can():
+    past = (NOW - timedelta(days=1)).isoformat()
+    future = (NOW + timedelta(days=1)).isoformat()
+    assert (
+        never_completes(participant(expiration=past), NOW)
+        == "the participation expired at 2026-02-28T12:00:00+00:00"
+    )
+    assert never_completes(participant(expiration=future), NOW) is None
+    # A timestamp without an offset is read as UTC.
+    assert never_completes(participant(expiration="2026-02-28T12:00:00"), NOW) is not None
+
+
+@pytest.mark.parametrize("expiration", ["soon", "", None, 1234567890, "2026-13-40"])
+def test_an_expiration_that_is_not_a_timestamp_is_ignored(expiration):
+    assert never_completes(participant(expiration=expiration), NOW) is None
+
+
+def test_a_completed_participation_is_never_reported_as_never_completing():
+    done = participant(5, 5, inError=True, expiration=(NOW - timedelta(days=9)).isoformat())
+    assert never_completes(done, NOW) is None
+
+
+def test_project_progress_counts_activated_participants_only():
+    expired = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    participants = [
+        participant(5, 5, activated=True),
+        participant(4, 5, activated=True),
+        participant(2, 5, activated=True, inError=True),
+        participant(0, 5, activated=True, expiration=expired),
+        participant(5, 5, activated=False),  # not activated: outside the population
+        participant(0, 5),
+    ]
+
+    progress = project_progress(participants)
+
+    assert progress == ProjectProgress(participants=6, activated=4, completed=1, never_completing=2)
+    assert progress.share == 0.25
+    assert str(progress) == (
+        "1 of 4 activated participant(s) completed (25%); 2 can never complete (in error or expired)"
+    )
+    assert project_progress(participants, min_share=0.8).completed == 2
+
+
+def test_a_project_without_activated_participants_has_a_share_of_zero():
+    progress = project_progress([participant(5, 5)])
+
+    assert (progress.activated, progress.share) == (0, 0.0)
+    assert progress.to_dict() == {
+        "participants": 1,
+        "activated": 0,
+        "completed": 0,
+        "never_completing": 0,
+        "unreadable": 0,
+        "share": 0.0,
+    }
+    assert str(progress) == "0 of 0 activated participant(s) completed (0%)"
+
+
+@given(st.integers(-10, 1000), st.integers(-10, 1000), st.floats(0.01, 1.0))
+def test_the_share_is_a_fraction_and_completion_agrees_with_it(completed, total, min_share):
+    person = participant(completed, total)
+    share = completion_share(person)
+    assert 0.0 <= share <= 1.0
+    assert is_completed(person, min_share) == (total > 0 and share >= min_share)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 6), st.booleans()), max_size=30))
+def test_project_counts_are_nested(rows):
+    people = [
+        participant(done, 5, activated=activated, inError=in_error) for activated, done, in_error in rows
+    ]
+    progress = project_progress(people)
+    assert progress.participants == len(rows)
+    assert progress.completed + progress.never_completing <= progress.activated <= progress.participants

@@ -1,0 +1,353 @@
+"""LearnifierCompletionEventTrigger against the simulator: one event per new completion, across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_learnifier.exceptions import LearnifierAuthError
+from tests.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_VERSION, deserialize, import_string, serialize
+from tests.completion_helpers import ORG_ID, PARTICIPANTS_PATH, PROJECT_EXTERNAL_ID, PROJECT_ID, enroll, polls
+
+CLASSPATH = "airflow_provider_learnifier.triggers.events.LearnifierCompletionEventTrigger"
+airflow3_only = pytest.mark.airflow3_only("event-driven scheduling (BaseEventTrigger) is new in Airflow 3.0")
+
+
+class MemoryStateStore:
+    """Airflow 3.3's asset state store as the triggerer hands it to an event trigger, kept in a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return json.loads(self.values[key]) if key in self.values else default
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = json.dumps(value)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The hand-over record's clock, standing still until a test moves ``clock[0]`` on."""
+    from airflow_provider_learnifier.triggers import events
+
+    now = [0.0]
+    monkeypatch.setattr(events, "_now", lambda: now[0])
+    return now
+
+
+def make(**kwargs: Any) -> Any:
+    from airflow_provider_learnifier.triggers.events import LearnifierCompletionEventTrigger
+
+    names = {} if "project_external_id" in kwargs else {"org_id": ORG_ID, "project_id": PROJECT_ID}
+    return LearnifierCompletionEventTrigger(**names | {"poll_interval": 0.05} | kwargs)
+
+
+def run_for(sim, trigger, polls_count: int, actions: dict[int, Any] | None = None) -> list[dict[str, Any]]:
+    """Run ``trigger`` for ``polls_count`` polls, calling ``actions[n]()`` before poll ``n``: its payloads."""
+    actions = dict(actions or {})
+    events: list[dict[str, Any]] = []
+
+    async def consume() -> None:
+        async for event in trigger.run():
+            events.append(event.payload)
+
+    async def drive() -> None:
+        task = asyncio.create_task(consume())
+        start = polls(sim)
+        deadline = time.monotonic() + 30
+        try:
+            while (done := polls(sim) - start) < polls_count and not task.done():
+                assert time.monotonic() < deadline, f"only {done} polls"
+                if done in actions:
+                    await asyncio.to_thread(actions.pop(done))
+                await asyncio.sleep(0.005)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    asyncio.run(drive())
+    return events
+
+
+def complete(sim, participant_id: str):
+    return lambda: sim.advance_progress(participant_id=participant_id, complete=True)
+
+
+@airflow3_only
+def test_serialize_round_trips_through_airflow_serde():
+    original = make(project_external_id=PROJECT_EXTERNAL_ID, min_share=0.8, poll_interval=30)
+    classpath, kwargs = original.serialize()
+
+    assert classpath == CLASSPATH
+    assert kwargs == {
+        "org_id": None,
+        "project_id": None,
+        "project_external_id": PROJECT_EXTERNAL_ID,
+        "min_share": 0.8,
+        "learnifier_conn_id": "learnifier_default",
+        "poll_interval": 30.0,
+    }
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+@airflow3_only
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"org_id": None, "project_id": PROJECT_ID}, "name one project by org_id and project_id"),
+        ({"project_external_id": PROJECT_EXTERNAL_ID, "org_id": ORG_ID}, "or every project of an"),
+        ({"poll_interval": 0}, "poll_interval must be a positive number"),
+        ({"min_share": 0}, "must be a fraction"),
+    ],
+)
+def test_wrong_arguments_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make(**kwargs)
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3 has event-driven scheduling")
+def test_not_offered_below_airflow_3():
+    with pytest.raises(ImportError, match=r"needs Airflow 3\.0 or newer"):
+        importlib.import_module("airflow_provider_learnifier.triggers.events")
+
+
+@airflow3_only
+def test_each_new_completion_fires_exactly_one_event_and_the_baseline_none(learnifier_conn):
+    before, first, second, _ = enroll(4)
+    learnifier_conn.advance_progress(participant_id=before, complete=True)
+
+    events = run_for(
+        learnifier_conn,
+        make(),
+        8,
+        {2: complete(learnifier_conn, first), 4: complete(learnifier_conn, second)},
+    )
+
+    assert [event["participant_id"] for event in events] == [str(first), str(second)]
+    user = learnifier_conn.state.list_participants(str(ORG_ID), str(PROJECT_ID))[1]["userId"]
+    assert events[0] | {"seen_at": None} == {
+        "dedupe_key": f"learnifier-completion/{ORG_ID}/{PROJECT_ID}/{first}",
+        "org_id": str(ORG_ID),
+        "project_id": str(PROJECT_ID),
+        "project_external_id": PROJECT_EXTERNAL_ID,
+        "participant_id": str(first),
+        "user_id": user,
+        "participation_external_id": "person-1",
+        "progress": {"activities_completed": 5, "activities_total": 5, "share": 1.0},
+        "seen_at": None,
+    }
+    assert events[0]["seen_at"] <= events[1]["seen_at"]
+
+
+@airflow3_only
+def test_min_share_counts_part_way_completions(learnifier_conn):
+    (person,) = enroll(1)
+
+    events = run_for(
+        learnifier_conn,
+        make(project_external_id=PROJECT_EXTERNAL_ID, min_share=0.6),
+        6,
+        {
+            1: lambda: learnifier_conn.advance_progress(participant_id=person, activities=2),
+            3: lambda: learnifier_conn.advance_progress(participant_id=person, activities=1),
+        },
+    )
+
+    assert [(event["participant_id"], event["progress"]["activities_completed"]) for event in events] == [
+        (str(person), 3)
+    ]
+
+
+@airflow3_only
+def test_a_restart_from_serialized_kwargs_hands_over_what_it_missed_and_nothing_twice(learnifier_conn, clock):
+    from airflow_provider_learnifier.triggers.events import RECORD_DELAY
+
+    before, first, missed, later = enroll(4)
+    learnifier_conn.advance_progress(participant_id=before, complete=True)
+    store = MemoryStateStore()
+    trigger = make()
+    trigger.asset_state_store = store
+
+    def wait_for_the_record_delay() -> None:
+        clock[0] += RECORD_DELAY
+
+    first_run = run_for(
+        learnifier_conn, trigger, 6, {2: complete(learnifier_conn, first), 4: wait_for_the_record_delay}
+    )
+    assert json.loads(store.values[f"learnifier_completions/{ORG_ID}/{PROJECT_ID}"]) == {
+        "projects": {str(PROJECT_ID): sorted([str(before), str(first)])}
+    }
+    learnifier_conn.advance_progress(participant_id=missed, complete=True)  # while no triggerer runs
+    classpath, kwargs = trigger.serialize()
+    restarted = import_string(classpath)(**deserialize(serialize(kwargs)))
+    restarted.asset_state_store = store
+    second_run = run_for(learnifier_conn, restarted, 5, {2: complete(learnifier_conn, later)})
+
+    assert [event["participant_id"] for event in first_run] == [str(first)]
+    assert [event["participant_id"] for event in second_run] == [str(missed), str(later)]
+
+
+@airflow3_only
+def test_a_crash_before_the_record_is_saved_repeats_the_event_with_its_dedupe_key(learnifier_conn, clock):
+    (person,) = enroll(1)
+    store = MemoryStateStore()
+    trigger = make()
+    trigger.asset_state_store = store
+
+    # Stopped less than RECORD_DELAY after the hand-over: the record does not hold it yet.
+    first_run = run_for(learnifier_conn, trigger, 5, {2: complete(learnifier_conn, person)})
+    restarted = make()
+    restarted.asset_state_store = store
+    second_run = run_for(learnifier_conn, restarted, 3)
+
+    assert [event["dedupe_key"] for event in first_run] == [event["dedupe_key"] for event in second_run]
+
+
+@airflow3_only
+def test_without_a_state_store_a_restart_takes_a_new_baseline(learnifier_conn):
+    first, missed = enroll(2)
+
+    first_run = run_for(learnifier_conn, make(), 4, {2: complete(learnifier_conn, first)})
+    learnifier_conn.advance_progress(participant_id=missed, complete=True)
+    second_run = run_for(learnifier_conn, make(), 4)
+
+    assert [event["participant_id"] for event in first_run] == [str(first)]
+    assert second_run == []
+
+
+@airflow3_only
+def test_a_server_error_is_outlived_and_an_auth_error_is_not(learnifier_conn, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"max_retries": 0})
+    )
+    (person,) = enroll(1)
+
+    def break_and_complete() -> None:
+        learnifier_conn.inject(status=500, times=3, method="GET", path=PARTICIPANTS_PATH)
+        learnifier_conn.advance_progress(participant_id=person, complete=True)
+
+    events = run_for(learnifier_conn, make(), 7, {2: break_and_complete})
+    learnifier_conn.inject(status=401, times=1000, method="GET", path=PARTICIPANTS_PATH)
+
+    assert [event["participant_id"] for event in events] == [str(person)]
+    with pytest.raises(LearnifierAuthError):
+        run_for(learnifier_conn, make(), 1000)
+
+
+@pytest.mark.min_airflow("3.3", "shared streams between event triggers are new in Airflow 3.3")
+def test_twenty_watchers_of_one_project_share_one_poll(learnifier_conn):
+    from airflow.triggers.shared_stream import SharedStreamManager
+
+    first, second = enroll(2)
+    triggers = [make(min_share=1.0 if number % 2 else 0.2) for number in range(20)]
+    assert len({trigger.shared_stream_key() for trigger in triggers}) == 1
+    events: dict[int, list[str]] = {number: [] for number in range(20)}
+
+    async def drive() -> int:
+        manager = SharedStreamManager()
+        key = triggers[0].shared_stream_key()
+
+        async def consume(number: int) -> None:
+            stream = manager.subscribe(trigger_id=number, trigger=triggers[number], key=key)
+            async for event in triggers[number].filter_shared_stream(stream):
+                events[number].append(event.payload["participant_id"])
+
+        tasks = [asyncio.create_task(consume(number)) for number in range(20)]
+        start = polls(learnifier_conn)
+        while polls(learnifier_conn) - start < 2:
+            await asyncio.sleep(0.005)
+        await asyncio.to_thread(learnifier_conn.advance_progress, participant_id=first, activities=1)
+        await asyncio.to_thread(learnifier_conn.advance_progress, participant_id=second, complete=True)
+        while polls(learnifier_conn) - start < 6:
+            await asyncio.sleep(0.005)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await manager.stop_all()
+        return polls(learnifier_conn) - start
+
+    polled = asyncio.run(drive())
+
+    assert polled <= 7  # one poll per interval for all twenty, not twenty
+    for number in range(20):
+        expected = [str(second)] if number % 2 else [str(first), str(second)]
+        assert sorted(events[number]) == sorted(expected), (number, AIRFLOW_VERSION)
+
+
+@airflow3_only
+def test_participants_the_server_sends_wrong_are_skipped_and_the_others_handed_over(
+    learnifier_conn, monkeypatch
+):
+    (person,) = enroll(1)
+    list_participants = learnifier_conn.state.list_participants
+    hostile = [
+        {"activitiesCompleted": 5, "activitiesTotal": 5},  # no id
+        {"id": "../3999", "activitiesCompleted": 5, "activitiesTotal": 5},
+        {"id": 3998, "activitiesCompleted": "five", "activitiesTotal": 5},
+    ]
+
+    def served(org_id, project_id):
+        real = list_participants(org_id, project_id)
+        return real + hostile if any(p["activitiesCompleted"] for p in real) else real
+
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", served)
+
+    def complete_with_an_odd_user_id() -> None:
+        learnifier_conn.advance_progress(participant_id=person, complete=True)
+        hostile.append({"id": 3997, "userId": {"nested": 1}, "activitiesCompleted": 5, "activitiesTotal": 5})
+
+    events = run_for(learnifier_conn, make(), 5, {2: complete_with_an_odd_user_id})
+
+    assert [(event["participant_id"], event["user_id"]) for event in events] == [
+        (str(person), events[0]["user_id"]),
+        ("3997", None),
+    ]
+    assert isinstance(events[0]["user_id"], str)
+
+
+@airflow3_only
+def test_an_org_unit_watch_covers_its_projects_new_ones_included(learnifier_conn, clock):
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from learnifier_simulator import seed
+
+    before, first = enroll(2)
+    learnifier_conn.advance_progress(participant_id=before, complete=True)
+    store = MemoryStateStore()
+    trigger = make(org_id=ORG_ID, project_id=None)
+    trigger.asset_state_store = store
+    made: dict[str, str] = {}
+
+    def open_a_course_run_and_complete_it() -> None:
+        with LearnifierHook() as hook:
+            project = hook.create_project(
+                ORG_ID, name="Acme Onboarding Q3", design_id=seed.ONBOARDING_DESIGN_ID
+            )
+            made["project"] = project_id = str(project["id"])
+            made["person"] = person = str(hook.add_participant(ORG_ID, project_id, email="q3@example.com"))
+            hook.activate_participant(ORG_ID, project_id, person)
+        learnifier_conn.advance_progress(project_id=project_id, complete=True)
+
+    events = run_for(
+        learnifier_conn,
+        trigger,
+        6,
+        {2: complete(learnifier_conn, first), 3: open_a_course_run_and_complete_it},
+    )
+
+    assert [(event["project_id"], event["participant_id"]) for event in events] == [
+        (str(PROJECT_ID), str(first)),
+        (made["project"], made["person"]),
+    ]
+    assert events[1]["dedupe_key"] == f"learnifier-completion/{ORG_ID}/{made['project']}/{made['person']}"
+    assert trigger.shared_stream_key() != make().shared_stream_key()
+    stored = json.loads(store.values[f"learnifier_completions/{ORG_ID}"])
+    assert stored["projects"][str(PROJECT_ID)] == [str(before)]  # the others less than RECORD_DELAY ago
