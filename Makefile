@@ -83,7 +83,7 @@ lint: venv
 # each pinned by constraints/airflow-VERSION-py3.11.txt (`make matrix-lock` regenerates those).
 TOOLS_CONSTRAINTS := constraints/tools-py3.11.txt
 TOOLS_STAMP := $(VENV)/.tools-installed
-MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.3.2
+MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.1.8 3.2.2 3.3.2
 MATRIX_ARGS ?=
 SPHINXOPTS ?=
 

@@ -12,12 +12,12 @@ path, and Airflow 2.11 (or 3.0, where a few names had not moved to the Task SDK 
 to the older modules. ``tests/test_version_compat.py`` checks every name on every Airflow version
 of the matrix.
 
-On Airflow 2.x the connection form is made by the web server from the hook's
-``get_ui_field_behaviour()`` and ``get_connection_form_widgets()``, while Airflow 3 reads the
-provider info's ``ui-field-behaviour`` and ``conn-fields`` (and warns when a hook still defines
-the methods). On 2.x only, :data:`BaseHook` is therefore a thin subclass of Airflow's that gives
-each hook with a ``conn_type`` these two methods, derived from the provider info: one source of
-truth for both Airflow lines.
+The connection form is described once, in the provider info's ``ui-field-behaviour`` and
+``conn-fields``. Airflow 3.2 and newer read it from there (and warn when a hook still defines
+``get_ui_field_behaviour()`` or ``get_connection_form_widgets()``); Airflow 2.11, 3.0 and 3.1 build
+the form only from those two hook classmethods. Below 3.2, :data:`BaseHook` is therefore a thin
+subclass of Airflow's that gives each hook with a ``conn_type`` these two methods, derived from
+the provider info: one source of truth for every Airflow line.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     AIRFLOW_VERSION: tuple[int, int, int]
     #: Whether the installed Airflow is 3.0 or newer.
     AIRFLOW_V_3_0_PLUS: bool
+    #: Whether the installed Airflow reads the connection form from the provider info (3.2+).
+    AIRFLOW_V_3_2_PLUS: bool
 
 #: Where each name lives, newest Airflow first: ``"module"`` (same name) or ``"module:name"``.
 #: Comments say which of the matrix's versions (2.11, 3.0, 3.3) use which place.
@@ -58,7 +60,7 @@ _LOCATIONS: dict[str, tuple[str, ...]] = {
     "AirflowSkipException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     # 3.x | 2.11: assets were called datasets
     "Asset": ("airflow.sdk", "airflow.datasets:Dataset"),
-    # 3.3 | 2.11 and 3.0 (the 2.x hook gets its connection form methods, see _hook_base)
+    # 3.3 | 2.11 and 3.0 (below 3.2 the hook gets its connection form methods, see _hook_base)
     "BaseHook": ("airflow.sdk", "airflow.hooks.base"),
     # 3.x | 2.11
     "BaseOperator": ("airflow.sdk", "airflow.models.baseoperator"),
@@ -85,6 +87,7 @@ _LOCATIONS: dict[str, tuple[str, ...]] = {
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
     "AirflowException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
@@ -237,14 +240,15 @@ def _earlier_try_start(ti: Any, first_try: int) -> datetime | None:
 
 
 def _hook_base(airflow_base_hook: type) -> type:
-    """On Airflow 2.x, a ``BaseHook`` whose subclasses describe their connection form to the web server.
+    """Below Airflow 3.2, a ``BaseHook`` whose subclasses describe their connection form to the UI.
 
-    Airflow 2 reads the form only from methods in the hook class's own ``__dict__``, so they are
-    set on each subclass that has a ``conn_type`` listed in the provider info.
+    Airflow 2.11, 3.0 and 3.1 read the form only from methods in the hook class's own ``__dict__``
+    (Airflow 3.0 and 3.1 call them with WTForms mocked out in the API server), so they are set on
+    each subclass that has a ``conn_type`` listed in the provider info.
     """
 
     class BaseHook(airflow_base_hook):
-        """Airflow 2's ``BaseHook``, plus connection form methods for each hook from the provider info."""
+        """Airflow's ``BaseHook``, plus connection form methods for each hook from the provider info."""
 
         def __init_subclass__(cls, **kwargs: Any) -> None:
             super().__init_subclass__(**kwargs)
@@ -274,7 +278,7 @@ def _connection_type_info(conn_type: str | None) -> dict[str, Any] | None:
 
 
 def _ui_field_behaviour(connection_type: dict[str, Any]) -> dict[str, Any]:
-    """Airflow 2's ``get_ui_field_behaviour()`` answer, from the provider info's ``ui-field-behaviour``."""
+    """The ``get_ui_field_behaviour()`` answer, from the provider info's ``ui-field-behaviour``."""
     behaviour = connection_type.get("ui-field-behaviour", {})
     return {
         "hidden_fields": list(behaviour.get("hidden-fields", [])),
@@ -284,9 +288,9 @@ def _ui_field_behaviour(connection_type: dict[str, Any]) -> dict[str, Any]:
 
 
 def _connection_form_widgets(fields: dict[str, Any]) -> dict[str, Any]:
-    """Airflow 2's ``get_connection_form_widgets()`` answer, from the provider info's ``conn-fields``.
+    """The ``get_connection_form_widgets()`` answer, from the provider info's ``conn-fields``.
 
-    Airflow 2 accepts only string, integer, password and boolean fields: an ``integer`` schema
+    Airflow below 3.2 accepts only string, integer, password and boolean fields: an ``integer`` schema
     becomes an integer field with its bounds, a ``boolean`` one a check box, and anything else
     (numbers too) a text field that the hook parses.
     """
@@ -322,9 +326,11 @@ def __getattr__(name: str) -> Any:
         value: Any = _airflow_version()
     elif name == "AIRFLOW_V_3_0_PLUS":
         value = __getattr__("AIRFLOW_VERSION") >= (3, 0, 0)
+    elif name == "AIRFLOW_V_3_2_PLUS":
+        value = __getattr__("AIRFLOW_VERSION") >= (3, 2, 0)
     elif name in _LOCATIONS:
         value = _resolve(name)
-        if name == "BaseHook" and not __getattr__("AIRFLOW_V_3_0_PLUS"):
+        if name == "BaseHook" and not __getattr__("AIRFLOW_V_3_2_PLUS"):
             value = _hook_base(value)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,10 +64,9 @@ DEFAULT_REPORT_DIR = os.path.join(AIRFLOW_HOME, "learnifier-reports")
 #: Where ``deliver_login_link`` puts the login links: the folder a mail relay sends welcome mails
 #: from (and empties), one file per participant, readable by its owner only.
 LOGIN_LINK_OUTBOX = Path(AIRFLOW_HOME) / "learnifier-outbox"
-#: Seconds between two completion checks, and the longest wait. A course runs for weeks, so a
-#: check every 30 minutes is plenty. ``make demo`` and the tests shorten both with these
-#: environment variables (read when the DAG is parsed: sensor timings are not templated).
-POLL_INTERVAL = float(os.environ.get("LEARNIFIER_EXAMPLE_POLL_INTERVAL", 30 * 60))
+#: The longest wait for completion. The time between two checks is the ``poll_interval`` param.
+#: ``make demo`` and the tests shorten the wait with this environment variable (read when the DAG
+#: is parsed: a sensor's timeout is not templated).
 COMPLETION_TIMEOUT = float(os.environ.get("LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT", 30 * 24 * 3600))
 
 #: The roster and the report directory, resolved when a task runs: the run's param, else the
@@ -129,6 +128,13 @@ with DAG(
             type=["null", "string"],
             description="Directory or object store prefix of the report. Empty: the Airflow Variable "
             "learnifier_report_dir, else learnifier-reports under AIRFLOW_HOME.",
+        ),
+        "poll_interval": Param(
+            30 * 60,
+            type="number",
+            exclusiveMinimum=0,
+            description="Seconds between two completion checks. A course runs for weeks, so every "
+            "30 minutes is plenty.",
         ),
         "min_completed_share": Param(
             1.0,
@@ -192,7 +198,7 @@ with DAG(
         project_external_id="{{ params.project_external_id }}",
         min_completed_share="{{ params.min_completed_share }}",
         deferrable=True,  # waits in the triggerer: no worker slot is held for weeks
-        poke_interval=POLL_INTERVAL,
+        poll_interval="{{ params.poll_interval }}",
         timeout=COMPLETION_TIMEOUT,
         learnifier_conn_id=LEARNIFIER_CONN_ID,
     )

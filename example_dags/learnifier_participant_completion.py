@@ -46,10 +46,9 @@ DEFAULT_REPORT_DIR = os.path.join(
     os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "learnifier-reports"
 )
 REPORT_DIR = "{{ params.report_dir or var.value.get('learnifier_report_dir', default_report_dir) }}"
-#: Seconds between two completion checks, and the longest wait: onboarding takes days, and must be
-#: done within two months. ``make demo`` and the tests shorten both with these environment
-#: variables (read when the DAG is parsed: sensor timings are not templated).
-POLL_INTERVAL = float(os.environ.get("LEARNIFIER_EXAMPLE_POLL_INTERVAL", 60 * 60))
+#: The longest wait: onboarding must be done within two months. The time between two checks is the
+#: ``poll_interval`` param. ``make demo`` and the tests shorten the wait with this environment
+#: variable (read when the DAG is parsed: a sensor's timeout is not templated).
 COMPLETION_TIMEOUT = float(os.environ.get("LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT", 60 * 24 * 3600))
 
 with DAG(
@@ -86,6 +85,12 @@ with DAG(
         "first_name": Param("Noah", type="string", description="The new hire's first name."),
         "last_name": Param("Petersen", type="string", description="The new hire's last name."),
         "locale": Param("en", type="string", description="The new hire's language, e.g. en or sv."),
+        "poll_interval": Param(
+            60 * 60,
+            type="number",
+            exclusiveMinimum=0,
+            description="Seconds between two completion checks: onboarding takes days, so hourly.",
+        ),
         "report_dir": Param(
             None,
             type=["null", "string"],
@@ -127,7 +132,7 @@ with DAG(
         participant_id="{{ ti.xcom_pull(task_ids='enroll')['participant_ids'][params.employee_id] }}",
         project_external_id="{{ params.project_external_id }}",
         deferrable=True,  # waits in the triggerer: no worker slot is held for weeks
-        poke_interval=POLL_INTERVAL,
+        poll_interval="{{ params.poll_interval }}",
         timeout=COMPLETION_TIMEOUT,  # then the task fails, saying how far they got
         learnifier_conn_id=LEARNIFIER_CONN_ID,
     )

@@ -6,12 +6,13 @@
    on a throwaway ``AIRFLOW_HOME`` (SQLite): the quickstart, the enrollment (which waits for the
    course to be completed), the offboarding (for real), a new hire's onboarding (which waits for
    them to complete it), the yearly administration, the daily progress report and its summary.
-3. While a completion sensor waits, lets the enrolled people take the course: each time the
-   sensor (then its trigger) reads the project's participants, two more of them (the new hire,
-   in the onboarding course) complete it in the simulator, so the wait ends on its own after a
-   few checks (see :class:`CourseProgress`).
-4. Prints where the reports are and the summary of the last one, and exits 0; or, when a DAG
-   fails, the end of its log, and exits 1.
+3. While a completion sensor waits, lets the enrolled people take the course: once the DAG's
+   ``enroll`` task has finished, each time the sensor (then its trigger) reads the project's
+   participants, two more of them (the new hire, in the onboarding course) complete it in the
+   simulator, so the wait ends on its own after a few checks (see :class:`CourseProgress`).
+4. Prints where the reports are and the summary of the last one (saying whom the offboarding
+   removed since the enrollment), and exits 0; or, when a DAG fails, the end of its log, and
+   exits 1.
 
 The simulator is stopped and the Airflow home removed on exit: on success, on failure, on
 Ctrl-C (exit 130) and on SIGTERM (exit 143). The reports and each DAG run's log are kept, in a new
@@ -29,25 +30,33 @@ import csv
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learnifier_simulator import LearnifierSimulator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO / "example_dags"
 
+#: Seconds between the completion sensor's checks, and its longest wait, in the demo.
+POLL_INTERVAL = 1.0
+COMPLETION_TIMEOUT = 120.0
+
 #: The example DAG runs, in order, with the configuration of each run.
 RUNS: list[tuple[str, dict[str, Any]]] = [
     ("learnifier_quickstart", {}),
-    ("learnifier_enrollment", {}),
+    ("learnifier_enrollment", {"poll_interval": POLL_INTERVAL}),
     ("learnifier_offboarding", {"apply": True}),
-    ("learnifier_participant_completion", {}),
+    ("learnifier_participant_completion", {"poll_interval": POLL_INTERVAL}),
     ("learnifier_administration", {}),
     ("learnifier_progress_report", {}),
     ("learnifier_progress_summary", {}),
@@ -57,9 +66,6 @@ ENROLLMENT_PROJECT = "acme-security-awareness-2026"
 #: learnifier_participant_completion's project and new hire (its defaults): the demo lets them complete it.
 ONBOARDING_PROJECT = "acme-onboarding-2026"
 NEW_HIRE = "E1009"
-#: Seconds between the completion sensor's checks, and its longest wait, in the demo.
-POLL_INTERVAL = 1.0
-COMPLETION_TIMEOUT = 120.0
 
 
 class DemoFailed(Exception):
@@ -73,24 +79,35 @@ def say(message: str) -> None:
 class CourseProgress:
     """Let a project's participants take the course while a completion sensor waits for them.
 
-    Each time the project's participants are read while all of them are activated (that is,
-    after the enrollment: the sensor's first check, then its trigger's), the next ``per_check``
-    of them complete the course in the simulator. So the sensor sees the completed share grow
-    check after check and finishes on its own. Nothing depends on timing: the simulator records
-    each request before answering it, and a check always answers from the state before the
-    progress it causes, so a check after the enrollment can never be missed nor see progress made
-    before the enrollment ended.
+    Each time the project's participants are read after ``enrolled()`` became true (the enroll
+    task has finished: the reads are the sensor's first check, then its trigger's), the next
+    ``per_check`` of them complete the course in the simulator. So the sensor sees the completed
+    share grow check after check and finishes on its own. Reads while enrolling (the enroll
+    operator reads the participants too) change nothing, even when everyone enrolled so far is
+    activated. Nothing depends on timing: the simulator records each request before answering it,
+    and a check always answers from the state before the progress it causes, so a check after
+    the enrollment can never be missed nor see progress made before the enrollment ended.
 
     :param simulator: the running simulator (in this process).
     :param project_external_id: the project's external id.
+    :param enrolled: tells whether the enrollment has finished.
     :param per_check: how many participants complete the course per check.
     """
 
-    def __init__(self, simulator: LearnifierSimulator, project_external_id: str, per_check: int = 2) -> None:
+    def __init__(
+        self,
+        simulator: LearnifierSimulator,
+        project_external_id: str,
+        enrolled: Callable[[], bool],
+        per_check: int = 2,
+    ) -> None:
         self.simulator = simulator
         self.project_external_id = project_external_id
+        self.enrolled = enrolled
         self.per_check = per_check
         self.completed: list[str] = []
+        #: How many reads of the project's participants were looked at (enrolled or not yet).
+        self.reads_seen = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="course-progress", daemon=True)
 
@@ -114,7 +131,9 @@ class CourseProgress:
             path = f"/orgunits/{project['orgId']}/projects/{project['id']}/participants"
             for exchange in new:
                 if exchange.method == "GET" and exchange.path == path:
-                    self._one_check(project)
+                    if self.enrolled():
+                        self._one_check(project)
+                    self.reads_seen += 1
 
     def _project(self) -> dict[str, Any] | None:
         for project in self.simulator.state.snapshot()["projects"]:
@@ -127,8 +146,6 @@ class CourseProgress:
 
     def _one_check(self, project: dict[str, Any]) -> None:
         participants = self._participants(project)
-        if not participants or not all(p.get("activated") for p in participants):
-            return  # still enrolling
         pending = [p for p in participants if p["activitiesCompleted"] < p["activitiesTotal"]]
         if not pending:
             return
@@ -138,6 +155,32 @@ class CourseProgress:
         done = sum(p["activitiesCompleted"] >= p["activitiesTotal"] for p in self._participants(project))
         name, total = project["name"], len(participants)
         say(f"    [demo] {done} of {total} participants of {name!r} have completed the course")
+
+
+def task_succeeded(airflow_home: str, dag_id: str, task_id: str) -> Callable[[], bool]:
+    """Return a test of whether ``dag_id``'s ``task_id`` has succeeded, in the demo's Airflow database."""
+    database = Path(airflow_home) / "airflow.db"
+
+    def succeeded() -> bool:
+        try:
+            with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=5) as connection:
+                row = connection.execute(
+                    "SELECT 1 FROM task_instance WHERE dag_id = ? AND task_id = ? AND state = 'success'",
+                    (dag_id, task_id),
+                ).fetchone()
+        except sqlite3.OperationalError:
+            return False  # not migrated yet, or busy: ask again at the next read
+        return row is not None
+
+    return succeeded
+
+
+def participant_count(simulator: LearnifierSimulator, project_external_id: str) -> tuple[str, int]:
+    """The project's name and how many participants it has now."""
+    (project,) = [
+        p for p in simulator.state.snapshot()["projects"] if p.get("externalId") == project_external_id
+    ]
+    return project["name"], len(simulator.state.list_participants(str(project["orgId"]), str(project["id"])))
 
 
 def run_logged(command: list[str], env: dict[str, str], log: Path, verbose: bool) -> float:
@@ -213,7 +256,6 @@ def main(argv: list[str] | None = None) -> int:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW_CONN_LEARNIFIER_DEFAULT": simulator.connection_json(),
             "AIRFLOW_VAR_LEARNIFIER_REPORT_DIR": str(reports),
-            "LEARNIFIER_EXAMPLE_POLL_INTERVAL": str(POLL_INTERVAL),
             "LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT": str(COMPLETION_TIMEOUT),
         }
         seconds = run_logged([airflow, "db", "migrate"], env, logs / "db-migrate.log", args.verbose)
@@ -223,17 +265,24 @@ def main(argv: list[str] | None = None) -> int:
             [airflow, "dags", "reserialize"], env, logs / "dags-reserialize.log", args.verbose
         )
         say(f"Airflow database ready ({seconds:.0f} s)")
+        enrolled = task_succeeded(airflow_home, "learnifier_enrollment", "enroll")
+        new_hire_enrolled = task_succeeded(airflow_home, "learnifier_participant_completion", "enroll")
+        removed = 0
         with (
-            CourseProgress(simulator, ENROLLMENT_PROJECT) as progress,
-            CourseProgress(simulator, ONBOARDING_PROJECT, per_check=1) as onboarding,
+            CourseProgress(simulator, ENROLLMENT_PROJECT, enrolled) as progress,
+            CourseProgress(simulator, ONBOARDING_PROJECT, new_hire_enrolled, per_check=1) as onboarding,
         ):
             for dag_id, conf in RUNS:
                 say(f"Running {dag_id}{f' with {json.dumps(conf)}' if conf else ''} ...")
                 command = [airflow, "dags", "test", dag_id]
                 if conf:
                     command += ["--conf", json.dumps(conf)]
+                if dag_id == "learnifier_offboarding":
+                    enrollment_name, before = participant_count(simulator, ENROLLMENT_PROJECT)
                 seconds = run_logged(command, env, logs / f"{dag_id}.log", args.verbose)
                 say(f"  {dag_id}: success ({seconds:.0f} s)")
+                if dag_id == "learnifier_offboarding":
+                    removed = before - participant_count(simulator, ENROLLMENT_PROJECT)[1]
         if not progress.completed:
             raise DemoFailed("the enrollment's completion sensor never checked the project")
         if not onboarding.completed:
@@ -253,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  logs of the DAG runs:   {logs}")
     say(f"\nCompletion per project ({summaries[-1].name}):")
     print_table(read_summary(summaries[-1]))
+    if removed:
+        say(
+            f"\n  {enrollment_name!r} has {removed} participant(s) fewer than it had at the enrollment:"
+            " learnifier_offboarding removed those who left the company (no longer on the roster)."
+        )
     return 0
 
 

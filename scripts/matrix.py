@@ -1,12 +1,15 @@
 """The Airflow version matrix: what ``make matrix`` and ``make matrix-lock`` run.
 
-For each Airflow version (2.11, 3.0 and the newest 3.x, each pinned by
+For each Airflow version (2.11, 3.0, the latest 3.1 and 3.2, and the newest 3.x, each pinned by
 ``constraints/airflow-VERSION-py3.11.txt``) ``run`` builds a virtualenv under ``.matrix/`` (once,
-until the constraints or a ``pyproject.toml`` change), installs the pinned Airflow, this package
-with its ``[test]`` extra and the simulator (both editable), runs the test suite there, and runs
+until the constraints, their ``.in`` file or a ``pyproject.toml`` change), installs what the ``.in``
+file lists (the Airflow version, and packages it needs around it) pinned by the constraints, this
+package with its ``[test]`` extra and the simulator (both editable), runs the test suite there, and runs
 one example DAG end to end
 (``airflow dags test``) against a local Learnifier simulator. The newest version's constraints are
-the main development environment's, so it uses ``.venv`` as it is.
+the main development environment's, so it uses ``.venv`` as it is. ``--example-only VERSION``
+skips a version's tests; ``--smoke VERSION`` runs only its smoke tests (what differs most between
+Airflow lines: the provider registration, the connection form, the compatibility module).
 
 ``lock`` resolves ``constraints/airflow-VERSION-py3.11.in`` plus the ``[test]`` extra in a
 throwaway virtualenv and writes what was installed to ``constraints/airflow-VERSION-py3.11.txt``.
@@ -15,7 +18,7 @@ Only the standard library is imported here: the script runs under any of the env
 
 Usage::
 
-    python scripts/matrix.py run [--example-only VERSION]... VERSION...
+    python scripts/matrix.py run [--example-only VERSION]... [--smoke VERSION]... VERSION...
     python scripts/matrix.py lock VERSION...
 """
 
@@ -49,6 +52,15 @@ PYTEST_ARGS = shlex.split(
         " --ignore=tests/bench --ignore=tests/reliability --ignore=tests/integration",
     )
 )
+#: What pytest runs on a ``--smoke`` version: the tests of what the UI and the providers manager see.
+SMOKE_PYTEST_ARGS = [
+    "tests/test_connection_form.py",
+    "tests/test_get_provider_info.py",
+    "tests/test_version_compat.py",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+]
 
 #: The provider with its test extra and the simulator that its tests run against, from this tree.
 EDITABLE_INSTALL = ("--editable", ".[test]", "--editable", "./simulator")
@@ -77,10 +89,21 @@ def pip(venv: Path, *args: str | Path) -> None:
     run([venv / "bin" / "python", "-m", "pip", "--quiet", *args], cwd=REPO)
 
 
+def requirements_file(version: str) -> Path:
+    """What the version's constraints were resolved from: Airflow, its upper bounds, extra packages."""
+    return REPO / "constraints" / f"airflow-{version}-{PY_TAG}.in"
+
+
 def fingerprint(version: str) -> str:
     digest = hashlib.sha256()
-    for path in (constraints_file(version), REPO / "pyproject.toml", REPO / "simulator" / "pyproject.toml"):
-        digest.update(path.read_bytes())
+    for path in (
+        constraints_file(version),
+        requirements_file(version),
+        REPO / "pyproject.toml",
+        REPO / "simulator" / "pyproject.toml",
+    ):
+        if path.exists():
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -102,14 +125,18 @@ def ensure_venv(version: str) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     run([sys.executable, "-m", "venv", venv])
     pip(venv, "install", "--upgrade", "pip")
-    pip(venv, "install", "--constraint", constraints, *EDITABLE_INSTALL)
+    # The .in file too: it may add packages the Airflow version needs around it (such as the FAB
+    # provider on 3.0), which the constraints pin but do not install.
+    requirements = requirements_file(version)
+    extra: list[str | Path] = ["--requirement", requirements] if requirements.exists() else []
+    pip(venv, "install", "--constraint", constraints, *extra, *EDITABLE_INSTALL)
     stamp.write_text(fingerprint(version))
     return venv
 
 
-def run_tests(venv: Path) -> bool:
+def run_tests(venv: Path, pytest_args: list[str]) -> bool:
     return (
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", *PYTEST_ARGS], cwd=REPO).returncode == 0
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", *pytest_args], cwd=REPO).returncode == 0
     )
 
 
@@ -134,10 +161,12 @@ def command_run(args: argparse.Namespace) -> int:
             continue
         timings.append(f"install {time.monotonic() - started:.0f} s")
         if version not in args.example_only:
+            smoke = version in args.smoke
             step = time.monotonic()
-            tests_ok = run_tests(venv)
+            tests_ok = run_tests(venv, SMOKE_PYTEST_ARGS if smoke else PYTEST_ARGS)
             ok = ok and tests_ok
-            timings.append(f"tests {time.monotonic() - step:.0f} s {'ok' if tests_ok else 'FAILED'}")
+            label = "smoke tests" if smoke else "tests"
+            timings.append(f"{label} {time.monotonic() - step:.0f} s {'ok' if tests_ok else 'FAILED'}")
         step = time.monotonic()
         example_ok = run_example(venv)
         ok = ok and example_ok
@@ -187,7 +216,7 @@ def command_example(args: argparse.Namespace) -> int:
 
 def command_lock(args: argparse.Namespace) -> int:
     for version in args.versions:
-        source = REPO / "constraints" / f"airflow-{version}-{PY_TAG}.in"
+        source = requirements_file(version)
         if not source.exists():
             raise SystemExit(f"no {source.relative_to(REPO)} to resolve")
         started = time.monotonic()
@@ -227,6 +256,14 @@ def main() -> int:
         default=[],
         metavar="VERSION",
         help="only run the example DAG on this version (its tests run elsewhere, e.g. 'make test')",
+    )
+    run_parser.add_argument(
+        "--smoke",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="run only the smoke tests (provider info, connection form, compatibility) and the "
+        "example DAG on this version",
     )
     lock_parser = commands.add_parser("lock", help="resolve and write a version's constraints file")
     lock_parser.add_argument("versions", nargs="+")

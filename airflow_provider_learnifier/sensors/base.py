@@ -40,6 +40,8 @@ class LearnifierCompletionSensor(BaseSensorOperator):
     :param learnifier_conn_id: the Airflow connection to Learnifier.
     :param deferrable: wait in the triggerer, freeing the worker slot between checks. Defaults to
         the ``[operators] default_deferrable`` option. ``mode`` does not matter then.
+    :param poll_interval: seconds between checks, in place of ``poke_interval``. Templated, so that
+        a DAG param can set it per run (``"{{ params.poll_interval }}"``); blank: ``poke_interval``.
 
     The other parameters (``poke_interval``, ``timeout``, ``mode``, ``soft_fail``, ...) are those of
     :class:`~airflow.sdk.BaseSensorOperator`.
@@ -50,11 +52,13 @@ class LearnifierCompletionSensor(BaseSensorOperator):
         *,
         learnifier_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.learnifier_conn_id = learnifier_conn_id
         self.deferrable = deferrable
+        self.poll_interval = poll_interval
         self._check: CompletionCheck | None = None
         self._last_status: CompletionStatus | None = None
 
@@ -111,6 +115,7 @@ class LearnifierCompletionSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Check; then wait in poke or reschedule mode, or defer to the trigger when ``deferrable``."""
+        self._apply_poll_interval()
         try:
             self._check = self.make_check()
         except ValueError as err:
@@ -131,6 +136,25 @@ class LearnifierCompletionSensor(BaseSensorOperator):
                 raise AirflowSensorTimeout(self._timeout_message()) from timeout
         finally:
             self.hook.close()
+
+    def _apply_poll_interval(self) -> None:
+        """Use the rendered ``poll_interval``, when given, as ``poke_interval``.
+
+        :raises ValueError: for anything but a positive number of seconds.
+        """
+        from airflow_provider_learnifier.operators._base import blank
+
+        if blank(self.poll_interval):
+            return
+        try:
+            seconds = float(self.poll_interval)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if not 0 < seconds < float("inf"):
+            raise ValueError(
+                f"poll_interval must be a positive number of seconds, not {self.poll_interval!r}"
+            )
+        self.poke_interval = seconds
 
     def _execute_deferrable(self, context: Context) -> Any:
         # Counted from the first try's start, so that a retry after an error event does not get the

@@ -63,6 +63,7 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
 
     template_fields = (
         "learnifier_conn_id",
+        "poll_interval",
         "participant_id",
         "org_id",
         "project_id",

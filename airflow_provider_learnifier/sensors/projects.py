@@ -54,6 +54,7 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
 
     template_fields = (
         "learnifier_conn_id",
+        "poll_interval",
         "org_id",
         "project_id",
         "project_external_id",

@@ -14,6 +14,11 @@ counts requests either way (``GET /_simulator/requests``). ``--record`` keeps th
 :class:`~learnifier_simulator.SpecVariants`); ``--users-page-cap N``,
 ``--ignore-undeclared-fields`` and ``--no-paging-headers`` take one freedom alone, or adjust
 ``--spec-variants``.
+
+``--state-dir DIR`` keeps the CA, the server certificate, the port and the data in ``DIR`` (see
+:mod:`~learnifier_simulator.persistence`): after a restart with the same
+directory the printed connection is the same and still works, and the data is as it was at the
+last stop.
 """
 
 from __future__ import annotations
@@ -138,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer GET /users without X-Limit, X-Offset, X-Size and X-More",
     )
     parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep the CA, certificate, port and data in this directory across restarts, so that "
+        "a printed connection stays valid (the data is saved when the simulator stops)",
+    )
+    parser.add_argument(
         "--ready-file",
         type=Path,
         help="once listening, write the base URL, CA file, pid and connection JSON to this file",
@@ -212,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             variants=spec_variants(args),
             rate_limit=args.rate_limit,
             rate_limit_burst=args.rate_limit_burst,
+            state_dir=args.state_dir,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -10,11 +10,13 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from learnifier_simulator import persistence
 from learnifier_simulator.dispatch import Credentials, Dispatcher
 from learnifier_simulator.faults import DropPoint, FaultConfig, FaultInjector, RateLimiter, scripted_fault
 from learnifier_simulator.recording import Exchange, ExchangeLog
 from learnifier_simulator.seed import seeded_state
 from learnifier_simulator.server import SimulatorHTTPServer
+from learnifier_simulator.state import SimulatorState
 from learnifier_simulator.tls import create_certificates, server_context
 from learnifier_simulator.variants import VariantRenderer
 
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from learnifier_simulator.models import JsonObject
-    from learnifier_simulator.state import SimulatorState
     from learnifier_simulator.variants import SpecVariants
 
 #: Seconds that :meth:`LearnifierSimulator.stop` waits for open connections to close.
@@ -73,6 +74,10 @@ class LearnifierSimulator:
         limit. May be changed later through :attr:`rate_limit`.
     :param rate_limit_burst: how many requests the rate limit's bucket holds; by default one
         second's worth.
+    :param state_dir: keep the CA, the server certificate, the port and the data in this directory
+        across restarts (see :mod:`~learnifier_simulator.persistence`): the data
+        saved at the last stop replaces the seed, and the port saved at the first start is used
+        when ``port`` is 0. ``None`` (the default): all of it lasts only as long as the simulator.
     :raises ValueError: for a host that is not a loopback address, an unknown seed, a negative
         ``max_exchanges`` or a ``rate_limit`` that is not positive.
     """
@@ -93,12 +98,22 @@ class LearnifierSimulator:
         variants: SpecVariants | None = None,
         rate_limit: float | None = None,
         rate_limit_burst: float | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"The simulator listens only on loopback addresses, not on {host!r}")
         self.key = key
         self.secret = secret
-        self.state: SimulatorState = seeded_state(seed)
+        self._state_dir = state_dir
+        if state_dir is not None:
+            persistence.prepare(state_dir)
+            port = port or persistence.saved_port(state_dir)
+            restored = SimulatorState()
+            self.state: SimulatorState = (
+                restored if persistence.load_state(state_dir, restored) else seeded_state(seed)
+            )
+        else:
+            self.state = seeded_state(seed)
         self._tls = tls
         self._address = (host, port)
         self._exchanges = ExchangeLog(record=record, max_exchanges=max_exchanges)
@@ -141,7 +156,11 @@ class LearnifierSimulator:
         if self._server is not None or self._stopping.is_set():
             raise RuntimeError("This simulator was already started")
         ssl_context = None
-        if self._tls:
+        if self._tls and self._state_dir is not None:
+            files = persistence.certificates(self._state_dir)
+            self._ca_file = files.ca_file
+            ssl_context = server_context(files)
+        elif self._tls:
             self._cert_dir = Path(tempfile.mkdtemp(prefix="learnifier-simulator-"))
             files = create_certificates(self._cert_dir)
             self._ca_file = files.ca_file
@@ -152,6 +171,8 @@ class LearnifierSimulator:
             self._remove_certificates()
             raise
         self.state.base_url = self.base_url
+        if self._state_dir is not None:
+            persistence.save_port(self._state_dir, self.port)
         self._thread = threading.Thread(
             target=self._server.serve_until_stopped, name=f"learnifier-simulator-{self.port}", daemon=True
         )
@@ -160,7 +181,8 @@ class LearnifierSimulator:
     def stop(self) -> None:
         """Stop serving: close the listening socket and every connection, and remove the certificates.
 
-        Stopping again, or stopping a simulator never started, does nothing.
+        With a ``state_dir``, keep the certificates there and save the data instead. Stopping
+        again, or stopping a simulator never started, does nothing.
         """
         self._stopping.set()
         if self._server is not None and self._thread is not None:
@@ -169,6 +191,8 @@ class LearnifierSimulator:
             self._thread = None
             self._server.server_close()
             self._server.close_connections(STOP_TIMEOUT_SECONDS)
+            if self._state_dir is not None:
+                persistence.save_state(self._state_dir, self.state)
         self._remove_certificates()
 
     def _remove_certificates(self) -> None:

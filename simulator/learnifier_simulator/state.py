@@ -187,6 +187,22 @@ class SimulatorState:
                 if kind in self._next_ids:
                     self._next_ids[kind] = max(self._next_ids[kind], cast("int", record.id) + 1)
 
+    def records(self) -> list[Record]:
+        """Return every stored record, kind by kind, oldest first (to save the state)."""
+        with self._lock:
+            return [record for table in self._tables.values() for record in table.values()]
+
+    def next_ids(self) -> dict[str, int]:
+        """Return the next id each kind of record gets, by kind name (to save the state)."""
+        with self._lock:
+            return {kind.__name__: next_id for kind, next_id in self._next_ids.items()}
+
+    def reserve_ids(self, next_ids: Mapping[str, int]) -> None:
+        """Allocate later ids from at least ``next_ids`` (by kind name), so that none is reused."""
+        with self._lock:
+            for kind in self._next_ids:
+                self._next_ids[kind] = max(self._next_ids[kind], int(next_ids.get(kind.__name__, 0)))
+
     def snapshot(self) -> JsonObject:
         """Return the whole state as JSON: every record in its API representation.
 

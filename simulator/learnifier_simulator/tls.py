@@ -124,6 +124,17 @@ def create_certificates(directory: Path) -> TlsFiles:
     )
 
 
+def valid_for(files: TlsFiles, margin: timedelta) -> bool:
+    """Tell whether ``files`` all exist and both certificates stay valid for at least ``margin``."""
+    if not all(path.is_file() for path in (files.ca_file, files.cert_file, files.key_file)):
+        return False
+    expiry = min(
+        x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc
+        for path in (files.ca_file, files.cert_file)
+    )
+    return expiry - datetime.now(timezone.utc) >= margin
+
+
 def server_context(files: TlsFiles) -> ssl.SSLContext:
     """Return a server-side TLS context (TLS 1.2 or later) that presents the server certificate."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

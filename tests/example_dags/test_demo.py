@@ -85,6 +85,8 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         )
     ]
     assert len(steps) >= 2, output
+    # Progress starts once the whole roster is enrolled: never "1 of 1" while enrolling.
+    assert {total for _, total in steps} == {8}, output
     assert steps[-1] == (8, 8)
     assert [done for done, _ in steps] == sorted({done for done, _ in steps})
     # The new hire's wait ended the same way.
@@ -139,6 +141,12 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
     assert re.search(r"Acme Security Awareness 2026\s+6\s+6\s+6\s+100%", table)
     assert re.search(r"Acme Onboarding 2026\s+1\s+1\s+1\s+100%", table)
     assert re.search(r"Onboarding \(quickstart\)\s+2\s+2\s+0\s+0%", table)
+    # The table's 6 after "8 of 8" is explained: the offboarding removed two.
+    assert re.search(
+        r"'Acme Security Awareness 2026' has 2 participant\(s\) fewer than it had at the enrollment: "
+        r"learnifier_offboarding removed",
+        table,
+    ), table
     # The simulator is stopped and the throwaway Airflow home removed.
     assert not listening(printed(output, "Learnifier simulator at"))
     assert not Path(printed(output, r"Airflow home \(removed at the end\):")).exists()

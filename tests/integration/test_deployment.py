@@ -99,7 +99,6 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         bundles={"learnifier-example-dags": EXAMPLE_DAGS, "learnifier-it-dags": IT_DAGS},
         env={
             "AIRFLOW_CONN_LEARNIFIER_DEFAULT": sim.connection_json(),
-            "LEARNIFIER_EXAMPLE_POLL_INTERVAL": "2",
             "LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT": "600",
         },
     )
@@ -112,7 +111,7 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         ours = [e for e in deployment.import_errors() if "learnifier" in str(e.get("filename", ""))]
         assert not ours, ours
         report_dir = home / "reports"
-        run_id = deployment.trigger(DAG_ID, {"report_dir": str(report_dir)})
+        run_id = deployment.trigger(DAG_ID, {"report_dir": str(report_dir), "poll_interval": 2})
 
         # The sensor defers: its trigger is picked up by the triggerer.
         def deferred_with_trigger() -> dict[str, Any] | None:

@@ -160,6 +160,33 @@ def test_deferrable_defers_to_the_trigger_with_the_rendered_arguments(learnifier
     }
 
 
+def test_a_rendered_poll_interval_replaces_poke_interval_for_the_trigger(learnifier_conn):
+    enroll(1)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(deferrable=True, timeout=600, poke_interval=5, poll_interval="0.5").execute({})
+
+    assert deferred.value.trigger.serialize()[1]["poll_interval"] == 0.5
+
+
+@pytest.mark.parametrize("blank", [None, "", "None"])
+def test_a_blank_poll_interval_keeps_poke_interval(learnifier_conn, blank):
+    enroll(1)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(deferrable=True, timeout=600, poke_interval=5, poll_interval=blank).execute({})
+
+    assert deferred.value.trigger.serialize()[1]["poll_interval"] == 5.0
+
+
+@pytest.mark.parametrize("wrong", ["0", "-1", "soon", "inf", "nan", 0])
+def test_a_poll_interval_that_is_no_positive_number_fails_before_any_request(learnifier_conn, wrong):
+    with pytest.raises(ValueError, match="poll_interval must be a positive number of seconds"):
+        sensor(deferrable=True, poll_interval=wrong).execute({})
+
+    assert polls(learnifier_conn) == 0
+
+
 def test_a_deferred_timeout_fails_with_the_progress_reached(learnifier_conn):
     """The whole deferrable path without the scheduler: defer, run the trigger, resume."""
     ids = enroll(2)

@@ -57,6 +57,7 @@ def test_templated_fields_cover_every_name_and_the_threshold():
         "project_external_id",
         "participation_external_id",
         "min_share",
+        "poll_interval",
     }
 
 
