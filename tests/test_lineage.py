@@ -1,9 +1,9 @@
 """OpenLineage: the datasets the report and enroll operators declare, and the names they use.
 
 The operators run against the simulator; their lineage is read through the OpenLineage provider's
-own ``DefaultExtractor``, as the provider's listener reads it after a task. The whole module needs
-``apache-airflow-providers-openlineage`` (the ``openlineage`` extra, which ``make venv`` installs); without it,
-only the check that importing the operators loads no OpenLineage runs.
+own ``DefaultExtractor``, as the provider's listener reads it after a task. All but the import
+check need ``apache-airflow-providers-openlineage`` (the ``openlineage`` extra, which ``make venv``
+installs) and are skipped without it.
 """
 
 from __future__ import annotations
