@@ -49,3 +49,33 @@ def __getattr__(name: str) -> Any:
     value = find_in_places(name, _LOCATIONS[name])
     globals()[name] = value
     return value
+
+
+_IMPORT_PROBE = """
+import json, sys
+try:
+    from airflow.sdk import BaseOperator
+except ImportError:  # Airflow 2
+    from airflow.models.baseoperator import BaseOperator
+before = set(sys.modules)
+for name in sys.argv[1:]:
+    __import__(name)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def modules_imported_by(*modules: str) -> list[str]:
+    """The modules that importing ``modules`` loads in a fresh interpreter, beyond Airflow's
+    ``BaseOperator`` (which every DAG file loads anyway): what a DAG file pays for them."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, *modules],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])

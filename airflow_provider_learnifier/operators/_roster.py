@@ -147,23 +147,46 @@ def load_rows(source: Any, *, what: str = "roster") -> list[Any]:
             raise LearnifierInputError(f"the {what} is an empty string, not a list of people or a file path")
         if text[0] in "[{":
             return _parse_literal(text, what)
-        if "\n" in text or "\r" in text or _is_header_line(text):
-            # Several lines (any line ending), or one line that is a CSV header naming an
-            # identifier column: CSV text, not a file path.
+        if _is_text_roster(text):
             return _parse_text(text, "csv", what, f"the {what} text")
-        if "://" in text:
-            from airflow_provider_learnifier.version_compat import ObjectStoragePath
-
-            return _read_file(ObjectStoragePath(text), what)
-        from pathlib import Path
-
-        return _read_file(Path(os.path.expanduser(text)), what)
-    if isinstance(source, os.PathLike) or (hasattr(source, "read_bytes") and hasattr(source, "name")):
-        return _read_file(source, what)
+    path = roster_file(source)
+    if path is not None:
+        return _read_file(path, what)
     raise LearnifierInputError(
         f"the {what} must be a list of dicts, a JSON or CSV text, or the path of a CSV or JSON file, "
         f"not {type(source).__name__}"
     )
+
+
+def roster_file(source: Any) -> Any | None:
+    """The file that a roster source names, or ``None`` for people given inline.
+
+    :return: a :class:`pathlib.Path`, an :class:`~airflow.sdk.ObjectStoragePath` (for a URL), or
+        ``source`` itself when it is a path object; ``None`` for a list, a mapping, or a JSON or
+        CSV text.
+    """
+    if isinstance(source, bytes):
+        source = source.decode("utf-8-sig")
+    if isinstance(source, str):
+        text = source.strip()
+        if not text or text[0] in "[{" or _is_text_roster(text):
+            return None
+        if "://" in text:
+            from airflow_provider_learnifier.version_compat import ObjectStoragePath
+
+            return ObjectStoragePath(text)
+        from pathlib import Path
+
+        return Path(os.path.expanduser(text))
+    if isinstance(source, os.PathLike) or (hasattr(source, "read_bytes") and hasattr(source, "name")):
+        return source
+    return None
+
+
+def _is_text_roster(text: str) -> bool:
+    """Several lines (any line ending), or one line that is a CSV header naming an identifier
+    column: CSV text, not a file path."""
+    return "\n" in text or "\r" in text or _is_header_line(text)
 
 
 def _is_header_line(text: str) -> bool:

@@ -23,7 +23,10 @@ from airflow_provider_learnifier.operators._base import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.lineage import LineageRecord
     from airflow_provider_learnifier.version_compat import Context
 
 __all__ = [
@@ -214,6 +217,8 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         "learnifier_conn_id",
     )
     operator_extra_links = (LearnifierProjectLink(),)
+    # What the last run read and wrote, for get_openlineage_facets_on_complete.
+    _lineage_record: LineageRecord | None = None
 
     def __init__(
         self,
@@ -262,14 +267,19 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Enroll the roster; return the summary."""
+        from airflow_provider_learnifier.lineage import LineageRecord, file_dataset, project_dataset
         from airflow_provider_learnifier.operators._enrollment import Enrollment
-        from airflow_provider_learnifier.operators._roster import read_roster, roster_error
+        from airflow_provider_learnifier.operators._roster import read_roster, roster_error, roster_file
 
+        self._lineage_record = lineage = LineageRecord()
         try:
             max_removals = RemovalLimit.of(self.max_removals)
         except ValueError as error:
             raise LearnifierInputError(f"{self.task_id}: {error}") from None
         roster = read_roster(self.roster)
+        roster_path = roster_file(self.roster)
+        if roster_path is not None:
+            lineage.inputs.append(file_dataset(roster_path))
         if roster.ignored_columns:
             self.log.info("Ignoring roster column(s) %s", ", ".join(roster.ignored_columns))
         if len(roster.problems) > self.max_failures:
@@ -284,6 +294,9 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         except ValueError as error:
             raise LearnifierInputError(f"{self.task_id}: {error}") from None
         LearnifierProjectLink.persist(context, project)
+        if not self.is_dry_run:
+            project_ids = id_text(project["orgId"]), id_text(project["id"])
+            lineage.outputs.append(project_dataset(hook.base_url, *project_ids))
         from airflow_provider_learnifier.ids import int_like
 
         home_org = int_like(self.home_org) if self.home_org not in (None, "") else project["orgId"]
@@ -336,6 +349,18 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         """Stop starting people; requests in flight finish."""
         if self._stop_event is not None:
             self._stop_event.set()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """The OpenLineage datasets of the run, for ``apache-airflow-providers-openlineage``.
+
+        Input: the roster file (``file`` and its path, or ``s3://<bucket>`` and its key...), when
+        the roster was a path; nothing for people given inline. Output: the project, as a
+        ``learnifier://<host>`` dataset named ``org/<org id>/project/<project id>``, unless the
+        run was a dry run. Recorded while the task ran; no request is made here.
+        """
+        from airflow_provider_learnifier.lineage import LineageRecord
+
+        return (self._lineage_record or LineageRecord()).operator_lineage()
 
 
 #: What a login link is replaced with in a text that leaves the task.

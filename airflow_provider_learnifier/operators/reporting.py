@@ -26,7 +26,10 @@ from airflow_provider_learnifier.progress import activity_count, completion_shar
 from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.lineage import LineageRecord
     from airflow_provider_learnifier.version_compat import Context
 
 ReportFormat = Literal["csv", "jsonl"]
@@ -189,6 +192,8 @@ class LearnifierProgressReportOperator(BaseOperator):
         "project_external_ids": "json",
     }
     ui_color = "#e8f4ea"
+    # What the last run read and wrote, for get_openlineage_facets_on_complete.
+    _lineage_record: LineageRecord | None = None
 
     def __init__(
         self,
@@ -249,7 +254,9 @@ class LearnifierProgressReportOperator(BaseOperator):
     def execute(self, context: Context) -> JsonObject:
         """Write the report and return its summary (also the ``extra`` of the asset event)."""
         from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+        from airflow_provider_learnifier.lineage import LineageRecord, file_dataset, project_dataset
 
+        self._lineage_record = lineage = LineageRecord()
         target = _target_path(self.path, self.storage_conn_id)
         report_format = _report_format(target, self.file_format)
         selection = _Selection.from_arguments(
@@ -270,6 +277,7 @@ class LearnifierProgressReportOperator(BaseOperator):
             def write(handle: TextIO) -> None:
                 add_row = _row_writer(handle, report_format, formula_guard=self.csv_formula_guard)
                 for project in selection.projects(hook):
+                    lineage.inputs.append(project_dataset(hook.base_url, project.org_id, project.id))
                     participants = hook.list_participants(project.org_id, project.id)
                     before = (totals.rows, totals.activated, totals.completed, totals.bad_rows)
                     for participant in participants:
@@ -290,6 +298,7 @@ class LearnifierProgressReportOperator(BaseOperator):
                     )
 
             write_atomically(target, write, log=self.log)
+        lineage.outputs.append(file_dataset(target))
         summary = totals.summary(path=str(target), report_format=report_format)
         self.log.info(
             "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%s); "
@@ -307,6 +316,18 @@ class LearnifierProgressReportOperator(BaseOperator):
         if self.report_asset is not None and outlet_events is not None:
             outlet_events[self.report_asset].extra = summary
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """The OpenLineage datasets of the run, for ``apache-airflow-providers-openlineage``.
+
+        Inputs: the projects read, as ``learnifier://<host>`` datasets named
+        ``org/<org id>/project/<project id>``. Output: the report file (``file`` and its path, or
+        ``s3://<bucket>`` and its key...), once it was written. Recorded while the task ran; no
+        request is made here.
+        """
+        from airflow_provider_learnifier.lineage import LineageRecord
+
+        return (self._lineage_record or LineageRecord()).operator_lineage()
 
 
 # ---------------------------------------------------------------------- the target and its writing
