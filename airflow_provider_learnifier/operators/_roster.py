@@ -152,7 +152,7 @@ def load_rows(source: Any, *, what: str = "roster") -> list[Any]:
             # identifier column: CSV text, not a file path.
             return _parse_text(text, "csv", what, f"the {what} text")
         if "://" in text:
-            from airflow_provider_learnifier.version_compat import ObjectStoragePath
+            from airflow.providers.common.compat.sdk import ObjectStoragePath
 
             return _read_file(ObjectStoragePath(text), what)
         from pathlib import Path
