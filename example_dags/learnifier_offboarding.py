@@ -23,8 +23,8 @@ not on the stayers' roster, and would be removed.
 **Settings.** Params name the project (by external id) and the roster; their defaults match the
 Learnifier simulator's `demo` seed and `learnifier_enrollment`'s project (`make demo`): the
 shipped roster `data/acme_roster_2026-03.csv` is the January roster less two leavers, plus one new
-hire. For a deployment, set the Airflow Variable `learnifier_roster` to the HR export (its
-columns named like the example's: people are matched by `external_id`, else `email`). The
+hire. For a deployment, pass the HR export as the `roster` param (its columns named like the
+example's: people are matched by `external_id`, else `email`). The
 connection is `learnifier_default`. Written for Airflow 3 (the Task SDK, `airflow.sdk`).
 """
 
@@ -42,8 +42,8 @@ from airflow_provider_learnifier.operators.participants import LearnifierEnrollO
 LEARNIFIER_CONN_ID = "learnifier_default"
 #: The example roster shipped next to this file: the current HR export.
 EXAMPLE_ROSTER = Path(__file__).parent / "data" / "acme_roster_2026-03.csv"
-#: The roster, resolved when a task runs: the run's param, else the Airflow Variable, else the example.
-ROSTER = "{{ params.roster or var.value.get('learnifier_roster', example_roster) }}"
+#: The roster, resolved when a task runs: the run's param, else the example.
+ROSTER = "{{ params.roster or example_roster }}"
 
 with DAG(
     dag_id="learnifier_offboarding",
@@ -62,8 +62,8 @@ with DAG(
         "roster": Param(
             None,
             type=["null", "string"],
-            description="Path or URL of the current roster CSV. Empty: the Airflow Variable "
-            "learnifier_roster, else the example roster shipped with this DAG.",
+            description="Path or URL of the current roster CSV. Empty: the example roster shipped "
+            "with this DAG.",
         ),
         "apply": Param(
             False, type="boolean", description="Remove the leavers; off: only show who would be removed."
