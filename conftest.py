@@ -67,7 +67,7 @@ def _version_and_reason(marker: pytest.Mark, default_version: str | None = None)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    from airflow_provider_learnifier.version_compat import AIRFLOW_VERSION
+    from tests.compat import AIRFLOW_VERSION
 
     installed = ".".join(map(str, AIRFLOW_VERSION))
     for marker in item.iter_markers("not_on_airflow"):

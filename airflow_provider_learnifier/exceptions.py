@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_learnifier.version_compat import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException
 
 
 class LearnifierError(AirflowException):

@@ -1,16 +1,9 @@
-"""The one place that knows which Airflow version is installed.
+"""Which Airflow is installed, and the connection form for the Airflow lines that need it.
 
-Everything else in the provider imports Airflow's public classes from here, so that supporting
-another Airflow line means changing this module only. The provider supports Airflow 2.11 and
-every 3.x minor from 3.0 on.
-
-Names are resolved on first use (PEP 562), so that a DAG file importing one operator does not pay
-for the sensor, trigger and async-connection machinery it never touches. Each name has a list of
-places to look, newest Airflow first; the first place that exists in the installed Airflow wins.
-So Airflow 3 resolves names from the Task SDK (``airflow.sdk``) without touching a deprecated
-path, and Airflow 2.11 (or 3.0, where a few names had not moved to the Task SDK yet) falls back
-to the older modules. ``tests/test_version_compat.py`` checks every name on every Airflow version
-of the matrix.
+Airflow's public classes come from ``airflow.providers.common.compat.sdk``, which finds each one
+where the installed Airflow keeps it (the Task SDK on Airflow 3, the older modules on 2.11). This
+module holds only what that package does not: the version flags, and a ``BaseHook`` that
+describes the connection form on Airflow below 3.2.
 
 The connection form is described once, in the provider info's ``ui-field-behaviour`` and
 ``conn-fields``. Airflow 3.2 and newer read it from there (and warn when a hook still defines
@@ -22,221 +15,19 @@ the provider info: one source of truth for every Airflow line.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from airflow.providers.common.compat.connection import get_async_connection
-    from airflow.sdk import (
-        Asset,
-        BaseHook,
-        BaseOperator,
-        BaseOperatorLink,
-        BaseSensorOperator,
-        Context,
-        ObjectStoragePath,
-        PokeReturnValue,
-        conf,
-    )
-    from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
-    from airflow.sdk.execution_time.xcom import XCom
-    from airflow.sdk.log import mask_secret
-    from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow import __version__ as _airflow_version
+from packaging.version import Version
 
-    #: The installed Airflow's version as ``(major, minor, micro)``.
-    AIRFLOW_VERSION: tuple[int, int, int]
-    #: Whether the installed Airflow is 3.0 or newer.
-    AIRFLOW_V_3_0_PLUS: bool
-    #: Whether the installed Airflow reads the connection form from the provider info (3.2+).
-    AIRFLOW_V_3_2_PLUS: bool
+__all__ = ["AIRFLOW_VERSION", "AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS", "BaseHook"]
 
-#: Where each name lives, newest Airflow first: ``"module"`` (same name) or ``"module:name"``.
-#: Comments say which of the matrix's versions (2.11, 3.0, 3.3) use which place.
-_LOCATIONS: dict[str, tuple[str, ...]] = {
-    # 3.3 (Task SDK) | 2.11 and 3.0
-    "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
-    "AirflowSensorTimeout": ("airflow.sdk.exceptions", "airflow.exceptions"),
-    "AirflowSkipException": ("airflow.sdk.exceptions", "airflow.exceptions"),
-    # 3.x | 2.11: assets were called datasets
-    "Asset": ("airflow.sdk", "airflow.datasets:Dataset"),
-    # 3.3 | 2.11 and 3.0 (below 3.2 the hook gets its connection form methods, see _hook_base)
-    "BaseHook": ("airflow.sdk", "airflow.hooks.base"),
-    # 3.x | 2.11
-    "BaseOperator": ("airflow.sdk", "airflow.models.baseoperator"),
-    "BaseOperatorLink": ("airflow.sdk", "airflow.models.baseoperatorlink"),
-    "BaseSensorOperator": ("airflow.sdk", "airflow.sensors.base"),
-    # every version
-    "BaseTrigger": ("airflow.triggers.base",),
-    # 3.x | 2.11
-    "Context": ("airflow.sdk", "airflow.utils.context"),
-    "ObjectStoragePath": ("airflow.sdk", "airflow.io.path"),
-    "PokeReturnValue": ("airflow.sdk", "airflow.sensors.base"),
-    # every version
-    "TriggerEvent": ("airflow.triggers.base",),
-    # 3.x | 2.11
-    "XCom": ("airflow.sdk.execution_time.xcom", "airflow.models.xcom"),
-    # 3.3 | 2.11 and 3.0
-    "conf": ("airflow.sdk", "airflow.configuration"),
-    # every version, from apache-airflow-providers-common-compat
-    "get_async_connection": ("airflow.providers.common.compat.connection",),
-    # 3.x | 2.11
-    "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
-}
-
-__all__ = [
-    "AIRFLOW_VERSION",
-    "AIRFLOW_V_3_0_PLUS",
-    "AIRFLOW_V_3_2_PLUS",
-    "AirflowException",
-    "AirflowSensorTimeout",
-    "AirflowSkipException",
-    "Asset",
-    "BaseHook",
-    "BaseOperator",
-    "BaseOperatorLink",
-    "BaseSensorOperator",
-    "BaseTrigger",
-    "Context",
-    "ObjectStoragePath",
-    "PokeReturnValue",
-    "TriggerEvent",
-    "XCom",
-    "conf",
-    "get_async_connection",
-    "mask_secret",
-]
-
-
-def _airflow_version() -> tuple[int, int, int]:
-    """The installed Airflow's ``(major, minor, micro)``, ignoring pre-release and local parts."""
-    from airflow import __version__ as version
-
-    numbers = []
-    for part in version.split(".")[:3]:
-        digits = ""
-        for char in part:
-            if not char.isdigit():
-                break
-            digits += char
-        numbers.append(int(digits or 0))
-    while len(numbers) < 3:
-        numbers.append(0)
-    return numbers[0], numbers[1], numbers[2]
-
-
-def _module_missing(error: ModuleNotFoundError, module: str) -> bool:
-    """Tell whether ``error`` says that ``module`` (or a package above it) does not exist."""
-    missing = error.name or ""
-    return module == missing or module.startswith(missing + ".")
-
-
-def _resolve(name: str) -> Any:
-    """Find ``name`` in the first of its places that the installed Airflow has."""
-    return find_in_places(name, _LOCATIONS[name])
-
-
-def find_in_places(name: str, places: tuple[str, ...]) -> Any:
-    """Find ``name`` in the first of ``places`` (``"module"`` or ``"module:attribute"``) that exists.
-
-    Also used by the test suite's ``tests/compat.py`` for the Airflow internals tests touch.
-
-    :raises ImportError: when none of the places exists in the installed Airflow.
-    """
-    for place in places:
-        module_name, _, attribute = place.partition(":")
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as err:
-            if _module_missing(err, module_name):
-                continue
-            raise
-        try:
-            return getattr(module, attribute or name)
-        except AttributeError:
-            continue
-    raise ImportError(
-        f"{name} is in none of {', '.join(places)}: this Airflow version is not supported "
-        "by airflow-provider-learnifier (supported: Airflow 2.11 and 3.0 or newer)"
-    )
-
-
-#: The task state store key under which a sensor keeps the start of its first try (Airflow 3.3+).
-FIRST_TRY_START_KEY = "learnifier_first_try_start"
-
-
-def first_try_start(context: Any, retries: int | None) -> datetime | None:
-    """When the first try of this task instance started, so that retries share one deadline.
-
-    Airflow's reschedule mode counts ``timeout`` from the first try's start; this gives deferrable
-    waits the same rule. The first try is the one after the latest clear,
-    ``max_tries - retries + 1``, as Airflow computes it. Where each Airflow line keeps it:
-
-    - Airflow 3.3 and newer: the task state store (``context["task_state_store"]``), which
-      outlives retries: the first try writes its start there and later tries read it.
-    - Airflow 2.x: the metadata database, which a worker reaches: the task instance history
-      (``TaskInstanceHistory``) holds the start of every earlier try. Not in database isolation
-      mode (the internal API), where a worker has no database session.
-    - Airflow 3.0 to 3.2: nowhere a task can reach. The Task SDK gives a worker no per-task store
-      that outlives a retry: a new try clears the task's XComs, the task instance gets a new id
-      and its reschedule records are deleted (so reschedule mode restarts its timeout on a retry
-      there too), and the execution API does not expose the task instance history. So it is the
-      start of this try, and each retry waits ``timeout`` again.
-
-    :return: an aware datetime, or ``None`` without a task instance in ``context`` (a task run
-        outside Airflow's task runner).
-    """
-    ti = context.get("ti") if hasattr(context, "get") else None
-    if ti is None:
-        return None
-    start = getattr(ti, "start_date", None) or datetime.now(timezone.utc)
-    first_try = int(getattr(ti, "max_tries", 0) or 0) - int(retries or 0) + 1
-    if "task_state_store" in context:
-        store = context["task_state_store"]
-        kept = store.get(FIRST_TRY_START_KEY)
-        if isinstance(kept, dict) and kept.get("first_try") == first_try and kept.get("start"):
-            return datetime.fromisoformat(str(kept["start"]))
-        store.set(FIRST_TRY_START_KEY, {"first_try": first_try, "start": start.isoformat()})
-        return start
-    if not __getattr__("AIRFLOW_V_3_0_PLUS") and int(getattr(ti, "try_number", 0) or 0) > first_try:
-        earlier = _earlier_try_start(ti, first_try)
-        if earlier is not None and earlier < start:
-            return earlier
-    return start
-
-
-def _earlier_try_start(ti: Any, first_try: int) -> datetime | None:
-    """Airflow 2.x: the start of the earliest try from ``first_try`` on before this one, from the
-    task instance history; ``None`` where the worker has no database (database isolation mode).
-
-    From ``first_try`` on, not only ``first_try``: as Airflow's reschedule mode does, so that a
-    try whose record is missing does not restart the deadline.
-    """
-    from airflow.api_internal.internal_api_call import InternalApiConfig
-
-    if InternalApiConfig.get_use_internal_api():
-        return None
-    from airflow.models.taskinstancehistory import TaskInstanceHistory
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    history = TaskInstanceHistory
-    with create_session() as session:
-        started: datetime | None = session.scalar(
-            select(history.start_date)
-            .where(
-                history.dag_id == ti.dag_id,
-                history.task_id == ti.task_id,
-                history.run_id == ti.run_id,
-                history.map_index == ti.map_index,
-                history.try_number >= first_try,
-                history.try_number < ti.try_number,
-                history.start_date.is_not(None),
-            )
-            .order_by(history.try_number)
-            .limit(1)
-        )
-    return started
+#: The installed Airflow's version, without pre-release or local parts.
+AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
+#: Whether the installed Airflow is 3.0 or newer.
+AIRFLOW_V_3_0_PLUS = Version("3.0.0") <= AIRFLOW_VERSION
+#: Whether the installed Airflow reads the connection form from the provider info (3.2+).
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
 
 
 def _hook_base(airflow_base_hook: type) -> type:
@@ -321,22 +112,9 @@ def _connection_form_widgets(fields: dict[str, Any]) -> dict[str, Any]:
     return widgets
 
 
-def __getattr__(name: str) -> Any:
-    if name == "AIRFLOW_VERSION":
-        value: Any = _airflow_version()
-    elif name == "AIRFLOW_V_3_0_PLUS":
-        value = __getattr__("AIRFLOW_VERSION") >= (3, 0, 0)
-    elif name == "AIRFLOW_V_3_2_PLUS":
-        value = __getattr__("AIRFLOW_VERSION") >= (3, 2, 0)
-    elif name in _LOCATIONS:
-        value = _resolve(name)
-        if name == "BaseHook" and not __getattr__("AIRFLOW_V_3_2_PLUS"):
-            value = _hook_base(value)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+if TYPE_CHECKING:
+    from airflow.sdk import BaseHook
+else:
+    from airflow.providers.common.compat.sdk import BaseHook as _AirflowBaseHook
 
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    BaseHook = _AirflowBaseHook if AIRFLOW_V_3_2_PLUS else _hook_base(_AirflowBaseHook)

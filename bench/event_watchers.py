@@ -94,7 +94,7 @@ def main() -> None:
         runs,
         parameters={"watchers": WATCHERS, "poll_interval": poll_interval, "intervals": intervals},
     )
-    if AIRFLOW_VERSION < (3, 3, 0):
+    if AIRFLOW_VERSION.release < (3, 3, 0):
         report.notes.append(f"Airflow {AIRFLOW_VERSION}: no shared streams before 3.3; nothing to compare.")
         report.emit(options, started)
         return

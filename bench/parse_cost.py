@@ -13,7 +13,7 @@ install under ``PYTHONDONTWRITEBYTECODE``, as in this repository's CI) is report
 
 A final run with an import profiler attributes the cost: the self and cumulative time of each
 module imported, and who imported it. ``-X importtime`` cannot do this here, because the
-provider's lazy ``version_compat`` names are imported with ``importlib.import_module``, which
+lazy names of ``airflow.providers.common.compat.sdk`` are imported with ``importlib.import_module``, which
 ``-X importtime`` does not see.
 """
 

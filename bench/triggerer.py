@@ -50,9 +50,10 @@ TARGET_P99_MS = 50.0
 
 def trigger_classes() -> tuple[type, type]:
     """Our trigger, and the baseline that polls on the loop, both counting their polls."""
+    from airflow.providers.common.compat.connection import get_async_connection
+
     from airflow_provider_learnifier.triggers.base import SUCCESS, TIMEOUT, _PrefetchedConnectionHook
     from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
-    from airflow_provider_learnifier.version_compat import get_async_connection
 
     class CountingCheck:
         """Delegates to the trigger's check, and notes which trigger polled."""

@@ -23,11 +23,11 @@ roster with new people enrolls just them.
 
 **Settings.** The run's params name the organization unit, the course design, the project and
 the files; their defaults match the Learnifier simulator's `demo` seed (`make demo`). For a
-deployment, set the Airflow Variables `learnifier_roster` (path or URL of the HR export) and
-`learnifier_report_dir` (a directory or object store prefix) instead of passing them with each
-run. Login links go to the folder `learnifier-outbox` under AIRFLOW_HOME, standing in for the
-pickup folder of a mail relay: replace `deliver_login_link` with your own delivery. The connection
-is `learnifier_default`. Written for Airflow 3 (the Task SDK, `airflow.sdk`).
+deployment, pass `roster` (path or URL of the HR export) and `report_dir` (a directory or object
+store prefix) with each run, or change their defaults. Login links go to the folder
+`learnifier-outbox` under AIRFLOW_HOME, standing in for the pickup folder of a mail relay: replace
+`deliver_login_link` with your own delivery. The connection is `learnifier_default`. Written for
+Airflow 3 (the Task SDK, `airflow.sdk`).
 """
 
 from __future__ import annotations
@@ -58,21 +58,16 @@ LEARNIFIER_CONN_ID = "learnifier_default"
 #: The example roster shipped next to this file, standing in for an HR export.
 EXAMPLE_ROSTER = Path(__file__).parent / "data" / "acme_roster_2026-01.csv"
 AIRFLOW_HOME = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-#: Where reports go unless the ``report_dir`` param or the ``learnifier_report_dir`` Variable
-#: says otherwise: under AIRFLOW_HOME, never next to the DAG files.
+#: Where reports go unless the ``report_dir`` param says otherwise: under AIRFLOW_HOME, never next
+#: to the DAG files.
 DEFAULT_REPORT_DIR = os.path.join(AIRFLOW_HOME, "learnifier-reports")
 #: Where ``deliver_login_link`` puts the login links: the folder a mail relay sends welcome mails
 #: from (and empties), one file per participant, readable by its owner only.
 LOGIN_LINK_OUTBOX = Path(AIRFLOW_HOME) / "learnifier-outbox"
-#: The longest wait for completion. The time between two checks is the ``poll_interval`` param.
-#: ``make demo`` and the tests shorten the wait with this environment variable (read when the DAG
-#: is parsed: a sensor's timeout is not templated).
-COMPLETION_TIMEOUT = float(os.environ.get("LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT", 30 * 24 * 3600))
 
-#: The roster and the report directory, resolved when a task runs: the run's param, else the
-#: Airflow Variable, else the default.
-ROSTER = "{{ params.roster or var.value.get('learnifier_roster', example_roster) }}"
-REPORT_DIR = "{{ params.report_dir or var.value.get('learnifier_report_dir', default_report_dir) }}"
+#: The roster and the report directory, resolved when a task runs: the run's param, else the default.
+ROSTER = "{{ params.roster or example_roster }}"
+REPORT_DIR = "{{ params.report_dir or default_report_dir }}"
 
 
 def deliver_login_link(participant_id: str, link: str) -> None:
@@ -120,14 +115,13 @@ with DAG(
         "roster": Param(
             None,
             type=["null", "string"],
-            description="Path or URL of the roster CSV. Empty: the Airflow Variable learnifier_roster, "
-            "else the example roster shipped with this DAG.",
+            description="Path or URL of the roster CSV. Empty: the example roster shipped with this DAG.",
         ),
         "report_dir": Param(
             None,
             type=["null", "string"],
-            description="Directory or object store prefix of the report. Empty: the Airflow Variable "
-            "learnifier_report_dir, else learnifier-reports under AIRFLOW_HOME.",
+            description="Directory or object store prefix of the report. Empty: learnifier-reports "
+            "under AIRFLOW_HOME.",
         ),
         "poll_interval": Param(
             30 * 60,
@@ -199,7 +193,7 @@ with DAG(
         min_completed_share="{{ params.min_completed_share }}",
         deferrable=True,  # waits in the triggerer: no worker slot is held for weeks
         poll_interval="{{ params.poll_interval }}",
-        timeout=COMPLETION_TIMEOUT,
+        timeout=30 * 24 * 3600,  # a course runs for weeks; then the task fails
         learnifier_conn_id=LEARNIFIER_CONN_ID,
     )
     # [END howto_sensor_learnifier_project_completion]

@@ -1,73 +1,39 @@
 """
 Remove from a Learnifier course the people who left: a dry run first, then, when switched on, for real.
 
-The roster is the current HR export (a CSV like the one `learnifier_enrollment` reads). Whoever
-participates in the course project but is no longer on it has left. The DAG
-
-1. **plan_removals**: compares the project's participants with the roster, changing nothing
-   (the enroll operator with `remove_missing` and `dry_run`); its result lists who would be
-   removed, and who on the roster is not in the course yet;
-2. **check_plan**: logs the plan and stops the run here (the rest is skipped) unless the run's
-   `apply` param is on and someone is to be removed. It fails the run when the operator's
-   mass-removal guard (`max_removals`, a param here) refused the plan: a truncated HR export
-   must not empty a course;
-3. **roster_of_stayers**: keeps the roster rows of people who are in the course, so that the
-   next step removes and never adds (new people are `learnifier_enrollment`'s job);
-4. **remove_leavers**: removes the participants who are not on that roster.
-
-Trigger it with `apply` off (the default) to see the plan in the logs and in `plan_removals`'s
-XCom, then with `apply` on to carry it out. Do not run it at the same time as
-`learnifier_enrollment` on the same project: someone enrolled between the plan and the removal is
-not on the stayers' roster, and would be removed.
-
-**Settings.** Params name the project (by external id) and the roster; their defaults match the
-Learnifier simulator's `demo` seed and `learnifier_enrollment`'s project (`make demo`): the
-shipped roster `data/acme_roster_2026-03.csv` is the January roster less two leavers, plus one new
-hire. For a deployment, set the Airflow Variable `learnifier_roster` to the HR export (its
-columns named like the example's: people are matched by `external_id`, else `email`). The
-connection is `learnifier_default`. Written for Airflow 3 (the Task SDK, `airflow.sdk`).
+Whoever is in the course project but not on the roster (the HR export) has left. **plan_removals**
+lists them, changing nothing; **check_plan** stops the run unless the `apply` param is on, and fails
+it when the `max_removals` guard refused the plan (a truncated export must not empty a course);
+**remove_leavers** removes them, given the roster of those who stay. See `docs/guides/enrollment.md`.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, ObjectStoragePath, Param, task
 
 from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
 
-#: The Airflow connection to Learnifier (see the learnifier_enrollment example).
-LEARNIFIER_CONN_ID = "learnifier_default"
-#: The example roster shipped next to this file: the current HR export.
-EXAMPLE_ROSTER = Path(__file__).parent / "data" / "acme_roster_2026-03.csv"
-#: The roster, resolved when a task runs: the run's param, else the Airflow Variable, else the example.
-ROSTER = "{{ params.roster or var.value.get('learnifier_roster', example_roster) }}"
+ROSTER = "{{ params.roster or example_roster }}"  # else January's roster less two leavers, plus a hire
 
 with DAG(
     dag_id="learnifier_offboarding",
-    description="Remove the people who left from a Learnifier course: dry run, then for real",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["learnifier", "example"],
-    user_defined_macros={"example_roster": str(EXAMPLE_ROSTER)},
+    user_defined_macros={"example_roster": str(Path(__file__).parent / "data" / "acme_roster_2026-03.csv")},
     params={
-        "project_external_id": Param(
-            "acme-security-awareness-2026", type="string", description="External id of the course project."
-        ),
-        "roster": Param(
-            None,
-            type=["null", "string"],
-            description="Path or URL of the current roster CSV. Empty: the Airflow Variable "
-            "learnifier_roster, else the example roster shipped with this DAG.",
-        ),
-        "apply": Param(
-            False, type="boolean", description="Remove the leavers; off: only show who would be removed."
-        ),
+        "project_external_id": Param("acme-security-awareness-2026", description="The course project."),
+        "roster": Param(None, type=["null", "string"], description="Path or URL of the roster CSV."),
+        "apply": Param(False, type="boolean", description="Remove the leavers; off: only show the plan."),
         "max_removals": Param(10, type="integer", minimum=0, description="Refuse to remove more people."),
     },
 ):
@@ -80,36 +46,22 @@ with DAG(
         dry_run=True,  # ...or, in a dry run, listed in the result's "removed"; nothing changes
         max_removals="{{ params.max_removals }}",  # more is refused (dry run: "removal_refused")
         activate=False,
-        learnifier_conn_id=LEARNIFIER_CONN_ID,
     )
     # [END howto_operator_learnifier_enroll_dry_run]
 
     @task.short_circuit
     def check_plan(plan: dict[str, Any], params: dict[str, Any]) -> bool:
         """Log the plan; go on only with ``apply`` on and someone to remove; fail if the guard refused it."""
-        leavers, newcomers = plan["removed"], plan["enrolled"]
-        print(f"Project {plan['project']['name']!r}: {len(plan['already_enrolled'])} people stay")
-        print(f"Not in the course (left to learnifier_enrollment): {', '.join(newcomers) or 'nobody'}")
-        print(f"Left the company, to remove: {', '.join(leavers) or 'nobody'}")
+        print(f"To remove: {plan['removed'] or 'nobody'}; not in the course: {plan['enrolled']}")
         if plan.get("removal_refused"):
             raise ValueError(f"{plan['removal_refused']}; check the roster: {plan['would_remove']}")
-        if not leavers:
-            return False
-        if not params["apply"]:
-            print("Dry run only: trigger with apply=true to remove them")
-            return False
-        return True
+        return bool(plan["removed"]) and params["apply"]
 
     @task
     def roster_of_stayers(plan: dict[str, Any], roster: str) -> list[dict[str, str]]:
         """The roster rows of the people in the course (the plan names them by external id, else email)."""
-        import csv
-        import io
-
-        from airflow.sdk import ObjectStoragePath
-
-        in_course = set(plan["already_enrolled"])
         rows = csv.DictReader(io.StringIO(ObjectStoragePath(roster).read_text(encoding="utf-8-sig")))
+        in_course = set(plan["already_enrolled"])
         return [row for row in rows if (row.get("external_id") or row.get("email")) in in_course]
 
     stayers = roster_of_stayers(plan_removals.output, ROSTER)
@@ -124,6 +76,5 @@ with DAG(
         max_removals="{{ params.max_removals }}",  # ...unless more than this: then nobody
         activate=False,
         create_missing_users=False,
-        learnifier_conn_id=LEARNIFIER_CONN_ID,
     )
     # [END howto_operator_learnifier_enroll_remove_missing]

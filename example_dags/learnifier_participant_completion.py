@@ -19,8 +19,8 @@ they have completed the course, writes their record again.
 **Settings.** The params name the organization unit, the course design and project, and the new
 hire; their defaults match the Learnifier simulator's `demo` seed (`make demo`): the new hire is
 Noah Petersen, who joined in March (`data/acme_roster_2026-03.csv`). Records go to the
-`report_dir` param, else the Airflow Variable `learnifier_report_dir` (a directory or an object
-store prefix), else `learnifier-reports` under AIRFLOW_HOME. The connection is
+`report_dir` param (a directory or an object store prefix), else `learnifier-reports` under
+AIRFLOW_HOME. The connection is
 `learnifier_default`. Written for Airflow 3 (the Task SDK, `airflow.sdk`).
 """
 
@@ -40,16 +40,12 @@ from airflow_provider_learnifier.sensors.participants import LearnifierParticipa
 
 #: The Airflow connection to Learnifier (see the learnifier_enrollment example).
 LEARNIFIER_CONN_ID = "learnifier_default"
-#: Where records go unless the ``report_dir`` param or the ``learnifier_report_dir`` Variable
-#: says otherwise: under AIRFLOW_HOME, never next to the DAG files.
+#: Where records go unless the ``report_dir`` param says otherwise: under AIRFLOW_HOME, never next
+#: to the DAG files.
 DEFAULT_REPORT_DIR = os.path.join(
     os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "learnifier-reports"
 )
-REPORT_DIR = "{{ params.report_dir or var.value.get('learnifier_report_dir', default_report_dir) }}"
-#: The longest wait: onboarding must be done within two months. The time between two checks is the
-#: ``poll_interval`` param. ``make demo`` and the tests shorten the wait with this environment
-#: variable (read when the DAG is parsed: a sensor's timeout is not templated).
-COMPLETION_TIMEOUT = float(os.environ.get("LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT", 60 * 24 * 3600))
+REPORT_DIR = "{{ params.report_dir or default_report_dir }}"
 
 with DAG(
     dag_id="learnifier_participant_completion",
@@ -94,8 +90,8 @@ with DAG(
         "report_dir": Param(
             None,
             type=["null", "string"],
-            description="Directory or object store prefix of the training records. Empty: the Airflow "
-            "Variable learnifier_report_dir, else learnifier-reports under AIRFLOW_HOME.",
+            description="Directory or object store prefix of the training records. Empty: "
+            "learnifier-reports under AIRFLOW_HOME.",
         ),
     },
 ):
@@ -133,7 +129,7 @@ with DAG(
         project_external_id="{{ params.project_external_id }}",
         deferrable=True,  # waits in the triggerer: no worker slot is held for weeks
         poll_interval="{{ params.poll_interval }}",
-        timeout=COMPLETION_TIMEOUT,  # then the task fails, saying how far they got
+        timeout=60 * 24 * 3600,  # onboarding takes two months at most; then the task fails
         learnifier_conn_id=LEARNIFIER_CONN_ID,
     )
     # [END howto_sensor_learnifier_participant_completed]

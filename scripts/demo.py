@@ -47,9 +47,12 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO / "example_dags"
 
-#: Seconds between the completion sensor's checks, and its longest wait, in the demo.
+#: Seconds between the completion sensors' checks in the demo.
 POLL_INTERVAL = 1.0
-COMPLETION_TIMEOUT = 120.0
+#: The longest a command of the demo may take: the examples' sensors wait weeks, the demo does not.
+RUN_TIMEOUT = 600.0
+#: The example DAGs that write reports: each run gets the demo's report folder as ``report_dir``.
+WRITES_REPORTS = {"learnifier_enrollment", "learnifier_participant_completion", "learnifier_progress_report"}
 
 #: The example DAG runs, in order, with the configuration of each run.
 RUNS: list[tuple[str, dict[str, Any]]] = [
@@ -183,15 +186,25 @@ def participant_count(simulator: LearnifierSimulator, project_external_id: str) 
     return project["name"], len(simulator.state.list_participants(str(project["orgId"]), str(project["id"])))
 
 
-def run_logged(command: list[str], env: dict[str, str], log: Path, verbose: bool) -> float:
-    """Run ``command``, its output into ``log`` (and the terminal with ``verbose``); return the seconds."""
+def run_logged(
+    command: list[str], env: dict[str, str], log: Path, verbose: bool, timeout: float = RUN_TIMEOUT
+) -> float:
+    """Run ``command``, its output into ``log`` (and the terminal with ``verbose``); return the seconds.
+
+    :raises DemoFailed: when it fails, or is still running after ``timeout`` seconds (then killed).
+    """
     started = time.monotonic()
-    if verbose:
-        say(f"$ {' '.join(command)}")
-        result = subprocess.run(command, env=env, check=False)
-    else:
-        with log.open("w", encoding="utf-8") as output:
-            result = subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, check=False)
+    try:
+        if verbose:
+            say(f"$ {' '.join(command)}")
+            result = subprocess.run(command, env=env, check=False, timeout=timeout)
+        else:
+            with log.open("w", encoding="utf-8") as output:
+                result = subprocess.run(
+                    command, env=env, stdout=output, stderr=subprocess.STDOUT, check=False, timeout=timeout
+                )
+    except subprocess.TimeoutExpired:
+        raise DemoFailed(f"{' '.join(command[1:])} took more than {timeout:.0f} s (log: {log})") from None
     if result.returncode:
         if not verbose:
             lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -255,8 +268,6 @@ def main(argv: list[str] | None = None) -> int:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW_CONN_LEARNIFIER_DEFAULT": simulator.connection_json(),
-            "AIRFLOW_VAR_LEARNIFIER_REPORT_DIR": str(reports),
-            "LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT": str(COMPLETION_TIMEOUT),
         }
         seconds = run_logged([airflow, "db", "migrate"], env, logs / "db-migrate.log", args.verbose)
         # Store the DAGs and their assets as a DAG processor would: `dags test` of Airflow 3.0 does
@@ -275,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             for dag_id, conf in RUNS:
                 say(f"Running {dag_id}{f' with {json.dumps(conf)}' if conf else ''} ...")
                 command = [airflow, "dags", "test", dag_id]
+                if dag_id in WRITES_REPORTS:
+                    conf = {**conf, "report_dir": str(reports)}
                 if conf:
                     command += ["--conf", json.dumps(conf)]
                 if dag_id == "learnifier_offboarding":

@@ -1,7 +1,7 @@
 """Airflow names the tests use, from wherever the installed Airflow keeps them.
 
-The provider itself imports Airflow through :mod:`airflow_provider_learnifier.version_compat`;
-this is the same idea for test-only names (Airflow internals that tests poke at), so that the
+The provider imports Airflow through ``airflow.providers.common.compat.sdk``; this is the same
+idea for test-only names (Airflow internals that tests poke at), so that the
 suite runs on every Airflow version of the matrix (2.11, 3.0 and the newest 3.x). Import from
 here instead of ``airflow.sdk...`` when a test needs one of these names::
 
@@ -14,11 +14,14 @@ reason (the marker is registered in the root ``conftest.py``).
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS as AIRFLOW_V_3_0_PLUS
-from airflow_provider_learnifier.version_compat import AIRFLOW_VERSION as AIRFLOW_VERSION
-from airflow_provider_learnifier.version_compat import find_in_places
+from airflow_provider_learnifier import version_compat
+
+AIRFLOW_V_3_0_PLUS = version_compat.AIRFLOW_V_3_0_PLUS
+#: The installed Airflow's ``(major, minor, micro)``, to compare with tuples such as ``(3, 1)``.
+AIRFLOW_VERSION: tuple[int, ...] = version_compat.AIRFLOW_VERSION.release
 
 #: Where each name lives, newest Airflow first: ``"module"`` (same name) or ``"module:name"``.
 _LOCATIONS: dict[str, tuple[str, ...]] = {
@@ -41,6 +44,24 @@ _LOCATIONS: dict[str, tuple[str, ...]] = {
 }
 
 __all__ = sorted([*_LOCATIONS, "AIRFLOW_VERSION", "AIRFLOW_V_3_0_PLUS"])
+
+
+def find_in_places(name: str, places: tuple[str, ...]) -> Any:
+    """Find ``name`` in the first of ``places`` (``"module"`` or ``"module:attribute"``) that exists."""
+    for place in places:
+        module_name, _, attribute = place.partition(":")
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as err:
+            missing = err.name or ""
+            if module_name == missing or module_name.startswith(missing + "."):
+                continue
+            raise
+        try:
+            return getattr(module, attribute or name)
+        except AttributeError:
+            continue
+    raise ImportError(f"{name} is in none of {', '.join(places)}")
 
 
 def __getattr__(name: str) -> Any:

@@ -21,11 +21,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_learnifier.get_provider_info import get_provider_info
-from airflow_provider_learnifier.version_compat import (
-    AIRFLOW_V_3_0_PLUS,
-    AIRFLOW_V_3_2_PLUS,
-    AIRFLOW_VERSION,
-)
+from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 CONNECTION_TYPE = get_provider_info()["connection-types"][0]
@@ -93,7 +89,7 @@ def probe() -> None:
 
 @pytest.fixture(scope="module")
 def rendered_form() -> dict[str, Any]:
-    if AIRFLOW_VERSION[:2] == (3, 0) and importlib.util.find_spec("wtforms") is None:
+    if AIRFLOW_VERSION.release[:2] == (3, 0) and importlib.util.find_spec("wtforms") is None:
         pytest.skip("Airflow 3.0 builds a hook's form only with WTForms installed (the FAB provider)")
     code = "from tests.test_connection_form import probe; probe()"
     result = subprocess.run(

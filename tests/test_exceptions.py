@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_provider_learnifier.exceptions import (
     LearnifierActivationError,
@@ -20,7 +21,6 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierValidationError,
     LearnifierWaitError,
 )
-from airflow_provider_learnifier.version_compat import AirflowException
 
 DETAILS = {
     "operation": "add_participant",

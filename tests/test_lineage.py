@@ -14,13 +14,13 @@ from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.lineage import file_dataset, learnifier_namespace, project_dataset
 from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
-from airflow_provider_learnifier.version_compat import ObjectStoragePath
 from learnifier_simulator import seed
 from tests.compat import modules_imported_by
 

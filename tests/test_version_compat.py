@@ -13,31 +13,45 @@ from airflow_provider_learnifier import version_compat
 from airflow_provider_learnifier.get_provider_info import get_provider_info
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 
-VERSION_FLAGS = {"AIRFLOW_VERSION", "AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS"}
-LAZY_NAMES = sorted(set(version_compat.__all__) - VERSION_FLAGS)
+#: The Airflow names the provider imports from ``airflow.providers.common.compat.sdk``.
+SDK_NAMES = [
+    "AirflowException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "Asset",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "Context",
+    "ObjectStoragePath",
+    "PokeReturnValue",
+    "XCom",
+    "conf",
+    "mask_secret",
+]
 
 
-def test_all_lists_exactly_the_names_it_provides():
-    assert sorted(version_compat.__all__) == sorted([*version_compat._LOCATIONS, *VERSION_FLAGS])
-
-
-def test_every_name_resolves_without_deprecation_warnings():
+def test_every_name_the_provider_uses_resolves_without_deprecation_warnings():
     code = (
         "import warnings\n"
         "warnings.simplefilter('error', DeprecationWarning)\n"
         "warnings.simplefilter('error', PendingDeprecationWarning)\n"
+        "from airflow.providers.common.compat import sdk\n"
+        f"for name in {SDK_NAMES!r}:\n"
+        "    getattr(sdk, name)\n"
         "from airflow_provider_learnifier import version_compat\n"
-        f"for name in {LAZY_NAMES!r}:\n"
-        "    getattr(version_compat, name)\n"
+        "from airflow.providers.common.compat.connection import get_async_connection\n"
+        "from airflow.triggers.base import BaseTrigger, TriggerEvent\n"
     )
     # A fresh interpreter, so that no other test has imported a name's module already (and so
-    # that a deprecated path is really taken, and warns, if the table points at one).
+    # that a deprecated path is really taken, and warns, if common-compat points at one).
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_version_matches_the_installed_airflow():
-    major, minor, micro = version_compat.AIRFLOW_VERSION
+def test_version_flags_match_the_installed_airflow():
+    major, minor, micro = version_compat.AIRFLOW_VERSION.release
     assert airflow.__version__.startswith(f"{major}.{minor}.{micro}")
     assert version_compat.AIRFLOW_V_3_0_PLUS is (major >= 3)
     assert version_compat.AIRFLOW_V_3_2_PLUS is ((major, minor) >= (3, 2))
@@ -46,28 +60,17 @@ def test_version_matches_the_installed_airflow():
 def test_names_come_from_the_task_sdk_on_airflow_3():
     if not version_compat.AIRFLOW_V_3_0_PLUS:
         pytest.skip("Airflow 2 has no Task SDK")
+    from airflow.providers.common.compat import sdk
+
     for name in ("BaseOperator", "BaseSensorOperator", "BaseOperatorLink", "Asset", "ObjectStoragePath"):
-        assert getattr(version_compat, name).__module__.startswith("airflow.sdk"), name
+        assert getattr(sdk, name).__module__.startswith("airflow.sdk"), name
 
 
-def test_an_unknown_name_is_an_attribute_error():
-    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
-        version_compat.NoSuchThing  # noqa: B018
+def test_the_hook_base_is_airflows_own_from_airflow_3_2():
+    from airflow.providers.common.compat.sdk import BaseHook
 
-
-def test_the_first_place_that_exists_wins(monkeypatch):
-    monkeypatch.setitem(
-        version_compat._LOCATIONS,
-        "Probe",
-        ("airflow_no_such_module.sub", "airflow.no_such_module", "airflow:no_such", "airflow:__version__"),
-    )
-    assert version_compat._resolve("Probe") == airflow.__version__
-
-
-def test_a_name_found_nowhere_says_which_airflow_is_supported(monkeypatch):
-    monkeypatch.setitem(version_compat._LOCATIONS, "Probe", ("airflow.no_such_module",))
-    with pytest.raises(ImportError, match=r"Airflow 2\.11 and 3\.0 or newer"):
-        version_compat._resolve("Probe")
+    assert issubclass(version_compat.BaseHook, BaseHook)
+    assert (version_compat.BaseHook is BaseHook) is version_compat.AIRFLOW_V_3_2_PLUS
 
 
 def test_connection_form_methods_come_from_the_provider_info_below_airflow_3_2():

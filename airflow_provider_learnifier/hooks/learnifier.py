@@ -29,6 +29,8 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
+from airflow.providers.common.compat.sdk import mask_secret
+
 from airflow_provider_learnifier import __version__
 from airflow_provider_learnifier.exceptions import (
     LearnifierActivationError,
@@ -45,7 +47,7 @@ from airflow_provider_learnifier.exceptions import (
 )
 from airflow_provider_learnifier.hooks.rate_gate import RateGate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
-from airflow_provider_learnifier.version_compat import BaseHook, mask_secret
+from airflow_provider_learnifier.version_compat import BaseHook
 
 if TYPE_CHECKING:
     import ssl

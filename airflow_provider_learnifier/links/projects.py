@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_learnifier.version_compat import BaseOperatorLink
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import BaseOperator, Context
     from airflow.sdk.types import TaskInstanceKey
-
-    from airflow_provider_learnifier.version_compat import BaseOperator, Context
 
 #: The XCom key under which operators store the project the link points at.
 PROJECT_XCOM_KEY = "learnifier_project"
@@ -48,7 +47,7 @@ class LearnifierProjectLink(BaseOperatorLink):
 
         Only ``http(s)`` URLs are returned, so that an unexpected value never becomes a link.
         """
-        from airflow_provider_learnifier.version_compat import XCom
+        from airflow.providers.common.compat.sdk import XCom
 
         stored = XCom.get_value(ti_key=ti_key, key=PROJECT_XCOM_KEY)
         url = stored.get("admin_url") if isinstance(stored, Mapping) else None

@@ -10,11 +10,12 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.version_compat import AirflowException, BaseOperator
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-    from airflow_provider_learnifier.version_compat import Context
 
 JsonObject = dict[str, Any]
 

@@ -172,7 +172,7 @@ def roster_file(source: Any) -> Any | None:
         if not text or text[0] in "[{" or _is_text_roster(text):
             return None
         if "://" in text:
-            from airflow_provider_learnifier.version_compat import ObjectStoragePath
+            from airflow.providers.common.compat.sdk import ObjectStoragePath
 
             return ObjectStoragePath(text)
         from pathlib import Path

@@ -23,11 +23,11 @@ from airflow_provider_learnifier.operators._base import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
     from airflow_provider_learnifier.lineage import LineageRecord
-    from airflow_provider_learnifier.version_compat import Context
 
 __all__ = [
     "LearnifierBulkOperationError",

@@ -21,16 +21,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
+from airflow.providers.common.compat.sdk import Asset, BaseOperator, ObjectStoragePath
+
 from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
-from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
     from airflow_provider_learnifier.lineage import LineageRecord
-    from airflow_provider_learnifier.version_compat import Context
 
 ReportFormat = Literal["csv", "jsonl"]
 UserLookup = Literal["auto", "get", "scan"]

@@ -20,8 +20,9 @@ from airflow_provider_learnifier.operators._base import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-    from airflow_provider_learnifier.version_compat import Context
 
 __all__ = [
     "LearnifierAddUserGroupMembersOperator",

@@ -6,15 +6,16 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
-from airflow_provider_learnifier.version_compat import (
+from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
-    first_try_start,
 )
+
+from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
+from airflow_provider_learnifier.sensors._first_try import first_try_start
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

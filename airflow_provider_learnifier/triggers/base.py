@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
 from airflow_provider_learnifier.completion import (
     DEFAULT_CONN_ID,
     ERROR,
@@ -29,7 +31,6 @@ from airflow_provider_learnifier.completion import (
     share_threshold,
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.version_compat import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -130,7 +131,7 @@ class LearnifierCompletionTrigger(BaseTrigger):
         status: CompletionStatus | None = None
         try:
             # Looked up here, not at import: the common-compat connection helper is only for run().
-            from airflow_provider_learnifier.version_compat import get_async_connection
+            from airflow.providers.common.compat.connection import get_async_connection
 
             check = self.make_check()
             connection = await get_async_connection(self.learnifier_conn_id)

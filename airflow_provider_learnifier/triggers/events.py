@@ -39,6 +39,8 @@ from collections.abc import AsyncIterator, Hashable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow.triggers.base import TriggerEvent
+
 from airflow_provider_learnifier.completion import (
     DEFAULT_CONN_ID,
     IdLike,
@@ -55,7 +57,7 @@ from airflow_provider_learnifier.exceptions import (
 from airflow_provider_learnifier.ids import id_problem
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed
 from airflow_provider_learnifier.triggers.base import _PrefetchedConnectionHook, _run_off_loop
-from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS, TriggerEvent, find_in_places
+from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import JsonObject, LearnifierHook
@@ -67,7 +69,7 @@ if not AIRFLOW_V_3_0_PLUS:
         "completions with LearnifierParticipantCompletionSensor or LearnifierProjectCompletionSensor."
     )
 
-BaseEventTrigger: Any = find_in_places("BaseEventTrigger", ("airflow.triggers.base",))
+from airflow.providers.common.compat.triggers import BaseEventTrigger
 
 __all__ = ["LearnifierCompletionEventTrigger"]
 
@@ -347,7 +349,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         (authentication, no such project) ends the stream, failing its triggers.
         """
         # Looked up here, not at import: the common-compat connection helper is only for the triggerer.
-        from airflow_provider_learnifier.version_compat import get_async_connection
+        from airflow.providers.common.compat.connection import get_async_connection
 
         poller = _Poller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
         hook = _PrefetchedConnectionHook(await get_async_connection(kwargs["learnifier_conn_id"]))

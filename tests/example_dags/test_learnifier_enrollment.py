@@ -115,8 +115,8 @@ def test_enrollment_upserts_enrolls_sends_login_links_waits_for_completion_and_r
         assert float(row["completion_share"]) == 1.0
         assert row["first_access"].endswith("Z") and row["in_error"] == "false"
 
-    # A second run finds everything in place and changes nothing. Without report_dir (nor the
-    # learnifier_report_dir Variable) its report goes under AIRFLOW_HOME.
+    # A second run finds everything in place and changes nothing. Without report_dir its report
+    # goes under AIRFLOW_HOME.
     state_before = sim.state.snapshot()
     again = run_example_dag("learnifier_enrollment")
 

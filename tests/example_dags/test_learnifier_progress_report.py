@@ -1,4 +1,4 @@
-"""example_dags/learnifier_progress_report.py: the daily report, its asset, the summary DAG on it."""
+"""The progress report and progress summary examples: the daily report, its asset, the summary DAG on it."""
 
 from __future__ import annotations
 
@@ -116,11 +116,9 @@ def test_daily_report_publishes_the_asset_and_the_summary_dag_reads_it(
 ):
     sim = learnifier_conn
     reports = tmp_path / "reports"
-    # The deployment's report directory, as an Airflow Variable (the run passes no report_dir).
-    monkeypatch.setenv("AIRFLOW_VAR_LEARNIFIER_REPORT_DIR", str(reports))
     clear_queue_of_asset()
 
-    dag_run = run_example_dag("learnifier_progress_report")
+    dag_run = run_example_dag("learnifier_progress_report", {"report_dir": str(reports)})
 
     assert dag_run.state == "success", task_states(dag_run)
     report = reports / f"learnifier-progress-{dag_run.run_after:%Y-%m-%d}.csv"

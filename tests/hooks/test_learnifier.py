@@ -621,7 +621,7 @@ def test_success_with_the_wrong_json_shape_is_a_response_error(sim, make_hook):
 
 
 def test_every_error_is_a_learnifier_error_and_an_airflow_exception():
-    from airflow_provider_learnifier.version_compat import AirflowException
+    from airflow.providers.common.compat.sdk import AirflowException
 
     for error_class in (
         LearnifierAuthError,

@@ -99,7 +99,6 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         bundles={"learnifier-example-dags": EXAMPLE_DAGS, "learnifier-it-dags": IT_DAGS},
         env={
             "AIRFLOW_CONN_LEARNIFIER_DEFAULT": sim.connection_json(),
-            "LEARNIFIER_EXAMPLE_COMPLETION_TIMEOUT": "600",
         },
     )
     seen_sensor_states: list[str | None] = []

@@ -6,6 +6,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from airflow.providers.common.compat.sdk import XCom
 
 from airflow_provider_learnifier.get_provider_info import get_provider_info
 from airflow_provider_learnifier.links.projects import PROJECT_XCOM_KEY, LearnifierProjectLink
@@ -18,7 +19,6 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierDeleteProjectOperator,
     LearnifierUpdateProjectOperator,
 )
-from airflow_provider_learnifier.version_compat import XCom
 from learnifier_simulator import seed
 
 LINK_NAME = "Learnifier project"

@@ -178,8 +178,9 @@ def test_the_connection_id_is_templated(learnifier_conn, run_dag, monkeypatch):
 
 
 def test_every_operator_templates_its_connection_id():
+    from airflow.providers.common.compat.sdk import BaseOperator
+
     from airflow_provider_learnifier.get_provider_info import get_provider_info
-    from airflow_provider_learnifier.version_compat import BaseOperator
 
     (operators,) = get_provider_info()["operators"]
     classes = [

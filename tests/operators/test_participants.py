@@ -627,7 +627,7 @@ def test_roster_from_an_object_storage_json_file(learnifier_conn, run_dag, tmp_p
 
 
 def test_roster_as_object_storage_path_and_json_lines(learnifier_conn, tmp_path):
-    from airflow_provider_learnifier.version_compat import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     path = Path(tmp_path / "people.jsonl")
     path.write_text('{"email": "dag@example.com"}\n\n{"email": "eve@example.com"}\n')

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import Asset, ObjectStoragePath
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import (
@@ -30,7 +31,6 @@ from airflow_provider_learnifier.operators.reporting import (
     utc_iso,
     write_atomically,
 )
-from airflow_provider_learnifier.version_compat import Asset, ObjectStoragePath
 from learnifier_simulator import seed
 from tests.completion_helpers import assert_failed_with
 

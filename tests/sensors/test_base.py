@@ -10,15 +10,11 @@ import sys
 import time
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_learnifier.exceptions import LearnifierWaitError
 from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
 from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
-from airflow_provider_learnifier.version_compat import (
-    AirflowException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-)
 from tests.compat import ExecutorSafeguard, TaskDeferred
 from tests.completion_helpers import ORG_ID, PROJECT_ID, enroll, polls
 

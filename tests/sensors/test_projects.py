@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
 from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
-from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS, AirflowSensorTimeout
+from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.completion_helpers import (
     ORG_ID,
     PARTICIPANTS_PATH,
