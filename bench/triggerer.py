@@ -50,7 +50,8 @@ TARGET_P99_MS = 50.0
 
 def trigger_classes() -> tuple[type, type]:
     """Our trigger, and the baseline that polls on the loop, both counting their polls."""
-    from airflow_provider_learnifier.triggers.base import SUCCESS, TIMEOUT, _PrefetchedConnectionHook
+    from airflow_provider_learnifier.completion import SUCCESS, TIMEOUT
+    from airflow_provider_learnifier.triggers.base import _PrefetchedConnectionHook
     from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
     from airflow_provider_learnifier.version_compat import get_async_connection
 

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.ids import id_problem
-from airflow_provider_learnifier.operators._base import LearnifierInputError, describe_failures, shown
+from airflow_provider_learnifier.operators._base import describe_failures, shown
 
 #: The person fields a roster row may give.
 PERSON_FIELDS = (

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
+from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
 from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
@@ -76,7 +77,7 @@ _TIMESTAMP_FIELDS = (
 )
 
 
-class LearnifierProgressReportOperator(BaseOperator):
+class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
     """Write Learnifier participant progress to a CSV or JSON Lines file, atomically.
 
     Choose the projects with ``project_ids`` (with their ``org_id``) and/or
@@ -248,15 +249,14 @@ class LearnifierProgressReportOperator(BaseOperator):
 
     def execute(self, context: Context) -> JsonObject:
         """Write the report and return its summary (also the ``extra`` of the asset event)."""
-        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-
         target = _target_path(self.path, self.storage_conn_id)
         report_format = _report_format(target, self.file_format)
         selection = _Selection.from_arguments(
             self.org_id, self.project_ids, self.project_external_ids, named=self.projects_named
         )
         self.log.info("Writing the Learnifier progress of %s to %s as %s", selection, target, report_format)
-        with LearnifierHook(self.learnifier_conn_id) as hook:
+        hook = self.hook
+        try:
             users = _UserDirectory(
                 hook,
                 scan=self.user_lookup == "scan",
@@ -290,6 +290,8 @@ class LearnifierProgressReportOperator(BaseOperator):
                     )
 
             write_atomically(target, write, log=self.log)
+        finally:
+            hook.close()
         summary = totals.summary(path=str(target), report_format=report_format)
         self.log.info(
             "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%s); "

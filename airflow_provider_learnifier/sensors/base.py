@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
+from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.version_compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -20,11 +20,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_learnifier.completion import CompletionCheck, CompletionStatus
-    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
     from airflow_provider_learnifier.triggers.base import LearnifierCompletionTrigger
 
 
-class LearnifierCompletionSensor(BaseSensorOperator):
+class LearnifierCompletionSensor(LearnifierHookMixin, BaseSensorOperator):
     """Wait until a :class:`~airflow_provider_learnifier.completion.CompletionCheck` passes.
 
     Subclasses say what to check (:meth:`make_check`) and which trigger waits for it when deferred
@@ -57,13 +56,6 @@ class LearnifierCompletionSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self._check: CompletionCheck | None = None
         self._last_status: CompletionStatus | None = None
-
-    @cached_property
-    def hook(self) -> LearnifierHook:
-        """The hook for ``learnifier_conn_id``."""
-        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-
-        return LearnifierHook(self.learnifier_conn_id)
 
     def make_check(self) -> CompletionCheck:
         """Return the completion check, from the (rendered) arguments.
