@@ -730,7 +730,7 @@ class LearnifierHook(BaseHook):
             try:
                 return _Outcome(answer=response, payload=_decode_json(response.content))
             except ValueError:
-                error = LearnifierResponseError(
+                not_json = LearnifierResponseError(
                     f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
                     f"JSON (Content-Type {response.headers.get('Content-Type')!r}, "
                     f"{len(response.content)} bytes)",
@@ -739,7 +739,7 @@ class LearnifierHook(BaseHook):
                 )
                 # Chained to nothing: the decoding error would only repeat the body.
                 return _Outcome(
-                    error=error,
+                    error=not_json,
                     retry=_Retry.IF_IDEMPOTENT,
                     what=f"{method} {path} answered {status} without JSON",
                 )

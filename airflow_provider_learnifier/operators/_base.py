@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.version_compat import BaseOperator
 
 if TYPE_CHECKING:
@@ -51,18 +52,6 @@ def id_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
-
-
-def blank(value: Any) -> bool:
-    """Tell whether a templated argument was left empty: ``None``, a blank string, or ``'None'``.
-
-    ``'None'`` is what Jinja renders for a missing value (``"{{ params.parent }}"`` left at null),
-    so it counts as not given, as ``''`` does: an optional argument is then left out, and a
-    required one is refused with an error that names it. The one rule of every operator.
-    """
-    if value is None:
-        return True
-    return isinstance(value, str) and value.strip() in ("", "None")
 
 
 def project_summary(project: Mapping[str, Any], **extra: Any) -> JsonObject:
@@ -183,23 +172,17 @@ def id_list(value: Any, name: str) -> list[str]:
 
     :raises LearnifierInputError: for an empty or malformed id.
     """
-    from airflow_provider_learnifier.ids import id_problem
+    from airflow_provider_learnifier.ids import id_problem, parse_list_text
 
     if isinstance(value, str):
         text = value.strip()
         if text.startswith(("[", "{")):
-            import ast
-            import json
-
             try:
-                value = json.loads(text)
+                value = parse_list_text(text)
             except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise LearnifierInputError(
-                        f"{name} {text!r:.80} is neither a JSON list nor a list literal"
-                    ) from None
+                raise LearnifierInputError(
+                    f"{name} {text!r:.80} is neither a JSON list nor a list literal"
+                ) from None
         else:
             value = [part for part in text.split(",") if part.strip()]
     if isinstance(value, Mapping):

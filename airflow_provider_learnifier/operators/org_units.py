@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.exceptions import LearnifierInputError
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
-    blank,
     id_text,
 )
 

@@ -17,6 +17,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierInputError,
     LearnifierMassRemovalError,
 )
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
@@ -65,9 +66,9 @@ class RemovalLimit:
         if value is None or isinstance(value, RemovalLimit):
             return value
         if isinstance(value, str):
-            text = value.strip()
-            if text in ("", "None"):
+            if blank(value):
                 return DEFAULT_MAX_REMOVALS
+            text = value.strip()
             if text.isdigit():
                 value = int(text)
             elif text.replace(".", "", 1).isdigit():

@@ -14,11 +14,11 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierProjectNotEmptyError,
     LearnifierRefusedError,
 )
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
-    blank,
     id_text,
     project_summary,
 )

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.ids import blank, parse_list_text
 from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
 from airflow_provider_learnifier.version_compat import Asset, BaseOperator, ObjectStoragePath
@@ -655,9 +656,7 @@ def _optional_id(value: Any, name: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"{name} must be a string or an integer, not {value!r}")
-    text = str(value).strip()
-    # "None" is what Jinja renders for a missing value, e.g. "{{ params.org_id }}" left at null.
-    return None if text in ("", "None") else text
+    return None if blank(value) else str(value).strip()
 
 
 def _id_list(value: Any, name: str) -> list[str]:
@@ -668,14 +667,9 @@ def _id_list(value: Any, name: str) -> list[str]:
         text = value.strip()
         if text.startswith("[") and text.endswith("]"):
             try:
-                value = json.loads(text)
+                value = parse_list_text(text)
             except ValueError:
-                import ast
-
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise ValueError(f"{name} {text!r} is neither one id nor a list of ids") from None
+                raise ValueError(f"{name} {text!r} is neither one id nor a list of ids") from None
         else:
             value = [text]
     elif isinstance(value, int) and not isinstance(value, bool):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.version_compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -90,13 +91,11 @@ class LearnifierCompletionSensor(LearnifierHookMixin, BaseSensorOperator):
 
     #: The arguments that name what is waited for; one rendered blank (``None``, ``""`` or the
     #: text ``"None"``, what Jinja renders for a missing value) counts as not given, as everywhere
-    #: in the provider (:func:`~airflow_provider_learnifier.operators._base.blank`).
+    #: in the provider (:func:`~airflow_provider_learnifier.ids.blank`).
     name_fields: tuple[str, ...] = ()
 
     def given_names(self) -> dict[str, Any]:
         """The rendered ``name_fields``, each blank one as ``None``."""
-        from airflow_provider_learnifier.operators._base import blank
-
         return {
             name: None if blank(getattr(self, name)) else getattr(self, name) for name in self.name_fields
         }
