@@ -55,19 +55,22 @@ def test_every_bulk_operator_refuses_unusable_limits(operator_class, arguments, 
 
 
 @pytest.mark.parametrize(
-    "task",
+    "make_task",
     [
-        LearnifierCreateProjectOperator(task_id="create", org_id="1", name="n", learnifier_conn_id="c1"),
-        LearnifierProgressReportOperator(
-            task_id="report", path="report.csv", org_id="1", learnifier_conn_id="c1"
+        lambda tmp_path: LearnifierCreateProjectOperator(
+            task_id="create", org_id="1", name="n", learnifier_conn_id="c1"
         ),
-        LearnifierProjectCompletionSensor(
+        lambda tmp_path: LearnifierProgressReportOperator(
+            task_id="report", path=str(tmp_path / "report.csv"), org_id="1", learnifier_conn_id="c1"
+        ),
+        lambda tmp_path: LearnifierProjectCompletionSensor(
             task_id="wait", org_id="1", project_id="2", learnifier_conn_id="c1"
         ),
     ],
     ids=["operator", "report", "sensor"],
 )
-def test_operators_sensors_and_the_report_get_their_hook_the_same_way(task):
+def test_operators_sensors_and_the_report_get_their_hook_the_same_way(make_task, tmp_path):
+    task = make_task(tmp_path)
     hook = task.hook
     assert hook.learnifier_conn_id == "c1"
     assert task.hook is hook
