@@ -1,11 +1,14 @@
-"""Typed errors raised by :class:`~airflow_provider_learnifier.hooks.learnifier.LearnifierHook`.
+"""Every public error of the provider, in one module.
 
-Every error names the hook method, the HTTP method and path, the status and what Learnifier
-said (its ``code``, ``field`` and ``message``). None of them ever carries a credential.
+The hook's errors (:class:`LearnifierError` and its subclasses) name the hook method, the HTTP
+method and path, the status and what Learnifier said (its ``code``, ``field`` and ``message``).
+The operators add errors for unusable input and for bulk operations with too many failures.
+None of them ever carries a credential.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException
@@ -226,3 +229,55 @@ class LearnifierParticipantDataError(LearnifierResponseError):
         super().__init__(message, field=field, **kwargs)
         self.participant_id = participant_id
         self.project_id = project_id
+
+
+class LearnifierProjectNotEmptyError(LearnifierRefusedError):
+    """Learnifier refused to delete a project because participants remain in it (406).
+
+    :param participants: how many participants the project has, when they could be counted.
+    """
+
+    def __init__(self, message: str, *, participants: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.participants = participants
+
+
+# ---------------------------------------------------------------------- operators' errors
+
+
+class LearnifierInputError(AirflowException):
+    """The operator's input is unusable: a roster or id list that cannot be read, or bad rows.
+
+    :param message: what is wrong, naming the offending rows or values.
+    :param problems: one ``{"person", "row", "reason"}`` entry per bad row, when rows were at fault.
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.problems = [dict(problem) for problem in problems]
+
+
+class LearnifierBulkOperationError(AirflowException):
+    """More items of a bulk operation failed than the operator's ``max_failures`` allows.
+
+    Raised after every item was tried, so the others are done.
+
+    :param message: names the failures.
+    :param failures: one ``{"person", "reason"}`` (or ``{"id", "reason"}``) entry per failure.
+    :param summary: the task's result as it would have been returned.
+    """
+
+    def __init__(
+        self, message: str, *, failures: Sequence[Mapping[str, Any]], summary: dict[str, Any]
+    ) -> None:
+        super().__init__(message)
+        self.failures = [dict(failure) for failure in failures]
+        self.summary = summary
+
+
+class LearnifierEnrollmentError(LearnifierBulkOperationError):
+    """More roster rows failed than ``max_failures`` allows; everything else was done."""
+
+
+class LearnifierMassRemovalError(LearnifierBulkOperationError):
+    """``remove_missing`` would remove more participants than ``max_removals`` allows; none was removed."""

@@ -2,6 +2,9 @@
 
 Ids are case-sensitive strings (the spec types some as int64). A value that would change the
 request's path once put in a URL is refused before any request is made.
+
+Also the provider's one reading of templated input: what counts as not given (:func:`blank`) and
+how a list rendered as text is read (:func:`parse_list_text`).
 """
 
 from __future__ import annotations
@@ -54,3 +57,37 @@ def int_like(value: Any) -> Any:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return value
+
+
+def blank(value: Any) -> bool:
+    """Tell whether a templated argument was left empty: ``None``, a blank string, or ``'None'``.
+
+    ``'None'`` is what Jinja renders for a missing value (``"{{ params.parent }}"`` left at null),
+    so it counts as not given, as ``''`` does: an optional argument is then left out, and a
+    required one is refused with an error that names it. The one rule of every operator, sensor
+    and check.
+    """
+    if value is None:
+        return True
+    return isinstance(value, str) and value.strip() in ("", "None")
+
+
+def parse_list_text(text: str) -> Any:
+    """Read a list (or mapping) written as text: JSON, else a Python literal.
+
+    A template rendered without native types gives the Python form (``['a', 'b']``). Every
+    input that may be a rendered list (id lists, rosters, the report's selection) is read here.
+
+    :raises ValueError: when ``text`` is neither; the message is JSON's reason.
+    """
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as json_error:
+        import ast
+
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise ValueError(str(json_error)) from None

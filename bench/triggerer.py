@@ -52,7 +52,8 @@ def trigger_classes() -> tuple[type, type]:
     """Our trigger, and the baseline that polls on the loop, both counting their polls."""
     from airflow.providers.common.compat.connection import get_async_connection
 
-    from airflow_provider_learnifier.triggers.base import SUCCESS, TIMEOUT, _PrefetchedConnectionHook
+    from airflow_provider_learnifier.completion import SUCCESS, TIMEOUT
+    from airflow_provider_learnifier.triggers.base import _PrefetchedConnectionHook
     from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
 
     class CountingCheck:

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_learnifier.ids import MAX_ID_LENGTH, check_id, id_problem, int_like
+from airflow_provider_learnifier.ids import (
+    MAX_ID_LENGTH,
+    blank,
+    check_id,
+    id_problem,
+    int_like,
+    parse_list_text,
+)
 
 #: Characters that cannot change a URL path's meaning: what a usable id is made of here.
 SAFE_ALPHABET = st.characters(
@@ -87,3 +94,32 @@ def test_any_text_of_safe_characters_is_an_id_unchanged(text):
 def test_no_id_with_a_path_changing_part_passes(prefix, part, suffix):
     with pytest.raises(ValueError):
         check_id("user_id", prefix + part + suffix)
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "None", " None "])
+def test_an_empty_rendering_is_not_given(value):
+    assert blank(value)
+
+
+@pytest.mark.parametrize("value", ["0", "none", "null", "x", 0, [], False])
+def test_anything_else_is_given(value):
+    assert not blank(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('["a", "b,c"]', ["a", "b,c"]),
+        ("['a', 12]", ["a", 12]),
+        ('{"x": 1}', {"x": 1}),
+        ("[1, 2.5]", [1, 2.5]),
+    ],
+)
+def test_a_list_rendered_as_text_is_read_as_json_or_as_a_python_literal(text, expected):
+    assert parse_list_text(text) == expected
+
+
+@pytest.mark.parametrize("text", ["[a, b", "[open(0)]", "not a list"])
+def test_text_that_is_neither_json_nor_a_literal_is_refused_with_json_s_reason(text):
+    with pytest.raises(ValueError, match="line 1 column"):
+        parse_list_text(text)

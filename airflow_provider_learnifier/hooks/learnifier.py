@@ -12,6 +12,7 @@ module (which every operator does) stays cheap for the DAG processor.
 from __future__ import annotations
 
 import base64
+import enum
 import functools
 import heapq
 import ipaddress
@@ -333,6 +334,43 @@ def _retry_after_seconds(header: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
+class _Retry(enum.Enum):
+    """Whether a failed attempt may be repeated, before counting attempts and waits."""
+
+    #: Never: the failure will not change (a TLS failure, a client error).
+    NEVER = "never"
+    #: Only a GET, PUT, DELETE (...): a POST or PATCH may have been applied.
+    IF_IDEMPOTENT = "if idempotent"
+    #: Any method: Learnifier cannot have applied the request (no connection, or it refused it).
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one attempt of a request went: its answer, or the error it would raise and whether to retry.
+
+    :param answer: the successful response.
+    :param payload: its decoded JSON body, when one was expected.
+    :param error: the error to raise if the request is not repeated.
+    :param cause: the exception chained to ``error`` (unless the request sends the key).
+    :param response: the error answer, closed when the request is repeated.
+    :param retry: whether the failure may be repeated.
+    :param retry_after: the answer's ``Retry-After`` in seconds.
+    :param what: the failure, for the retry's log line.
+    :param paused: the rate gate already holds every thread back, so the retry does not sleep itself.
+    """
+
+    answer: requests.Response | None = None
+    payload: Any = None
+    error: LearnifierError | None = None
+    cause: BaseException | None = None
+    response: requests.Response | None = None
+    retry: _Retry = _Retry.NEVER
+    retry_after: float | None = None
+    what: str = ""
+    paused: bool = False
+
+
 def _reached_server(error: Exception) -> bool:
     """Tell whether a failed request may have reached the server (so a POST must not be repeated)."""
     import requests
@@ -592,102 +630,153 @@ class LearnifierHook(BaseHook):
         :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
         """
-        import requests
-
         settings = self.settings
-        gate = self.rate_gate
         data = None
         headers = {}
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
         # The picture sends the key in its URL, which every requests/urllib3 exception repeats.
         sends_key = bool(params) and settings.key in (params or {}).values()
         attempt = 0
         while True:
-            failure: LearnifierConnectionError | None = None
-            cause: BaseException | None = None
-            response: requests.Response | None = None
-            try:
-                turn = gate.acquire()
-                response = self._send_attempt(
-                    operation,
-                    method,
-                    path,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    follow_redirects=follow_redirects,
-                )
-                gate.answered(
-                    turn, response.status_code, _retry_after_seconds(response.headers.get("Retry-After"))
-                )
-            except requests.exceptions.SSLError as err:
-                failure, cause = (
-                    LearnifierConnectionError(
-                        f"Learnifier {operation}: {method} {path} failed TLS verification of "
-                        f"{settings.base_url} (give the CA bundle in the connection's 'verify' extra for a "
-                        f"private CA): {self._redact(str(err))}",
-                        reached_server=False,
-                        **context,
-                    ),
-                    err,
-                )
-            except requests.exceptions.RequestException as err:
-                if response is not None:
-                    response.close()  # never reuse a connection whose answer was not read to its end
-                reason = self._redact(f"{type(err).__name__}: {err}")
-                reached = _reached_server(err)
-                if attempt < settings.max_retries and (method in _IDEMPOTENT_METHODS or not reached):
-                    attempt += 1
-                    self._wait(self._backoff(attempt), f"{method} {path} failed ({reason})", attempt)
-                    continue
-                failure, cause = (
-                    LearnifierConnectionError(
-                        f"Learnifier {operation}: {method} {path} got no answer after {attempt + 1} "
-                        f"attempt(s): {reason}",
-                        reached_server=reached,
-                        **context,
-                    ),
-                    err,
-                )
-            if failure is not None:
-                # Raised here, outside the except clause, so that with the key the chain holds nothing.
-                raise failure from (None if sends_key else cause)
-            assert response is not None
+            outcome = self._try_once(
+                operation,
+                method,
+                path,
+                params=params,
+                data=data,
+                headers=headers,
+                follow_redirects=follow_redirects,
+                expect_json=expect_json,
+                attempts=attempt + 1,
+            )
+            if outcome.error is None:
+                assert outcome.answer is not None
+                return outcome.answer, outcome.payload
+            delay = self._retry_delay(method, outcome, attempt)
+            if delay is None:
+                # Raised here, outside any except clause, so that with the key the chain holds nothing.
+                raise outcome.error from (None if sends_key else outcome.cause)
+            attempt += 1
+            if outcome.response is not None:
+                outcome.response.close()  # an error answer is not needed once the request is repeated
+            self._wait(delay, outcome.what, attempt, sleep=not outcome.paused)
 
-            status = response.status_code
-            if status < 300:
-                if not expect_json or not response.content:
-                    return response, None
-                try:
-                    return response, _decode_json(response.content)
-                except ValueError:
-                    if attempt < settings.max_retries and method in _IDEMPOTENT_METHODS:
-                        attempt += 1
-                        self._wait(
-                            self._backoff(attempt), f"{method} {path} answered {status} without JSON", attempt
-                        )
-                        continue
-                    raise LearnifierResponseError(
-                        f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
-                        f"JSON (Content-Type {response.headers.get('Content-Type')!r}, "
-                        f"{len(response.content)} bytes)",
-                        status=status,
-                        **context,
-                    ) from None
+    def _try_once(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        follow_redirects: bool,
+        expect_json: bool,
+        attempts: int,
+    ) -> _Outcome:
+        """Send the request once, through the rate gate, and say how it went; never raise for the API.
+
+        :param attempts: how many attempts this one makes, counted into the error it would raise.
+        """
+        import requests
+
+        gate = self.rate_gate
+        context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
+        response: requests.Response | None = None
+        try:
+            turn = gate.acquire()
+            response = self._send_attempt(
+                operation,
+                method,
+                path,
+                params=params,
+                data=data,
+                headers=headers,
+                follow_redirects=follow_redirects,
+            )
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-            if attempt < settings.max_retries and self._may_retry(method, status, retry_after):
-                delay = retry_after if retry_after is not None else self._backoff(attempt + 1)
-                if delay <= MAX_RETRY_AFTER_SECONDS:
-                    attempt += 1
-                    response.close()
-                    # After a 429 with Retry-After the gate holds back every thread, this one included.
-                    paused = status == 429 and retry_after is not None and gate.adaptive
-                    self._wait(delay, f"{method} {path} answered {status}", attempt, sleep=not paused)
-                    continue
-            raise _error_for(response, retry_after, **context)
+            gate.answered(turn, response.status_code, retry_after)
+        except requests.exceptions.SSLError as err:
+            error = LearnifierConnectionError(
+                f"Learnifier {operation}: {method} {path} failed TLS verification of "
+                f"{self.settings.base_url} (give the CA bundle in the connection's 'verify' extra for a "
+                f"private CA): {self._redact(str(err))}",
+                reached_server=False,
+                **context,
+            )
+            return _Outcome(error=error, cause=err, retry=_Retry.NEVER)
+        except requests.exceptions.RequestException as err:
+            if response is not None:
+                response.close()  # never reuse a connection whose answer was not read to its end
+            reason = self._redact(f"{type(err).__name__}: {err}")
+            reached = _reached_server(err)
+            error = LearnifierConnectionError(
+                f"Learnifier {operation}: {method} {path} got no answer after {attempts} attempt(s): "
+                f"{reason}",
+                reached_server=reached,
+                **context,
+            )
+            return _Outcome(
+                error=error,
+                cause=err,
+                retry=_Retry.IF_IDEMPOTENT if reached else _Retry.ALWAYS,
+                what=f"{method} {path} failed ({reason})",
+            )
+
+        status = response.status_code
+        if status < 300:
+            if not expect_json or not response.content:
+                return _Outcome(answer=response)
+            try:
+                return _Outcome(answer=response, payload=_decode_json(response.content))
+            except ValueError:
+                not_json = LearnifierResponseError(
+                    f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
+                    f"JSON (Content-Type {response.headers.get('Content-Type')!r}, "
+                    f"{len(response.content)} bytes)",
+                    status=status,
+                    **context,
+                )
+                # Chained to nothing: the decoding error would only repeat the body.
+                return _Outcome(
+                    error=not_json,
+                    retry=_Retry.IF_IDEMPOTENT,
+                    what=f"{method} {path} answered {status} without JSON",
+                )
+        if method in _IDEMPOTENT_METHODS:
+            retry = _Retry.IF_IDEMPOTENT if status in _RETRYABLE_STATUSES else _Retry.NEVER
+        else:
+            # A write is repeated only when Learnifier says it did not take it and when to come back.
+            refused = status in _REFUSED_STATUSES and retry_after is not None
+            retry = _Retry.ALWAYS if refused else _Retry.NEVER
+        return _Outcome(
+            response=response,
+            error=_error_for(response, retry_after, **context),
+            retry=retry,
+            retry_after=retry_after,
+            what=f"{method} {path} answered {status}",
+            # After a 429 with Retry-After the gate holds back every thread, this one included.
+            paused=status == 429 and retry_after is not None and gate.adaptive,
+        )
+
+    def _retry_delay(self, method: str, outcome: _Outcome, attempt: int) -> float | None:
+        """The one retry policy: how long to wait before trying again, or ``None`` to give up.
+
+        Idempotent requests are repeated after any failure marked retryable; a POST or PATCH only
+        when Learnifier cannot have applied it (see :class:`_Retry`). Another try waits the
+        answer's ``Retry-After``, else the backoff; a ``Retry-After`` beyond
+        :data:`MAX_RETRY_AFTER_SECONDS` is not waited out.
+        """
+        if attempt >= self.settings.max_retries:
+            return None
+        if outcome.retry is _Retry.NEVER:
+            return None
+        if outcome.retry is _Retry.IF_IDEMPOTENT and method not in _IDEMPOTENT_METHODS:
+            return None
+        delay = outcome.retry_after if outcome.retry_after is not None else self._backoff(attempt + 1)
+        return delay if delay <= MAX_RETRY_AFTER_SECONDS else None
 
     def _send_attempt(
         self,
@@ -755,12 +844,6 @@ class LearnifierHook(BaseHook):
             )
         assert response is not None
         return response
-
-    @staticmethod
-    def _may_retry(method: str, status: int, retry_after: float | None) -> bool:
-        if method in _IDEMPOTENT_METHODS:
-            return status in _RETRYABLE_STATUSES
-        return status in _REFUSED_STATUSES and retry_after is not None
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: half the step fixed, half random."""

@@ -1,4 +1,4 @@
-"""What the Learnifier operators share: the hook, resolving org units and projects, and errors.
+"""What the Learnifier operators share: the hook, bulk limits, resolving org units and projects.
 
 Importing this module is cheap: the hook (and with it ``requests``) is imported when a task
 runs, not when the DAG processor parses a DAG file.
@@ -7,10 +7,13 @@ runs, not when the DAG processor parses a DAG file.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_learnifier.exceptions import LearnifierInputError
+from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.ids import blank
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -21,34 +24,6 @@ JsonObject = dict[str, Any]
 
 #: How many failures an error message lists before it says "and N more".
 MAX_LISTED_FAILURES = 20
-
-
-class LearnifierInputError(AirflowException):
-    """The operator's input is unusable: a roster or id list that cannot be read, or bad rows.
-
-    :param message: what is wrong, naming the offending rows or values.
-    :param problems: one ``{"person", "row", "reason"}`` entry per bad row, when rows were at fault.
-    """
-
-    def __init__(self, message: str, *, problems: Sequence[Mapping[str, Any]] = ()) -> None:
-        super().__init__(message)
-        self.problems = [dict(problem) for problem in problems]
-
-
-class LearnifierBulkOperationError(AirflowException):
-    """More items of a bulk operation failed than the operator's ``max_failures`` allows.
-
-    Raised after every item was tried, so the others are done.
-
-    :param message: names the failures.
-    :param failures: one ``{"person", "reason"}`` (or ``{"id", "reason"}``) entry per failure.
-    :param summary: the task's result as it would have been returned.
-    """
-
-    def __init__(self, message: str, *, failures: Sequence[Mapping[str, Any]], summary: JsonObject) -> None:
-        super().__init__(message)
-        self.failures = [dict(failure) for failure in failures]
-        self.summary = summary
 
 
 def describe_failures(failures: Sequence[Mapping[str, Any]], *, subject: str = "person") -> str:
@@ -81,18 +56,6 @@ def id_text(value: Any) -> str:
     return str(value)
 
 
-def blank(value: Any) -> bool:
-    """Tell whether a templated argument was left empty: ``None``, a blank string, or ``'None'``.
-
-    ``'None'`` is what Jinja renders for a missing value (``"{{ params.parent }}"`` left at null),
-    so it counts as not given, as ``''`` does: an optional argument is then left out, and a
-    required one is refused with an error that names it. The one rule of every operator.
-    """
-    if value is None:
-        return True
-    return isinstance(value, str) and value.strip() in ("", "None")
-
-
 def project_summary(project: Mapping[str, Any], **extra: Any) -> JsonObject:
     """A project as the operators return it: JSON-serializable, ids as strings."""
     summary: JsonObject = {
@@ -108,7 +71,7 @@ def project_summary(project: Mapping[str, Any], **extra: Any) -> JsonObject:
     return summary
 
 
-class LearnifierBaseOperator(BaseOperator):
+class LearnifierBaseOperator(LearnifierHookMixin, BaseOperator):
     """Base class of the Learnifier operators: one :class:`LearnifierHook` per task, closed at the end.
 
     Subclasses implement :meth:`execute_with_hook` instead of ``execute``.
@@ -121,18 +84,6 @@ class LearnifierBaseOperator(BaseOperator):
     def __init__(self, *, learnifier_conn_id: str = "learnifier_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.learnifier_conn_id = learnifier_conn_id
-
-    @property
-    def http_pool_size(self) -> int:
-        """How many connections the hook's session keeps open; bulk operators size it to their concurrency."""
-        return 4
-
-    @cached_property
-    def hook(self) -> LearnifierHook:
-        """The task's hook; its session is shared by all of the task's threads."""
-        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-
-        return LearnifierHook(self.learnifier_conn_id, pool_maxsize=self.http_pool_size)
 
     def execute(self, context: Context) -> Any:
         """Run the operation, then close the hook's HTTP session."""
@@ -187,6 +138,35 @@ class LearnifierBaseOperator(BaseOperator):
         )
 
 
+class LearnifierBulkOperator(LearnifierBaseOperator):
+    """Base class of the operators that act on many items: bounded concurrency, a failure budget.
+
+    Items are handled from at most ``max_concurrency`` threads over one HTTP session with as many
+    connections; the task fails once every item was tried when more than ``max_failures`` failed.
+
+    :param max_concurrency: at most this many requests at a time (default 8).
+    :param max_failures: how many items may fail before the task fails (default 0).
+    """
+
+    def __init__(self, *, max_concurrency: int = 8, max_failures: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive integer, not {max_concurrency!r}")
+        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
+            raise ValueError(f"max_failures must be a non-negative integer, not {max_failures!r}")
+        self.max_concurrency = max_concurrency
+        self.max_failures = max_failures
+
+    @property
+    def http_pool_size(self) -> int:
+        """One connection per concurrent request."""
+        return self.max_concurrency
+
+    def too_many_failures(self, failed: int) -> bool:
+        """Tell whether ``failed`` items are more than ``max_failures`` allows."""
+        return failed > self.max_failures
+
+
 def id_list(value: Any, name: str) -> list[str]:
     """Read a list of ids: a list, a mapping (its values, e.g. a ``{person: id}`` result), or a text.
 
@@ -194,23 +174,17 @@ def id_list(value: Any, name: str) -> list[str]:
 
     :raises LearnifierInputError: for an empty or malformed id.
     """
-    from airflow_provider_learnifier.ids import id_problem
+    from airflow_provider_learnifier.ids import id_problem, parse_list_text
 
     if isinstance(value, str):
         text = value.strip()
         if text.startswith(("[", "{")):
-            import ast
-            import json
-
             try:
-                value = json.loads(text)
+                value = parse_list_text(text)
             except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise LearnifierInputError(
-                        f"{name} {text!r:.80} is neither a JSON list nor a list literal"
-                    ) from None
+                raise LearnifierInputError(
+                    f"{name} {text!r:.80} is neither a JSON list nor a list literal"
+                ) from None
         else:
             value = [part for part in text.split(",") if part.strip()]
     if isinstance(value, Mapping):

@@ -13,7 +13,6 @@ The module is imported by the operators only when a task runs.
 
 from __future__ import annotations
 
-import ast
 import csv
 import io
 import json
@@ -24,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from airflow_provider_learnifier.ids import id_problem
-from airflow_provider_learnifier.operators._base import LearnifierInputError, describe_failures, shown
+from airflow_provider_learnifier.exceptions import LearnifierInputError
+from airflow_provider_learnifier.ids import id_problem, parse_list_text
+from airflow_provider_learnifier.operators._base import describe_failures, shown
 
 #: The person fields a roster row may give.
 PERSON_FIELDS = (
@@ -211,16 +211,11 @@ def _unwrap(value: Mapping[str, Any], what: str) -> list[Any]:
 def _parse_literal(text: str, what: str) -> list[Any]:
     """Parse a list given as text: JSON, or a Python literal (a template rendered without native types)."""
     try:
-        value = json.loads(text)
-    except ValueError as json_error:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            if text.startswith("{") and "\n" in text:
-                return _parse_text(text, "jsonl", what, f"the {what} text")
-            raise LearnifierInputError(
-                f"the {what} text is neither JSON nor a list literal: {json_error}"
-            ) from None
+        value = parse_list_text(text)
+    except ValueError as error:
+        if text.startswith("{") and "\n" in text:
+            return _parse_text(text, "jsonl", what, f"the {what} text")
+        raise LearnifierInputError(f"the {what} text is neither JSON nor a list literal: {error}") from None
     if isinstance(value, Mapping):
         return _unwrap(value, what)
     if not isinstance(value, (list, tuple)):

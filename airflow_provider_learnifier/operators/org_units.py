@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier.exceptions import LearnifierInputError
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
-    LearnifierInputError,
-    blank,
     id_text,
 )
 

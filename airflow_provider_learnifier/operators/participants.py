@@ -11,12 +11,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier.exceptions import (
+    LearnifierBulkOperationError,
+    LearnifierEnrollmentError,
+    LearnifierInputError,
+    LearnifierMassRemovalError,
+)
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
-    LearnifierBaseOperator,
-    LearnifierBulkOperationError,
-    LearnifierInputError,
+    LearnifierBulkOperator,
     describe_failures,
     id_list,
     id_text,
@@ -30,25 +35,13 @@ if TYPE_CHECKING:
     from airflow_provider_learnifier.lineage import LineageRecord
 
 __all__ = [
-    "LearnifierBulkOperationError",
     "LearnifierEnrollOperator",
-    "LearnifierEnrollmentError",
-    "LearnifierInputError",
     "LearnifierLoginLinkOperator",
-    "LearnifierMassRemovalError",
     "RemovalLimit",
 ]
 
 #: The XCom key of the enrollment summary of a run that failed (``return_value`` of one that succeeded).
 ENROLLMENT_SUMMARY_XCOM_KEY = "enrollment_summary"
-
-
-class LearnifierEnrollmentError(LearnifierBulkOperationError):
-    """More roster rows failed than ``max_failures`` allows; everything else was done."""
-
-
-class LearnifierMassRemovalError(LearnifierBulkOperationError):
-    """``remove_missing`` would remove more participants than ``max_removals`` allows; none was removed."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +69,9 @@ class RemovalLimit:
         if value is None or isinstance(value, RemovalLimit):
             return value
         if isinstance(value, str):
-            text = value.strip()
-            if text in ("", "None"):
+            if blank(value):
                 return DEFAULT_MAX_REMOVALS
+            text = value.strip()
             if text.isdigit():
                 value = int(text)
             elif text.replace(".", "", 1).isdigit():
@@ -115,14 +108,7 @@ class RemovalLimit:
 DEFAULT_MAX_REMOVALS = RemovalLimit(count=10, share=0.1)
 
 
-def _check_limits(max_concurrency: int, max_failures: int) -> None:
-    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-        raise ValueError(f"max_concurrency must be a positive integer, not {max_concurrency!r}")
-    if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-        raise ValueError(f"max_failures must be a non-negative integer, not {max_failures!r}")
-
-
-class LearnifierEnrollOperator(LearnifierBaseOperator):
+class LearnifierEnrollOperator(LearnifierBulkOperator):
     """Enroll a roster of people in a Learnifier project: users, participants, activation.
 
     For each person of the roster, the operator makes sure that a Learnifier user exists
@@ -234,13 +220,10 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         dry_run: bool = False,
         allow_empty_roster: bool = False,
         max_removals: int | float | RemovalLimit | None = DEFAULT_MAX_REMOVALS,
-        max_concurrency: int = 8,
-        max_failures: int = 0,
         learnifier_conn_id: str = "learnifier_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
-        _check_limits(max_concurrency, max_failures)
         # A template is read when the task runs; anything else is checked now.
         self.max_removals: Any = max_removals
         if not isinstance(max_removals, str):
@@ -256,14 +239,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
         # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), which renders the templates.
         self.is_dry_run = dry_run
         self.allow_empty_roster = allow_empty_roster
-        self.max_concurrency = max_concurrency
-        self.max_failures = max_failures
         self._stop_event: threading.Event | None = None
-
-    @property
-    def http_pool_size(self) -> int:
-        """One connection per concurrent request."""
-        return self.max_concurrency
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Enroll the roster; return the summary."""
@@ -282,7 +258,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
             lineage.inputs.append(file_dataset(roster_path))
         if roster.ignored_columns:
             self.log.info("Ignoring roster column(s) %s", ", ".join(roster.ignored_columns))
-        if len(roster.problems) > self.max_failures:
+        if self.too_many_failures(len(roster.problems)):
             raise roster_error(roster, max_failures=self.max_failures)
         if self.remove_missing and not roster.people and not self.allow_empty_roster:
             raise LearnifierInputError(
@@ -334,7 +310,7 @@ class LearnifierEnrollOperator(LearnifierBaseOperator):
                 failures=failed,
                 summary=summary,
             )
-        if len(failed) > self.max_failures:
+        if self.too_many_failures(len(failed)):
             context["ti"].xcom_push(key=ENROLLMENT_SUMMARY_XCOM_KEY, value=summary)
             raise LearnifierEnrollmentError(
                 f"{len(failed)} failure(s) enrolling {counts['roster']} roster row(s) in project "
@@ -388,7 +364,7 @@ def _redact_link(text: str, link: str) -> str:
     return text
 
 
-class LearnifierLoginLinkOperator(LearnifierBaseOperator):
+class LearnifierLoginLinkOperator(LearnifierBulkOperator):
     """Create single-use login links for participants of a project.
 
     A login link is a credential: the hook masks it in task logs, and it is not put in XCom
@@ -437,13 +413,10 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
         project_external_id: str | None = None,
         push_links: bool = False,
         on_link: Callable[[str, str], Any] | None = None,
-        max_concurrency: int = 8,
-        max_failures: int = 0,
         learnifier_conn_id: str = "learnifier_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
-        _check_limits(max_concurrency, max_failures)
         if on_link is not None and not callable(on_link):
             raise ValueError(f"on_link must be callable, not {type(on_link).__name__}")
         self.participant_ids = participant_ids
@@ -452,13 +425,6 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
         self.project_external_id = project_external_id
         self.push_links = push_links
         self.on_link = on_link
-        self.max_concurrency = max_concurrency
-        self.max_failures = max_failures
-
-    @property
-    def http_pool_size(self) -> int:
-        """One connection per concurrent request."""
-        return self.max_concurrency
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Make a link for each participant; return ids and counts (and the links with ``push_links``)."""
@@ -522,7 +488,7 @@ class LearnifierLoginLinkOperator(LearnifierBaseOperator):
         }
         if self.push_links:
             result["links"] = dict(tally.items("links"))
-        if len(failed) > self.max_failures:
+        if self.too_many_failures(len(failed)):
             raise LearnifierBulkOperationError(
                 f"{len(failed)} of {len(participant_ids)} login link(s) failed for project {project_id} "
                 f"(max_failures={self.max_failures}):\n"

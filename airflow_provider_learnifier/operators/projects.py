@@ -8,13 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierRefusedError
+from airflow_provider_learnifier.exceptions import (
+    LearnifierConflictError,
+    LearnifierInputError,
+    LearnifierProjectNotEmptyError,
+    LearnifierRefusedError,
+)
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
-    LearnifierInputError,
-    blank,
     id_text,
     project_summary,
 )
@@ -28,7 +32,6 @@ __all__ = [
     "PROJECT_STATUSES",
     "LearnifierCreateProjectOperator",
     "LearnifierDeleteProjectOperator",
-    "LearnifierProjectNotEmptyError",
     "LearnifierUpdateProjectOperator",
 ]
 
@@ -449,17 +452,6 @@ class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
             self.log.info("Project %s already has the given values; nothing sent", project["id"])
         LearnifierProjectLink.persist(context, project)
         return project_summary(project, updated_fields=sorted(changes))
-
-
-class LearnifierProjectNotEmptyError(LearnifierRefusedError):
-    """Learnifier refused to delete a project because participants remain in it (406).
-
-    :param participants: how many participants the project has, when they could be counted.
-    """
-
-    def __init__(self, message: str, *, participants: int | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.participants = participants
 
 
 class LearnifierDeleteProjectOperator(LearnifierBaseOperator):

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, ObjectStoragePath
 
+from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.ids import blank, parse_list_text
 from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
 
@@ -80,7 +82,7 @@ _TIMESTAMP_FIELDS = (
 )
 
 
-class LearnifierProgressReportOperator(BaseOperator):
+class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
     """Write Learnifier participant progress to a CSV or JSON Lines file, atomically.
 
     Choose the projects with ``project_ids`` (with their ``org_id``) and/or
@@ -254,7 +256,6 @@ class LearnifierProgressReportOperator(BaseOperator):
 
     def execute(self, context: Context) -> JsonObject:
         """Write the report and return its summary (also the ``extra`` of the asset event)."""
-        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
         from airflow_provider_learnifier.lineage import LineageRecord, file_dataset, project_dataset
 
         self._lineage_record = lineage = LineageRecord()
@@ -264,7 +265,8 @@ class LearnifierProgressReportOperator(BaseOperator):
             self.org_id, self.project_ids, self.project_external_ids, named=self.projects_named
         )
         self.log.info("Writing the Learnifier progress of %s to %s as %s", selection, target, report_format)
-        with LearnifierHook(self.learnifier_conn_id) as hook:
+        hook = self.hook
+        try:
             users = _UserDirectory(
                 hook,
                 scan=self.user_lookup == "scan",
@@ -299,6 +301,8 @@ class LearnifierProgressReportOperator(BaseOperator):
                     )
 
             write_atomically(target, write, log=self.log)
+        finally:
+            hook.close()
         lineage.outputs.append(file_dataset(target))
         summary = totals.summary(path=str(target), report_format=report_format)
         self.log.info(
@@ -675,9 +679,7 @@ def _optional_id(value: Any, name: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"{name} must be a string or an integer, not {value!r}")
-    text = str(value).strip()
-    # "None" is what Jinja renders for a missing value, e.g. "{{ params.org_id }}" left at null.
-    return None if text in ("", "None") else text
+    return None if blank(value) else str(value).strip()
 
 
 def _id_list(value: Any, name: str) -> list[str]:
@@ -688,14 +690,9 @@ def _id_list(value: Any, name: str) -> list[str]:
         text = value.strip()
         if text.startswith("[") and text.endswith("]"):
             try:
-                value = json.loads(text)
+                value = parse_list_text(text)
             except ValueError:
-                import ast
-
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise ValueError(f"{name} {text!r} is neither one id nor a list of ids") from None
+                raise ValueError(f"{name} {text!r} is neither one id nor a list of ids") from None
         else:
             value = [text]
     elif isinstance(value, int) and not isinstance(value, bool):

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError, LearnifierInputError
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
-    LearnifierBulkOperationError,
-    LearnifierInputError,
-    blank,
+    LearnifierBulkOperator,
     describe_failures,
     id_list,
     id_text,
@@ -160,7 +160,7 @@ def _age(group_id: str) -> tuple[int, str]:
     return (int(group_id), "") if group_id.isdigit() else (1 << 62, group_id)
 
 
-class _MembersOperator(LearnifierBaseOperator):
+class _MembersOperator(LearnifierBulkOperator):
     """Shared parts of the add- and remove-members operators."""
 
     template_fields: Sequence[str] = (
@@ -178,27 +178,14 @@ class _MembersOperator(LearnifierBaseOperator):
         user_ids: Any,
         org_id: str | int | None = None,
         org_external_id: str | None = None,
-        max_concurrency: int = 8,
-        max_failures: int = 0,
         learnifier_conn_id: str = "learnifier_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be a positive integer, not {max_concurrency!r}")
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-            raise ValueError(f"max_failures must be a non-negative integer, not {max_failures!r}")
         self.group_id = group_id
         self.user_ids = user_ids
         self.org_id = org_id
         self.org_external_id = org_external_id
-        self.max_concurrency = max_concurrency
-        self.max_failures = max_failures
-
-    @property
-    def http_pool_size(self) -> int:
-        """One connection per concurrent request."""
-        return self.max_concurrency
 
     def _target(self, hook: LearnifierHook) -> tuple[str, str, list[str], set[str]]:
         """The org unit, the group, the wanted user ids and the group's current members."""
@@ -222,7 +209,7 @@ class _MembersOperator(LearnifierBaseOperator):
 
     def _finish(self, verb: str, result: JsonObject, failed: list[dict[str, Any]], total: int) -> JsonObject:
         result["failed"] = failed
-        if len(failed) > self.max_failures:
+        if self.too_many_failures(len(failed)):
             raise LearnifierBulkOperationError(
                 f"{len(failed)} of {total} user(s) could not be {verb} user group {result['group_id']} "
                 f"(max_failures={self.max_failures}):\n" + describe_failures(failed, subject="user_id"),

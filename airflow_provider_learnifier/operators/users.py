@@ -10,11 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
-    LearnifierBaseOperator,
-    LearnifierBulkOperationError,
-    LearnifierInputError,
+    LearnifierBulkOperator,
     describe_failures,
     id_text,
     shown,
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from airflow_provider_learnifier.operators._bulk import Tally, UserIndex
     from airflow_provider_learnifier.operators._roster import Person
 
-__all__ = ["LearnifierBulkOperationError", "LearnifierInputError", "LearnifierUpsertUsersOperator"]
+__all__ = ["LearnifierUpsertUsersOperator"]
 
 MATCH_FIELDS = ("external_id", "email")
 
@@ -67,7 +66,7 @@ def changed_fields(person: Person, user: Mapping[str, Any]) -> dict[str, Any]:
     return changes
 
 
-class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
+class LearnifierUpsertUsersOperator(LearnifierBulkOperator):
     """Create or update many Learnifier users in one task; return their ids.
 
     Each row (a dict) gives a person: ``email``, ``external_id``, ``user_id``, ``first_name``,
@@ -130,8 +129,6 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
         users: Any,
         match_by: Sequence[str] = MATCH_FIELDS,
         create_missing: bool = True,
-        max_concurrency: int = 8,
-        max_failures: int = 0,
         learnifier_conn_id: str = "learnifier_default",
         **kwargs: Any,
     ) -> None:
@@ -145,20 +142,9 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             or len(set(match_by)) != len(match_by)
         ):
             raise ValueError(f"match_by must name external_id and/or email, in order, not {match_by!r}")
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be a positive integer, not {max_concurrency!r}")
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-            raise ValueError(f"max_failures must be a non-negative integer, not {max_failures!r}")
         self.users = users
         self.match_by = match_by
         self.create_missing = create_missing
-        self.max_concurrency = max_concurrency
-        self.max_failures = max_failures
-
-    @property
-    def http_pool_size(self) -> int:
-        """One connection per concurrent request."""
-        return self.max_concurrency
 
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Create or update every row's user; return their ids."""
@@ -168,7 +154,7 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
         roster = read_roster(self.users, what="users list", identifiers=(*self.match_by, "user_id"))
         if roster.ignored_columns:
             self.log.info("Ignoring column(s) %s", ", ".join(roster.ignored_columns))
-        if len(roster.problems) > self.max_failures:
+        if self.too_many_failures(len(roster.problems)):
             raise roster_error(roster, what="users list", max_failures=self.max_failures)
         # Every user, read to the end of the listing: an error while reading it fails the task
         # here, before any write, rather than letting a partial index send rows to "create".
@@ -210,7 +196,7 @@ class LearnifierUpsertUsersOperator(LearnifierBaseOperator):
             name: len(result[name]) for name in ("created", "maybe_created", "updated", "unchanged", "failed")
         }
         self.log.info("Users: %s", ", ".join(f"{name} {count}" for name, count in result["counts"].items()))
-        if len(failed) > self.max_failures:
+        if self.too_many_failures(len(failed)):
             raise LearnifierBulkOperationError(
                 f"{len(failed)} of {roster.size} user row(s) failed (max_failures={self.max_failures}); "
                 f"the others were handled:\n{describe_failures(failed)}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -15,17 +14,18 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
+from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.sensors._first_try import first_try_start
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_learnifier.completion import CompletionCheck, CompletionStatus
-    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
     from airflow_provider_learnifier.triggers.base import LearnifierCompletionTrigger
 
 
-class LearnifierCompletionSensor(BaseSensorOperator):
+class LearnifierCompletionSensor(LearnifierHookMixin, BaseSensorOperator):
     """Wait until a :class:`~airflow_provider_learnifier.completion.CompletionCheck` passes.
 
     Subclasses say what to check (:meth:`make_check`) and which trigger waits for it when deferred
@@ -63,13 +63,6 @@ class LearnifierCompletionSensor(BaseSensorOperator):
         self._check: CompletionCheck | None = None
         self._last_status: CompletionStatus | None = None
 
-    @cached_property
-    def hook(self) -> LearnifierHook:
-        """The hook for ``learnifier_conn_id``."""
-        from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-
-        return LearnifierHook(self.learnifier_conn_id)
-
     def make_check(self) -> CompletionCheck:
         """Return the completion check, from the (rendered) arguments.
 
@@ -103,13 +96,11 @@ class LearnifierCompletionSensor(BaseSensorOperator):
 
     #: The arguments that name what is waited for; one rendered blank (``None``, ``""`` or the
     #: text ``"None"``, what Jinja renders for a missing value) counts as not given, as everywhere
-    #: in the provider (:func:`~airflow_provider_learnifier.operators._base.blank`).
+    #: in the provider (:func:`~airflow_provider_learnifier.ids.blank`).
     name_fields: tuple[str, ...] = ()
 
     def given_names(self) -> dict[str, Any]:
         """The rendered ``name_fields``, each blank one as ``None``."""
-        from airflow_provider_learnifier.operators._base import blank
-
         return {
             name: None if blank(getattr(self, name)) else getattr(self, name) for name in self.name_fields
         }

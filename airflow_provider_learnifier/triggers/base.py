@@ -1,8 +1,7 @@
 """What the Learnifier triggers share: a polling loop over a completion check that never blocks.
 
 The completion checks (:class:`~airflow_provider_learnifier.completion.CompletionCheck`) live in
-:mod:`airflow_provider_learnifier.completion`, which the sensors import without this module; the
-check classes, ``share_threshold`` and the event statuses are re-exported here for existing imports.
+:mod:`airflow_provider_learnifier.completion`, which the sensors import without this module.
 
 The trigger keeps the triggerer's event loop free: it fetches the connection with Airflow's async
 API, and runs every hook call (HTTP requests, retries and their backoff sleeps) in a worker thread
@@ -28,22 +27,13 @@ from airflow_provider_learnifier.completion import (
     TIMEOUT,
     CompletionCheck,
     CompletionStatus,
-    share_threshold,
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = [
-    "ERROR",
-    "SUCCESS",
-    "TIMEOUT",
-    "CompletionCheck",
-    "CompletionStatus",
-    "LearnifierCompletionTrigger",
-    "share_threshold",
-]
+__all__ = ["LearnifierCompletionTrigger"]
 
 _T = TypeVar("_T")
 

@@ -9,8 +9,8 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.operators._base import LearnifierBulkOperationError
 from airflow_provider_learnifier.operators.participants import LearnifierLoginLinkOperator
 from learnifier_simulator import seed
 

@@ -9,8 +9,7 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_learnifier.exceptions import LearnifierConflictError
-from airflow_provider_learnifier.operators._base import LearnifierInputError
+from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierInputError
 from airflow_provider_learnifier.operators.org_units import (
     LearnifierCreateOrgUnitOperator,
     LearnifierUpdateOrgUnitOperator,

@@ -16,16 +16,18 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+from airflow_provider_learnifier.exceptions import (
+    LearnifierEnrollmentError,
+    LearnifierInputError,
+    LearnifierMassRemovalError,
+    LearnifierNotFoundError,
+)
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.operators._base import LearnifierInputError
 from airflow_provider_learnifier.operators._bulk import Cancelled
 from airflow_provider_learnifier.operators.participants import (
     ENROLLMENT_SUMMARY_XCOM_KEY,
-    LearnifierEnrollmentError,
     LearnifierEnrollOperator,
     LearnifierLoginLinkOperator,
-    LearnifierMassRemovalError,
     RemovalLimit,
 )
 from learnifier_simulator import seed

@@ -9,16 +9,16 @@ from unittest import mock
 import pytest
 
 from airflow_provider_learnifier.exceptions import (
+    LearnifierInputError,
     LearnifierNotFoundError,
+    LearnifierProjectNotEmptyError,
     LearnifierRefusedError,
     LearnifierUncertainWriteError,
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.operators._base import LearnifierInputError
 from airflow_provider_learnifier.operators.projects import (
     LearnifierCreateProjectOperator,
     LearnifierDeleteProjectOperator,
-    LearnifierProjectNotEmptyError,
     LearnifierUpdateProjectOperator,
 )
 from learnifier_simulator import seed

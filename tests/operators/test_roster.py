@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_learnifier.operators._base import LearnifierInputError
+from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.operators._roster import Person, field_name, read_roster
 
 

@@ -8,9 +8,12 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_learnifier.exceptions import LearnifierUncertainWriteError
+from airflow_provider_learnifier.exceptions import (
+    LearnifierBulkOperationError,
+    LearnifierInputError,
+    LearnifierUncertainWriteError,
+)
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.operators._base import LearnifierBulkOperationError, LearnifierInputError
 from airflow_provider_learnifier.operators.user_groups import (
     LearnifierAddUserGroupMembersOperator,
     LearnifierCreateUserGroupOperator,

@@ -8,8 +8,8 @@ from unittest import mock
 
 import pytest
 
+from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError, LearnifierInputError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.operators._base import LearnifierBulkOperationError, LearnifierInputError
 from airflow_provider_learnifier.operators.users import LearnifierUpsertUsersOperator
 from learnifier_simulator import seed
 from tests.openapi_contract import validate_all

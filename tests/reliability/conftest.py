@@ -22,9 +22,11 @@ def hook_waits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, str]]:
     waits: list[tuple[float, str]] = []
     original = LearnifierHook._wait
 
-    def counting_wait(self: LearnifierHook, seconds: float, what: str, attempt: int, **kwargs: Any) -> None:
+    def counting_wait(
+        self: LearnifierHook, seconds: float, what: str, attempt: int, *, sleep: bool = True
+    ) -> None:
         waits.append((seconds, what))
-        original(self, seconds, what, attempt, **kwargs)
+        original(self, seconds, what, attempt, sleep=sleep)
 
     monkeypatch.setattr(LearnifierHook, "_wait", counting_wait)
     return waits

@@ -547,7 +547,7 @@ def test_roster_text_is_not_taken_for_a_file_path(text, emails):
 
 @pytest.mark.parametrize("text", ["people.csv", "/data/people.json", "roster"])
 def test_a_roster_path_is_still_a_path(text):
-    from airflow_provider_learnifier.operators._base import LearnifierInputError
+    from airflow_provider_learnifier.exceptions import LearnifierInputError
     from airflow_provider_learnifier.operators._roster import load_rows
 
     with pytest.raises(LearnifierInputError, match="does not exist"):

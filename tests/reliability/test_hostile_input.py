@@ -22,12 +22,12 @@ import pytest
 
 from airflow_provider_learnifier.exceptions import (
     LearnifierConnectionError,
+    LearnifierInputError,
     LearnifierNotFoundError,
     LearnifierResponseError,
     LearnifierServerError,
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from airflow_provider_learnifier.operators._base import LearnifierInputError
 from airflow_provider_learnifier.operators.participants import (
     LearnifierEnrollOperator,
     LearnifierLoginLinkOperator,

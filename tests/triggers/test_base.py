@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_learnifier.completion import share_threshold
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.triggers import base
-from airflow_provider_learnifier.triggers.base import share_threshold
 from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
 from tests.completion_helpers import ORG_ID, PROJECT_ID, advance_after_polls, enroll, polls
 
