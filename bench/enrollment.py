@@ -271,6 +271,7 @@ def main() -> None:
     rerun = results["operator"][0]["rerun_requests"]
     rerun_writes = sum(count for operation, count in rerun.items() if not operation.startswith("GET "))
     rerun_reads = sum(rerun.values()) - rerun_writes
+    report.details["rerun_requests_per_operation"] = rerun
     report.add(
         Metric(
             f"no-op rerun of the same {people_count} people: requests sent",
