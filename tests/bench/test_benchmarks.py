@@ -28,7 +28,7 @@ EXPECTED = {
     "parse_cost": {"targets": 2},
     "enrollment": {"targets": 4},
     "report_export": {"targets": 4},
-    "triggerer": {"targets": 2},
+    "triggerer": {"targets": 4},
     "simulator_capacity": {"targets": 0},
     "event_watchers": {"targets": 1},
     "rate_limits": {"targets": 5},
