@@ -88,6 +88,8 @@ class RateGate:
         self._paused_until = self._rate_set_at
         self._first_sent: float | None = None
         self._episode_started: float | None = None
+        #: When the request whose 429 started the current episode was sent.
+        self._episode_first_refused = self._rate_set_at
         #: The rate requests were sent at when the current episode started.
         self._episode_send_rate = 0.0
         #: The rate measured from the previous episode's start to this one's, if any.
@@ -147,12 +149,14 @@ class RateGate:
             elif retry_after is not None and retry_after <= self.max_pause:
                 self._paused_until = max(self._paused_until, now + retry_after)
             if self._episode_started is not None and sent <= self._episode_started:
-                self._in_flight[throttled] += 1
-                self._set_rate(self._episode_rate(), now)
+                # Only requests sent after the one whose 429 started the episode met an empty bucket.
+                if sent >= self._episode_first_refused:
+                    self._in_flight[throttled] += 1
+                    self._set_rate(self._episode_rate(), now)
             elif throttled:
-                self._start_episode(now)
+                self._start_episode(sent, now)
 
-    def _start_episode(self, now: float) -> None:
+    def _start_episode(self, sent: float, now: float) -> None:
         current = self._current_rate(now)
         since = self._episode_started
         if since is None or now - since >= WINDOW_SECONDS:
@@ -171,6 +175,7 @@ class RateGate:
                 for recent in (max(since, now - seconds) for seconds in SEND_RATE_SECONDS)
             )
         self._episode_started = now
+        self._episode_first_refused = sent
         self._episodes += 1
         self._in_flight = [0, 1]
         # The turns given so far are taken again after the pause, at the new rate.

@@ -106,6 +106,20 @@ def test_the_rate_after_a_429_is_the_share_admitted_of_what_was_on_its_way(clock
     assert gate.rate == pytest.approx(0.97 * 100 * 23.5 / 28, rel=0.02)
 
 
+def test_requests_sent_before_the_first_refused_one_say_nothing_of_the_empty_bucket(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    for _ in range(100):
+        gate.answered(gate.acquire(), 200, None)
+        clock.advance(0.01)
+    earlier = [gate.acquire() for _ in range(6)]
+    clock.advance(0.001)
+    gate.answered(gate.acquire(), 429, 1.0)
+    for turn in earlier:
+        gate.answered(turn, 200, None)
+    # Admitted while the bucket still held tokens: the cut stays at its floor.
+    assert gate.rate == pytest.approx(0.97 * 100 * DECREASE, rel=0.05)
+
+
 def test_a_429_from_a_request_sent_after_the_pause_starts_a_new_episode(clock, sleep):
     gate = RateGate(clock=clock, sleep=sleep)
     for _ in range(100):
