@@ -8,7 +8,8 @@ server admitted. The gate then paces requests evenly at that rate and raises it 
 it follows a limit that grows.
 
 How the rate is measured, at each 429: the server's bucket is empty then, so the requests already
-on their way answer what it admits from then on: of those sent at rate ``U``, it admits the share
+on their way, sent after the refused one, answer what it admits from then on: of those sent at
+rate ``U``, it admits the share
 ``R/U``, which gives ``R`` (coarsely: there are only as many as were in flight). And the requests
 it admitted from the start of the previous episode to this one are what it refilled in that time,
 pause included, so their count over that time is ``R`` (a little under it when the bucket holds
