@@ -37,6 +37,10 @@ MEASURED_SHARE = 0.97
 #: The least share of the send rate kept at a 429: a few requests sent close together can meet a
 #: 429 from a server with a small bucket while the average rate is well within its limit.
 DECREASE = 0.7
+#: A 429 does not lower the rate when the server admitted at least this share of the pace since
+#: the last one: a few 429s that are no rate limit (another client, a server's hiccup) would
+#: otherwise lower it at each of them.
+KEEP_SHARE = 0.9
 #: After an episode the rate is back at the rate measured after this many seconds without a 429,
 #: and grows above it ever faster from then on (a cubic in time, as TCP CUBIC's window).
 PLATEAU_SECONDS = 6.0
@@ -91,6 +95,8 @@ class RateGate:
         self._episode_started: float | None = None
         #: When the request whose 429 started the current episode was sent.
         self._episode_first_refused = self._rate_set_at
+        #: Whether the current episode lowers the rate.
+        self._episode_cuts = True
         #: The rate requests were sent at when the current episode started.
         self._episode_send_rate = 0.0
         #: The rate measured from the previous episode's start to this one's, if any.
@@ -151,7 +157,7 @@ class RateGate:
                 self._paused_until = max(self._paused_until, now + retry_after)
             if self._episode_started is not None and sent <= self._episode_started:
                 # Only requests sent after the one whose 429 started the episode met an empty bucket.
-                if sent >= self._episode_first_refused:
+                if sent >= self._episode_first_refused and self._episode_cuts:
                     self._in_flight[throttled] += 1
                     self._set_rate(self._episode_rate(), now)
             elif throttled:
@@ -181,7 +187,15 @@ class RateGate:
         self._in_flight = [0, 1]
         # The turns given so far are taken again after the pause, at the new rate.
         self._next_turn = now
-        self._set_rate(self._episode_rate(), now)
+        # Paced, and the server admitted about all that was sent since the last 429: this one says
+        # nothing of a limit below the pace (cutting at each such 429 would compound to nothing).
+        self._episode_cuts = not (
+            current is not None
+            and self._refill_rate is not None
+            and self._refill_rate >= KEEP_SHARE * current
+        )
+        if self._episode_cuts:
+            self._set_rate(self._episode_rate(), now)
 
     def _episode_rate(self) -> float:
         admitted, refused = self._in_flight
