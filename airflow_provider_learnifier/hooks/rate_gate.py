@@ -8,14 +8,21 @@ server admitted. The gate then paces requests evenly at that rate and raises it 
 it follows a limit that grows.
 
 How the rate is measured, at each 429: the server's bucket is empty then, so the requests already
-on their way answer what it admits from then on: of those sent at rate ``U``, it admits the share
+on their way, sent after the refused one, answer what it admits from then on: of those sent at
+rate ``U``, it admits the share
 ``R/U``, which gives ``R`` (coarsely: there are only as many as were in flight). And the requests
 it admitted from the start of the previous episode to this one are what it refilled in that time,
 pause included, so their count over that time is ``R`` (a little under it when the bucket holds
-less than one pause's worth). The gate paces at the larger of the two estimates, a little under,
-and never cuts below 70% of the send rate in one step (requests sent close together can meet a
-429 from a server with a small bucket while their average rate is within its limit). It then
-raises the rate by 5% a second.
+less than one pause's worth). The gate paces at the larger of the two estimates, a little under.
+At the first 429 there is no previous episode, and the gate never cuts below 70% of the send rate
+(requests sent close together can meet a 429 from a server with a small bucket while their
+average rate is within its limit); the next 429 measures the refill and cuts to it.
+
+After an episode the rate grows like TCP CUBIC's window, as in the AWS SDKs' adaptive mode: it
+stays near the rate measured for a while (the limit is most likely there) and then probes above
+it ever faster, so that it follows a limit that grows without meeting the old one every few
+seconds. A 429 pauses every thread, including those already given a turn after it: they take a
+new turn once the pause ends, so an episode costs the requests in the network, not one per thread.
 """
 
 from __future__ import annotations
@@ -30,8 +37,13 @@ MEASURED_SHARE = 0.97
 #: The least share of the send rate kept at a 429: a few requests sent close together can meet a
 #: 429 from a server with a small bucket while the average rate is well within its limit.
 DECREASE = 0.7
-#: After an episode, the rate grows by this share of itself per second without a 429.
-INCREASE_PER_SECOND = 0.05
+#: A 429 does not lower the rate when the server admitted at least this share of the pace since
+#: the last one: a few 429s that are no rate limit (another client, a server's hiccup) would
+#: otherwise lower it at each of them.
+KEEP_SHARE = 0.9
+#: After an episode the rate is back at the rate measured after this many seconds without a 429,
+#: and grows above it ever faster from then on (a cubic in time, as TCP CUBIC's window).
+PLATEAU_SECONDS = 6.0
 #: The send rate at a 429 is the highest measured over these many seconds before it.
 SEND_RATE_SECONDS = (0.1, 0.5)
 #: The gate remembers admitted requests this long (seconds), enough for the episodes it measures.
@@ -81,6 +93,10 @@ class RateGate:
         self._paused_until = self._rate_set_at
         self._first_sent: float | None = None
         self._episode_started: float | None = None
+        #: When the request whose 429 started the current episode was sent.
+        self._episode_first_refused = self._rate_set_at
+        #: Whether the current episode lowers the rate.
+        self._episode_cuts = True
         #: The rate requests were sent at when the current episode started.
         self._episode_send_rate = 0.0
         #: The rate measured from the previous episode's start to this one's, if any.
@@ -88,6 +104,8 @@ class RateGate:
         #: The answers to requests sent before the current episode started: admitted, refused.
         self._in_flight = [0, 0]
         self._admitted: deque[float] = deque()
+        #: Episodes started so far: a turn given before one started is taken again after its pause.
+        self._episodes = 0
 
     @property
     def rate(self) -> float | None:
@@ -103,16 +121,21 @@ class RateGate:
 
     def acquire(self) -> float:
         """Wait for this request's turn; return the moment it was given (pass it to :meth:`answered`)."""
-        with self._lock:
-            now = self._clock()
-            turn = max(now, self._next_turn, self._paused_until)
-            rate = self._current_rate(turn)
-            self._next_turn = turn if rate is None else turn + 1 / rate
-            if self._first_sent is None:
-                self._first_sent = turn
-        if turn > now:
+        while True:
+            with self._lock:
+                now = self._clock()
+                turn = max(now, self._next_turn, self._paused_until)
+                rate = self._current_rate(turn)
+                self._next_turn = turn if rate is None else turn + 1 / rate
+                if self._first_sent is None:
+                    self._first_sent = turn
+                episodes = self._episodes
+            if turn <= now:
+                return turn
             self._sleep(turn - now)
-        return turn
+            with self._lock:
+                if self._episodes == episodes:
+                    return turn
 
     def answered(self, sent: float, status: int, retry_after: float | None) -> None:
         """Learn from the status of a request sent at ``sent`` (what :meth:`acquire` returned).
@@ -133,12 +156,14 @@ class RateGate:
             elif retry_after is not None and retry_after <= self.max_pause:
                 self._paused_until = max(self._paused_until, now + retry_after)
             if self._episode_started is not None and sent <= self._episode_started:
-                self._in_flight[throttled] += 1
-                self._set_rate(self._episode_rate(), now)
+                # Only requests sent after the one whose 429 started the episode met an empty bucket.
+                if sent >= self._episode_first_refused and self._episode_cuts:
+                    self._in_flight[throttled] += 1
+                    self._set_rate(self._episode_rate(), now)
             elif throttled:
-                self._start_episode(now)
+                self._start_episode(sent, now)
 
-    def _start_episode(self, now: float) -> None:
+    def _start_episode(self, sent: float, now: float) -> None:
         current = self._current_rate(now)
         since = self._episode_started
         if since is None or now - since >= WINDOW_SECONDS:
@@ -157,15 +182,28 @@ class RateGate:
                 for recent in (max(since, now - seconds) for seconds in SEND_RATE_SECONDS)
             )
         self._episode_started = now
+        self._episode_first_refused = sent
+        self._episodes += 1
         self._in_flight = [0, 1]
-        self._set_rate(self._episode_rate(), now)
+        # The turns given so far are taken again after the pause, at the new rate.
+        self._next_turn = now
+        # Paced, and the server admitted about all that was sent since the last 429: this one says
+        # nothing of a limit below the pace (cutting at each such 429 would compound to nothing).
+        self._episode_cuts = not (
+            current is not None
+            and self._refill_rate is not None
+            and self._refill_rate >= KEEP_SHARE * current
+        )
+        if self._episode_cuts:
+            self._set_rate(self._episode_rate(), now)
 
     def _episode_rate(self) -> float:
         admitted, refused = self._in_flight
         # Half a request added: a single 429 alone halves the rate rather than stopping it.
         from_in_flight = self._episode_send_rate * (admitted + 0.5) / (admitted + refused)
-        floor = DECREASE * self._episode_send_rate
-        return MEASURED_SHARE * max(from_in_flight, self._refill_rate or 0.0, floor)
+        if self._refill_rate is None:
+            return MEASURED_SHARE * max(from_in_flight, DECREASE * self._episode_send_rate)
+        return MEASURED_SHARE * max(from_in_flight, self._refill_rate)
 
     def _admitted_since(self, since: float) -> int:
         return sum(1 for moment in self._admitted if moment >= since)
@@ -184,6 +222,9 @@ class RateGate:
             return None
         if self._episode_started is None:
             return self._rate
-        grown = self._rate_set_to * (1 + INCREASE_PER_SECOND * max(0.0, now - self._rate_set_at))
+        # Set to MEASURED_SHARE of the rate measured, back at it after PLATEAU_SECONDS, then ever faster.
+        elapsed = now - self._rate_set_at
+        measured = self._rate_set_to / MEASURED_SHARE
+        grown = measured * (1 + (1 - MEASURED_SHARE) * ((elapsed - PLATEAU_SECONDS) / PLATEAU_SECONDS) ** 3)
         self._rate = grown if self.max_rate is None else min(grown, self.max_rate)
         return self._rate

@@ -26,9 +26,9 @@ import run_all  # noqa: E402
 #: Each benchmark, and the measures its result must hold (with a baseline and a target).
 EXPECTED = {
     "parse_cost": {"targets": 2},
-    "enrollment": {"targets": 3},
+    "enrollment": {"targets": 4},
     "report_export": {"targets": 4},
-    "triggerer": {"targets": 2},
+    "triggerer": {"targets": 4},
     "simulator_capacity": {"targets": 0},
     "event_watchers": {"targets": 1},
     "rate_limits": {"targets": 5},
@@ -78,6 +78,8 @@ def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None
     assert all(metric["baseline"] is not None for metric in targets)
     if result["benchmark"] == "enrollment":
         assert result["details"]["same_requests_on_both_sides"] is True
+        rerun = result["details"]["rerun_requests_per_operation"]
+        assert rerun and all(operation.startswith("GET ") for operation in rerun), rerun
 
 
 @pytest.mark.bench
