@@ -144,7 +144,9 @@ class RateGate:
         measured, and with ``retry_after`` every thread pauses that long. A 429 of a request sent
         before that (already on its way) only makes sure the pause covers its own ``retry_after``.
         """
-        if not self.adaptive:
+        if not self.adaptive or (status == 429 and retry_after == 0):
+            # ``Retry-After: 0`` says the server has room again now: a refusal that says nothing
+            # of a pace to keep (the hook retries it as usual).
             return
         with self._lock:
             now = self._clock()

@@ -133,6 +133,20 @@ def test_a_429_from_a_request_sent_after_the_pause_starts_a_new_episode(clock, s
     assert gate.rate < first
 
 
+def test_a_429_saying_retry_now_neither_pauses_nor_paces(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    for _ in range(50):
+        gate.answered(gate.acquire(), 200, None)
+        clock.advance(0.01)
+    for _ in range(10):
+        gate.answered(gate.acquire(), 429, 0.0)
+    assert gate.rate is None
+    assert gate.paused_until <= clock()
+    gate.answered(gate.acquire(), 429, 1.0)
+    assert gate.rate is not None, "a 429 that asks for a wait is still learnt from"
+    sleep.assert_not_called()
+
+
 def test_a_retry_after_too_long_to_wait_pauses_nobody(clock, sleep):
     gate = RateGate(clock=clock, sleep=sleep, max_pause=300)
     gate.answered(gate.acquire(), 429, 3600.0)
