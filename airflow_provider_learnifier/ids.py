@@ -3,12 +3,14 @@
 Ids are case-sensitive strings (the spec types some as int64). A value that would change the
 request's path once put in a URL is refused before any request is made.
 
-Also the provider's one reading of templated input: what counts as not given (:func:`blank`) and
-how a list rendered as text is read (:func:`parse_list_text`).
+Also the provider's one reading of templated input: what counts as not given (:func:`blank`),
+how a list rendered as text is read (:func:`parse_list_text`) and how an argument naming ids
+becomes a list of them (:func:`id_list`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 #: The longest id the spec allows (its id strings are at most 255 characters).
@@ -91,3 +93,71 @@ def parse_list_text(text: str) -> Any:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):
             raise ValueError(str(json_error)) from None
+
+
+def id_list(
+    value: Any, name: str, *, optional: bool = False, mappings: bool = True, commas: bool = True
+) -> list[str]:
+    """Read an argument that names ids: one id, a list of them, or a list rendered as text.
+
+    The one reader of id lists of every operator (and of the report's selection). Ids come back as
+    stripped strings, in their order, each once (a repeated id is dropped, case kept: ``"a"`` and
+    ``"A"`` are two ids). Each is checked as :func:`check_id` does, before any request is made.
+
+    - A list, tuple or set of strings and integers; one string or integer is a list of one.
+    - A text starting with ``[`` is a JSON list or a Python list literal (:func:`parse_list_text`).
+    - With ``mappings``, a mapping gives its values (e.g. the ``{person: id}`` result of an
+      upstream task), also as JSON text starting with ``{``.
+    - With ``commas``, any other text is ids separated by commas; without, it is one id.
+
+    :param name: the argument, as errors name it.
+    :param optional: whether the argument may be left out: a :func:`blank` value (or item) then
+        names no id. A required argument left blank is refused; an empty list is a list of no ids.
+    :raises LearnifierInputError: naming ``name``, for a value that is none of the above, text
+        that does not parse, or an item that is not a usable id.
+    """
+    from airflow_provider_learnifier.exceptions import LearnifierInputError
+
+    if blank(value):
+        if optional:
+            return []
+        raise LearnifierInputError(f"{name} must name the ids; it was not given (rendered {value!r})")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") or (mappings and text.startswith("{")):
+            try:
+                value = parse_list_text(text)
+            except ValueError as error:
+                raise LearnifierInputError(
+                    f"{name} {text!r:.80} is neither one id nor a list of ids: {error}"
+                ) from None
+        elif commas:
+            value = [part for part in text.split(",") if part.strip()]
+        else:
+            value = [text]
+    if mappings and isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise LearnifierInputError(f"{name} must be an id or a list of ids, not {type(value).__name__}")
+    ids: dict[str, None] = {}
+    for item in value:
+        if optional and blank(item):
+            continue
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise LearnifierInputError(f"{name} holds {_shown(item)}, which is not an id")
+        text = str(item).strip()
+        problem = id_problem(text)
+        if problem:
+            raise LearnifierInputError(
+                f"{name} holds {_shown(item)}, which is not a valid Learnifier id: {problem}"
+            )
+        ids.setdefault(text)
+    return list(ids)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """An item as an error shows it: its repr, on one line, cut short."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in repr(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.ids import (
     MAX_ID_LENGTH,
     blank,
     check_id,
+    id_list,
     id_problem,
     int_like,
     parse_list_text,
@@ -123,3 +127,98 @@ def test_a_list_rendered_as_text_is_read_as_json_or_as_a_python_literal(text, ex
 def test_text_that_is_neither_json_nor_a_literal_is_refused_with_json_s_reason(text):
     with pytest.raises(ValueError, match="line 1 column"):
         parse_list_text(text)
+
+
+# ---------------------------------------------------------------------- id lists
+
+
+#: Ids as an id list reads them back: usable, no commas (they separate ids in comma text).
+LIST_ID = st.one_of(
+    st.text(SAFE_ALPHABET.filter(lambda ch: ch not in ",[{"), min_size=1, max_size=20),
+    st.integers(min_value=0, max_value=2**63 - 1),
+)
+
+
+@given(st.lists(LIST_ID, max_size=12))
+def test_a_list_of_ids_round_trips_as_json_text_and_as_comma_text_in_order(ids):
+    expected = list(dict.fromkeys(str(item) for item in ids))
+    assert id_list(ids, "user_ids") == expected
+    assert id_list(json.dumps(ids), "user_ids") == expected
+    assert id_list(repr(ids), "user_ids") == expected
+    assert id_list(",".join(str(item) for item in ids) or "[]", "user_ids") == expected
+    assert all(type(item) is str for item in id_list(ids, "user_ids"))
+
+
+@given(st.lists(LIST_ID, min_size=1, max_size=8), st.data())
+def test_a_repeated_id_is_kept_once_where_it_first_came(ids, data):
+    repeated = ids + [data.draw(st.sampled_from(ids)) for _ in range(3)]
+    assert id_list(repeated, "participant_ids") == list(dict.fromkeys(str(item) for item in ids))
+
+
+@given(st.dictionaries(st.text(max_size=10), LIST_ID, max_size=8))
+def test_a_mapping_gives_its_values_also_as_json_text(mapping):
+    expected = list(dict.fromkeys(str(item) for item in mapping.values()))
+    assert id_list(mapping, "participant_ids") == expected
+    assert id_list(json.dumps(mapping), "participant_ids") == expected
+
+
+def test_ids_keep_their_case_and_lose_surrounding_space():
+    assert id_list(" a, A ,a,, b ", "user_ids") == ["a", "A", "b"]
+    assert id_list(["u-1", 7, " u-1 "], "user_ids") == ["u-1", "7"]
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "None"])
+def test_a_required_list_left_blank_is_refused_naming_it(value):
+    with pytest.raises(LearnifierInputError, match="user_ids must name the ids; it was not given"):
+        id_list(value, "user_ids")
+
+
+@pytest.mark.parametrize("value", [[], "[]", "{}", {}, ()])
+def test_an_empty_list_is_a_list_of_no_ids(value):
+    assert id_list(value, "user_ids") == []
+
+
+@pytest.mark.parametrize("value", [None, "", "None", ["None", None, " "], [], "[]"])
+def test_an_optional_list_left_blank_names_no_id(value):
+    assert id_list(value, "project_ids", optional=True, mappings=False, commas=False) == []
+
+
+def test_without_commas_a_text_is_one_id_and_without_mappings_a_mapping_is_refused():
+    options = {"optional": True, "mappings": False, "commas": False}
+    assert id_list("sales,q1", "project_external_ids", **options) == ["sales,q1"]
+    assert id_list("{x}", "project_external_ids", **options) == ["{x}"]
+    with pytest.raises(LearnifierInputError, match="must be an id or a list of ids, not dict"):
+        id_list({"a": "1"}, "project_external_ids", **options)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[1, ", r"'\[1,' is neither one id nor a list of ids"),
+        ("{'a': ", "neither one id nor a list of ids"),
+        (object(), "must be an id or a list of ids, not object"),
+        (b"1", "must be an id or a list of ids, not bytes"),
+        (1.5, "must be an id or a list of ids, not float"),
+        ([None], "holds None, which is not an id"),
+        ([True], "holds True, which is not an id"),
+        ([2001.0], "holds 2001.0, which is not an id"),
+        ([["1"]], r"holds \['1'\], which is not an id"),
+        (["a/b"], "holds 'a/b', which is not a valid Learnifier id: it contains a slash"),
+        (["ok", "bad\ud800id"], "lone surrogate"),
+        ("a, b c", "holds ' b c', which is not a valid Learnifier id: it contains white space"),
+    ],
+)
+def test_what_is_not_a_list_of_usable_ids_is_refused_naming_the_argument(value, message):
+    with pytest.raises(LearnifierInputError, match=message) as refused:
+        id_list(value, "user_ids")
+    assert str(refused.value).startswith("user_ids ")
+
+
+@given(
+    st.lists(LIST_ID, max_size=5),
+    st.sampled_from(["a/b", "..", "x y", "\x00"]),
+    st.lists(LIST_ID, max_size=5),
+)
+def test_no_list_with_an_unusable_id_passes(before, bad, after):
+    with pytest.raises(LearnifierInputError, match="not a valid Learnifier id"):
+        id_list([*before, bad, *after], "user_ids")

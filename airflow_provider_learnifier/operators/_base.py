@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.ids import blank
 
@@ -165,43 +164,3 @@ class LearnifierBulkOperator(LearnifierBaseOperator):
     def too_many_failures(self, failed: int) -> bool:
         """Tell whether ``failed`` items are more than ``max_failures`` allows."""
         return failed > self.max_failures
-
-
-def id_list(value: Any, name: str) -> list[str]:
-    """Read a list of ids: a list, a mapping (its values, e.g. a ``{person: id}`` result), or a text.
-
-    A text is a JSON (or Python) list, or ids separated by commas. Duplicates are dropped, order kept.
-
-    :raises LearnifierInputError: for an empty or malformed id.
-    """
-    from airflow_provider_learnifier.ids import id_problem, parse_list_text
-
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith(("[", "{")):
-            try:
-                value = parse_list_text(text)
-            except ValueError:
-                raise LearnifierInputError(
-                    f"{name} {text!r:.80} is neither a JSON list nor a list literal"
-                ) from None
-        else:
-            value = [part for part in text.split(",") if part.strip()]
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, (list, tuple, set, frozenset)):
-        raise LearnifierInputError(f"{name} must be a list of ids, not {type(value).__name__}")
-    ids: dict[str, None] = {}
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-            raise LearnifierInputError(f"{name} holds {item!r}, which is not an id")
-        text = id_text(item).strip()
-        problem = id_problem(text)
-        if problem:
-            raise LearnifierInputError(
-                f"{name} holds {shown(repr(item))}, which is not a valid Learnifier id: {problem}"
-            )
-        ids.setdefault(text)
-    return list(ids)

@@ -17,13 +17,12 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierInputError,
     LearnifierMassRemovalError,
 )
-from airflow_provider_learnifier.ids import blank
+from airflow_provider_learnifier.ids import blank, id_list
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBulkOperator,
     describe_failures,
-    id_list,
     id_text,
 )
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, ObjectStoragePath
 
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
-from airflow_provider_learnifier.ids import blank, parse_list_text
+from airflow_provider_learnifier.ids import blank, id_list
 from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
 
@@ -683,24 +683,18 @@ def _optional_id(value: Any, name: str) -> str | None:
 
 
 def _id_list(value: Any, name: str) -> list[str]:
-    """Read one id or a list of them; a string that looks like a list (a rendered template) is parsed."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("[") and text.endswith("]"):
-            try:
-                value = parse_list_text(text)
-            except ValueError:
-                raise ValueError(f"{name} {text!r} is neither one id nor a list of ids") from None
-        else:
-            value = [text]
-    elif isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, set, frozenset)):
-        raise ValueError(f"{name} must be an id or a list of ids, not {value!r}")
-    ids = [_optional_id(item, name) for item in value]
-    return [item for item in dict.fromkeys(ids) if item is not None]
+    """Read one id or a list of them (:func:`~airflow_provider_learnifier.ids.id_list`).
+
+    Optional (a blank value or item names nothing), a text is one id (project external ids may
+    hold commas), a mapping is refused; a bad value is a ``ValueError``, as every bad argument of
+    the report is.
+    """
+    from airflow_provider_learnifier.exceptions import LearnifierInputError
+
+    try:
+        return id_list(value, name, optional=True, mappings=False, commas=False)
+    except LearnifierInputError as error:
+        raise ValueError(str(error)) from None
 
 
 # ---------------------------------------------------------------------- rows

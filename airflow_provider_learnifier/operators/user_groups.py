@@ -9,13 +9,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError, LearnifierInputError
-from airflow_provider_learnifier.ids import blank
+from airflow_provider_learnifier.ids import blank, id_list
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
     LearnifierBulkOperator,
     describe_failures,
-    id_list,
     id_text,
 )
 
