@@ -86,7 +86,30 @@ class CompletionCheck(abc.ABC):
 
     Instances may remember what they resolved on an earlier call (a project's ids), so call one
     instance repeatedly, from one thread at a time.
+
+    A check is the one definition of a wait: the sensor pokes it, and hands it, serialized
+    (:meth:`serialize`), to the trigger that waits for it in the triggerer
+    (:class:`~airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger`), which
+    rebuilds it with :func:`rebuild_check`. Subclasses keep the arguments they were given, as
+    JSON-serializable values, in :attr:`arguments`.
     """
+
+    #: The keyword arguments the check was made with (as read, e.g. thresholds as floats); what it
+    #: resolves later (a project's ids) is not among them.
+    arguments: dict[str, Any]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the check's class path and the keyword arguments that make it again."""
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}", dict(self.arguments)
+
+    def __eq__(self, other: object) -> bool:
+        """Two checks are the same when they are of one class, made with the same arguments."""
+        if not isinstance(other, CompletionCheck):
+            return NotImplemented
+        return self.serialize() == other.serialize()
+
+    __hash__ = None  # type: ignore[assignment]
 
     @abc.abstractmethod
     def __call__(self, hook: LearnifierHook) -> CompletionStatus:
@@ -144,7 +167,8 @@ class ParticipantCompletionCheck(CompletionCheck):
     activity counts that are no numbers raise
     :class:`~airflow_provider_learnifier.exceptions.LearnifierParticipantDataError`.
 
-    :param min_share: the share of the activities that counts as completed, above 0 and at most 1.
+    :param min_share: the share of the activities that counts as completed, above 0 and at most 1
+        (the text of a rendered template is read too).
     :param on_never_completing: ``"fail"`` (default): raise
         :class:`~airflow_provider_learnifier.exceptions.LearnifierNeverCompletesError` with the
         reason (:class:`~airflow_provider_learnifier.exceptions.LearnifierNotFoundError` for a
@@ -162,7 +186,7 @@ class ParticipantCompletionCheck(CompletionCheck):
         project_id: IdLike | None = None,
         project_external_id: str | None = None,
         participation_external_id: str | None = None,
-        min_share: float = 1.0,
+        min_share: float | str = 1.0,
         on_never_completing: NeverCompletingAction = "fail",
     ) -> None:
         check_participant_naming(
@@ -179,6 +203,15 @@ class ParticipantCompletionCheck(CompletionCheck):
         self.participation_external_id = participation_external_id
         self.min_share = share_threshold("min_share", min_share)
         self.on_never_completing = never_completing_action(on_never_completing)
+        self.arguments = {
+            "participant_id": participant_id,
+            "org_id": org_id,
+            "project_id": project_id,
+            "project_external_id": project_external_id,
+            "participation_external_id": participation_external_id,
+            "min_share": self.min_share,
+            "on_never_completing": self.on_never_completing,
+        }
 
     def describe(self) -> str:
         if self.participation_external_id is not None:
@@ -316,7 +349,8 @@ class ProjectCompletionCheck(CompletionCheck):
     :param org_id: the project's organization unit, with ``project_id``.
     :param project_id: the project's id, with ``org_id``.
     :param project_external_id: the project's external id, instead of ``org_id`` and ``project_id``.
-    :param min_completed_share: the share of activated participants that must have completed.
+    :param min_completed_share: the share of activated participants that must have completed
+        (as :func:`share_threshold` reads it, text too).
     :param min_share: the share of a participant's activities that counts as completed.
     :param count_never_completing: whether activated participants who can never complete (in error
         or expired, see :func:`~airflow_provider_learnifier.progress.never_completes`) count in the
@@ -336,8 +370,8 @@ class ProjectCompletionCheck(CompletionCheck):
         org_id: IdLike | None = None,
         project_id: IdLike | None = None,
         project_external_id: str | None = None,
-        min_completed_share: float = 1.0,
-        min_share: float = 1.0,
+        min_completed_share: float | str = 1.0,
+        min_share: float | str = 1.0,
         count_never_completing: bool = True,
     ) -> None:
         check_project_naming(org_id=org_id, project_id=project_id, project_external_id=project_external_id)
@@ -349,6 +383,14 @@ class ProjectCompletionCheck(CompletionCheck):
         self.min_completed_share = share_threshold("min_completed_share", min_completed_share)
         self.min_share = share_threshold("min_share", min_share)
         self.count_never_completing = count_never_completing
+        self.arguments = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "project_external_id": project_external_id,
+            "min_completed_share": self.min_completed_share,
+            "min_share": self.min_share,
+            "count_never_completing": count_never_completing,
+        }
 
     def describe(self) -> str:
         if self.project_external_id is not None:
@@ -399,3 +441,28 @@ class ProjectCompletionCheck(CompletionCheck):
                 "done": done,
             },
         )
+
+
+#: The checks a trigger may rebuild from serialized data, by class path: the provider's own, and
+#: only those. A class path read from the metadata database is looked up here, never imported.
+SERIALIZABLE_CHECKS: Mapping[str, type[CompletionCheck]] = {
+    f"{cls.__module__}.{cls.__qualname__}": cls
+    for cls in (ParticipantCompletionCheck, ProjectCompletionCheck)
+}
+
+
+def rebuild_check(classpath: str, kwargs: Mapping[str, Any]) -> CompletionCheck:
+    """Make a check again from :meth:`CompletionCheck.serialize`'s class path and keyword arguments.
+
+    :raises ValueError: for a class path that is not one of :data:`SERIALIZABLE_CHECKS` (nothing
+        is imported), or arguments the check refuses.
+    """
+    cls = SERIALIZABLE_CHECKS.get(classpath) if isinstance(classpath, str) else None
+    if cls is None:
+        raise ValueError(
+            f"refusing to rebuild a completion check of class {classpath!r}: only "
+            f"{', '.join(sorted(SERIALIZABLE_CHECKS))} can be rebuilt from serialized data"
+        )
+    if not isinstance(kwargs, Mapping) or not all(isinstance(key, str) for key in kwargs):
+        raise ValueError(f"the arguments of a serialized {classpath} are not keyword arguments: {kwargs!r}")
+    return cls(**kwargs)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airflow_provider_learnifier.completion import (
+    CompletionCheck,
     ParticipantCompletionCheck,
     ProjectCompletionCheck,
     check_project_naming,
+    rebuild_check,
 )
 from airflow_provider_learnifier.exceptions import LearnifierNeverCompletesError, LearnifierNotFoundError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
@@ -222,3 +229,114 @@ def test_a_participant_share_applies_to_each_participant_of_a_project(learnifier
     assert not status.done
     assert status.progress["completed"] == 1
     assert status.message.endswith("needs all of them, each with 60% of the activities")
+
+
+# --------------------------------------------------------------------------------------------- serialization
+
+
+IDS = st.one_of(st.integers(min_value=0, max_value=10**12), st.text(min_size=1, max_size=12))
+SHARES = st.floats(min_value=0.01, max_value=1.0)
+
+
+@st.composite
+def checks(draw: st.DrawFn) -> CompletionCheck:
+    """Any completion check the provider's sensors may make, with any valid arguments."""
+    if draw(st.booleans()):
+        names = draw(
+            st.one_of(
+                st.fixed_dictionaries({"org_id": IDS, "project_id": IDS}),
+                st.fixed_dictionaries({"project_external_id": st.text(min_size=1, max_size=12)}),
+            )
+        )
+        return ProjectCompletionCheck(
+            **names,
+            min_completed_share=draw(SHARES),
+            min_share=draw(SHARES),
+            count_never_completing=draw(st.booleans()),
+        )
+    names = draw(
+        st.one_of(
+            st.fixed_dictionaries({"participation_external_id": st.text(min_size=1, max_size=12)}),
+            st.fixed_dictionaries({"participant_id": IDS, "org_id": IDS, "project_id": IDS}),
+            st.fixed_dictionaries(
+                {"participant_id": IDS, "project_external_id": st.text(min_size=1, max_size=9)}
+            ),
+        )
+    )
+    return ParticipantCompletionCheck(
+        **names, min_share=draw(SHARES), on_never_completing=draw(st.sampled_from(["fail", "succeed"]))
+    )
+
+
+@given(checks())
+def test_a_check_serialized_and_rebuilt_is_the_same_check(check):
+    classpath, kwargs = check.serialize()
+
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = rebuild_check(classpath, json.loads(json.dumps(kwargs)))
+    assert type(rebuilt) is type(check)
+    assert rebuilt == check
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.describe() == check.describe()
+
+
+def test_a_check_serializes_the_arguments_it_was_given_not_what_it_resolved(hook):
+    enroll(1)
+    check = ProjectCompletionCheck(project_external_id=PROJECT_EXTERNAL_ID, min_share="0.5")
+
+    check(hook)
+
+    assert (check.org_id, check.project_id) == (ORG_ID, PROJECT_ID)
+    assert check.serialize() == (
+        "airflow_provider_learnifier.completion.ProjectCompletionCheck",
+        {
+            "org_id": None,
+            "project_id": None,
+            "project_external_id": PROJECT_EXTERNAL_ID,
+            "min_completed_share": 1.0,
+            "min_share": 0.5,
+            "count_never_completing": True,
+        },
+    )
+    assert rebuild_check(*check.serialize()) == check
+
+
+def test_checks_differ_by_class_and_by_arguments():
+    project = ProjectCompletionCheck(org_id=ORG_ID, project_id=PROJECT_ID)
+    assert project == ProjectCompletionCheck(org_id=ORG_ID, project_id=PROJECT_ID, min_share=1)
+    assert project != ProjectCompletionCheck(org_id=ORG_ID, project_id=PROJECT_ID, min_share=0.5)
+    assert project != ParticipantCompletionCheck(participation_external_id="x")
+
+
+class _LookalikeCheck(ProjectCompletionCheck):
+    """A subclass of one of the provider's checks, which is not one of them."""
+
+
+@pytest.mark.parametrize(
+    "classpath",
+    [
+        "os.system",
+        "builtins.eval",
+        "tests.never_imported_module.Check",
+        f"{__name__}._LookalikeCheck",
+        "airflow_provider_learnifier.completion.CompletionCheck",
+        "airflow_provider_learnifier.completion.share_threshold",
+        None,
+        ["airflow_provider_learnifier.completion.ProjectCompletionCheck"],
+    ],
+)
+def test_a_class_path_that_is_not_one_of_the_provider_s_checks_is_refused_unimported(classpath):
+    with pytest.raises(ValueError, match="refusing to rebuild a completion check of class"):
+        rebuild_check(classpath, {"org_id": ORG_ID, "project_id": PROJECT_ID})
+    assert "tests.never_imported_module" not in sys.modules
+
+
+@pytest.mark.parametrize("kwargs", [["org_id"], "org_id=1", {1: "x"}])
+def test_arguments_that_are_no_keyword_arguments_are_refused(kwargs):
+    with pytest.raises(ValueError, match="are not keyword arguments"):
+        rebuild_check("airflow_provider_learnifier.completion.ProjectCompletionCheck", kwargs)
+
+
+def test_arguments_a_check_refuses_are_refused_when_rebuilt():
+    with pytest.raises(ValueError, match="name the project either"):
+        rebuild_check("airflow_provider_learnifier.completion.ProjectCompletionCheck", {"org_id": ORG_ID})

@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 class LearnifierCompletionSensor(LearnifierHookMixin, BaseSensorOperator):
     """Wait until a :class:`~airflow_provider_learnifier.completion.CompletionCheck` passes.
 
-    Subclasses say what to check (:meth:`make_check`) and which trigger waits for it when deferred
-    (:meth:`make_trigger`, which imports the trigger only then: a DAG file that imports a sensor
-    does not load the trigger machinery). The sensor returns the check's progress, a
-    JSON-serializable dict, as its XCom value. When ``timeout`` passes first, the task fails with
-    the progress reached.
+    Subclasses say what to check (:meth:`make_check`); the check is the one definition of the
+    wait: the sensor pokes it, and when deferred hands it to
+    :class:`~airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger`, which polls
+    the same check in the triggerer (:meth:`make_trigger` imports the trigger only then: a DAG
+    file that imports a sensor does not load the trigger machinery). The sensor returns the
+    check's progress, a JSON-serializable dict, as its XCom value. When ``timeout`` passes
+    first, the task fails with the progress reached.
 
     A name argument that renders blank (``None``, ``""`` or the text ``"None"``) counts as not
     given; the task then fails before any request if the name is incomplete, saying which argument
@@ -71,12 +73,16 @@ class LearnifierCompletionSensor(LearnifierHookMixin, BaseSensorOperator):
         raise NotImplementedError
 
     def make_trigger(self, end_time: float) -> LearnifierCompletionTrigger:
-        """Return the trigger that waits for the same check until ``end_time`` (seconds since the epoch).
+        """Return the trigger that waits for the same check until ``end_time`` (seconds since the epoch)."""
+        # Imported here, not at module level: the trigger machinery is only needed to defer.
+        from airflow_provider_learnifier.triggers.base import LearnifierCompletionTrigger
 
-        Import the trigger class in this method, not at module level: the trigger machinery is only
-        needed when the task defers.
-        """
-        raise NotImplementedError
+        return LearnifierCompletionTrigger(
+            check=self.check,
+            learnifier_conn_id=self.learnifier_conn_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+        )
 
     @property
     def check(self) -> CompletionCheck:
@@ -134,8 +140,6 @@ class LearnifierCompletionSensor(LearnifierHookMixin, BaseSensorOperator):
 
         :raises ValueError: for anything but a positive number of seconds.
         """
-        from airflow_provider_learnifier.operators._base import blank
-
         if blank(self.poll_interval):
             return
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_learnifier.completion import (
     IdLike,
@@ -14,9 +14,6 @@ from airflow_provider_learnifier.completion import (
 )
 from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
 
-if TYPE_CHECKING:
-    from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
-
 
 class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
     """Wait until one participant has completed a Learnifier course (project).
@@ -27,7 +24,7 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
     ``org_id`` and ``project_id`` or by ``project_external_id``.
 
     Waits in ``mode="poke"`` or ``"reschedule"``, or in the triggerer with ``deferrable=True``
-    (see :class:`~airflow_provider_learnifier.triggers.participants.LearnifierParticipantCompletedTrigger`).
+    (see :class:`~airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger`).
     Returns (as XCom) the participant's progress: ``participant_id``, ``project_id``,
     ``activities_completed``, ``activities_total``, ``share``, ``completed``, ... When ``timeout``
     passes first, the task fails with the progress reached.
@@ -110,22 +107,9 @@ class LearnifierParticipantCompletedSensor(LearnifierCompletionSensor):
         "participation_external_id",
     )
 
-    def _names(self) -> dict[str, Any]:
-        return {
-            **self.given_names(),
-            "min_share": share_threshold("min_share", self.min_share),
-            "on_never_completing": self.on_never_completing,
-        }
-
     def make_check(self) -> ParticipantCompletionCheck:
-        return ParticipantCompletionCheck(**self._names())
-
-    def make_trigger(self, end_time: float) -> LearnifierParticipantCompletedTrigger:
-        from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
-
-        return LearnifierParticipantCompletedTrigger(
-            **self._names(),
-            learnifier_conn_id=self.learnifier_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
+        return ParticipantCompletionCheck(
+            **self.given_names(),
+            min_share=self.min_share,
+            on_never_completing=self.on_never_completing,
         )

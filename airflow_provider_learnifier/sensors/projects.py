@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_learnifier.completion import (
     IdLike,
@@ -11,9 +11,6 @@ from airflow_provider_learnifier.completion import (
     share_threshold,
 )
 from airflow_provider_learnifier.sensors.base import LearnifierCompletionSensor
-
-if TYPE_CHECKING:
-    from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
 
 
 class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
@@ -25,7 +22,7 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
     ``project_external_id``.
 
     Waits in ``mode="poke"`` or ``"reschedule"``, or in the triggerer with ``deferrable=True``
-    (see :class:`~airflow_provider_learnifier.triggers.projects.LearnifierProjectCompletionTrigger`).
+    (see :class:`~airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger`).
     Returns (as XCom) the project's progress: ``org_id``, ``project_id``, ``participants``,
     ``activated``, ``completed``, ``share``, ``done``, ... When ``timeout`` passes first, the task
     fails with the progress reached, e.g. "7 of 10 activated participant(s) completed (70%)".
@@ -89,23 +86,10 @@ class LearnifierProjectCompletionSensor(LearnifierCompletionSensor):
 
     name_fields = ("org_id", "project_id", "project_external_id")
 
-    def _names(self) -> dict[str, Any]:
-        return {
-            **self.given_names(),
-            "min_completed_share": share_threshold("min_completed_share", self.min_completed_share),
-            "min_share": share_threshold("min_share", self.min_share),
-            "count_never_completing": self.count_never_completing,
-        }
-
     def make_check(self) -> ProjectCompletionCheck:
-        return ProjectCompletionCheck(**self._names())
-
-    def make_trigger(self, end_time: float) -> LearnifierProjectCompletionTrigger:
-        from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
-
-        return LearnifierProjectCompletionTrigger(
-            **self._names(),
-            learnifier_conn_id=self.learnifier_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
+        return ProjectCompletionCheck(
+            **self.given_names(),
+            min_completed_share=self.min_completed_share,
+            min_share=self.min_share,
+            count_never_completing=self.count_never_completing,
         )

@@ -11,12 +11,11 @@ with :func:`asyncio.to_thread`. Only the waits between polls happen on the loop,
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -27,6 +26,7 @@ from airflow_provider_learnifier.completion import (
     TIMEOUT,
     CompletionCheck,
     CompletionStatus,
+    rebuild_check,
 )
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 
@@ -64,23 +64,39 @@ async def _run_off_loop(function: Callable[..., _T], *args: Any) -> _T:
 class LearnifierCompletionTrigger(BaseTrigger):
     """Poll Learnifier until a completion check passes or the deadline comes; fire one event.
 
+    The one trigger of the completion sensors: it waits for any of the provider's completion
+    checks (:data:`~airflow_provider_learnifier.completion.SERIALIZABLE_CHECKS`), serialized as
+    the check's class path and keyword arguments. A serialized check of another class is refused,
+    never imported.
+
     The event's payload is ``{"status": ..., "message": ..., "progress": ...}`` with status
     ``success`` (the check passed; ``progress`` is the XCom value), ``timeout`` (the deadline came
     first; ``message`` tells the progress reached) or ``error`` (Learnifier or the connection
     failed; ``message`` tells why, ``progress`` is the last progress seen or ``None``).
 
+    :param check: the completion check: a
+        :class:`~airflow_provider_learnifier.completion.CompletionCheck`, or its serialized form
+        ``{"classpath": ..., "kwargs": ...}`` (what :meth:`serialize` gives). Subclasses with a
+        :attr:`check_class` take that check's keyword arguments instead.
     :param learnifier_conn_id: the Airflow connection to Learnifier.
     :param poll_interval: seconds between two checks.
     :param end_time: the deadline, in seconds since the epoch (``time.time()``). The trigger checks
         at least once, and once more at the deadline, before it fires ``timeout``.
+    :raises ValueError: for a check that cannot be rebuilt, or wrong arguments.
     """
+
+    #: The check a subclass makes from its own keyword arguments (the checks' names and
+    #: thresholds), when it is given no ``check``.
+    check_class: ClassVar[type[CompletionCheck] | None] = None
 
     def __init__(
         self,
         *,
+        check: CompletionCheck | Mapping[str, Any] | None = None,
         learnifier_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 60.0,
         end_time: float,
+        **check_kwargs: Any,
     ) -> None:
         super().__init__()
         if (
@@ -92,23 +108,48 @@ class LearnifierCompletionTrigger(BaseTrigger):
         self.learnifier_conn_id = learnifier_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
+        # Made again from its serialized form, whatever was given: so a check of another class
+        # (or a subclass of ours) is refused here, in the worker, and not first in the triggerer.
+        self.check = self._rebuilt(check, check_kwargs)
 
-    @abc.abstractmethod
+    def _rebuilt(self, check: Any, check_kwargs: dict[str, Any]) -> CompletionCheck:
+        if check is None:
+            if self.check_class is None:
+                raise ValueError(f"{type(self).__name__} needs the check to wait for (check=...)")
+            return self.check_class(**check_kwargs)
+        if check_kwargs:
+            raise ValueError(
+                f"{type(self).__name__} takes the check or its arguments, not both: {sorted(check_kwargs)}"
+            )
+        if isinstance(check, CompletionCheck):
+            classpath, kwargs = check.serialize()
+        elif isinstance(check, Mapping) and set(check) == {"classpath", "kwargs"}:
+            classpath, kwargs = check["classpath"], check["kwargs"]
+        else:
+            raise ValueError(f"check must be a completion check or its serialized form, not {check!r}")
+        rebuilt = rebuild_check(classpath, kwargs)
+        if self.check_class is not None and not isinstance(rebuilt, self.check_class):
+            raise ValueError(
+                f"{type(self).__name__} waits for a {self.check_class.__name__}, not {classpath}"
+            )
+        return rebuilt
+
     def make_check(self) -> CompletionCheck:
-        """Return the completion check this trigger polls."""
-
-    @abc.abstractmethod
-    def check_kwargs(self) -> dict[str, Any]:
-        """Return the keyword arguments that recreate the check (part of :meth:`serialize`)."""
+        """Return a fresh check to poll, made from the serialized one (nothing resolved yet)."""
+        return rebuild_check(*self.check.serialize())
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the JSON-serializable keyword arguments that recreate this trigger."""
+        """Return the class path and the JSON-serializable keyword arguments that recreate this trigger.
+
+        The check is serialized as ``{"classpath": ..., "kwargs": ...}``.
+        """
+        classpath, kwargs = self.check.serialize()
         cls = type(self)
         return (
             f"{cls.__module__}.{cls.__qualname__}",
             {
+                "check": {"classpath": classpath, "kwargs": kwargs},
                 "learnifier_conn_id": self.learnifier_conn_id,
-                **self.check_kwargs(),
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
             },

@@ -51,7 +51,7 @@ DAG_ID = "learnifier_enrollment"
 LINKS_DAG_ID = "deployment_login_links"
 PROJECT_EXTERNAL_ID = "acme-security-awareness-2026"
 SENSOR_TASK = "wait_for_completion"
-TRIGGER_CLASSPATH = "airflow_provider_learnifier.triggers.projects.LearnifierProjectCompletionTrigger"
+TRIGGER_CLASSPATH = "airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger"
 #: The whole test should take under three minutes; these bound each wait.
 DEADLINE_SECONDS = 150
 

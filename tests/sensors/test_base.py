@@ -12,9 +12,10 @@ import time
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
+from airflow_provider_learnifier.completion import ProjectCompletionCheck
 from airflow_provider_learnifier.exceptions import LearnifierWaitError
 from airflow_provider_learnifier.sensors.projects import LearnifierProjectCompletionSensor
-from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
+from airflow_provider_learnifier.triggers.base import LearnifierCompletionTrigger
 from tests.compat import ExecutorSafeguard, TaskDeferred
 from tests.completion_helpers import ORG_ID, PROJECT_ID, enroll, polls
 
@@ -140,18 +141,25 @@ def test_deferrable_defers_to_the_trigger_with_the_rendered_arguments(learnifier
         ).execute({})
 
     trigger = deferred.value.trigger
-    assert isinstance(trigger, LearnifierProjectCompletionTrigger)
+    assert type(trigger) is LearnifierCompletionTrigger
+    assert isinstance(trigger.check, ProjectCompletionCheck)
     assert deferred.value.method_name == "execute_complete"
-    _, kwargs = trigger.serialize()
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger"
     assert before + 600 <= kwargs.pop("end_time") <= time.time() + 600
     assert kwargs == {
+        "check": {
+            "classpath": "airflow_provider_learnifier.completion.ProjectCompletionCheck",
+            "kwargs": {
+                "org_id": ORG_ID,
+                "project_id": PROJECT_ID,
+                "project_external_id": None,
+                "min_completed_share": 0.5,
+                "min_share": 0.8,
+                "count_never_completing": True,
+            },
+        },
         "learnifier_conn_id": "learnifier_default",
-        "org_id": ORG_ID,
-        "project_id": PROJECT_ID,
-        "project_external_id": None,
-        "min_completed_share": 0.5,
-        "min_share": 0.8,
-        "count_never_completing": True,
         "poll_interval": 5.0,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -12,10 +13,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_learnifier.completion import share_threshold
+from airflow_provider_learnifier.completion import (
+    ParticipantCompletionCheck,
+    ProjectCompletionCheck,
+    share_threshold,
+)
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.triggers import base
 from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
+from learnifier_simulator import seed
+from tests.compat import deserialize, import_string, serialize
 from tests.completion_helpers import ORG_ID, PROJECT_ID, advance_after_polls, enroll, polls
 
 
@@ -253,3 +260,83 @@ def test_the_hook_session_is_closed_when_the_trigger_ends(learnifier_conn, monke
 def test_poll_interval_must_be_seconds(poll_interval):
     with pytest.raises(ValueError, match="poll_interval"):
         project_trigger(poll_interval=poll_interval)
+
+
+# ---------------------------------------------------------------------- one trigger over serializable checks
+
+
+def test_the_trigger_round_trips_a_check_through_airflow_serde():
+    check = ParticipantCompletionCheck(participation_external_id="person-0", min_share="0.5")
+    original = base.LearnifierCompletionTrigger(check=check, poll_interval=3, end_time=1_900_000_000.0)
+
+    classpath, kwargs = original.serialize()
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+
+    assert classpath == "airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert rebuilt.check == check
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+@pytest.mark.parametrize(
+    "serialized",
+    [
+        {"classpath": "os.system", "kwargs": {}},
+        {"classpath": "tests.never_imported_module.Check", "kwargs": {}},
+        {"classpath": "airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger", "kwargs": {}},
+    ],
+)
+def test_the_trigger_refuses_a_check_that_is_not_one_of_the_provider_s(serialized):
+    with pytest.raises(ValueError, match="refusing to rebuild a completion check"):
+        base.LearnifierCompletionTrigger(check=serialized, end_time=0)
+    assert "tests.never_imported_module" not in sys.modules
+
+
+def test_the_trigger_refuses_a_check_object_of_another_class():
+    class Lookalike(ProjectCompletionCheck):
+        pass
+
+    with pytest.raises(ValueError, match="refusing to rebuild a completion check"):
+        base.LearnifierCompletionTrigger(check=Lookalike(org_id=ORG_ID, project_id=PROJECT_ID), end_time=0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({}, "needs the check to wait for"),
+        ({"check": "ProjectCompletionCheck"}, "check must be a completion check or its serialized form"),
+        ({"check": {"classpath": "x"}}, "check must be a completion check or its serialized form"),
+        (
+            {"check": ProjectCompletionCheck(org_id=ORG_ID, project_id=PROJECT_ID), "org_id": ORG_ID},
+            "takes the check or its arguments, not both",
+        ),
+    ],
+)
+def test_the_trigger_needs_exactly_one_check(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        base.LearnifierCompletionTrigger(**arguments, end_time=0)
+
+
+def test_a_resource_trigger_waits_only_for_its_own_kind_of_check():
+    with pytest.raises(ValueError, match="waits for a ProjectCompletionCheck"):
+        LearnifierProjectCompletionTrigger(
+            check=ParticipantCompletionCheck(participation_external_id="x"), end_time=0
+        )
+
+
+def test_each_run_polls_a_fresh_check_resolved_on_its_own(learnifier_conn):
+    """The check handed over was poked (it resolved its project); the trigger starts from its arguments."""
+    ids = enroll(1)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    check = ProjectCompletionCheck(project_external_id=seed.DEMO_PROJECT_EXTERNAL_ID)
+    with LearnifierHook() as hook:
+        check(hook)
+    trigger = base.LearnifierCompletionTrigger(check=check, poll_interval=0.05, end_time=time.time() + 5)
+
+    payload = asyncio.run(first_event(trigger))
+
+    assert payload["status"] == "success"
+    assert trigger.make_check() is not trigger.make_check()
+    assert trigger.make_check().org_id is None
+    resolved = [e for e in learnifier_conn.exchanges if e.method == "GET" and e.path == "/extproject"]
+    assert len(resolved) >= 2, "the trigger did not resolve the project's external id itself"

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_learnifier.completion import ParticipantCompletionCheck
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+from airflow_provider_learnifier.triggers.base import LearnifierCompletionTrigger
 from airflow_provider_learnifier.triggers.participants import LearnifierParticipantCompletedTrigger
 from tests.compat import deserialize, import_string, serialize
 from tests.completion_helpers import (
@@ -32,11 +34,27 @@ def trigger(within: float = 5.0, **kwargs: Any) -> LearnifierParticipantComplete
     )
 
 
-def first_event(trigger: LearnifierParticipantCompletedTrigger) -> dict[str, Any]:
+def first_event(trigger: LearnifierCompletionTrigger) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         return (await anext(trigger.run())).payload
 
     return asyncio.run(run())
+
+
+#: The keyword arguments the participant trigger was serialized with before the generic trigger:
+#: a wait deferred then is rebuilt from them, as its row in the metadata database holds them.
+EARLIER_KWARGS = {
+    "learnifier_conn_id": "learnifier_other",
+    "participant_id": "3001",
+    "org_id": ORG_ID,
+    "project_id": PROJECT_ID,
+    "project_external_id": None,
+    "participation_external_id": None,
+    "min_share": 0.6,
+    "on_never_completing": "succeed",
+    "poll_interval": 7.0,
+    "end_time": 1_900_000_000.5,
+}
 
 
 def test_serialize_round_trips_through_airflow_serde():
@@ -54,20 +72,67 @@ def test_serialize_round_trips_through_airflow_serde():
 
     assert classpath == CLASSPATH
     assert kwargs == {
+        "check": {
+            "classpath": "airflow_provider_learnifier.completion.ParticipantCompletionCheck",
+            "kwargs": {
+                "participant_id": "3001",
+                "org_id": ORG_ID,
+                "project_id": PROJECT_ID,
+                "project_external_id": None,
+                "participation_external_id": None,
+                "min_share": 0.6,
+                "on_never_completing": "succeed",
+            },
+        },
         "learnifier_conn_id": "learnifier_other",
-        "participant_id": "3001",
-        "org_id": ORG_ID,
-        "project_id": PROJECT_ID,
-        "project_external_id": None,
-        "participation_external_id": None,
-        "min_share": 0.6,
-        "on_never_completing": "succeed",
         "poll_interval": 7.0,
         "end_time": 1_900_000_000.5,
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
     rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.check == original.check
+
+
+def test_a_trigger_serialized_by_the_earlier_version_is_rebuilt_with_the_same_check():
+    rebuilt = import_string(CLASSPATH)(**deserialize(serialize(EARLIER_KWARGS)))
+
+    names = {
+        k: v
+        for k, v in EARLIER_KWARGS.items()
+        if k not in ("learnifier_conn_id", "poll_interval", "end_time")
+    }
+    assert rebuilt.check == ParticipantCompletionCheck(**names)
+    assert (rebuilt.learnifier_conn_id, rebuilt.poll_interval, rebuilt.end_time) == (
+        "learnifier_other",
+        7.0,
+        1_900_000_000.5,
+    )
+
+
+@pytest.mark.parametrize("outcome", ["completed", "gone", "timeout"])
+def test_a_trigger_serialized_by_the_earlier_version_resumes_with_the_same_events(learnifier_conn, outcome):
+    """Rebuilt from the earlier kwargs and run, it fires what the sensor's generic trigger fires."""
+    (participant,) = enroll(1)
+    if outcome == "completed":
+        learnifier_conn.advance_progress(participant_id=participant, complete=True)
+    names = {
+        "participant_id": participant if outcome != "gone" else "9999",
+        "org_id": ORG_ID,
+        "project_id": PROJECT_ID,
+    }
+    timing = {"poll_interval": 0.05, "end_time": time.time() + (0.2 if outcome == "timeout" else 5)}
+    earlier_kwargs = EARLIER_KWARGS | names | timing | {"learnifier_conn_id": "learnifier_default"}
+    earlier = import_string(CLASSPATH)(**deserialize(serialize(earlier_kwargs)))
+    generic = LearnifierCompletionTrigger(
+        check=ParticipantCompletionCheck(**names, min_share=0.6, on_never_completing="succeed"), **timing
+    )
+
+    events = [first_event(each) for each in (earlier, generic)]
+
+    assert events[0] == events[1]
+    assert events[0]["status"] == {"completed": "success", "gone": "success", "timeout": "timeout"}[outcome]
+    assert events[0]["progress"]["never_completing"] is (outcome == "gone")
 
 
 @pytest.mark.parametrize(

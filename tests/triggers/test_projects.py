@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_learnifier.completion import ProjectCompletionCheck
+from airflow_provider_learnifier.triggers.base import LearnifierCompletionTrigger
 from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
 from tests.compat import deserialize, import_string, serialize
 from tests.completion_helpers import (
@@ -39,6 +41,21 @@ def first_event(trigger: LearnifierProjectCompletionTrigger) -> dict[str, Any]:
     return asyncio.run(run())
 
 
+#: The keyword arguments the project trigger was serialized with before the generic trigger: a
+#: wait deferred then is rebuilt from them, as its row in the metadata database holds them.
+EARLIER_KWARGS = {
+    "learnifier_conn_id": "learnifier_default",
+    "org_id": None,
+    "project_id": None,
+    "project_external_id": PROJECT_EXTERNAL_ID,
+    "min_completed_share": 0.8,
+    "min_share": 0.5,
+    "count_never_completing": True,
+    "poll_interval": 30.0,
+    "end_time": 1_900_000_000.0,
+}
+
+
 def test_serialize_round_trips_through_airflow_serde():
     original = LearnifierProjectCompletionTrigger(
         project_external_id=PROJECT_EXTERNAL_ID,
@@ -51,19 +68,67 @@ def test_serialize_round_trips_through_airflow_serde():
 
     assert classpath == CLASSPATH
     assert kwargs == {
+        "check": {
+            "classpath": "airflow_provider_learnifier.completion.ProjectCompletionCheck",
+            "kwargs": {
+                "org_id": None,
+                "project_id": None,
+                "project_external_id": PROJECT_EXTERNAL_ID,
+                "min_completed_share": 0.8,
+                "min_share": 0.5,
+                "count_never_completing": True,
+            },
+        },
         "learnifier_conn_id": "learnifier_default",
-        "org_id": None,
-        "project_id": None,
-        "project_external_id": PROJECT_EXTERNAL_ID,
-        "min_completed_share": 0.8,
-        "min_share": 0.5,
-        "count_never_completing": True,
         "poll_interval": 30.0,
         "end_time": 1_900_000_000.0,
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
     rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.check == original.check
+
+
+def test_a_trigger_serialized_by_the_earlier_version_is_rebuilt_with_the_same_check():
+    rebuilt = import_string(CLASSPATH)(**deserialize(serialize(EARLIER_KWARGS)))
+
+    names = {
+        k: v
+        for k, v in EARLIER_KWARGS.items()
+        if k not in ("learnifier_conn_id", "poll_interval", "end_time")
+    }
+    assert rebuilt.check == ProjectCompletionCheck(**names)
+    assert (rebuilt.learnifier_conn_id, rebuilt.poll_interval, rebuilt.end_time) == (
+        "learnifier_default",
+        30.0,
+        1_900_000_000.0,
+    )
+
+
+def test_a_trigger_serialized_by_the_earlier_version_resumes_with_the_same_events(learnifier_conn):
+    """Rebuilt from the earlier kwargs and run, it fires what the sensor's generic trigger fires."""
+    first, second = enroll(2)
+    learnifier_conn.advance_progress(participant_id=first, complete=True)
+    learnifier_conn.advance_progress(participant_id=second, activities=3)  # 3 of 5: 60%, enough at 0.5
+    timing = {"poll_interval": 0.05, "end_time": time.time() + 5}
+    earlier = import_string(CLASSPATH)(**deserialize(serialize(EARLIER_KWARGS | timing)))
+    generic = LearnifierCompletionTrigger(
+        check=ProjectCompletionCheck(
+            project_external_id=PROJECT_EXTERNAL_ID, min_completed_share=0.8, min_share=0.5
+        ),
+        **timing,
+    )
+
+    events = [asyncio.run(first_payload(each)) for each in (earlier, generic)]
+
+    assert events[0] == events[1]
+    assert events[0]["status"] == "success"
+    assert events[0]["progress"]["completed"] == 2
+    assert events[0]["progress"]["done"] is True
+
+
+async def first_payload(trigger: Any) -> dict[str, Any]:
+    return (await anext(trigger.run())).payload
 
 
 @pytest.mark.parametrize(
