@@ -5,7 +5,8 @@
 2. Runs each example DAG of ``example_dags/`` with ``airflow dags test``, one after the other,
    on a throwaway ``AIRFLOW_HOME`` (SQLite): the quickstart, the enrollment (which waits for the
    course to be completed), the offboarding (for real), a new hire's onboarding (which waits for
-   them to complete it), the yearly administration, the daily progress report and its summary.
+   them to complete it), a team's move to an org unit of its own, last year's course run closed,
+   the daily progress report and its summary.
 3. While a completion sensor waits, lets the enrolled people take the course: once the DAG's
    ``enroll`` task has finished, each time the sensor (then its trigger) reads the project's
    participants, two more of them (the new hire, in the onboarding course) complete it in the
@@ -60,7 +61,8 @@ RUNS: list[tuple[str, dict[str, Any]]] = [
     ("learnifier_enrollment", {"poll_interval": POLL_INTERVAL}),
     ("learnifier_offboarding", {"apply": True}),
     ("learnifier_participant_completion", {"poll_interval": POLL_INTERVAL}),
-    ("learnifier_administration", {}),
+    ("learnifier_org_unit_move", {}),
+    ("learnifier_close_course", {}),
     ("learnifier_progress_report", {}),
     ("learnifier_progress_summary", {}),
 ]

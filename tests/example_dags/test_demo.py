@@ -67,7 +67,8 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         "learnifier_enrollment",
         "learnifier_offboarding",
         "learnifier_participant_completion",
-        "learnifier_administration",
+        "learnifier_org_unit_move",
+        "learnifier_close_course",
         "learnifier_progress_report",
         "learnifier_progress_summary",
     ):

@@ -1,4 +1,4 @@
-"""example_dags/learnifier_administration.py: the new unit, its staff group; last year's course run closed."""
+"""example_dags/learnifier_org_unit_move.py: the new unit, its staff group, the movers moved into it."""
 
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def client_numbers_sent(sim, org_id: int) -> list[str]:
     ]
 
 
-def test_on_the_demo_seed_it_makes_the_unit_and_its_group_and_deletes_the_unused_course_run(
+def test_on_the_demo_seed_it_makes_the_unit_and_its_staff_group_and_a_rerun_changes_nothing(
     learnifier_conn, run_example_dag
 ):
     sim = learnifier_conn
 
-    dag_run = run_example_dag("learnifier_administration")
+    dag_run = run_example_dag("learnifier_org_unit_move")
 
     assert dag_run.state == "success", task_states(dag_run)
     snapshot = sim.state.snapshot()
@@ -70,14 +70,9 @@ def test_on_the_demo_seed_it_makes_the_unit_and_its_group_and_deletes_the_unused
     # They were not in Acme Staff; its administrator stays.
     assert members(snapshot, seed.DEMO_USER_GROUP_ID) == [seed.DEMO_ADMIN_USER_ID]
     assert sorted(xcom(dag_run, "remove_from_parent_group")["not_members"]) == sorted(movers)
-    # Nobody ever enrolled in last year's onboarding run: deleted, not disabled.
-    assert seed.DEMO_PROJECT_ID not in {p["id"] for p in snapshot["projects"]}
-    states = task_states(dag_run)
-    assert (states["delete_project"], states["disable_project"]) == ("success", "skipped")
-    assert xcom(dag_run, "delete_project")["deleted"] is True
 
     # A second run finds everything in place and changes nothing.
-    again = run_example_dag("learnifier_administration")
+    again = run_example_dag("learnifier_org_unit_move")
 
     assert again.state == "success", task_states(again)
     assert sim.state.snapshot() == snapshot
@@ -85,51 +80,37 @@ def test_on_the_demo_seed_it_makes_the_unit_and_its_group_and_deletes_the_unused
     assert xcom(again, "create_user_group")["reused"] is True
     assert sorted(xcom(again, "add_to_unit_group")["already_members"]) == sorted(movers)
     assert xcom(again, "add_to_unit_group")["added"] == []
-    assert task_states(again)["delete_project"] == task_states(again)["disable_project"] == "skipped"
 
 
 @pytest.fixture
-def staff_and_course(learnifier_conn) -> dict[str, Any]:
-    """The movers are users in Acme Staff, and someone took last year's onboarding course."""
+def staff(learnifier_conn) -> list[str]:
+    """The movers are users already, in Acme Staff: the ids of their users."""
     with LearnifierHook() as hook:
         movers = [hook.create_user(primary_email=email) for email in MOVERS]
         for user_id in movers:
             hook.add_user_group_member(seed.DEMO_ORG_UNIT_ID, seed.DEMO_USER_GROUP_ID, user_id)
-        participant = hook.add_participant(seed.DEMO_ORG_UNIT_ID, seed.DEMO_PROJECT_ID, user_id=movers[0])
-        hook.activate_participant(seed.DEMO_ORG_UNIT_ID, seed.DEMO_PROJECT_ID, participant)
-    return {"movers": movers, "participant": participant}
+    return movers
 
 
-def test_the_movers_leave_the_parent_group_and_a_course_run_with_participants_is_disabled(
-    staff_and_course, learnifier_conn, run_example_dag
+def test_the_movers_join_the_new_group_before_they_leave_the_parent_group(
+    staff, learnifier_conn, run_example_dag
 ):
     sim = learnifier_conn
-    movers = staff_and_course["movers"]
+    before = len(sim.exchanges)
 
-    dag_run = run_example_dag("learnifier_administration")
+    dag_run = run_example_dag("learnifier_org_unit_move")
 
     assert dag_run.state == "success", task_states(dag_run)
     snapshot = sim.state.snapshot()
     unit = unit_of(snapshot)
     (group,) = [g for g in snapshot["userGroups"] if g["orgId"] == unit["id"]]
-    assert sorted(group["members"]) == sorted(movers)
+    assert sorted(group["members"]) == sorted(staff)
     assert members(snapshot, seed.DEMO_USER_GROUP_ID) == [seed.DEMO_ADMIN_USER_ID]
-    assert sorted(xcom(dag_run, "remove_from_parent_group")["removed"]) == sorted(movers)
+    assert sorted(xcom(dag_run, "remove_from_parent_group")["removed"]) == sorted(staff)
     assert xcom(dag_run, "upsert_movers")["counts"]["updated"] == len(MOVERS)  # their home unit
-    # The course run had a participant: disabled and noted, kept with its participant.
-    (project,) = [p for p in snapshot["projects"] if p["id"] == seed.DEMO_PROJECT_ID]
-    assert project["status"] == "DISABLED"
-    assert project["note"].startswith("Closed on ") and project["note"].endswith(
-        "by learnifier_administration"
-    )
-    assert [p["id"] for p in snapshot["participants"]] == [int(staff_and_course["participant"])]
-    states = task_states(dag_run)
-    assert (states["disable_project"], states["delete_project"]) == ("success", "skipped")
-    assert xcom(dag_run, "disable_project")["updated_fields"] == ["note", "status"]
-
-    # Disabled already: a second run leaves it alone.
-    again = run_example_dag("learnifier_administration")
-
-    assert again.state == "success", task_states(again)
-    assert task_states(again)["disable_project"] == task_states(again)["delete_project"] == "skipped"
-    assert sim.state.snapshot() == snapshot
+    # Added first, removed second: nobody is ever in neither group.
+    writes = [(e.method, e.path) for e in sim.exchanges[before:] if e.method in ("POST", "DELETE")]
+    added = [n for n, (method, path) in enumerate(writes) if method == "POST" and path.endswith("/members")]
+    removed = [n for n, (method, path) in enumerate(writes) if method == "DELETE" and "/members/" in path]
+    assert len(added) == len(removed) == len(MOVERS)
+    assert max(added) < min(removed)
