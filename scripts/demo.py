@@ -4,9 +4,10 @@
    ``AIRFLOW_CONN_LEARNIFIER_DEFAULT`` at it (with the simulator's CA as ``verify``).
 2. Runs each example DAG of ``example_dags/`` with ``airflow dags test``, one after the other,
    on a throwaway ``AIRFLOW_HOME`` (SQLite): the quickstart, the enrollment (which waits for the
-   course to be completed), the offboarding (for real), a new hire's onboarding (which waits for
-   them to complete it), a team's move to an org unit of its own, last year's course run closed,
-   the daily progress report and its summary.
+   course to be completed), the login links for those it enrolled (into an outbox folder in the
+   Airflow home), the offboarding (for real), a new hire's onboarding (which waits for them to
+   complete it), a team's move to an org unit of its own, last year's course run closed, the daily
+   progress report and its summary.
 3. While a completion sensor waits, lets the enrolled people take the course: once the DAG's
    ``enroll`` task has finished, each time the sensor (then its trigger) reads the project's
    participants, two more of them (the new hire, in the onboarding course) complete it in the
@@ -59,6 +60,7 @@ WRITES_REPORTS = {"learnifier_enrollment", "learnifier_participant_completion", 
 RUNS: list[tuple[str, dict[str, Any]]] = [
     ("learnifier_quickstart", {}),
     ("learnifier_enrollment", {"poll_interval": POLL_INTERVAL}),
+    ("learnifier_login_links", {}),  # for the enrollment's participants, see main()
     ("learnifier_offboarding", {"apply": True}),
     ("learnifier_participant_completion", {"poll_interval": POLL_INTERVAL}),
     ("learnifier_org_unit_move", {}),
@@ -188,6 +190,16 @@ def participant_count(simulator: LearnifierSimulator, project_external_id: str) 
     return project["name"], len(simulator.state.list_participants(str(project["orgId"]), str(project["id"])))
 
 
+def participant_ids(simulator: LearnifierSimulator, project_external_id: str) -> list[str]:
+    """The ids of the project's participants now."""
+    (project,) = [
+        p for p in simulator.state.snapshot()["projects"] if p.get("externalId") == project_external_id
+    ]
+    return [
+        str(p["id"]) for p in simulator.state.list_participants(str(project["orgId"]), str(project["id"]))
+    ]
+
+
 def run_logged(
     command: list[str], env: dict[str, str], log: Path, verbose: bool, timeout: float = RUN_TIMEOUT
 ) -> float:
@@ -290,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
                 command = [airflow, "dags", "test", dag_id]
                 if dag_id in WRITES_REPORTS:
                     conf = {**conf, "report_dir": str(reports)}
+                if dag_id == "learnifier_login_links":  # links are credentials: kept in the Airflow home
+                    outbox = str(Path(airflow_home) / "learnifier-outbox")
+                    conf = {
+                        **conf,
+                        "participant_ids": participant_ids(simulator, ENROLLMENT_PROJECT),
+                        "outbox": outbox,
+                    }
                 if conf:
                     command += ["--conf", json.dumps(conf)]
                 if dag_id == "learnifier_offboarding":

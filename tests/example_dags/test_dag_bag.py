@@ -16,6 +16,7 @@ DAG_FILES = sorted(EXAMPLE_DAGS.glob("*.py"))
 EXPECTED_DAGS = {
     "learnifier_quickstart": "learnifier_quickstart.py",
     "learnifier_enrollment": "learnifier_enrollment.py",
+    "learnifier_login_links": "learnifier_login_links.py",
     "learnifier_progress_report": "learnifier_progress_report.py",
     "learnifier_progress_summary": "learnifier_progress_summary.py",
     "learnifier_offboarding": "learnifier_offboarding.py",
@@ -30,7 +31,8 @@ MARKERS = {
     "howto_operator_learnifier_upsert_users": "learnifier_enrollment.py",
     "howto_operator_learnifier_create_project": "learnifier_enrollment.py",
     "howto_operator_learnifier_enroll": "learnifier_enrollment.py",
-    "howto_operator_learnifier_login_links": "learnifier_enrollment.py",
+    "howto_operator_learnifier_login_links": "learnifier_login_links.py",
+    "howto_operator_learnifier_login_links_delivery": "learnifier_login_links.py",
     "howto_sensor_learnifier_project_completion": "learnifier_enrollment.py",
     "howto_operator_learnifier_progress_report": "learnifier_progress_report.py",
     "howto_operator_learnifier_progress_report_asset": "learnifier_progress_summary.py",
@@ -87,8 +89,9 @@ def test_each_example_explains_itself(airflow_db):
 
 def test_the_default_output_location_is_outside_the_repository(airflow_db):
     for dag in example_dag_bag().dags.values():
-        default = (dag.user_defined_macros or {}).get("default_report_dir")
-        if default is not None:
+        defaults = [(dag.user_defined_macros or {}).get("default_report_dir")]
+        defaults += [dag.params[name] for name in ("report_dir", "outbox") if name in dag.params]
+        for default in filter(None, defaults):
             assert Path(default).is_absolute()
             assert not Path(default).resolve().is_relative_to(REPO), (
                 f"{dag.dag_id} writes into the repository"

@@ -65,6 +65,7 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
     for dag_id in (
         "learnifier_quickstart",
         "learnifier_enrollment",
+        "learnifier_login_links",
         "learnifier_offboarding",
         "learnifier_participant_completion",
         "learnifier_org_unit_move",

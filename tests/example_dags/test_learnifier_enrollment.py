@@ -1,10 +1,12 @@
-"""example_dags/learnifier_enrollment.py, run end to end against the simulator, twice: it is idempotent."""
+"""example_dags/learnifier_enrollment.py, run end to end against the simulator, twice: it is idempotent.
+
+Between the two runs, example_dags/learnifier_login_links.py sends the people the first run
+activated their login links, as a deployment would after each enrollment.
+"""
 
 from __future__ import annotations
 
-import shutil
 import stat
-from pathlib import Path
 
 from airflow_provider_learnifier.operators.reporting import COLUMNS
 from learnifier_simulator import seed
@@ -24,14 +26,12 @@ pytestmark = AIRFLOW3_ONLY
 ACTIVITIES = seed.SECURITY_AWARENESS_ACTIVITIES
 
 
-def test_enrollment_upserts_enrolls_sends_login_links_waits_for_completion_and_reports(
-    learnifier_conn, run_example_dag, airflow_db, tmp_path, caplog, capfd
+def test_enrollment_upserts_enrolls_waits_for_completion_and_reports_then_login_links_go_out(
+    learnifier_conn, run_example_dag, tmp_path, caplog, capfd
 ):
     sim = learnifier_conn
     roster = read_csv(ROSTER_JANUARY)
     users_before = len(sim.state.snapshot()["users"])
-    outbox = Path(airflow_db) / "learnifier-outbox"  # where the DAG's deliver_login_link puts links
-    shutil.rmtree(outbox, ignore_errors=True)
 
     with complete_course_once_waited_for(sim, PROJECT_EXTERNAL_ID, participants=len(roster)) as waited:
         dag_run = run_example_dag("learnifier_enrollment", {"report_dir": str(tmp_path)})
@@ -71,17 +71,25 @@ def test_enrollment_upserts_enrolls_sends_login_links_waits_for_completion_and_r
     assert all(p["activated"] and p["activitiesCompleted"] == ACTIVITIES for p in participants)
     assert xcom(dag_run, "enroll")["counts"]["enrolled"] == 8
     assert xcom(dag_run, "enroll")["counts"]["activated"] == 8
-    # Everyone activated got a login link, delivered to the outbox, in no XCom and no log line.
+    # The login links DAG, given the participants the run activated, makes each a link and
+    # delivers it to the outbox, in no XCom and no log line.
+    enrollment = xcom(dag_run, "enroll")
+    newly_activated = [enrollment["participant_ids"][person] for person in enrollment["activated"]]
+    outbox = tmp_path / "outbox"
+    links_run = run_example_dag(
+        "learnifier_login_links", {"participant_ids": newly_activated, "outbox": str(outbox)}
+    )
+    assert links_run.state == "success", task_states(links_run)
     made = [e for e in sim.exchanges if e.path.endswith("/loginlink") and e.status == 200]
     links = {e.path.split("/")[-2]: e.response_json()["link"] for e in made}
     assert sorted(links) == sorted(str(p["id"]) for p in participants)
     delivered = {path.name: path.read_text(encoding="utf-8") for path in outbox.iterdir()}
     assert delivered == {f"participant-{pid}.txt": f"{link}\n" for pid, link in links.items()}
     assert {stat.S_IMODE(path.stat().st_mode) for path in outbox.iterdir()} == {0o600}
-    sent = xcom(dag_run, "send_login_links")
+    sent = xcom(links_run, "send_login_links")
     assert (sorted(sent["participant_ids"]), sent["count"], sent["failed"]) == (sorted(links), 8, [])
     assert "links" not in sent
-    output = capfd.readouterr()  # the task logs of dag.test()
+    output = capfd.readouterr()  # the task logs of both runs' dag.test()
     # Leaving out Airflow 3.0's own debug echo of each mask_secret call, value included (its
     # dag.test() prints "msg=MaskSecret(value=...)"; see SECURITY.md).
     task_logs = "\n".join(
@@ -115,20 +123,18 @@ def test_enrollment_upserts_enrolls_sends_login_links_waits_for_completion_and_r
         assert float(row["completion_share"]) == 1.0
         assert row["first_access"].endswith("Z") and row["in_error"] == "false"
 
-    # A second run finds everything in place and changes nothing. Without report_dir its report
-    # goes under AIRFLOW_HOME.
+    # A second run finds everything in place, changes nothing and writes the same report.
     state_before = sim.state.snapshot()
-    again = run_example_dag("learnifier_enrollment")
+    again = run_example_dag("learnifier_enrollment", {"report_dir": str(tmp_path)})
 
     assert again.state == "success", task_states(again)
     assert xcom(again, "upsert_users")["counts"]["unchanged"] == 8
     assert xcom(again, "create_project")["reused"] is True
     assert xcom(again, "enroll")["counts"]["already_enrolled"] == 8
     assert xcom(again, "enroll")["counts"]["enrolled"] == 0
-    assert xcom(again, "send_login_links")["count"] == 0  # nobody new: no links
+    assert xcom(again, "enroll")["activated"] == []  # nobody new: nobody needs a login link
     state_after = sim.state.snapshot()
     for kind in ("users", "projects", "participants"):
         assert len(state_after[kind]) == len(state_before[kind]), kind
-    default_report = Path(airflow_db) / "learnifier-reports" / f"{PROJECT_EXTERNAL_ID}-progress.csv"
-    assert xcom(again, "write_report")["path"] == str(default_report)
-    assert read_csv(default_report) == rows
+    assert xcom(again, "write_report")["path"] == str(report)
+    assert read_csv(report) == rows

@@ -9,17 +9,20 @@ place: ``example_dags/`` and ``tests/integration/dags/``.
 Through the REST API (``/api/v2`` with a JWT from ``/auth/token``) it triggers
 ``learnifier_enrollment`` (example_dags/learnifier_enrollment.py: upsert the roster's users,
 create the project, enroll and activate everyone, wait for completion with a deferrable sensor,
-write a report). While the sensor is deferred, it runs ``deployment_login_links``, which needs
-the one worker slot: it can only run if the sensor does not hold it. Then it lets every
-participant complete the course in the simulator, and waits for the run. It asserts:
+write a report). While the sensor is deferred, it runs ``learnifier_login_links``
+(example_dags/learnifier_login_links.py, for the participants the enrollment activated) and
+``deployment_login_links``, which need the one worker slot: they can only run if the sensor does
+not hold it. Then it lets every participant complete the course in the simulator, and waits for
+the run. It asserts:
 
 - the run succeeded, every task with it;
 - the sensor was ``deferred`` with a Learnifier trigger picked up by the triggerer, its trigger
   log (``...attempt=1.log.trigger.<id>.log``) shows the polls, and another DAG's tasks ran on
   the single worker slot meanwhile;
 - the simulator's final state is right: the roster's users, each a participant once, activated
-  once, all activities completed; two login links made per participant (one by the enrollment
-  DAG, delivered to its outbox folder, one by ``deployment_login_links``); the report written;
+  once, all activities completed; two login links made per participant (one by
+  ``learnifier_login_links``, delivered to its outbox folder, one by ``deployment_login_links``);
+  the report written;
 - no file under the logs folder, and no component output, holds the API secret, its base64
   HTTP Basic value, a login link or a participant's access link, while the deliberately logged
   links appear as ``***``.
@@ -49,6 +52,7 @@ IT_DAGS = Path(__file__).parent / "dags"
 ROSTER = EXAMPLE_DAGS / "data" / "acme_roster_2026-01.csv"
 DAG_ID = "learnifier_enrollment"
 LINKS_DAG_ID = "deployment_login_links"
+EXAMPLE_LINKS_DAG_ID = "learnifier_login_links"
 PROJECT_EXTERNAL_ID = "acme-security-awareness-2026"
 SENSOR_TASK = "wait_for_completion"
 TRIGGER_CLASSPATH = "airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger"
@@ -107,6 +111,7 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         airflow_version = deployment.version()
         deployment.wait_for_dag(DAG_ID)
         deployment.wait_for_dag(LINKS_DAG_ID)
+        deployment.wait_for_dag(EXAMPLE_LINKS_DAG_ID)
         ours = [e for e in deployment.import_errors() if "learnifier" in str(e.get("filename", ""))]
         assert not ours, ours
         report_dir = home / "reports"
@@ -131,7 +136,14 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         assert waiting["trigger"]["classpath"] == TRIGGER_CLASSPATH
         assert waiting["triggerer_job"]["job_type"] == "TriggererJob"
 
-        # While it waits, another DAG's tasks get the one worker slot.
+        # While it waits, other DAGs' tasks get the one worker slot: the welcome links for everyone
+        # the enrollment activated, then the careless links DAG.
+        enrolled = [str(p["id"]) for p in _project_participants(sim)[1]]
+        welcome_run = deployment.trigger(
+            EXAMPLE_LINKS_DAG_ID, {"participant_ids": enrolled, "outbox": str(home / "learnifier-outbox")}
+        )
+        welcome = deployment.wait_for_run(EXAMPLE_LINKS_DAG_ID, welcome_run, DEADLINE_SECONDS)
+        assert welcome["state"] == "success", deployment.task_instances(EXAMPLE_LINKS_DAG_ID, welcome_run)
         links_run = deployment.trigger(LINKS_DAG_ID, {"project_external_id": PROJECT_EXTERNAL_ID})
         links = deployment.wait_for_run(LINKS_DAG_ID, links_run, DEADLINE_SECONDS)
         assert links["state"] == "success", deployment.task_instances(LINKS_DAG_ID, links_run)
@@ -145,7 +157,8 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         sensor = deployment.task_instance(DAG_ID, run_id, SENSOR_TASK)
     duration = time.monotonic() - started
     SUMMARY_LINES.append(
-        f"{duration:.0f} s: Airflow {airflow_version} started, {DAG_ID} and {LINKS_DAG_ID} run, "
+        f"{duration:.0f} s: Airflow {airflow_version} started, {DAG_ID}, {EXAMPLE_LINKS_DAG_ID} and "
+        f"{LINKS_DAG_ID} run, "
         f"everything stopped; the sensor was seen {' -> '.join(_distinct(seen_sensor_states))}; "
         f"the simulator handled {sim.request_count} requests"
     )
@@ -187,7 +200,7 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
     login_links = [
         e for e in sim.exchanges if e.path.endswith("/loginlink") and e.status is not None and e.status < 300
     ]
-    assert len(login_links) == 2 * len(participants)  # the enrollment's and deployment_login_links'
+    assert len(login_links) == 2 * len(participants)  # learnifier_login_links' and deployment_login_links'
     outbox = sorted(path.name for path in (home / "learnifier-outbox").iterdir())
     assert outbox == sorted(f"participant-{p['id']}.txt" for p in participants)
     report = report_dir / f"{PROJECT_EXTERNAL_ID}-progress.csv"
