@@ -41,7 +41,8 @@ with DAG(
     params={
         "project_external_id": Param("acme-security-awareness-2026", description="The course project."),
         "participant_ids": Param([], type="array", description="The participants to send a link to."),
-        "outbox": Param("/tmp/learnifier-outbox", description="The mail relay's pickup folder."),
+        # No default: links are credentials, so where they go is chosen, never assumed.
+        "outbox": Param(type="string", minLength=1, description="The mail relay's pickup folder."),
     },
 ):
     # [START howto_operator_learnifier_login_links]

@@ -11,26 +11,17 @@ successful run emits an asset event whose `extra` is the report's summary, with 
 
 **Settings.** The `org_id` param names the organization unit (its default, 1001, is the Learnifier
 simulator's `demo` seed, `make demo`). Reports go to the `report_dir` param (a directory or an
-object store prefix such as `s3://bucket/learnifier`), else `learnifier-reports` under
-AIRFLOW_HOME. The connection is `learnifier_default`. Written for Airflow 3 (the Task SDK,
+object store prefix such as `s3://bucket/learnifier`; set its default for your deployment). The
+connection is `learnifier_default`. Written for Airflow 3 (the Task SDK,
 `airflow.sdk`).
 """
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import DAG, Asset, Param
 
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
-
-#: Where reports go unless the ``report_dir`` param says otherwise: under AIRFLOW_HOME, never next
-#: to the DAG files.
-DEFAULT_REPORT_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "learnifier-reports"
-)
-REPORT_DIR = "{{ params.report_dir or default_report_dir }}"
 
 #: The report, as an Asset. Its identity is fixed when the DAG is parsed, while the file of each
 #: run is dated: each asset event's ``extra["path"]`` names the file that run wrote.
@@ -45,14 +36,10 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["learnifier", "example"],
-    user_defined_macros={"default_report_dir": DEFAULT_REPORT_DIR},
     params={
         "org_id": Param(1001, type="integer", description="Id of the organization unit to report."),
         "report_dir": Param(
-            None,
-            type=["null", "string"],
-            description="Directory or object store prefix of the report. Empty: learnifier-reports "
-            "under AIRFLOW_HOME.",
+            "/tmp/learnifier-reports", minLength=1, description="Directory or object store prefix."
         ),
     },
 ):
@@ -60,7 +47,7 @@ with DAG(
     LearnifierProgressReportOperator(
         task_id="write_report",
         # One file per day; CSV, or JSON Lines for a path ending in .jsonl.
-        path=REPORT_DIR + "/learnifier-progress-{{ dag_run.run_after | ds }}.csv",
+        path="{{ params.report_dir }}/learnifier-progress-{{ dag_run.run_after | ds }}.csv",
         org_id="{{ params.org_id }}",  # every project of the org unit; or project_ids / project_external_ids
         asset=PROGRESS_REPORT,  # each run emits an asset event, its extra the summary with the path
         learnifier_conn_id="learnifier_default",  # see the learnifier_enrollment example

@@ -89,9 +89,10 @@ def test_each_example_explains_itself(airflow_db):
 
 def test_the_default_output_location_is_outside_the_repository(airflow_db):
     for dag in example_dag_bag().dags.values():
-        defaults = [(dag.user_defined_macros or {}).get("default_report_dir")]
-        defaults += [dag.params[name] for name in ("report_dir", "outbox") if name in dag.params]
-        for default in filter(None, defaults):
+        defaults = [
+            dag.params.get_param(name).value for name in ("report_dir", "outbox") if name in dag.params
+        ]
+        for default in [default for default in defaults if isinstance(default, str)]:
             assert Path(default).is_absolute()
             assert not Path(default).resolve().is_relative_to(REPO), (
                 f"{dag.dag_id} writes into the repository"
