@@ -39,8 +39,9 @@ test-faults: venv
 	$(BIN)/python -m pytest -m faults tests/reliability/test_faults.py
 
 # The deployment test: a real Airflow 3 (api-server, scheduler, dag-processor,
-# triggerer; LocalExecutor, SQLite) on loopback runs the example enrollment DAG against the
-# simulator. About a minute; skipped by `make test`.
+# triggerer; LocalExecutor, SQLite) on loopback runs the example enrollment DAG, then the
+# event-driven one across a triggerer restart, against the simulator. A few minutes; skipped by
+# `make test`.
 .PHONY: test-integration
 test-integration: venv
 	LEARNIFIER_INTEGRATION=1 $(BIN)/python -m pytest tests/integration -ra

@@ -114,6 +114,12 @@ def get_provider_info() -> dict[str, Any]:
                         "(all its threads). Empty: learnt from Learnifier's 429 answers.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
+                    "poll_interval": {
+                        "label": "Poll interval (seconds)",
+                        "description": "Seconds between two polls of a LearnifierCompletionEventTrigger "
+                        "(asset watcher) given no poll_interval. Default 60.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
                 },
             }
         ],

@@ -5,34 +5,31 @@ The asset `learnifier_onboarding_completions` is watched by a `LearnifierComplet
 in the triggerer (Airflow 3): it polls the course's participants and fires one asset event per
 participant who newly completes it (people who had completed before it started watching are not
 handed over). Each event schedules this DAG; **write_certificates** writes one record per
-completion, `certificates/<dedupe key>.json`, for HR's system to pick up.
+completion, `<dedupe key>.json`, for HR's system to pick up.
 
 Each completion comes at least once: after a triggerer crash, the last ones may come again. A
 record is named by the event's `dedupe_key` and never rewritten, so a repeat changes nothing.
 
-**Settings.** The project is `LEARNIFIER_EXAMPLE_PROJECT` (default `acme-onboarding-2026`, as in
-the learnifier_participant_completion example), polled every `LEARNIFIER_EXAMPLE_POLL_INTERVAL`
-seconds (default 300); records go to the Airflow Variable `learnifier_report_dir`, else
-`learnifier-reports` under AIRFLOW_HOME. The connection is `learnifier_default`.
+**Settings.** The course is the project `acme-onboarding-2026` (the new hires' course of the
+learnifier_participant_completion example), read through the connection `learnifier_default`
+every `poll_interval` seconds, as that connection's extra says (60 when it says nothing). A run
+made by an asset event has no params to say where records go: the Airflow Variable
+`learnifier_certificate_dir` does (a folder, or an object storage URL such as
+`s3://hr-inbox/certificates`), set for the deployment, e.g. `AIRFLOW_VAR_LEARNIFIER_CERTIFICATE_DIR`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 from urllib.parse import quote
 
 import pendulum
-from airflow.sdk import DAG, Asset, AssetWatcher, ObjectStoragePath, task
+from airflow.sdk import DAG, Asset, AssetWatcher, ObjectStoragePath, Variable, task
 
 from airflow_provider_learnifier.triggers.events import LearnifierCompletionEventTrigger
 
-PROJECT = os.environ.get("LEARNIFIER_EXAMPLE_PROJECT", "acme-onboarding-2026")
-POLL_INTERVAL = float(os.environ.get("LEARNIFIER_EXAMPLE_POLL_INTERVAL", 300))
-DEFAULT_REPORT_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "learnifier-reports"
-)
+PROJECT = "acme-onboarding-2026"
 
 # [START howto_trigger_learnifier_completion_event]
 COMPLETIONS = Asset(
@@ -40,9 +37,8 @@ COMPLETIONS = Asset(
     watchers=[
         AssetWatcher(
             name="learnifier_onboarding_completions",
-            trigger=LearnifierCompletionEventTrigger(
-                project_external_id=PROJECT, poll_interval=POLL_INTERVAL
-            ),
+            # Polls at the connection's poll_interval extra (every 60 s without one).
+            trigger=LearnifierCompletionEventTrigger(project_external_id=PROJECT),
         )
     ],
 )
@@ -61,9 +57,7 @@ with DAG(
     @task
     def write_certificates(triggering_asset_events: Any = None) -> list[str]:
         """Write one certificate record per completion in the triggering events; skip existing ones."""
-        from airflow.sdk import Variable
-
-        folder = ObjectStoragePath(Variable.get("learnifier_report_dir", DEFAULT_REPORT_DIR)) / "certificates"
+        folder = ObjectStoragePath(Variable.get("learnifier_certificate_dir"))
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for event in triggering_asset_events[COMPLETIONS]:

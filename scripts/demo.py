@@ -12,13 +12,21 @@
    ``enroll`` task has finished, each time the sensor (then its trigger) reads the project's
    participants, two more of them (the new hire, in the onboarding course) complete it in the
    simulator, so the wait ends on its own after a few checks (see :class:`CourseProgress`).
-4. Prints where the reports are and the summary of the last one (saying whom the offboarding
-   removed since the enrollment), and exits 0; or, when a DAG fails, the end of its log, and
-   exits 1.
+4. Runs the event-driven example, ``learnifier_on_completion``, which ``dags test`` cannot (its
+   asset watcher runs in a triggerer): starts a small Airflow 3 on loopback (api-server,
+   scheduler, dag-processor, triggerer; ``airflow_deployment.py``), with the connection's
+   ``poll_interval`` extra at 1 second, enrolls three more new hires in the onboarding course
+   with the provider's hook and lets them complete it one by one; each completion becomes an
+   asset event, a DAG run and a certificate record. Then stops that Airflow (see
+   :func:`run_event_driven`). About a minute.
+5. Prints where the reports are and the summary of the last one (saying whom the offboarding
+   removed since the enrollment), and the certificates, and exits 0; or, when a DAG fails, the
+   end of its log, and exits 1.
 
-The simulator is stopped and the Airflow home removed on exit: on success, on failure, on
-Ctrl-C (exit 130) and on SIGTERM (exit 143). The reports and each DAG run's log are kept, in a new
-temporary directory or the one given with ``--output``.
+The simulator and the Airflow components are stopped and the Airflow homes removed on exit: on
+success, on failure, on Ctrl-C (exit 130) and on SIGTERM (exit 143). The reports, the
+certificates and each DAG run's log are kept, in a new temporary directory or the one given with
+``--output``.
 
 Usage::
 
@@ -40,8 +48,9 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from learnifier_simulator import LearnifierSimulator
+from learnifier_simulator import LearnifierSimulator, seed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -227,6 +236,166 @@ def run_logged(
     return time.monotonic() - started
 
 
+# ---------------------------------------------------------------- the event-driven example
+
+#: The event-driven example.
+ON_COMPLETION_DAG = "learnifier_on_completion"
+#: The connection's ``poll_interval`` extra while the event-driven example runs: its watcher polls
+#: the onboarding course every second (300 s without it).
+EVENT_POLL_INTERVAL = 1
+#: New hires who join the onboarding course while the event-driven example runs, and complete it.
+GRADUATES = (
+    ("E1010", "alva.nyberg@acme.example"),
+    ("E1011", "omar.haddad@acme.example"),
+    ("E1012", "lina.sjoberg@acme.example"),
+)
+#: The longest each wait of the event-driven phase may take: Airflow starting, a certificate.
+EVENTS_TIMEOUT = 180.0
+
+
+def enroll_graduates(
+    simulator: LearnifierSimulator, airflow_home: Path
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Enroll :data:`GRADUATES` in the onboarding course with the provider's hook (opened if missing).
+
+    :return: the project, and each graduate's participant id by employee id.
+    """
+    # The hook runs in this process: on the demo's Airflow home and connection, not the shell's.
+    for name in [name for name in os.environ if name.startswith("AIRFLOW")]:
+        del os.environ[name]
+    os.environ["AIRFLOW_HOME"] = str(airflow_home)
+    os.environ["AIRFLOW_CONN_LEARNIFIER_DEFAULT"] = simulator.connection_json()
+    from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+
+    with LearnifierHook() as hook:
+        try:
+            project = hook.get_project_by_external_id(ONBOARDING_PROJECT)
+        except LearnifierNotFoundError:  # learnifier_participant_completion opens it, if it ran
+            project = hook.create_project(
+                seed.DEMO_ORG_UNIT_ID,
+                name="Acme Onboarding 2026",
+                design_id=seed.ONBOARDING_DESIGN_ID,
+                external_id=ONBOARDING_PROJECT,
+            )
+        org_id, project_id = str(project["orgId"]), str(project["id"])
+        enrolled = {}
+        for employee_id, email in GRADUATES:
+            participant_id = hook.add_participant(org_id, project_id, email=email, external_id=employee_id)
+            if participant_id is None:
+                raise DemoFailed(f"Learnifier did not say which participant {employee_id} became")
+            hook.activate_participant(org_id, project_id, participant_id)
+            enrolled[employee_id] = participant_id
+    return project, enrolled
+
+
+def run_event_driven(
+    simulator: LearnifierSimulator, airflow_home: Path, certificates: Path, logs: Path
+) -> list[dict[str, Any]]:
+    """Run learnifier_on_completion on a real Airflow 3 while new hires complete the onboarding course.
+
+    ``airflow dags test`` has no triggerer, and the example's asset watcher runs in one: this
+    starts a small deployment on loopback (``airflow_deployment.py``: api-server, scheduler,
+    dag-processor and triggerer, LocalExecutor, SQLite) in ``airflow_home/deployment``, its output
+    in ``logs``, with the connection's ``poll_interval`` extra at :data:`EVENT_POLL_INTERVAL` and
+    the Variable ``learnifier_certificate_dir`` at ``certificates``. It enrolls :data:`GRADUATES`,
+    waits for the watcher's first two polls (the first is its baseline: the new hire who completed
+    before is not handed over), then lets them complete the course one at a time, each once the
+    certificate of the one before is written: Airflow 3.3.2's scheduler can leave an event that
+    lands while it creates a run to the DAG's next run, which would never come here. Airflow is
+    stopped on return, on failure, on Ctrl-C and on SIGTERM.
+
+    :return: the certificate records.
+    :raises DemoFailed: when Airflow does not start, a certificate does not come in time or comes
+        twice, or a run fails.
+    """
+    say(f"Running {ON_COMPLETION_DAG} on Airflow (api-server, scheduler, dag-processor, triggerer) ...")
+    started = time.monotonic()
+    # This folder is on sys.path when the demo runs; imported here, as only this phase needs it.
+    from airflow_deployment import AirflowDeployment, wait_until
+
+    # Its bundle holds the example alone (a link to it), active from the start: the other examples
+    # stay out of this Airflow, and a paused DAG's asset watcher would start only when the file is
+    # parsed again after it is unpaused (every 30 s).
+    bundle = airflow_home / "event-driven-dags"
+    bundle.mkdir()
+    (bundle / f"{ON_COMPLETION_DAG}.py").symlink_to(EXAMPLE_DAGS / f"{ON_COMPLETION_DAG}.py")
+    deployment = AirflowDeployment(
+        airflow_home / "deployment",
+        bundles={"learnifier-event-driven-example": bundle},
+        env={
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW_CONN_LEARNIFIER_DEFAULT": simulator.connection_json(
+                extra={"poll_interval": EVENT_POLL_INTERVAL}
+            ),
+            "AIRFLOW_VAR_LEARNIFIER_CERTIFICATE_DIR": str(certificates),
+            # The runs' logs are kept with the demo's; the rest of this Airflow goes at the end.
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs / "task-logs"),
+        },
+        output_dir=logs,
+    )
+
+    def written() -> list[dict[str, Any]]:
+        files = sorted(certificates.glob("*.json")) if certificates.is_dir() else []
+        return [json.loads(path.read_text(encoding="utf-8")) for path in files]
+
+    earlier = len(simulator.exchanges)  # the requests of the DAG runs before
+    try:
+        with deployment:
+            project, enrolled = enroll_graduates(simulator, airflow_home)
+            path = f"/orgunits/{project['orgId']}/projects/{project['id']}/participants"
+
+            def until(condition: Callable[[], Any], what: str) -> Any:
+                def check() -> Any:
+                    if deployment.crashed():
+                        raise RuntimeError(f"an Airflow component exited:\n{deployment.diagnostics()}")
+                    return condition()
+
+                return wait_until(check, EVENTS_TIMEOUT, what)
+
+            def polls() -> int:
+                new = simulator.exchanges[earlier:]
+                return sum(1 for exchange in new if exchange.method == "GET" and exchange.path == path)
+
+            # No need to wait for the api-server first: the watcher polls on its own, and the
+            # runs wait for it.
+            until(lambda: polls() >= 2, "the completion watcher's first polls")
+            say(f"    [demo] the watcher polls {project['name']!r} every {EVENT_POLL_INTERVAL} s")
+            for number, (employee_id, participant_id) in enumerate(enrolled.items(), start=1):
+                simulator.advance_progress(participant_id=participant_id, complete=True)
+                say(f"    [demo] {employee_id} has completed {project['name']!r}")
+                until(lambda number=number: len(written()) >= number, f"the certificate of {employee_id}")
+
+            def settled() -> list[dict[str, Any]] | None:
+                runs = deployment.dag_runs(ON_COMPLETION_DAG)
+                return runs if all(run["state"] in ("success", "failed") for run in runs) else None
+
+            runs = until(settled, f"the runs of {ON_COMPLETION_DAG} to finish")
+    except (TimeoutError, RuntimeError, OSError) as error:  # OSError: requests' errors too
+        raise DemoFailed(f"{ON_COMPLETION_DAG}: {error} (Airflow's output: {logs})") from None
+    failed = [run["dag_run_id"] for run in runs if run["state"] != "success"]
+    if failed:
+        raise DemoFailed(f"{ON_COMPLETION_DAG}: the runs {failed} failed (Airflow's output: {logs})")
+    records = written()
+    certified = sorted(str(record["participation_external_id"]) for record in records)
+    if certified != sorted(enrolled):
+        raise DemoFailed(f"{ON_COMPLETION_DAG} certified {certified}, not each of {sorted(enrolled)} once")
+    seconds = time.monotonic() - started
+    wrote = f"{len(runs)} runs wrote {len(records)} certificates"
+    say(f"  {ON_COMPLETION_DAG}: success, {wrote} ({seconds:.0f} s)")
+    return records
+
+
+def print_certificates(records: list[dict[str, Any]], certificates: Path) -> None:
+    say(f"\nCertificates ({ON_COMPLETION_DAG}, one per completion its asset watcher saw):")
+    for record in sorted(records, key=lambda record: str(record["participation_external_id"])):
+        path = certificates / f"{quote(record['dedupe_key'], safe='')}.json"
+        say(
+            f"  {record['participation_external_id']} completed {record['project_external_id']!r} "
+            f"(participant {record['participant_id']}): {path}"
+        )
+
+
 def read_summary(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
@@ -321,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
             raise DemoFailed("the enrollment's completion sensor never checked the project")
         if not onboarding.completed:
             raise DemoFailed("the new hire's completion sensor never checked the onboarding project")
+        certificates = reports / "certificates"
+        records = run_event_driven(simulator, Path(airflow_home), certificates, logs / "airflow-deployment")
 
     enrollment_report = reports / f"{ENROLLMENT_PROJECT}-progress.csv"
     training_record = reports / "training-records" / f"{NEW_HIRE}-{ONBOARDING_PROJECT}.json"
@@ -333,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  new hire's record:      {training_record}")
     say(f"  daily progress report:  {daily[-1]}")
     say(f"  completion per project: {summaries[-1]}")
+    say(f"  certificates:           {certificates}")
     say(f"  logs of the DAG runs:   {logs}")
     say(f"\nCompletion per project ({summaries[-1].name}):")
     print_table(read_summary(summaries[-1]))
@@ -341,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\n  {enrollment_name!r} has {removed} participant(s) fewer than it had at the enrollment:"
             " learnifier_offboarding removed those who left the company (no longer on the roster)."
         )
+    print_certificates(records, certificates)
     return 0
 
 

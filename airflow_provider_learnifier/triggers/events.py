@@ -86,6 +86,9 @@ _TRANSIENT_ERRORS = (
 #: stores fired events within a second or two; until then a restart must hand the completion over
 #: again rather than lose it.
 RECORD_DELAY = 10.0
+#: Seconds between two polls when neither the trigger nor its connection's ``poll_interval`` extra
+#: says otherwise.
+DEFAULT_POLL_INTERVAL = 60.0
 #: The fields of a participation that a snapshot keeps (the spec's names).
 _SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal")
 
@@ -100,6 +103,39 @@ def _text(value: Any) -> str | None:
 def _now() -> float:
     """The clock of :data:`RECORD_DELAY` (``time.monotonic``); a seam for tests."""
     return time.monotonic()
+
+
+async def _sleep(seconds: float) -> None:
+    """Wait between two polls (``asyncio.sleep``); a seam for tests."""
+    await asyncio.sleep(seconds)
+
+
+def _positive_seconds(value: Any) -> float | None:
+    """``value`` as a positive, finite number of seconds, or ``None`` when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < float("inf") else None
+
+
+def _connection_poll_interval(conn: Any) -> float:
+    """The connection's ``poll_interval`` extra, else :data:`DEFAULT_POLL_INTERVAL`.
+
+    :raises ValueError: naming the connection and the extra, when it is not a positive number.
+    """
+    value = conn.extra_dejson.get("poll_interval")
+    if value is None or value == "":
+        return DEFAULT_POLL_INTERVAL
+    seconds = _positive_seconds(value)
+    if seconds is None:
+        raise ValueError(
+            f"Learnifier connection {conn.conn_id!r} is not usable: extra 'poll_interval' must be a "
+            f"positive number of seconds, not {value!r}"
+        )
+    return seconds
 
 
 class _Poller:
@@ -272,7 +308,8 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
     :param project_external_id: the project's external id, instead of ``org_id`` and ``project_id``.
     :param min_share: the share of a participant's activities that counts as completed.
     :param learnifier_conn_id: the Airflow connection to Learnifier.
-    :param poll_interval: seconds between two polls.
+    :param poll_interval: seconds between two polls; ``None`` (the default): the connection's
+        ``poll_interval`` extra, read when the trigger runs, else :data:`DEFAULT_POLL_INTERVAL`.
     """
 
     def __init__(
@@ -283,7 +320,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         project_external_id: str | None = None,
         min_share: float = 1.0,
         learnifier_conn_id: str = DEFAULT_CONN_ID,
-        poll_interval: float = 60.0,
+        poll_interval: float | None = None,
     ) -> None:
         super().__init__()
         if org_id is None or project_id is not None or project_external_id is not None:
@@ -296,10 +333,8 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                     "name one project by org_id and project_id or by project_external_id alone, "
                     "or every project of an organization unit by org_id alone"
                 ) from None
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or not poll_interval > 0
+        if poll_interval is not None and (
+            isinstance(poll_interval, (bool, str)) or _positive_seconds(poll_interval) is None
         ):
             raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
         self.org_id = org_id
@@ -307,7 +342,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         self.project_external_id = project_external_id
         self.min_share = share_threshold("min_share", min_share)
         self.learnifier_conn_id = learnifier_conn_id
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = None if poll_interval is None else float(poll_interval)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the JSON-serializable keyword arguments that recreate this trigger."""
@@ -325,7 +360,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the project every ``poll_interval`` seconds; fire one event per new completion."""
+        """Poll the project every poll interval; fire one event per new completion."""
         async for event in self.filter_shared_stream(self.open_shared_stream(self.serialize()[1])):
             yield event
 
@@ -342,17 +377,23 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[JsonObject]:
-        """Yield a snapshot of the watched participants every ``poll_interval``, forever.
+        """Yield a snapshot of the watched participants every poll interval, forever.
 
-        Uses only the fields of :meth:`shared_stream_key`. A poll that fails on a transient error
-        (after the hook's retries) is logged and tried again at the next interval; any other error
-        (authentication, no such project) ends the stream, failing its triggers.
+        Uses only the fields of :meth:`shared_stream_key`. The interval is ``poll_interval``, else
+        the connection's ``poll_interval`` extra, else :data:`DEFAULT_POLL_INTERVAL`. A poll that
+        fails on a transient error (after the hook's retries) is logged and tried again at the next
+        interval; any other error (authentication, no such project, a ``poll_interval`` extra that
+        is not a positive number) ends the stream, failing its triggers.
         """
         # Looked up here, not at import: the common-compat connection helper is only for the triggerer.
         from airflow.providers.common.compat.connection import get_async_connection
 
         poller = _Poller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
-        hook = _PrefetchedConnectionHook(await get_async_connection(kwargs["learnifier_conn_id"]))
+        conn = await get_async_connection(kwargs["learnifier_conn_id"])
+        interval = kwargs["poll_interval"]
+        if interval is None:
+            interval = _connection_poll_interval(conn)
+        hook = _PrefetchedConnectionHook(conn)
         try:
             while True:
                 try:
@@ -361,12 +402,12 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                     log.warning(
                         "Polling Learnifier %s failed; next poll in %ss: %s",
                         poller.describe(),
-                        kwargs["poll_interval"],
+                        interval,
                         err,
                     )
                 else:
                     yield snapshot
-                await asyncio.sleep(kwargs["poll_interval"])
+                await _sleep(interval)
         finally:
             hook.close()
 

@@ -115,3 +115,23 @@ def test_every_marker_the_docs_include_is_one_well_formed_pair():
             found[name] = path.name
     # Other markers (the quickstart's, for the hook guide) may come and go; these must stay.
     assert {name: found.get(name) for name in MARKERS} == MARKERS
+
+
+#: An example reads in one screen: its docstring included.
+MAX_EXAMPLE_LINES = 80
+
+
+def test_every_example_reads_in_one_screen_and_takes_its_settings_from_airflow():
+    for path in DAG_FILES:
+        source = path.read_text(encoding="utf-8")
+        assert len(source.splitlines()) <= MAX_EXAMPLE_LINES, f"{path.name} is longer than one screen"
+        # Settings come from params, connections and Variables, never from the process environment.
+        reads = [
+            node.attr
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+            and node.attr in {"environ", "getenv", "environb"}
+        ]
+        assert reads == [], f"{path.name} reads the environment"

@@ -1,5 +1,8 @@
 """scripts/demo.py, what ``make demo`` runs, end to end in a subprocess; and its clean-up on Ctrl-C.
 
+The demo's last phase runs the event-driven example on a real Airflow 3 (it needs a triggerer):
+one certificate per new hire who completes the onboarding course while its asset watcher runs.
+
 The demo runs in an environment without the test session's Airflow settings, as from a shell.
 """
 
@@ -14,10 +17,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
+from scripts.airflow_deployment import airflow_processes
 from tests.example_dags.conftest import AIRFLOW3_ONLY, REPO, read_csv
 
 # Runs every example DAG through Airflow in a subprocess: minutes, so a stage of its own (make test-demo).
@@ -149,6 +153,29 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         r"learnifier_offboarding removed",
         table,
     ), table
+    # The event-driven example ran on Airflow with a triggerer: one certificate per new hire who
+    # completed the onboarding course while its watcher ran, none twice. E1009, who completed it
+    # before (learnifier_participant_completion), is the watcher's baseline: no certificate.
+    assert re.search(
+        r"^  learnifier_on_completion: success, \d+ runs wrote 3 certificates \(\d+ s\)$",
+        output,
+        re.MULTILINE,
+    ), output
+    certified = re.findall(
+        r"^  (\S+) completed 'acme-onboarding-2026' \(participant (\d+)\): (\S+)$", output, re.MULTILINE
+    )
+    assert sorted(employee for employee, _, _ in certified) == ["E1010", "E1011", "E1012"]
+    certificates = Path(printed(output, "  certificates:"))
+    assert certificates == reports / "certificates"
+    assert sorted(certificates.iterdir()) == sorted(Path(path) for _, _, path in certified)
+    records = [json.loads(Path(path).read_text(encoding="utf-8")) for _, _, path in certified]
+    for (employee, participant, path), record in zip(certified, records, strict=True):
+        assert record["participation_external_id"] == employee
+        assert record["participant_id"] == participant
+        assert record["project_external_id"] == "acme-onboarding-2026"
+        assert record["progress"]["share"] == 1.0
+        assert Path(path).name == f"{quote(record['dedupe_key'], safe='')}.json"
+    assert len({record["dedupe_key"] for record in records}) == 3
     # The simulator is stopped and the throwaway Airflow home removed.
     assert not listening(printed(output, "Learnifier simulator at"))
     assert not Path(printed(output, r"Airflow home \(removed at the end\):")).exists()
@@ -206,3 +233,46 @@ def group_ends(group: int, within: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_sigterm_in_the_event_driven_phase_stops_airflow(tmp_path):
+    """The phase's Airflow (its own process groups) ends with it, and its folders go with the demo's."""
+    driver = f"""
+import signal, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, {str(DEMO.parent)!r})
+import demo
+from learnifier_simulator import LearnifierSimulator
+signal.signal(signal.SIGTERM, demo._terminate)
+with tempfile.TemporaryDirectory(dir={str(tmp_path)!r}) as home, LearnifierSimulator(seed="demo") as sim:
+    print("Airflow home", home, flush=True)
+    demo.run_event_driven(sim, Path(home), Path(home) / "certificates", Path(home) / "logs")
+"""
+    phase = subprocess.Popen(
+        [sys.executable, "-c", driver],
+        env=shell_environment(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        assert phase.stdout is not None
+        for line in phase.stdout:
+            lines.append(line)
+            if "has completed" in line:
+                break  # Airflow runs: the watcher polls, and a run may be starting
+        home = Path(printed("".join(lines), "Airflow home"))
+        assert airflow_processes(home / "deployment")
+
+        phase.send_signal(signal.SIGTERM)
+        _, errors = phase.communicate(timeout=60)
+    finally:
+        if phase.poll() is None:
+            phase.kill()
+            phase.wait()
+
+    assert phase.returncode == 143, "".join(lines) + errors[-3000:]
+    assert not home.exists()
+    assert airflow_processes(home / "deployment") == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.deployment import SUMMARY_LINES
+from tests.integration import SUMMARY_LINES
 
 INTEGRATION_VARIABLE = "LEARNIFIER_INTEGRATION"
 

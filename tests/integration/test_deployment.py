@@ -44,7 +44,8 @@ import pytest
 
 from learnifier_simulator import LearnifierSimulator
 from learnifier_simulator import seed as sim_seed
-from tests.integration.deployment import SUMMARY_LINES, AirflowDeployment, wait_until
+from scripts.airflow_deployment import AirflowDeployment, wait_until
+from tests.integration import SUMMARY_LINES
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"

@@ -97,6 +97,11 @@ def test_serialize_round_trips_through_airflow_serde():
     }
     rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
+    # Without one, the interval is the connection's, read where the trigger runs.
+    from_connection = make(project_external_id=PROJECT_EXTERNAL_ID, poll_interval=None)
+    assert from_connection.serialize()[1]["poll_interval"] is None
+    rebuilt = import_string(classpath)(**deserialize(serialize(from_connection.serialize()[1])))
+    assert rebuilt.poll_interval is None
 
 
 @airflow3_only
@@ -106,12 +111,71 @@ def test_serialize_round_trips_through_airflow_serde():
         ({"org_id": None, "project_id": PROJECT_ID}, "name one project by org_id and project_id"),
         ({"project_external_id": PROJECT_EXTERNAL_ID, "org_id": ORG_ID}, "or every project of an"),
         ({"poll_interval": 0}, "poll_interval must be a positive number"),
+        ({"poll_interval": "60"}, "poll_interval must be a positive number"),
         ({"min_share": 0}, "must be a fraction"),
     ],
 )
 def test_wrong_arguments_fail_at_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make(**kwargs)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The seconds the trigger waits between polls, recorded; each wait is cut to a few milliseconds."""
+    from airflow_provider_learnifier.triggers import events
+
+    asked: list[float] = []
+
+    async def short_sleep(seconds: float) -> None:
+        asked.append(seconds)
+        await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(events, "_sleep", short_sleep)
+    return asked
+
+
+@airflow3_only
+@pytest.mark.parametrize(
+    "extra, poll_interval, expected",
+    [
+        ({"poll_interval": 42}, None, 42.0),
+        ({"poll_interval": "2.5"}, None, 2.5),  # the connection form's text field, or a URI's query
+        ({}, None, 60.0),
+        ({"poll_interval": 42}, 7, 7.0),
+    ],
+)
+def test_the_poll_interval_is_the_arguments_else_the_connections_extra_else_60_s(
+    learnifier_conn, monkeypatch, sleeps, extra, poll_interval, expected
+):
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra=extra))
+    (person,) = enroll(1)
+
+    events = run_for(
+        learnifier_conn, make(poll_interval=poll_interval), 5, {2: complete(learnifier_conn, person)}
+    )
+
+    assert [event["participant_id"] for event in events] == [str(person)]
+    assert len(sleeps) >= 4 and set(sleeps) == {expected}
+
+
+@airflow3_only
+@pytest.mark.parametrize("value", ["soon", 0, -5, True, [60]])
+def test_a_poll_interval_extra_that_is_not_positive_seconds_fails_the_trigger(
+    learnifier_conn, monkeypatch, sleeps, value
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"poll_interval": value})
+    )
+
+    with pytest.raises(ValueError) as raised:
+        run_for(learnifier_conn, make(poll_interval=None), 1)
+
+    assert str(raised.value) == (
+        "Learnifier connection 'learnifier_default' is not usable: extra 'poll_interval' must be a "
+        f"positive number of seconds, not {value!r}"
+    )
+    assert polls(learnifier_conn) == 0 and sleeps == []
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3 has event-driven scheduling")

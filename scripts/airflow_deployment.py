@@ -1,11 +1,15 @@
-"""A real Airflow 3 deployment on loopback, for the deployment test: started, driven by REST, stopped.
+"""A real Airflow 3 deployment on loopback: started, driven by REST, stopped.
+
+The deployment tests (``tests/integration``) and the demo's event-driven phase (``demo.py``) run
+one each.
 
 :class:`AirflowDeployment` makes a throwaway ``AIRFLOW_HOME`` (SQLite metadata database,
 LocalExecutor), migrates the database, then starts the api-server, scheduler, dag-processor and
 triggerer as separate processes, each in its own process group, with its output in
 ``<home>/components/<name>.out``. :meth:`AirflowDeployment.stop` ends every process group it
 started (SIGTERM, then SIGKILL), and then any process left that runs with this home in its
-environment: it is used as a context manager, so that happens on failure too.
+environment: it is used as a context manager, so that happens on failure too (and on Ctrl-C, or
+on SIGTERM where it raises ``SystemExit``).
 
 The REST API is Airflow 3's ``/api/v2``, with a JWT from ``/auth/token`` for the simple auth
 manager's ``admin`` user, whose generated password the api-server writes to
@@ -29,8 +33,6 @@ from typing import Any
 
 import requests
 
-#: Lines the deployment test prints in pytest's terminal summary (``conftest.py``).
-SUMMARY_LINES: list[str] = []
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 
@@ -56,19 +58,39 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
+def airflow_processes(home: Path) -> list[int]:
+    """The processes but this one running with ``home`` as AIRFLOW_HOME in their environment."""
+    marker = f"AIRFLOW_HOME={home}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if marker in environ and "State:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
 class AirflowDeployment:
     """Airflow 3 on loopback in ``home``.
 
     :param home: the throwaway AIRFLOW_HOME (created).
     :param bundles: DAG bundles, ``{name: folder}``: each folder is parsed where it is.
     :param env: more environment variables for every component (connections, DAG settings).
+    :param output_dir: where each component's output goes (default ``<home>/components``).
     """
 
-    def __init__(self, home: Path, bundles: dict[str, Path], env: dict[str, str]) -> None:
+    def __init__(
+        self, home: Path, bundles: dict[str, Path], env: dict[str, str], output_dir: Path | None = None
+    ) -> None:
         self.home = home
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.output_dir = home / "components"
+        self.output_dir = output_dir or home / "components"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._token: str | None = None
         from cryptography.fernet import Fernet
@@ -124,7 +146,7 @@ class AirflowDeployment:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        self.output_dir.mkdir(exist_ok=True)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
         migrate = subprocess.run(
             [AIRFLOW_CLI, "db", "migrate"],
             env=self.env,
@@ -189,19 +211,7 @@ class AirflowDeployment:
 
     def stragglers(self) -> list[int]:
         """Processes still running with this deployment's AIRFLOW_HOME in their environment."""
-        marker = f"AIRFLOW_HOME={self.home}\0".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            if marker in environ and "State:\tZ" not in status:
-                found.append(int(entry.name))
-        return found
+        return airflow_processes(self.home)
 
     def version(self) -> str:
         return str(self.api("GET", "/version").json().get("version"))
@@ -265,11 +275,33 @@ class AirflowDeployment:
         return response.json()["import_errors"]
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        self.unpause(dag_id)
         body = {"logical_date": None, "conf": conf or {}}
         response = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
         response.raise_for_status()
         return response.json()["dag_run_id"]
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def asset_events(self, asset_name: str) -> list[dict[str, Any]] | None:
+        """The asset's events (the first 100), or ``None`` when Airflow cannot list them just now."""
+        response = self.api("GET", "/assets/events", params={"name_pattern": asset_name, "limit": 100})
+        if response.status_code == 500:
+            return None  # Airflow 3.3.2 answers 500 while a run made from an event has not started
+        response.raise_for_status()
+        return list(response.json()["asset_events"])
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns")
+        response.raise_for_status()
+        return list(response.json()["dag_runs"])
+
+    def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The asset events a run was made from."""
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents")
+        response.raise_for_status()
+        return list(response.json()["asset_events"])
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
