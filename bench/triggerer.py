@@ -83,10 +83,7 @@ def trigger_classes() -> tuple[type, type]:
             self.index = index
 
         def make_check(self) -> Any:
-            check = super().make_check()
-            if not hasattr(self, "index"):  # the constructor's own check of its arguments
-                return check
-            return CountingCheck(check, self.index, self.polled)
+            return CountingCheck(super().make_check(), self.index, self.polled)
 
     class OnTheLoop(Ours):
         """The same polling, but the synchronous hook runs on the event loop."""
