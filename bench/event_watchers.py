@@ -89,7 +89,7 @@ def main() -> None:
     runs = common.runs_of(options)
     report = Report(
         "event_watchers",
-        f"{WATCHERS} completion watchers of one project",
+        f"7. {WATCHERS} completion watchers of one project",
         options.quick,
         runs,
         parameters={"watchers": WATCHERS, "poll_interval": poll_interval, "intervals": intervals},
