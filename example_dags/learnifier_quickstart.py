@@ -1,8 +1,8 @@
 """Quickstart: with the Learnifier hook alone, make sure a course project exists and enroll two people.
 
-The project is found by its external id, else created from a course design; the people are added as
-participants and activated; the participants are printed with their progress. A rerun adds nothing.
-Defaults match the simulator's ``demo`` seed; connection ``learnifier_default``; Airflow 3 and 2.11.
+The project is found by its external id, else created from a course design. Each person is added and
+activated, unless they were already (activating again renews their access), then printed with their
+progress: a rerun changes nothing. Defaults: the simulator's demo seed; connection learnifier_default.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ except ImportError:  # Airflow 2.11
 def learnifier_quickstart() -> None:
     @task
     def enroll(params: dict) -> dict:
-        """Find the project, or create it from the course design; add each person and activate them."""
         ext_id = params["project_external_id"]
         with LearnifierHook() as hook:
             # [START howto_hook_find_or_create_project]
@@ -49,6 +48,8 @@ def learnifier_quickstart() -> None:
                 project = hook.create_project(org_id, name=name, design_id=design["id"], external_id=ext_id)
             # [END howto_hook_find_or_create_project]
             # [START howto_hook_enroll_and_activate]
+            participants = hook.list_participants(project["orgId"], project["id"])
+            activated = {str(p["id"]) for p in participants if p.get("activated")}
             for email in params["people"]:
                 try:
                     participant_id = hook.add_participant(project["orgId"], project["id"], email=email)
@@ -56,20 +57,19 @@ def learnifier_quickstart() -> None:
                     participant_id = conflict.existing_id
                 if participant_id is None:
                     raise RuntimeError(f"Learnifier did not say which participant {email} became")
-                hook.activate_participant(project["orgId"], project["id"], participant_id)
+                if str(participant_id) not in activated:
+                    hook.activate_participant(project["orgId"], project["id"], participant_id)
             # [END howto_hook_enroll_and_activate]
         return project
 
     # [START howto_hook_list_participants]
     @task
     def report(project: dict) -> list[dict]:
-        """Print the project's participants with their activation and progress."""
-        with LearnifierHook() as hook:
-            participants = hook.list_participants(project["orgId"], project["id"])
         rows = []
-        for p in participants:
-            progress = f"{p.get('activitiesCompleted', 0)}/{p.get('activitiesTotal', 0)}"
-            rows.append({"participant": str(p["id"]), "activated": p.get("activated"), "progress": progress})
+        with LearnifierHook() as hook:
+            for p in hook.list_participants(project["orgId"], project["id"]):
+                done = f"{p.get('activitiesCompleted', 0)}/{p.get('activitiesTotal', 0)}"  # activities
+                rows.append({"participant": str(p["id"]), "activated": p.get("activated"), "progress": done})
         print(f"Project {project['name']!r} ({project['id']}):", *rows, sep="\n  ")
         return rows
 
