@@ -49,16 +49,26 @@ def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
     return int(number) if isinstance(number, float) and number.is_integer() else number
 
 
+def share_of(completed: float, total: float) -> float:
+    """Share of ``total`` activities that ``completed`` is, from 0.0 to 1.0 (0.0 when there are none)."""
+    if total <= 0:
+        return 0.0
+    return min(1.0, max(0.0, completed / total))
+
+
 def completion_share(participant: Mapping[str, Any]) -> float:
     """Share of a participant's activities completed, from 0.0 to 1.0 (0.0 when there are none).
 
     :raises LearnifierParticipantDataError: for a count that is not a number (see :func:`activity_count`).
     """
-    total = activity_count(participant, "activitiesTotal")
-    completed = activity_count(participant, "activitiesCompleted")
-    if total <= 0:
-        return 0.0
-    return min(1.0, max(0.0, completed / total))
+    return share_of(
+        activity_count(participant, "activitiesCompleted"), activity_count(participant, "activitiesTotal")
+    )
+
+
+def completed_share(completed: float, total: float, min_share: float = 1.0) -> bool:
+    """Tell whether ``completed`` of ``total`` activities is at least ``min_share`` (and there are some)."""
+    return total > 0 and share_of(completed, total) >= min_share
 
 
 def is_completed(participant: Mapping[str, Any], min_share: float = 1.0) -> bool:
@@ -69,9 +79,7 @@ def is_completed(participant: Mapping[str, Any], min_share: float = 1.0) -> bool
     :raises LearnifierParticipantDataError: for a count that is not a number (see :func:`activity_count`).
     """
     total = activity_count(participant, "activitiesTotal")
-    if total <= 0:
-        return False
-    return completion_share(participant) >= min_share
+    return completed_share(activity_count(participant, "activitiesCompleted"), total, min_share)
 
 
 def percent(share: float) -> str:

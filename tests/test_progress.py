@@ -13,11 +13,13 @@ from airflow_provider_learnifier.exceptions import LearnifierResponseError
 from airflow_provider_learnifier.progress import (
     ProjectProgress,
     activity_count,
+    completed_share,
     completion_share,
     is_completed,
     never_completes,
     percent,
     project_progress,
+    share_of,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -177,6 +179,9 @@ def test_the_share_is_a_fraction_and_completion_agrees_with_it(completed, total,
     share = completion_share(person)
     assert 0.0 <= share <= 1.0
     assert is_completed(person, min_share) == (total > 0 and share >= min_share)
+    # The report reads each count once and computes from the numbers: the same answers.
+    assert share_of(completed, total) == share
+    assert completed_share(completed, total, min_share) == is_completed(person, min_share)
 
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 6), st.booleans()), max_size=30))

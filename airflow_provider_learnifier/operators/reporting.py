@@ -26,7 +26,7 @@ from airflow.providers.common.compat.sdk import Asset, BaseOperator, ObjectStora
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.ids import blank, id_list
 from airflow_provider_learnifier.operators._base import id_text
-from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, percent
+from airflow_provider_learnifier.progress import activity_count, completed_share, percent, share_of
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -862,6 +862,7 @@ def _row(
                 f"{column} and completion_share cells are",
             )
     readable = None not in counts.values()
+    done, total = counts["activities_completed"] or 0, counts["activities_total"] or 0
     user_id = participant.get("userId")
     user_external_id, user_email = users.lookup(None if user_id is None else id_text(user_id))
     row: JsonObject = {
@@ -876,7 +877,7 @@ def _row(
         "participation_external_id": participant.get("externalId"),
         "activated": bool(participant.get("activated")),
         **counts,
-        "completion_share": completion_share(participant) if readable else None,
+        "completion_share": share_of(done, total) if readable else None,
     }
     for column, field in _TIMESTAMP_FIELDS:
         try:
@@ -887,7 +888,7 @@ def _row(
     row["in_error"] = bool(participant.get("inError"))
     row["error_message"] = participant.get("errorMessage") or None
     row["data_error"] = "; ".join(problems) or None
-    return row, readable and is_completed(participant)
+    return row, readable and completed_share(done, total)
 
 
 def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
@@ -918,10 +919,18 @@ def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
         utc = moment.astimezone(timezone.utc)
     except OverflowError:
         raise ValueError(f"{field} {value!r} is not a timestamp of the years 1 to 9999 in UTC") from None
-    plain = datetime(
-        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
-    )
-    return plain.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if type(utc) is not datetime:  # a subclass (pendulum's) may write itself otherwise
+        utc = datetime(
+            utc.year,
+            utc.month,
+            utc.day,
+            utc.hour,
+            utc.minute,
+            utc.second,
+            utc.microsecond,
+            tzinfo=timezone.utc,
+        )
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _parse_iso(text: str, field: str) -> datetime:
