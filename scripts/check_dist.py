@@ -231,14 +231,20 @@ def check_documented_imports(python: str, package: str, cwd: str, env: dict[str,
     """Check that every documented import of ``package`` resolves with the interpreter ``python``."""
     imports = documented_imports(package)
     code = (
-        "import importlib, json, sys\n"
+        "import importlib, importlib.util, json, sys\n"
+        "def found(loaded, module, name):\n"
+        "    # As `from module import name` does: an attribute, else a submodule of a package.\n"
+        "    if hasattr(loaded, name):\n"
+        "        return True\n"
+        "    spec = hasattr(loaded, '__path__') and importlib.util.find_spec(f'{module}.{name}')\n"
+        "    return bool(spec)\n"
         "missing = []\n"
         "for module, names in json.loads(sys.argv[1]).items():\n"
         "    try:\n"
         "        loaded = importlib.import_module(module)\n"
         "    except ImportError as err:\n"
         "        missing.append(f'{module}: {err}'); continue\n"
-        "    missing += [f'{module}.{n}' for n in names if not hasattr(loaded, n)]\n"
+        "    missing += [f'{module}.{n}' for n in names if not found(loaded, module, n)]\n"
         "print('\\n'.join(missing))\n"
     )
     result = subprocess.run(
