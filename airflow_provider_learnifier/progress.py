@@ -61,9 +61,8 @@ def completion_share(participant: Mapping[str, Any]) -> float:
 
     :raises LearnifierParticipantDataError: for a count that is not a number (see :func:`activity_count`).
     """
-    return share_of(
-        activity_count(participant, "activitiesCompleted"), activity_count(participant, "activitiesTotal")
-    )
+    total = activity_count(participant, "activitiesTotal")  # read first: its error is the one raised
+    return share_of(activity_count(participant, "activitiesCompleted"), total)
 
 
 def completed_share(completed: float, total: float, min_share: float = 1.0) -> bool:
