@@ -43,12 +43,12 @@ MAIN_VENV = REPO / ".venv"
 MAIN_CONSTRAINTS = REPO / "constraints" / f"airflow-3.3.2-{PY_TAG}.txt"
 #: The example DAG run end to end on every version; its defaults match the simulator's demo seed.
 EXAMPLE_DAG = os.environ.get("MATRIX_EXAMPLE_DAG", "learnifier_quickstart")
-#: What pytest runs in each environment: the unit and DAG tests; not the benchmarks and long suites,
-#: which measure the development environment.
+#: What pytest runs in each environment: the unit and DAG tests; not the benchmarks, the demo and the
+#: long suites, which run in the development environment (each in its own CI stage).
 PYTEST_ARGS = shlex.split(
     os.environ.get(
         "MATRIX_PYTEST_ARGS",
-        "tests -q -p no:cacheprovider"
+        "tests -q -p no:cacheprovider -m 'not demo and not bench and not faults'"
         " --ignore=tests/bench --ignore=tests/reliability --ignore=tests/integration",
     )
 )
