@@ -111,3 +111,22 @@ def with_counts_as(learnifier_conn, monkeypatch, convert) -> None:
         monkeypatch,
         lambda part: {key: convert(part[key]) for key in ("activitiesCompleted", "activitiesTotal")},
     )
+
+
+#: The trigger's own arguments, besides the check's.
+TRIGGER_TIMING = ("learnifier_conn_id", "poll_interval", "end_time")
+
+
+def assert_rebuilt_from_earlier_kwargs(
+    classpath: str, earlier_kwargs: dict[str, Any], check_class: type
+) -> None:
+    """A trigger serialized with the check's arguments flat (as before the generic trigger) is
+    rebuilt with that check and the same connection, interval and deadline."""
+    from tests.compat import deserialize, import_string, serialize
+
+    rebuilt = import_string(classpath)(**deserialize(serialize(earlier_kwargs)))
+
+    names = {k: v for k, v in earlier_kwargs.items() if k not in TRIGGER_TIMING}
+    assert rebuilt.check == check_class(**names)
+    timing = (rebuilt.learnifier_conn_id, rebuilt.poll_interval, rebuilt.end_time)
+    assert timing == tuple(earlier_kwargs[k] for k in TRIGGER_TIMING)

@@ -21,6 +21,7 @@ from tests.completion_helpers import (
     PROJECT_ID,
     advance_after_polls,
     after_polls,
+    assert_rebuilt_from_earlier_kwargs,
     enroll,
     polls,
 )
@@ -95,19 +96,7 @@ def test_serialize_round_trips_through_airflow_serde():
 
 
 def test_a_trigger_serialized_by_the_earlier_version_is_rebuilt_with_the_same_check():
-    rebuilt = import_string(CLASSPATH)(**deserialize(serialize(EARLIER_KWARGS)))
-
-    names = {
-        k: v
-        for k, v in EARLIER_KWARGS.items()
-        if k not in ("learnifier_conn_id", "poll_interval", "end_time")
-    }
-    assert rebuilt.check == ParticipantCompletionCheck(**names)
-    assert (rebuilt.learnifier_conn_id, rebuilt.poll_interval, rebuilt.end_time) == (
-        "learnifier_other",
-        7.0,
-        1_900_000_000.5,
-    )
+    assert_rebuilt_from_earlier_kwargs(CLASSPATH, EARLIER_KWARGS, ParticipantCompletionCheck)
 
 
 @pytest.mark.parametrize("outcome", ["completed", "gone", "timeout"])

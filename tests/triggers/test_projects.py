@@ -20,6 +20,7 @@ from tests.completion_helpers import (
     PROJECT_ID,
     advance_after_polls,
     after_polls,
+    assert_rebuilt_from_earlier_kwargs,
     enroll,
     polls,
 )
@@ -90,19 +91,7 @@ def test_serialize_round_trips_through_airflow_serde():
 
 
 def test_a_trigger_serialized_by_the_earlier_version_is_rebuilt_with_the_same_check():
-    rebuilt = import_string(CLASSPATH)(**deserialize(serialize(EARLIER_KWARGS)))
-
-    names = {
-        k: v
-        for k, v in EARLIER_KWARGS.items()
-        if k not in ("learnifier_conn_id", "poll_interval", "end_time")
-    }
-    assert rebuilt.check == ProjectCompletionCheck(**names)
-    assert (rebuilt.learnifier_conn_id, rebuilt.poll_interval, rebuilt.end_time) == (
-        "learnifier_default",
-        30.0,
-        1_900_000_000.0,
-    )
+    assert_rebuilt_from_earlier_kwargs(CLASSPATH, EARLIER_KWARGS, ProjectCompletionCheck)
 
 
 def test_a_trigger_serialized_by_the_earlier_version_resumes_with_the_same_events(learnifier_conn):
