@@ -5,7 +5,7 @@ The completion checks (:class:`~airflow_provider_learnifier.completion.Completio
 
 The trigger keeps the triggerer's event loop free: it fetches the connection with Airflow's async
 API, and runs every hook call (HTTP requests, retries and their backoff sleeps) in a worker thread
-with :func:`asyncio.to_thread`. Only the waits between polls happen on the loop, as
+(:func:`_run_off_loop`). Only the waits between polls happen on the loop, as
 ``asyncio.sleep``.
 """
 
@@ -57,8 +57,15 @@ class _PrefetchedConnectionHook(LearnifierHook):
 
 
 async def _run_off_loop(function: Callable[..., _T], *args: Any) -> _T:
-    """Run a blocking call in a worker thread, so that the event loop keeps running meanwhile."""
-    return await asyncio.to_thread(function, *args)
+    """Run a blocking call in a worker thread, so that the event loop keeps running meanwhile.
+
+    With asgiref's ``sync_to_async``, as Airflow's own triggers do, not :func:`asyncio.to_thread`:
+    on Airflow 3.0 reading a connection's extras masks its secrets by a call that must reach the
+    triggerer's event loop from a thread asgiref made (on the loop itself it raises).
+    """
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(function, thread_sensitive=False)(*args)
 
 
 class LearnifierCompletionTrigger(BaseTrigger):

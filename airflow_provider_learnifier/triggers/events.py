@@ -392,7 +392,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         conn = await get_async_connection(kwargs["learnifier_conn_id"])
         interval = kwargs["poll_interval"]
         if interval is None:
-            interval = _connection_poll_interval(conn)
+            interval = await _run_off_loop(_connection_poll_interval, conn)
         hook = _PrefetchedConnectionHook(conn)
         try:
             while True:

@@ -58,7 +58,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """Replace the trigger module's clock and poll wait (its seams) with a :class:`FakeClock`."""
     fake = FakeClock()
     monkeypatch.setattr(base, "time", SimpleNamespace(time=fake.time))
-    monkeypatch.setattr(base, "asyncio", SimpleNamespace(sleep=fake.sleep, to_thread=asyncio.to_thread))
+    monkeypatch.setattr(base, "asyncio", SimpleNamespace(sleep=fake.sleep))
     return fake
 
 
@@ -163,6 +163,25 @@ def test_connection_is_fetched_with_the_async_api_only(learnifier_conn, monkeypa
     payload = asyncio.run(first_event(project_trigger()))
 
     assert payload["status"] == "success", payload
+
+
+@pytest.mark.min_airflow("3.0", "Airflow 2's connections mask their extras without the supervisor")
+def test_the_hook_reads_the_connection_where_the_triggerer_can_mask_its_extras(
+    learnifier_conn, monkeypatch, triggerer_comms
+):
+    """Reading the extras off the loop sends the masking message to the triggerer's loop, as 3.0 needs."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"timeout": 30})
+    )
+    ids = enroll(1)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+
+    payload = asyncio.run(first_event(project_trigger()))
+
+    assert payload["status"] == "success", payload
+    assert triggerer_comms.misrouted == []
+    masked = [message.value for message in triggerer_comms.sent if type(message).__name__ == "MaskSecret"]
+    assert any(isinstance(value, dict) and value.get("timeout") == 30 for value in masked), masked
 
 
 def test_an_unknown_connection_fires_error(learnifier_conn):

@@ -160,6 +160,25 @@ def test_the_poll_interval_is_the_arguments_else_the_connections_extra_else_60_s
 
 
 @airflow3_only
+def test_the_poll_interval_extra_is_read_where_the_triggerer_can_mask_the_extras(
+    learnifier_conn, monkeypatch, sleeps, triggerer_comms
+):
+    """Off the loop, through asgiref: on Airflow 3.0 reading it on the loop failed every watcher."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"poll_interval": 42})
+    )
+    (person,) = enroll(1)
+
+    events = run_for(learnifier_conn, make(poll_interval=None), 3, {1: complete(learnifier_conn, person)})
+
+    assert [event["participant_id"] for event in events] == [str(person)]
+    assert set(sleeps) == {42.0}
+    assert triggerer_comms.misrouted == []
+    masked = [message.value for message in triggerer_comms.sent if type(message).__name__ == "MaskSecret"]
+    assert any(isinstance(value, dict) and value.get("poll_interval") == 42 for value in masked), masked
+
+
+@airflow3_only
 @pytest.mark.parametrize("value", ["soon", 0, -5, True, [60]])
 def test_a_poll_interval_extra_that_is_not_positive_seconds_fails_the_trigger(
     learnifier_conn, monkeypatch, sleeps, value
