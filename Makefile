@@ -81,7 +81,8 @@ lint: venv
 # that Airflow registers the provider, that its wheel holds no simulator, and that the simulator
 # runs and gives pytest its fixtures without the provider.
 # `make matrix` runs the tests and an example DAG on each Airflow version of MATRIX_VERSIONS,
-# each pinned by constraints/airflow-VERSION-py3.11.txt (`make matrix-lock` regenerates those).
+# each pinned by constraints/airflow-VERSION-py3.11.txt (`make matrix-lock` regenerates those);
+# MATRIX_ARGS="--deployment 3.0.6" adds the real-deployment tests on a version (.ci/run's list).
 TOOLS_CONSTRAINTS := constraints/tools-py3.11.txt
 TOOLS_STAMP := $(VENV)/.tools-installed
 MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.1.8 3.2.2 3.3.2

@@ -10,6 +10,8 @@ one example DAG end to end
 the main development environment's, so it uses ``.venv`` as it is. ``--example-only VERSION``
 skips a version's tests; ``--smoke VERSION`` runs only its smoke tests (what differs most between
 Airflow lines: the provider registration, the connection form, the compatibility module).
+``--deployment VERSION`` also runs the real-deployment tests there (``tests/integration``: an
+Airflow 3 started on loopback runs the enrollment and the event-driven example DAGs).
 
 ``lock`` resolves ``constraints/airflow-VERSION-py3.11.in`` plus the ``[test]`` extra in a
 throwaway virtualenv and writes what was installed to ``constraints/airflow-VERSION-py3.11.txt``.
@@ -18,7 +20,8 @@ Only the standard library is imported here: the script runs under any of the env
 
 Usage::
 
-    python scripts/matrix.py run [--example-only VERSION]... [--smoke VERSION]... VERSION...
+    python scripts/matrix.py run [--example-only VERSION]... [--smoke VERSION]... [--deployment VERSION]...
+                                 VERSION...
     python scripts/matrix.py lock VERSION...
 """
 
@@ -61,6 +64,10 @@ SMOKE_PYTEST_ARGS = [
     "-p",
     "no:cacheprovider",
 ]
+
+#: What pytest runs on a ``--deployment`` version: the tests that start a real Airflow deployment
+#: (api-server, scheduler, dag-processor, triggerer) on loopback and drive the example DAGs.
+DEPLOYMENT_PYTEST_ARGS = ["tests/integration", "-q", "-ra", "-p", "no:cacheprovider"]
 
 #: The provider with its test extra and the simulator that its tests run against, from this tree.
 EDITABLE_INSTALL = ("--editable", ".[test]", "--editable", "./simulator")
@@ -134,10 +141,9 @@ def ensure_venv(version: str) -> Path:
     return venv
 
 
-def run_tests(venv: Path, pytest_args: list[str]) -> bool:
-    return (
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", *pytest_args], cwd=REPO).returncode == 0
-    )
+def run_tests(venv: Path, pytest_args: list[str], env: dict[str, str] | None = None) -> bool:
+    command = [str(venv / "bin" / "python"), "-m", "pytest", *pytest_args]
+    return subprocess.run(command, cwd=REPO, env=os.environ | (env or {})).returncode == 0
 
 
 def run_example(venv: Path) -> bool:
@@ -167,6 +173,13 @@ def command_run(args: argparse.Namespace) -> int:
             ok = ok and tests_ok
             label = "smoke tests" if smoke else "tests"
             timings.append(f"{label} {time.monotonic() - step:.0f} s {'ok' if tests_ok else 'FAILED'}")
+        if version in args.deployment:
+            step = time.monotonic()
+            deployment_ok = run_tests(venv, DEPLOYMENT_PYTEST_ARGS, {"LEARNIFIER_INTEGRATION": "1"})
+            ok = ok and deployment_ok
+            timings.append(
+                f"deployment tests {time.monotonic() - step:.0f} s {'ok' if deployment_ok else 'FAILED'}"
+            )
         step = time.monotonic()
         example_ok = run_example(venv)
         ok = ok and example_ok
@@ -264,6 +277,13 @@ def main() -> int:
         metavar="VERSION",
         help="run only the smoke tests (provider info, connection form, compatibility) and the "
         "example DAG on this version",
+    )
+    run_parser.add_argument(
+        "--deployment",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="also run the real-deployment tests (tests/integration) on this Airflow 3 version",
     )
     lock_parser = commands.add_parser("lock", help="resolve and write a version's constraints file")
     lock_parser.add_argument("versions", nargs="+")
