@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -130,3 +132,24 @@ def assert_rebuilt_from_earlier_kwargs(
     assert rebuilt.check == check_class(**names)
     timing = (rebuilt.learnifier_conn_id, rebuilt.poll_interval, rebuilt.end_time)
     assert timing == tuple(earlier_kwargs[k] for k in TRIGGER_TIMING)
+
+
+def first_event(trigger: Any) -> dict[str, Any]:
+    """Run ``trigger`` until its first event: that event's payload."""
+
+    async def run() -> dict[str, Any]:
+        return (await anext(trigger.run())).payload
+
+    return asyncio.run(run())
+
+
+def assert_serde_round_trip(trigger: Any, classpath: str, kwargs: dict[str, Any]) -> None:
+    """``trigger`` serializes as ``classpath`` and ``kwargs`` (plain JSON), and Airflow's serde
+    rebuilds it from them into a trigger that serializes the same and waits with the same check."""
+    from tests.compat import deserialize, import_string, serialize
+
+    assert trigger.serialize() == (classpath, kwargs)
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.check == trigger.check

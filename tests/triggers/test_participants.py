@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from typing import Any
 
@@ -22,7 +20,9 @@ from tests.completion_helpers import (
     advance_after_polls,
     after_polls,
     assert_rebuilt_from_earlier_kwargs,
+    assert_serde_round_trip,
     enroll,
+    first_event,
     polls,
 )
 
@@ -33,13 +33,6 @@ def trigger(within: float = 5.0, **kwargs: Any) -> LearnifierParticipantComplete
     return LearnifierParticipantCompletedTrigger(
         **{"poll_interval": 0.05, "end_time": time.time() + within} | kwargs
     )
-
-
-def first_event(trigger: LearnifierCompletionTrigger) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        return (await anext(trigger.run())).payload
-
-    return asyncio.run(run())
 
 
 #: The keyword arguments the participant trigger was serialized with before the generic trigger:
@@ -59,40 +52,29 @@ EARLIER_KWARGS = {
 
 
 def test_serialize_round_trips_through_airflow_serde():
-    original = LearnifierParticipantCompletedTrigger(
-        participant_id="3001",
-        org_id=ORG_ID,
-        project_id=PROJECT_ID,
-        min_share=0.6,
-        on_never_completing="succeed",
-        learnifier_conn_id="learnifier_other",
-        poll_interval=7,
-        end_time=1_900_000_000.5,
-    )
-    classpath, kwargs = original.serialize()
-
-    assert classpath == CLASSPATH
-    assert kwargs == {
-        "check": {
-            "classpath": "airflow_provider_learnifier.completion.ParticipantCompletionCheck",
-            "kwargs": {
-                "participant_id": "3001",
-                "org_id": ORG_ID,
-                "project_id": PROJECT_ID,
-                "project_external_id": None,
-                "participation_external_id": None,
-                "min_share": 0.6,
-                "on_never_completing": "succeed",
+    # Built with the arguments that the earlier version serialized: the same wait, now as a check.
+    original = LearnifierParticipantCompletedTrigger(**EARLIER_KWARGS)
+    assert_serde_round_trip(
+        original,
+        CLASSPATH,
+        {
+            "check": {
+                "classpath": "airflow_provider_learnifier.completion.ParticipantCompletionCheck",
+                "kwargs": {
+                    "participant_id": "3001",
+                    "org_id": ORG_ID,
+                    "project_id": PROJECT_ID,
+                    "project_external_id": None,
+                    "participation_external_id": None,
+                    "min_share": 0.6,
+                    "on_never_completing": "succeed",
+                },
             },
+            "learnifier_conn_id": "learnifier_other",
+            "poll_interval": 7.0,
+            "end_time": 1_900_000_000.5,
         },
-        "learnifier_conn_id": "learnifier_other",
-        "poll_interval": 7.0,
-        "end_time": 1_900_000_000.5,
-    }
-    assert json.loads(json.dumps(kwargs)) == kwargs
-    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
-    assert rebuilt.serialize() == (classpath, kwargs)
-    assert rebuilt.check == original.check
+    )
 
 
 def test_a_trigger_serialized_by_the_earlier_version_is_rebuilt_with_the_same_check():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -21,7 +20,9 @@ from tests.completion_helpers import (
     advance_after_polls,
     after_polls,
     assert_rebuilt_from_earlier_kwargs,
+    assert_serde_round_trip,
     enroll,
+    first_event,
     polls,
 )
 
@@ -33,13 +34,6 @@ def trigger(within: float = 5.0, **kwargs: Any) -> LearnifierProjectCompletionTr
     return LearnifierProjectCompletionTrigger(
         **names | {"poll_interval": 0.05, "end_time": time.time() + within} | kwargs
     )
-
-
-def first_event(trigger: LearnifierProjectCompletionTrigger) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        return (await anext(trigger.run())).payload
-
-    return asyncio.run(run())
 
 
 #: The keyword arguments the project trigger was serialized with before the generic trigger: a
@@ -58,36 +52,28 @@ EARLIER_KWARGS = {
 
 
 def test_serialize_round_trips_through_airflow_serde():
-    original = LearnifierProjectCompletionTrigger(
-        project_external_id=PROJECT_EXTERNAL_ID,
-        min_completed_share=0.8,
-        min_share=0.5,
-        poll_interval=30,
-        end_time=1_900_000_000.0,
-    )
-    classpath, kwargs = original.serialize()
-
-    assert classpath == CLASSPATH
-    assert kwargs == {
-        "check": {
-            "classpath": "airflow_provider_learnifier.completion.ProjectCompletionCheck",
-            "kwargs": {
-                "org_id": None,
-                "project_id": None,
-                "project_external_id": PROJECT_EXTERNAL_ID,
-                "min_completed_share": 0.8,
-                "min_share": 0.5,
-                "count_never_completing": True,
+    # Built with the arguments that the earlier version serialized: the same wait, now as a check.
+    original = LearnifierProjectCompletionTrigger(**EARLIER_KWARGS)
+    assert_serde_round_trip(
+        original,
+        CLASSPATH,
+        {
+            "check": {
+                "classpath": "airflow_provider_learnifier.completion.ProjectCompletionCheck",
+                "kwargs": {
+                    "org_id": None,
+                    "project_id": None,
+                    "project_external_id": PROJECT_EXTERNAL_ID,
+                    "min_completed_share": 0.8,
+                    "min_share": 0.5,
+                    "count_never_completing": True,
+                },
             },
+            "learnifier_conn_id": "learnifier_default",
+            "poll_interval": 30.0,
+            "end_time": 1_900_000_000.0,
         },
-        "learnifier_conn_id": "learnifier_default",
-        "poll_interval": 30.0,
-        "end_time": 1_900_000_000.0,
-    }
-    assert json.loads(json.dumps(kwargs)) == kwargs
-    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
-    assert rebuilt.serialize() == (classpath, kwargs)
-    assert rebuilt.check == original.check
+    )
 
 
 def test_a_trigger_serialized_by_the_earlier_version_is_rebuilt_with_the_same_check():
