@@ -124,8 +124,8 @@ class AirflowDeployment:
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                # Airflow 3.0 leaves the issuer unset, and the PyJWT it is pinned with refuses to
-                # sign a token without one (the REST login and the task tokens both answer 500).
+                # Airflow 3.0 leaves the issuer unset, and the PyJWT our constraints pin (2.15)
+                # refuses to sign a token without one: the REST login answered 500.
                 "AIRFLOW__API_AUTH__JWT_ISSUER": "learnifier-deployment",
                 "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
