@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 # 1,000-person fault cases (make test-faults).
 FAST_TESTS := not demo and not bench and not faults
 
+# -n auto: one pytest worker per core (pytest-xdist); each worker has its own Airflow home and
+# simulators, so the tests stay independent.
 test: venv
-	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
+	$(BIN)/python -m pytest -n auto -m "$(FAST_TESTS)"
 
 .PHONY: test-demo test-bench test-faults
 test-demo: venv
