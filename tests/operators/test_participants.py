@@ -698,8 +698,35 @@ def test_login_link_failures_beyond_max_failures_fail_the_task(learnifier_conn, 
 
 def test_login_links_for_an_unknown_project_fail(learnifier_conn):
     operator = LearnifierLoginLinkOperator(task_id="links", participant_ids=["1"], project_external_id="nope")
-    with pytest.raises(LearnifierNotFoundError):
+    with pytest.raises(LearnifierNotFoundError, match="no project with the external id 'nope'"):
         operator.execute(_context())
+
+
+@pytest.mark.parametrize(
+    ("org_id", "named"),
+    [
+        (None, "Learnifier has no project with the external id 'no-such-course' ("),
+        (
+            seed.DEMO_ORG_UNIT_ID,
+            "Learnifier has no project with the external id 'no-such-course' (wanted in organization unit "
+            f"{seed.DEMO_ORG_UNIT_ID}) (",
+        ),
+    ],
+    ids=["external-id", "external-id-and-org-unit"],
+)
+def test_enrolling_into_an_unknown_project_external_id_names_it(learnifier_conn, org_id, named):
+    """Before, the error said only "GET /extproject answered 404 Not Found"."""
+    sim = learnifier_conn
+    operator = LearnifierEnrollOperator(
+        task_id="enroll", roster=people(1), project_external_id="no-such-course", org_id=org_id
+    )
+
+    with pytest.raises(LearnifierNotFoundError) as missing:
+        operator.execute(_context())
+
+    assert str(missing.value).startswith(named)
+    assert (missing.value.status, missing.value.path) == (404, "/extproject")
+    assert writes(sim) == []
 
 
 # ---------------------------------------------------------------------------- identity, guard, overlap
