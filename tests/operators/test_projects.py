@@ -9,6 +9,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airflow_provider_learnifier.exceptions import (
     LearnifierInputError,
@@ -22,6 +24,7 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierCreateProjectOperator,
     LearnifierDeleteProjectOperator,
     LearnifierUpdateProjectOperator,
+    id_order,
 )
 from learnifier_simulator import FaultConfig, seed
 from learnifier_simulator.messages import ApiResponse
@@ -550,3 +553,24 @@ def test_overlapping_runs_end_with_one_project_that_every_run_reports(learnifier
         assert (later["project_id"], later["reused"]) == (str(made[0]["id"]), True)
     print(f"{server}, {runs} runs: {overlapped} of {trials} trials sent more than one create")
     assert overlapped, "no trial had runs that overlapped: the test proved nothing"
+
+
+@given(
+    numbers=st.lists(st.integers(min_value=0, max_value=2**63 - 1), min_size=1, max_size=8),
+    others=st.lists(
+        st.text(min_size=1, max_size=6).filter(lambda text: not text.strip().isdigit()), max_size=3
+    ),
+    as_text=st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_the_lowest_id_is_the_same_whether_learnifier_writes_ids_as_numbers_or_strings(
+    numbers, others, as_text
+):
+    """All runs must agree on one project though each may read its id as ``9`` or ``"9"``."""
+    rendered = [str(n) if text else n for n, text in zip(numbers, as_text, strict=False)]
+    ids = rendered + others
+
+    assert str(min(ids, key=id_order)) == str(min(numbers))
+    ordered = sorted(ids, key=id_order)
+    assert [int(i) for i in ordered[: len(rendered)]] == sorted(numbers[: len(rendered)])
+    assert sorted(ordered[len(rendered) :]) == sorted(others)  # other ids come after the numbers
+    assert [id_order(n) for n in numbers] == [id_order(str(n)) for n in numbers]
