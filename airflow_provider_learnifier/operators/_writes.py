@@ -27,7 +27,7 @@ from airflow_provider_learnifier.exceptions import (
 _T = TypeVar("_T")
 
 #: The pauses, in seconds, between the further reads of a write that Learnifier may still be
-#: applying and that is not sent again (:func:`write_once`'s ``settle``): about 7 s in all.
+#: applying and that is not sent again (:func:`write_once`'s ``settle``): 7.5 s in all.
 SETTLE_PAUSES = (0.5, 1.0, 2.0, 4.0)
 
 

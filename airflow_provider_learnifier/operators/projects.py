@@ -309,10 +309,10 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
     ) -> dict[str, Mapping[str, Any]]:
         """The org unit's projects that are this task's project, by id.
 
-        Those with the external id (``found``, known to have it, among them), if any; else those the name rule
-        matches: named exactly ``name``, made from the course design, without an external id
-        (what this operator makes on a server that ignores the external id). One with another
-        external id is somebody else's.
+        Those with the external id (``found``, known to have it, among them), if any; else those
+        the name rule matches: named exactly ``name``, made from the course design, without an
+        external id (what this operator makes on a server that ignores the external id). One
+        with another external id is somebody else's.
         """
         listing = hook.list_projects(org_id)
         same: dict[str, Mapping[str, Any]] = {}
@@ -351,19 +351,25 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
         """The one of ``same`` that every run settles on: the lowest id among those with
         participants, else the lowest id. Participants are read only when there are several."""
         ordered = sorted(same.values(), key=lambda project: id_order(project["id"]))
-        if len(ordered) > 1:
-            for project in ordered:
-                if self._participant_count(hook, org_id, id_text(project["id"])):
-                    return project
-        return ordered[0]
+        if len(ordered) == 1:
+            return ordered[0]
+        present = []
+        for project in ordered:
+            count = self._participant_count(hook, org_id, id_text(project["id"]))
+            if count:
+                return project
+            if count is not None:  # else deleted meanwhile (a duplicate another run removed)
+                present.append(project)
+        return (present or ordered)[0]
 
-    def _participant_count(self, hook: LearnifierHook, org_id: str, project_id: str) -> int:
+    def _participant_count(self, hook: LearnifierHook, org_id: str, project_id: str) -> int | None:
+        """How many participants the project has; ``None`` when it is gone."""
         from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
 
         try:
             return len(hook.list_participants(org_id, project_id))
-        except LearnifierNotFoundError:  # deleted meanwhile
-            return 0
+        except LearnifierNotFoundError:
+            return None
 
     def _one_of(
         self,
@@ -386,7 +392,7 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
         if others:
             self.log.warning(
                 "Org unit %s has %d projects that are this task's project (external id %r, or named %r "
-                "from the same course design without an external id): %s. Overlapping runs made them; "
+                "from the same course design without an external id): %s, made by runs that overlapped; "
                 "every run uses project %s, and the others are %s",
                 org_id,
                 len(same),
