@@ -1076,13 +1076,21 @@ class LearnifierHook(BaseHook):
 
         :raises ValueError: unless exactly one way of naming the project is given, or when the
             project found by ``external_id`` belongs to another organization unit than ``org_id``.
-        :raises LearnifierNotFoundError: when there is no such project.
+        :raises LearnifierNotFoundError: when there is no such project; it names the external id
+            (and the org unit, when given).
         """
         one_way = "name the project either by org_id and project_id, or by external_id (not both)"
         if external_id is not None:
             if project_id is not None:
                 raise ValueError(one_way)
-            project = self.get_project_by_external_id(external_id)
+            try:
+                project = self.get_project_by_external_id(external_id)
+            except LearnifierNotFoundError as error:
+                wanted_in = "" if org_id is None else f" (wanted in organization unit {org_id})"
+                raise LearnifierNotFoundError(
+                    f"Learnifier has no project with the external id {external_id!r}{wanted_in} ({error})",
+                    **error.details,
+                ) from error
             if org_id is not None and str(project.get("orgId")) != str(org_id).strip():
                 raise ValueError(
                     f"the project with external id {external_id!r} belongs to organization unit "

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
@@ -19,7 +19,7 @@ from learnifier_simulator.messages import (
 )
 
 FaultKind = Literal["error", "rate_limit", "drop_before", "drop_after", "slow", "garbage", "scripted"]
-DropPoint = Literal["before", "after"]
+DropPoint = Literal["before", "after", "late"]
 
 _HTML_PAGE = ApiResponse(
     200, b"<html><body><h1>Service temporarily unavailable</h1></body></html>", "text/html; charset=utf-8"
@@ -86,9 +86,13 @@ class Fault:
 
     :param kind: what it is counted and recorded as.
     :param answer: sent instead of applying the request.
-    :param drop: close the connection without answering, ``before`` or ``after`` applying the request.
+    :param drop: close the connection without answering, ``before`` or ``after`` applying the
+        request, or ``late``: before, and apply it later (see ``apply_after``).
     :param delay: seconds to wait before applying the request.
     :param truncate: answer 200 with the normal answer's body cut in half.
+    :param apply_after: for a ``late`` drop, the request is applied just before the simulator
+        handles the ``apply_after``-th API request that follows it (as a server whose queue is
+        slow would), or when :meth:`FaultInjector.take_all_late` is called, whichever comes first.
     """
 
     kind: FaultKind
@@ -96,6 +100,7 @@ class Fault:
     drop: DropPoint | None = None
     delay: float = 0.0
     truncate: bool = False
+    apply_after: int = 1
 
 
 def error_answer(status: int, headers: dict[str, str] | None = None) -> ApiResponse:
@@ -104,19 +109,29 @@ def error_answer(status: int, headers: dict[str, str] | None = None) -> ApiRespo
 
 
 def scripted_fault(
-    status: int, *, retry_after: int | str | None, body: bytes | None, drop: DropPoint | None
+    status: int,
+    *,
+    retry_after: int | str | None,
+    body: bytes | None,
+    drop: DropPoint | None,
+    apply_after: int = 1,
 ) -> Fault:
     """Make the fault of :meth:`LearnifierSimulator.inject`: a drop when ``drop`` is given, else an answer.
 
     :param status: the status of the answer.
     :param retry_after: its ``Retry-After``, in seconds or as an HTTP date.
     :param body: its JSON body, instead of an error body.
-    :param drop: ``before`` or ``after`` to close the connection before or after applying the request.
+    :param drop: ``before`` or ``after`` to close the connection before or after applying the
+        request; ``late`` to close it before, and apply the request later.
+    :param apply_after: for ``late``: apply the request just before the simulator handles the
+        ``apply_after``-th API request that follows it.
     """
     if drop is not None:
-        if drop not in ("before", "after"):
-            raise ValueError(f"drop must be 'before' or 'after', not {drop!r}")
-        return Fault("scripted", drop=drop)
+        if drop not in ("before", "after", "late"):
+            raise ValueError(f"drop must be 'before', 'after' or 'late', not {drop!r}")
+        if isinstance(apply_after, bool) or not isinstance(apply_after, int) or apply_after < 1:
+            raise ValueError(f"apply_after must be a positive number of requests, not {apply_after!r}")
+        return Fault("scripted", drop=drop, apply_after=apply_after)
     if not 100 <= status <= 599:
         raise ValueError(f"status must be an HTTP status, not {status!r}")
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
@@ -142,12 +157,14 @@ class FaultInjector:
     """Decides which fault, if any, each API request meets; safe to use from many threads.
 
     Scripted faults come first, in the order they were scripted; random ones are drawn only for
-    requests that no scripted fault matches.
+    requests that no scripted fault matches. It also holds the requests of ``late`` drops until
+    they are due (:meth:`hold`, :meth:`take_due`).
     """
 
     def __init__(self, config: FaultConfig) -> None:
         self._lock = threading.Lock()
         self._scripted: list[_ScriptedFault] = []
+        self._late: list[list[Any]] = []  # [requests still to wait for, how to apply it]
         self._counts: Counter[str] = Counter()
         self.config = config
 
@@ -174,6 +191,28 @@ class FaultInjector:
             raise ValueError(f"times must be at least 1, not {times!r}")
         with self._lock:
             self._scripted.append(_ScriptedFault(fault, times, method and method.upper(), path_prefix))
+
+    def hold(self, apply: Callable[[], object], *, after: int) -> None:
+        """Keep ``apply`` (a dropped request) until ``after`` more API requests have arrived."""
+        with self._lock:
+            self._late.append([after, apply])
+
+    def take_due(self) -> list[Callable[[], object]]:
+        """Count one API request arriving; return the held requests now due, oldest first."""
+        with self._lock:
+            if not self._late:
+                return []
+            for held in self._late:
+                held[0] -= 1
+            due = [held[1] for held in self._late if held[0] <= 0]
+            self._late = [held for held in self._late if held[0] > 0]
+            return due
+
+    def take_all_late(self) -> list[Callable[[], object]]:
+        """Return every held request, oldest first, and hold none any more."""
+        with self._lock:
+            late, self._late = self._late, []
+            return [held[1] for held in late]
 
     def draw(self, method: str, path: str) -> Fault | None:
         """Return the fault that a request with ``method`` and ``path`` meets, and count it."""

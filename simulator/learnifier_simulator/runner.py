@@ -119,6 +119,7 @@ class LearnifierSimulator:
         self._exchanges = ExchangeLog(record=record, max_exchanges=max_exchanges)
         self._stopping = threading.Event()
         self._variant_renderer = VariantRenderer(variants)
+        self.state.unique_external_ids = not (variants is not None and variants.duplicate_external_ids)
         self._dispatcher = Dispatcher(
             self.state,
             Credentials(key, secret),
@@ -266,6 +267,7 @@ class LearnifierSimulator:
     @variants.setter
     def variants(self, variants: SpecVariants | None) -> None:
         self._variant_renderer.variants = variants
+        self.state.unique_external_ids = not (variants is not None and variants.duplicate_external_ids)
 
     @property
     def rate_limit(self) -> float | None:
@@ -297,6 +299,7 @@ class LearnifierSimulator:
         retry_after: int | str | None = None,
         body: bytes | None = None,
         drop: DropPoint | None = None,
+        apply_after: int = 1,
     ) -> None:
         """Script a fault for the next ``times`` API requests that match ``method`` and ``path``.
 
@@ -309,10 +312,21 @@ class LearnifierSimulator:
         :param retry_after: the ``Retry-After`` of the answer, in seconds or as an HTTP date.
         :param body: the answer's JSON body, instead of an error body.
         :param drop: ``"before"`` or ``"after"``: instead of answering, close the connection before
-            or after applying the request.
+            or after applying the request. ``"late"``: close it before, and apply the request a
+            moment later, as a server that finishes a write after its answer was lost: just
+            before handling the ``apply_after``-th API request that follows, or at
+            :meth:`apply_late_requests`.
+        :param apply_after: for ``drop="late"``, how many API requests later it is applied.
         """
-        fault = scripted_fault(status, retry_after=retry_after, body=body, drop=drop)
+        fault = scripted_fault(status, retry_after=retry_after, body=body, drop=drop, apply_after=apply_after)
         self._dispatcher.faults.script(fault, times=times, method=method, path_prefix=path)
+
+    def apply_late_requests(self) -> int:
+        """Apply now every request that a ``drop="late"`` fault still holds; return how many."""
+        held = self._dispatcher.faults.take_all_late()
+        for apply in held:
+            apply()
+        return len(held)
 
     def advance_progress(
         self,

@@ -129,6 +129,8 @@ class SimulatorState:
 
     def __init__(self, base_url: str = "") -> None:
         self.base_url = base_url
+        #: Refuse (409) a project or user whose external id another has; ``False`` creates it.
+        self.unique_external_ids = True
         self._lock = threading.Lock()
         self._next_ids = dict(FIRST_IDS)
         self._org_units: dict[str, OrgUnit] = {}
@@ -329,7 +331,7 @@ class SimulatorState:
             if design is None or not design.enabled:
                 raise ApiError(422, f"No enabled course design {body['designId']!r}", field="designId")
             external_id = body.get("externalId")
-            taken = self._projects_by_external_id.first(external_id)
+            taken = self._projects_by_external_id.first(external_id) if self.unique_external_ids else None
             if taken is not None:
                 raise ApiError(
                     409, f"Project {taken.id} already has externalId {external_id!r}", field="externalId"
@@ -593,11 +595,12 @@ class SimulatorState:
             return user.to_api()
 
     def add_user(self, body: Mapping[str, Any]) -> JsonObject:
-        """``POST /users``: 409 with the existing ``userId`` when the external id or email is taken."""
+        """``POST /users``: 409 with the existing ``userId`` when the email (or the external id,
+        unless :attr:`unique_external_ids` is off) is taken."""
         with self._lock:
-            existing = self._user_with_external_id(body.get("externalId")) or self._user_with_email(
-                body.get("primaryEmail")
-            )
+            existing = (
+                self._user_with_external_id(body.get("externalId")) if self.unique_external_ids else None
+            ) or self._user_with_email(body.get("primaryEmail"))
             if existing is not None:
                 raise ApiError(409, f"User {existing.id} already exists", details={"userId": existing.id})
             self._check_user_fields(body)
