@@ -628,17 +628,17 @@ class StateSelector:
 
     @classmethod
     def from_spec(cls, spec: Any) -> StateSelector:
-        """Read a selector: a list of scope mappings, one mapping, JSON text of either, or a selector.
+        """Read a selector: a list of scope mappings, one mapping, their text (JSON or Python), or a selector.
 
         :raises ValueError: naming what is wrong.
         """
         if isinstance(spec, StateSelector):
             return spec
         if isinstance(spec, str):
-            import json
+            from airflow_provider_learnifier.ids import parse_list_text
 
             try:
-                spec = json.loads(spec)
+                spec = parse_list_text(spec)  # JSON, or the Python form a template renders as text
             except ValueError:
                 raise ValueError(f"a selector given as text must be JSON, not {spec[:80]!r}") from None
         if isinstance(spec, Mapping):

@@ -240,8 +240,7 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
         ):
             raise ValueError(f"max_nudges must be a non-negative integer or None, not {max_nudges!r}")
         for name, template in (("subject_template", subject_template), ("body_template", body_template)):
-            if not isinstance(template, str) or not template.strip():
-                raise ValueError(f"{name} must be a non-empty Jinja template")
+            _check_template(name, template)
         super().__init__(**kwargs)
         self.selector = selector
         self.ledger_path = ledger_path
@@ -629,6 +628,19 @@ def _courses(hook: LearnifierHook, selector: StateSelector) -> list[JsonObject]:
             found = hook.resolve_project(org_id=scope.org_id, external_id=external_id)
             add(_Project.from_api(found, scope.org_id))
     return list(seen.values())
+
+
+def _check_template(name: str, template: Any) -> None:
+    """Refuse a template that is empty or not Jinja, when the DAG is parsed rather than per person."""
+    if not isinstance(template, str) or not template.strip():
+        raise ValueError(f"{name} must be a non-empty Jinja template")
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        SandboxedEnvironment().parse(template)
+    except TemplateSyntaxError as err:
+        raise ValueError(f"{name} is not a valid Jinja template: {err.message} (line {err.lineno})") from None
 
 
 def _usable_email(value: Any) -> bool:

@@ -451,6 +451,7 @@ def test_unusable_participant_data_is_skipped_and_counted(learnifier_conn, hook,
         ({"selector": NOT_STARTED, "max_nudges": -1}, "max_nudges"),
         ({"selector": NOT_STARTED, "deliver": "print"}, "deliver must be a callable"),
         ({"selector": NOT_STARTED, "subject_template": " "}, "subject_template"),
+        ({"selector": NOT_STARTED, "body_template": "{% if state %}"}, "body_template is not a valid Jinja"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(tmp_path, arguments, message):
@@ -570,10 +571,11 @@ def test_a_kill_at_any_moment_then_a_retry_delivers_each_reminder_at_most_once(
     deadline = time.monotonic() + 60
     while not smtp.mails and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.005)
-    time.sleep(rng.uniform(0, 0.3))
+    time.sleep(rng.uniform(0, 0.25))  # each mail takes the server 50 ms: the run is mid-way
     process.kill()
     process.communicate(timeout=60)
     smtp.on_mail = None
+    assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
 
     retry = nudge(selector=NOT_STARTED, ledger_path=arguments["ledger"]).execute(
         context(datetime.fromisoformat(arguments["as_of"]))
