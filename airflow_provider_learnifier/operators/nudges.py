@@ -130,6 +130,10 @@ class DeliveryUncertain(Exception):
     """
 
 
+class _DeliveryUnavailable(Exception):
+    """No reminder can be delivered now (the SMTP server cannot be reached): stop trying this run."""
+
+
 @dataclass
 class _Candidate:
     course: Mapping[str, Any]
@@ -416,12 +420,13 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
     def _deliver_all(
         self, hook: LearnifierHook, ledger: NudgeLedger, as_of: datetime, tally: _Tally, context: Context
     ) -> None:
+        try_number = getattr(context.get("ti"), "try_number", None)
         run = {
             "run_id": str(context.get("run_id") or ""),
-            "try_number": getattr(context.get("ti"), "try_number", None),
+            "try_number": try_number if isinstance(try_number, int) else None,
         }
         with _Delivery.open(self) as delivery:
-            for candidate in tally.pending:
+            for position, candidate in enumerate(tally.pending):
                 ids = candidate.ids
                 try:
                     reminder = self._reminder(hook, candidate, as_of)
@@ -447,6 +452,13 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
                         _error_kind(err),
                     )
                     continue
+                except _DeliveryUnavailable as err:
+                    # No mail server to talk to: the others would fail the same way, so none is
+                    # tried; nothing was claimed for them, and the next run sends them all.
+                    ledger.release(candidate.key)
+                    for skipped in tally.pending[position:]:
+                        self._failed(tally, skipped.ids, err)
+                    break
                 except Exception as err:
                     ledger.release(candidate.key)
                     self._failed(tally, ids, err)
@@ -542,7 +554,10 @@ class _Delivery:
         if not _usable_email(email):
             raise ReminderRefused("the person has no usable email address")
         subject, body = self._render(reminder)
-        hook = self._smtp_hook()
+        try:
+            hook = self._smtp_hook()
+        except Exception as err:
+            raise _DeliveryUnavailable(f"the SMTP server could not be reached: {_error_kind(err)}") from None
         try:
             hook.send_email_smtp(
                 to=[email], subject=subject, html_content=body, from_email=self._operator.from_email or None
@@ -669,7 +684,8 @@ def _error_kind(err: BaseException) -> str:
     """What went wrong, without the message (an SMTP error's text may hold the address)."""
     import smtplib
 
-    if isinstance(err, (ReminderRefused, DeliveryUncertain)) and err.args and isinstance(err.args[0], str):
+    own = (ReminderRefused, DeliveryUncertain, _DeliveryUnavailable)
+    if isinstance(err, own) and err.args and isinstance(err.args[0], str):
         return err.args[0]
     kind = type(err).__name__
     if isinstance(err, smtplib.SMTPResponseException):

@@ -27,7 +27,7 @@ from airflow_provider_learnifier.exceptions import LearnifierNudgeError, Learnif
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.nudges import DeliveryUncertain, LearnifierNudgeOperator, Reminder
 from learnifier_simulator import LearnifierSimulator, SpecVariants, seed
-from tests.smtp import FROM_EMAIL, Mail, running_sink
+from tests.smtp import FROM_EMAIL, Mail, free_port, running_sink
 from tests.state_model import model_states
 
 ORG = str(seed.DEMO_ORG_UNIT_ID)
@@ -377,6 +377,29 @@ def test_a_refused_mail_is_reported_and_retried_next_run_without_duplicating_oth
 
     assert Counter(smtp.recipients()) == {email_of(n): 1 for n in range(4)}
     assert [i["participant_id"] for i in retried["sent_ids"]] == [ids[2]] and retried["already_sent"] == 3
+
+
+def test_an_unreachable_smtp_server_fails_the_run_and_the_next_run_sends_all(
+    learnifier_conn, hook, smtp, tmp_path, monkeypatch
+):
+    sim = learnifier_conn
+    ids = not_started_people(sim, hook, 3)
+    working = os.environ["AIRFLOW_CONN_SMTP_DEFAULT"]
+    closed = {**json.loads(working), "port": free_port()}
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(closed))
+    operator = nudge(selector=NOT_STARTED, ledger_path=str(tmp_path / "ledger"))
+
+    with pytest.raises(LearnifierNudgeError, match="3 of 3") as caught:
+        operator.execute(context(sim.now()))
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", working)
+    summary = operator.execute(context(sim.now()))
+
+    failed = caught.value.summary["failed_ids"]
+    assert sorted(f["participant_id"] for f in failed) == sorted(ids)
+    assert all(
+        f["error"].startswith("the SMTP server could not be reached: ConnectionRefusedError") for f in failed
+    )
+    assert summary["sent"] == 3 and Counter(smtp.recipients()) == {email_of(n): 1 for n in range(3)}
 
 
 def test_a_failing_delivery_callable_is_retried_next_run(learnifier_conn, hook, tmp_path):
