@@ -710,7 +710,14 @@ def _iso(moment: datetime) -> str:
 
 
 def _is_templated(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """Whether ``value``, or any string inside its lists and mappings, is a Jinja template."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(_is_templated(key) or _is_templated(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_is_templated(item) for item in value)
+    return False
 
 
 def _push_summary(context: Context, summary: JsonObject) -> None:

@@ -482,6 +482,18 @@ def test_bad_arguments_fail_when_the_dag_is_parsed(tmp_path, arguments, message)
         nudge(ledger_path=str(tmp_path), **arguments)
 
 
+def test_a_selector_with_templates_inside_is_read_when_the_task_runs(learnifier_conn, hook, tmp_path):
+    sim = learnifier_conn
+    (person,) = not_started_people(sim, hook, 1)
+    templated = [{"org_id": "{{ params.org }}", "states": {"not_started": {"days": "{{ params.days }}"}}}]
+    operator = nudge(selector=templated, ledger_path=str(tmp_path / "l"), deliver=print, dry_run=True)
+    operator.render_template_fields({"params": {"org": ORG, "days": 7}})
+
+    summary = operator.execute(context(sim.now()))
+
+    assert [ids["participant_id"] for ids in summary["would_send_ids"]] == [person]
+
+
 def test_a_relative_ledger_path_is_refused(learnifier_conn, hook):
     with pytest.raises(ValueError, match="relative"):
         nudge(selector=NOT_STARTED, ledger_path="ledger", deliver=print).execute(
