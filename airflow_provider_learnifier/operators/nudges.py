@@ -209,6 +209,8 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
     :param max_nudges: the most reminders one run may send; ``None``: no limit.
     :param dry_run: select and count only; send nothing, record nothing.
     :param learnifier_conn_id: the Learnifier connection. Templated.
+    :param storage_conn_id: the Airflow connection of the object store, for a ``ledger_path`` URL
+        (same as writing ``s3://<conn_id>@bucket/key``).
     :return: the summary pushed to XCom (counts and ids): ``as_of``, ``dry_run``, ``projects``,
         ``participants``, ``selected``, ``by_state``, ``already_sent``, ``to_send``, ``sent``,
         ``failed``, ``unconfirmed``, ``bad_data``, and the id lists ``sent_ids``,
