@@ -21,16 +21,17 @@ $(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 # `make test` leaves out the long tests, each marked and run by a target (and CI stage) of its own:
-# the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench) and the
-# 1,000-person fault cases (make test-faults).
-FAST_TESTS := not demo and not bench and not faults
+# the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench), the
+# 1,000-person fault cases (make test-faults) and the nudge runs killed at random moments
+# (make test-crashes).
+FAST_TESTS := not demo and not bench and not faults and not crashes
 
 # -n auto: one pytest worker per core (pytest-xdist); each worker has its own Airflow home and
 # simulators, so the tests stay independent.
 test: venv
 	$(BIN)/python -m pytest -n auto -m "$(FAST_TESTS)"
 
-.PHONY: test-demo test-bench test-faults
+.PHONY: test-demo test-bench test-faults test-crashes
 test-demo: venv
 	$(BIN)/python -m pytest -m demo tests/example_dags/test_demo.py
 
@@ -39,6 +40,9 @@ test-bench: venv
 
 test-faults: venv
 	$(BIN)/python -m pytest -m faults tests/reliability/test_faults.py
+
+test-crashes: venv
+	$(BIN)/python -m pytest -m crashes tests/operators/test_nudges.py
 
 # The deployment test: a real Airflow 3 (api-server, scheduler, dag-processor,
 # triggerer; LocalExecutor, SQLite) on loopback runs the example enrollment DAG, then the
@@ -52,7 +56,8 @@ test-integration: venv
 # with a few examples each; CI runs this stage too.
 .PHONY: test-properties
 test-properties: venv
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py -ra
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py \
+		tests/test_participant_states.py tests/operators/test_nudge_ledger.py -ra
 
 demo: venv
 	$(BIN)/python scripts/demo.py
