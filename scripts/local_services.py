@@ -119,7 +119,9 @@ class PostgresServer(LoopbackServer):
         return ["--host=127.0.0.1", f"--port={self.port}", f"--username={self.user}"]
 
     def start(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="learnifier-postgres-"))
+        # As another user, in /tmp: the server's user may not reach into TMPDIR (root's, say).
+        parent = "/tmp" if self._run_as else None
+        self.root = Path(tempfile.mkdtemp(prefix="learnifier-postgres-", dir=parent))
         if self._run_as:
             os.chown(self.root, self._run_as.pw_uid, self._run_as.pw_gid)
         password_file = self.root / "password"

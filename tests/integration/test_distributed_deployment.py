@@ -87,6 +87,7 @@ def test_enrollment_on_celery_workers_postgres_and_redis(
 
     sim = simulator
     started = time.monotonic()
+    seeded = sim.state.snapshot()
     roster = read_roster()
     home = tmp_path / "airflow-home"
     report_dir = home / "reports"
@@ -177,6 +178,10 @@ def test_enrollment_on_celery_workers_postgres_and_redis(
         assert_roster_enrolled_once(sim, course, roster)
     ours = {PROJECT_EXTERNAL_ID, *COURSES}
     assert len([p for p in snapshot["projects"] if p.get("externalId") in ours]) == len(ours)
+    # Nothing else changed: the other projects and their participants are as seeded.
+    our_ids = {p["id"] for p in snapshot["projects"] if p.get("externalId") in ours}
+    assert [p for p in snapshot["projects"] if p["id"] not in our_ids] == seeded["projects"]
+    assert [p for p in snapshot["participants"] if p["projectId"] not in our_ids] == seeded["participants"]
     _, participants = project_participants(sim, PROJECT_EXTERNAL_ID)
     assert all(p["activitiesCompleted"] == p["activitiesTotal"] for p in participants)
     with (report_dir / f"{PROJECT_EXTERNAL_ID}-progress.csv").open(encoding="utf-8", newline="") as handle:
@@ -212,7 +217,8 @@ def test_enrollment_on_celery_workers_postgres_and_redis(
         f"distributed: Airflow {airflow_version} on PostgreSQL, Redis and {len(WORKERS)} Celery workers "
         f"served after {serving - started:.0f} s; {DAG_ID} and {MAPPED_DAG_ID} ran in {ran - serving:.0f} s "
         f"({', '.join(f'{w}: {len(ids)} workloads' for w, ids in taken.items())}); "
-        f"{time.monotonic() - started:.0f} s in all; the simulator handled {sim.request_count} requests"
+        f"{time.monotonic() - started:.0f} s in all; the simulator handled {sim.request_count} requests; "
+        f"{deployment.slow_answers} polls of the api-server went unanswered in time"
     )
 
 
