@@ -297,6 +297,7 @@ class LearnifierSimulator:
         retry_after: int | str | None = None,
         body: bytes | None = None,
         drop: DropPoint | None = None,
+        echo_credentials: bool = False,
     ) -> None:
         """Script a fault for the next ``times`` API requests that match ``method`` and ``path``.
 
@@ -310,8 +311,13 @@ class LearnifierSimulator:
         :param body: the answer's JSON body, instead of an error body.
         :param drop: ``"before"`` or ``"after"``: instead of answering, close the connection before
             or after applying the request.
+        :param echo_credentials: answer ``status`` with an error whose body, headers and ``Location``
+            repeat the request's ``Authorization`` header, the key and the secret, in several
+            encodings (:func:`~learnifier_simulator.faults.echo_answer`), as a careless server might.
         """
-        fault = scripted_fault(status, retry_after=retry_after, body=body, drop=drop)
+        fault = scripted_fault(
+            status, retry_after=retry_after, body=body, drop=drop, echo_credentials=echo_credentials
+        )
         self._dispatcher.faults.script(fault, times=times, method=method, path_prefix=path)
 
     def advance_progress(
