@@ -21,6 +21,7 @@ from learnifier_simulator.tls import create_certificates, server_context
 from learnifier_simulator.variants import VariantRenderer
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from types import TracebackType
 
     from learnifier_simulator.models import JsonObject
@@ -326,9 +327,10 @@ class LearnifierSimulator:
         participant_id: str | int | None = None,
         activities: int = 1,
         complete: bool = False,
+        at: datetime | None = None,
     ) -> list[JsonObject]:
         """Let activated participants complete activities; see :meth:`SimulatorState.advance_progress`."""
-        return self.state.advance_progress(project_id, participant_id, activities, complete)
+        return self.state.advance_progress(project_id, participant_id, activities, complete, at)
 
     def set_participant_error(self, participant_id: str | int, message: str | None) -> JsonObject:
         """Put a participation into error with ``message``, or clear its error with ``None``.
