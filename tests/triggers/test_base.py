@@ -448,3 +448,16 @@ def test_the_failure_budget_must_be_a_whole_number():
     for value in (-1, 1.5, True, "3"):
         with pytest.raises(ValueError, match="max_consecutive_failures must be a whole number"):
             project_trigger(max_consecutive_failures=value)
+
+
+def test_an_outage_until_the_deadline_fires_timeout_saying_no_poll_succeeded(no_hook_retries, clock):
+    no_hook_retries.inject(status=503, times=100, method="GET", path=PARTICIPANTS_PATH)
+
+    payload = asyncio.run(first_event(project_trigger(poll_interval=60, end_time=clock.now + 150)))
+
+    assert payload["status"] == "timeout"
+    assert payload["message"].endswith(
+        f"waiting for Learnifier project {PROJECT_ID} (organization unit {ORG_ID}): no poll succeeded "
+        "(4 poll(s) in a row failed, of at most 10 (max_consecutive_failures))"
+    )
+    assert payload["progress"] is None
