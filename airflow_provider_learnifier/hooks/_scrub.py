@@ -16,16 +16,29 @@ or :meth:`CredentialScrubber.scrub_json` (a decoded JSON value).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+#: The byte that makes a needle's case vary (a percent-escape's hex digits).
+_PERCENT = b"%"
 #: What a credential is replaced with.
 REPLACEMENT = "***"
 #: Credentials shorter than this are not scrubbed: hiding every ``abc`` would garble all text.
 MIN_SECRET_LENGTH = 4
+#: The shortest piece of a secret that a quick look at a body searches instead of its every form.
+_MIN_NEEDLE = 8
+#: Characters that neither percent-encoding nor base64's variants change.
+_UNRESERVED_RUN = re.compile(r"[A-Za-z0-9._~-]+")
+#: A needle that a JSON writer writes as it is (unless it escapes printable ASCII, see below).
+_PLAIN_NEEDLE = re.compile(r"[ !#-\[\]-~]+")
+#: A JSON escape of a printable ASCII character (``\\u0061`` for ``a``), which few servers write.
+_PRINTABLE_ESCAPE = re.compile(rb"\\u00[2-7][0-9a-fA-F]")
+#: A JSON escape of half a surrogate pair, which Python's escape codec does not join as JSON does.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 #: A percent-escape, whose hex digits a server may write in either case.
 _PERCENT_ESCAPE = re.compile(r"%([0-9A-F]{2})")
 
@@ -41,6 +54,22 @@ def _basic_token_forms(user: str, password: str) -> set[str]:
     urlsafe = base64.urlsafe_b64encode(f"{user}:{password}".encode()).decode("ascii")
     # The unpadded forms match the padded ones too: their tail "==" is left, harmless.
     return {token.rstrip("="), urlsafe.rstrip("=")}
+
+
+def _needles_of(secret: str, forms: set[str]) -> set[str]:
+    """What a quick look searches to find any of a secret's ``forms``: one piece they all hold.
+
+    The longest run of the secret's characters that no encoding changes (letters, digits,
+    ``-._~``) is in each form; a secret without a run of :data:`_MIN_NEEDLE` such characters is
+    searched in all its forms.
+    """
+    longest = max(_UNRESERVED_RUN.findall(secret), key=len, default="")
+    return {longest} if len(longest) >= _MIN_NEEDLE else forms
+
+
+def _folded(needle: str) -> str:
+    """A needle as the quick look searches it: lower-cased when a percent-escape makes case vary."""
+    return needle.lower() if "%" in needle else needle
 
 
 def _pattern_of(form: str) -> str:
@@ -69,35 +98,42 @@ class CredentialScrubber:
         self._forms: frozenset[str] = frozenset()
         # Replaced whole, never changed in place: a thread scrubbing meanwhile uses one or the other.
         self._text: re.Pattern[str] | None = None
-        self._bytes: re.Pattern[bytes] | None = None
+        #: What a quick look at a body searches (:func:`_needles_of`), lower-cased: as UTF-8, as text.
+        self._needles: tuple[tuple[bytes, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
+        #: Whether every needle is printable ASCII without ``"`` or ``\\``: JSON escapes none of it.
+        self._plain_needles = True
 
     def add(self, *secrets: str) -> None:
         """Scrub each of ``secrets`` (a password, an API key, a token) from now on, in all its forms."""
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms |= _encoded_forms(secret)
-        self._extend(forms)
+        self._extend([secret for secret in secrets if secret])
 
     def add_basic_auth(self, user: str, password: str) -> None:
         """Scrub an HTTP Basic pair: the user, the password and the ``Authorization`` token, in all forms."""
-        forms: set[str] = set()
-        for secret in (user, password, *_basic_token_forms(user, password)):
-            if secret:
-                forms |= _encoded_forms(secret)
-        self._extend(forms)
+        self._extend([secret for secret in (user, password, *_basic_token_forms(user, password)) if secret])
 
-    def _extend(self, forms: set[str]) -> None:
-        forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+    def _extend(self, secrets: list[str]) -> None:
+        forms: set[str] = set()
+        needles: set[str] = set()
+        for secret in secrets:
+            encoded = {form for form in _encoded_forms(secret) if len(form) >= MIN_SECRET_LENGTH}
+            forms |= encoded
+            needles |= _needles_of(secret, encoded)
         with self._lock:
             if forms <= self._forms:
                 return
             self._forms = self._forms | forms
+            byte_needles, text_needles, json_needles = self._needles
+            self._needles = (
+                tuple(set(byte_needles) | {_folded(needle).encode("utf-8") for needle in needles}),
+                tuple(set(text_needles) | {needle.lower() for needle in needles}),
+                tuple(
+                    set(json_needles)
+                    | {json.dumps(needle, ensure_ascii=False)[1:-1].lower() for needle in needles}
+                ),
+            )
             alternatives = [_pattern_of(form) for form in sorted(self._forms, key=len, reverse=True)]
-            text = re.compile("|".join(alternatives))
-            # The bytes pattern finds the forms in a UTF-8 body before it is decoded.
-            self._bytes = re.compile("|".join(alternatives).encode("utf-8"))
-            self._text = text
+            self._text = re.compile("|".join(alternatives))
+            self._plain_needles = all(_PLAIN_NEEDLE.fullmatch(needle) for needle in self._needles[1])
 
     def scrub(self, text: str) -> str:
         """Return ``text`` with every registered credential replaced by ``***``."""
@@ -126,17 +162,39 @@ class CredentialScrubber:
             return [self._scrub_value(item) for item in value]
         return value
 
-    def may_be_in_json(self, content: bytes) -> bool:
-        """Tell whether a JSON body may hold a credential once decoded: a cheap look at its bytes.
+    def scrub_json_answer(self, content: bytes, value: Any) -> Any:
+        """Return ``value``, decoded from the JSON ``content``, scrubbed: after a quick look at it.
 
-        Exact for a UTF-8 body without escapes: each decoded string is then a piece of the bytes.
-        A body with a backslash (an escape such as ``\\/`` or ``\\u0041``) or a NUL byte (UTF-16
-        or UTF-32) may hide a credential from that look, so it counts as holding one.
+        The look searches a piece of each credential that all its forms hold, lower-cased (so
+        percent-escapes in any case match), in the lower-cased bytes (with ``\\/`` read as ``/``)
+        when the body's escapes cannot hide a piece; else in its text with the escapes read (an
+        ASCII body) or in ``value`` written again as JSON without escapes (a body with UTF-8,
+        UTF-16 or UTF-32 characters, or surrogate pairs). Only a body that may hold a credential
+        is walked string by string (:meth:`scrub_json`).
         """
-        pattern = self._bytes
-        if pattern is None:
-            return False
-        return b"\\" in content or b"\x00" in content or pattern.search(content) is not None
+        byte_needles, text_needles, json_needles = self._needles
+        if not byte_needles:
+            return value
+        if b"\\" in content and b"\\/" in content:  # the first look is a fast memchr
+            content = content.replace(b"\\/", b"/")  # the one escape many servers write everywhere
+        wide = b"\x00" in content  # UTF-16 or UTF-32
+        plain = b"\\" not in content and not wide
+        if plain or (self._plain_needles and not wide and not _PRINTABLE_ESCAPE.search(content)):
+            # Each decoded string is a piece of the UTF-8 bytes; or the escapes in them stand for
+            # characters that the needles (printable ASCII without quote or backslash) do not hold.
+            # Needles with a percent-escape are searched lower-cased (hex in either case).
+            lowered = content.lower() if any(_PERCENT in needle for needle in byte_needles) else content
+            if not any(needle in (lowered if _PERCENT in needle else content) for needle in byte_needles):
+                return value
+        else:
+            if content.isascii() and _SURROGATE_ESCAPE.search(content) is None:
+                # Escaped ASCII (``\\u00e9``, ``\\n``): Python's escape codec reads JSON's escapes alike.
+                written, needles = content.decode("unicode_escape").lower(), text_needles
+            else:
+                written, needles = json.dumps(value, ensure_ascii=False).lower(), json_needles
+            if not any(needle in written for needle in needles):
+                return value
+        return self._scrub_value(value)
 
     def clean_chain(self, error: BaseException | None) -> bool:
         """Tell whether no exception in ``error``'s chain (causes and contexts) says a credential."""

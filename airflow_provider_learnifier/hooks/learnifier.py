@@ -404,8 +404,7 @@ for _name in _URLLIB3_URL_LOGGERS:
 
 def _decode_answer(content: bytes) -> Any:
     """Decode a JSON answer (:func:`_decode_json`) and scrub it of credentials (:data:`SCRUBBER`)."""
-    value = _decode_json(content)
-    return SCRUBBER.scrub_json(value) if SCRUBBER.may_be_in_json(content) else value
+    return SCRUBBER.scrub_json_answer(content, _decode_json(content))
 
 
 def _scrub_answer(response: requests.Response) -> None:

@@ -15,7 +15,7 @@ import traceback
 from urllib.parse import quote, quote_plus
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from airflow_provider_learnifier.exceptions import (
@@ -98,15 +98,65 @@ def test_no_form_of_a_basic_pair_survives_scrubbing(key, secret, around):
     }
 
 
+@given(
+    key=_SECRET,
+    secret=_SECRET,
+    which=st.integers(min_value=0),
+    around=st.tuples(_TEXT, _TEXT),
+    encoding=st.sampled_from(
+        ["utf-8", "ascii-escaped", "slash-escaped", "utf-16", "every-character-escaped"]
+    ),
+)
+@example(key="kéy-1234", secret="sécret/99", which=1, around=("", ""), encoding="ascii-escaped")
+@example(key="kéy-1234", secret="sécret/99", which=1, around=("é", ""), encoding="slash-escaped")
+@example(key='k"ey-1234', secret="se\\cret-99", which=0, around=("", ""), encoding="utf-16")
+@example(
+    key="plain-key-1234",
+    secret="plain-secret-99",
+    which=1,
+    around=("", ""),
+    encoding="every-character-escaped",
+)
+@example(
+    key="k\U0001f600y-1234", secret="s\U0001f600cret", which=0, around=("", ""), encoding="ascii-escaped"
+)
+def test_no_form_survives_in_a_json_answer_however_it_is_written(key, secret, which, around, encoding):
+    """One form of the credentials in a JSON answer, written in one of the ways a server may."""
+    scrubber = CredentialScrubber()
+    scrubber.add_basic_auth(key, secret)
+    forms = [form for form in credential_forms(key, secret) if len(form) >= 4]
+    form = forms[which % len(forms)]
+    written = json.dumps(
+        {"message": around[0] + form + around[1], "n": 1}, ensure_ascii=encoding == "ascii-escaped"
+    )
+    if encoding == "slash-escaped":
+        written = written.replace("/", "\\/")
+    content = written.encode("utf-16" if encoding == "utf-16" else "utf-8")
+
+    scrubbed = scrubber.scrub_json_answer(content, json.loads(content))
+
+    assert form not in scrubbed["message"]
+
+
 def test_an_extra_secret_is_scrubbed_in_all_its_forms_and_other_text_is_left_alone():
     scrubber = CredentialScrubber()
     assert scrubber.scrub("nothing registered") == "nothing registered"
     scrubber.add("proxy pass/word")
     text = "proxy pass/word, proxy%20pass%2Fword, proxy+pass%2fword and a proxy word"
     assert scrubber.scrub(text) == "***, ***, *** and a proxy word"
-    assert scrubber.may_be_in_json(b'{"a": "proxy pass/word"}')
-    assert not scrubber.may_be_in_json(b'{"a": "proxy word"}')
-    assert scrubber.may_be_in_json(b'{"a": "proxy pass\\/word"}')  # an escape hides it from the bytes
+    holding = [
+        b'{"a": "proxy pass/word"}',
+        b'{"a": "proxy%20pass%2fword"}',
+        b'{"a": "proxy pass\\/word"}',  # an escape hides it from the bytes
+        b'{"a": "proxy pass\\u002fword"}',
+        b'{"proxy pass/word": 1}',
+        '{"a": "proxy pass/word"}'.encode("utf-16"),
+    ]
+    for content in holding:
+        assert "***" in json.dumps(scrubber.scrub_json_answer(content, json.loads(content))), content
+    for content in (b'{"a": "proxy word"}', b'{"a": "proxy\\/word"}'):
+        decoded = json.loads(content)
+        assert scrubber.scrub_json_answer(content, decoded) is decoded  # clean: returned as it is
 
 
 # ---------------------------------------------------------------------- exceptions
