@@ -224,3 +224,28 @@ def test_an_echoed_authorization_reaches_no_log_line_nor_the_enrollment_summary(
     assert "Authorization: Basic ***" in logs
     assert_no_credential(json.dumps(summary, ensure_ascii=False))
     assert_no_credential(logs)
+
+
+def test_an_echoed_authorization_reaches_no_trigger_event(echoing):
+    """A completion trigger refused (401) with the credentials echoed: its error event is clean."""
+    import asyncio
+    import time
+
+    from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
+
+    echoing.inject(status=401, times=10, path=PARTICIPANTS, echo_credentials=True)
+    trigger = LearnifierProjectCompletionTrigger(
+        org_id=seed.DEMO_ORG_UNIT_ID,
+        project_id=seed.DEMO_PROJECT_ID,
+        poll_interval=0.05,
+        end_time=time.time() + 5,
+    )
+
+    async def first_event():
+        return (await anext(trigger.run())).payload
+
+    payload = asyncio.run(first_event())
+
+    assert payload["status"] == "error"
+    assert "Authorization: Basic ***" in payload["message"]
+    assert_no_credential(json.dumps(payload, ensure_ascii=False))
