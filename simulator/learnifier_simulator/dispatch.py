@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from learnifier_simulator.faults import echo_answer
 from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
@@ -178,6 +179,10 @@ class Dispatcher:
     ) -> ApiResponse | None:
         if fault.answer is not None:
             return fault.answer
+        if fault.echo_status is not None:
+            credentials = self.credentials
+            authorization = request.headers.get("Authorization", "")
+            return echo_answer(fault.echo_status, authorization, credentials.key, credentials.secret)
         if fault.drop == "late":
             self.faults.hold(lambda: self._apply(route, params, request), after=fault.apply_after)
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
@@ -93,6 +95,8 @@ class Fault:
     :param apply_after: for a ``late`` drop, the request is applied just before the simulator
         handles the ``apply_after``-th API request that follows it (as a server whose queue is
         slow would), or when :meth:`FaultInjector.take_all_late` is called, whichever comes first.
+    :param echo_status: answer this status with an error that repeats the request's credentials
+        (:func:`echo_answer`), without applying the request.
     """
 
     kind: FaultKind
@@ -101,11 +105,35 @@ class Fault:
     delay: float = 0.0
     truncate: bool = False
     apply_after: int = 1
+    echo_status: int | None = None
 
 
 def error_answer(status: int, headers: dict[str, str] | None = None) -> ApiResponse:
     """Return a simulated error answer with ``status`` and an error body."""
     return ApiResponse.error(ApiError(status, f"Simulated fault: {status_phrase(status)}", headers=headers))
+
+
+def echo_answer(status: int, authorization: str, key: str, secret: str) -> ApiResponse:
+    """An error answer that repeats the request's credentials, as a careless server's debug output does.
+
+    The body's ``message`` quotes the ``Authorization`` header, the key and the secret, the Basic
+    token percent-encoded, and its ``field`` the key; the JSON escapes every ``/`` as ``\\/`` (as
+    PHP does), so a credential holding one is not found in the raw bytes. The answer also carries
+    the header in ``X-Echo-Authorization``, and a ``Location`` whose user info is the key and
+    secret, percent-encoded (for a 3xx, the redirect target).
+    """
+    token = authorization.partition(" ")[2]
+    message = (
+        f"Simulated fault: {status_phrase(status)}; request headers: Authorization: {authorization}; "
+        f"key={key} secret={secret} token={quote(token, safe='')}"
+    )
+    body = json.dumps({"code": status, "field": key, "message": message}).replace("/", "\\/")
+    userinfo = f"{quote(key, safe='')}:{quote(secret, safe='')}"
+    headers = {
+        "X-Echo-Authorization": authorization,
+        "Location": f"https://{userinfo}@elsewhere.example/login?auth={quote(token, safe='')}",
+    }
+    return ApiResponse(status, body.encode("utf-8"), JSON_CONTENT_TYPE, headers)
 
 
 def scripted_fault(
@@ -115,6 +143,7 @@ def scripted_fault(
     body: bytes | None,
     drop: DropPoint | None,
     apply_after: int = 1,
+    echo_credentials: bool = False,
 ) -> Fault:
     """Make the fault of :meth:`LearnifierSimulator.inject`: a drop when ``drop`` is given, else an answer.
 
@@ -125,6 +154,7 @@ def scripted_fault(
         request; ``late`` to close it before, and apply the request later.
     :param apply_after: for ``late``: apply the request just before the simulator handles the
         ``apply_after``-th API request that follows it.
+    :param echo_credentials: answer an error that repeats the request's credentials (:func:`echo_answer`).
     """
     if drop is not None:
         if drop not in ("before", "after", "late"):
@@ -134,6 +164,10 @@ def scripted_fault(
         return Fault("scripted", drop=drop, apply_after=apply_after)
     if not 100 <= status <= 599:
         raise ValueError(f"status must be an HTTP status, not {status!r}")
+    if echo_credentials:
+        if body is not None or retry_after is not None:
+            raise ValueError("echo_credentials makes its own answer: give no body or retry_after")
+        return Fault("scripted", echo_status=status)
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     if body is None:
         return Fault("scripted", answer=error_answer(status, headers))

@@ -22,6 +22,7 @@ from learnifier_simulator.tls import create_certificates, server_context
 from learnifier_simulator.variants import VariantRenderer
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from types import TracebackType
 
     from learnifier_simulator.models import JsonObject
@@ -301,6 +302,7 @@ class LearnifierSimulator:
         body: bytes | None = None,
         drop: DropPoint | None = None,
         apply_after: int = 1,
+        echo_credentials: bool = False,
     ) -> None:
         """Script a fault for the next ``times`` API requests that match ``method`` and ``path``.
 
@@ -318,8 +320,18 @@ class LearnifierSimulator:
             before handling the ``apply_after``-th API request that follows, or at
             :meth:`apply_late_requests`.
         :param apply_after: for ``drop="late"``, how many API requests later it is applied.
+        :param echo_credentials: answer ``status`` with an error whose body, headers and ``Location``
+            repeat the request's ``Authorization`` header, the key and the secret, in several
+            encodings (:func:`~learnifier_simulator.faults.echo_answer`), as a careless server might.
         """
-        fault = scripted_fault(status, retry_after=retry_after, body=body, drop=drop, apply_after=apply_after)
+        fault = scripted_fault(
+            status,
+            retry_after=retry_after,
+            body=body,
+            drop=drop,
+            apply_after=apply_after,
+            echo_credentials=echo_credentials,
+        )
         self._dispatcher.faults.script(fault, times=times, method=method, path_prefix=path)
 
     def apply_late_requests(self) -> int:
@@ -335,9 +347,10 @@ class LearnifierSimulator:
         participant_id: str | int | None = None,
         activities: int = 1,
         complete: bool = False,
+        at: datetime | None = None,
     ) -> list[JsonObject]:
         """Let activated participants complete activities; see :meth:`SimulatorState.advance_progress`."""
-        return self.state.advance_progress(project_id, participant_id, activities, complete)
+        return self.state.advance_progress(project_id, participant_id, activities, complete, at)
 
     def now(self) -> datetime:
         """The simulated time (UTC); see :meth:`SimulatorState.now`."""
