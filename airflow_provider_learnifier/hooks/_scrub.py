@@ -67,9 +67,11 @@ def _needles_of(secret: str, forms: set[str]) -> set[str]:
     return {longest} if len(longest) >= _MIN_NEEDLE else forms
 
 
-def _folded(needle: str) -> str:
-    """A needle as the quick look searches it: lower-cased when a percent-escape makes case vary."""
-    return needle.lower() if "%" in needle else needle
+def _folded(needle: str) -> bytes:
+    """A needle as the quick look searches the body's bytes: UTF-8, its ASCII letters lower-cased
+    when a percent-escape makes case vary (as ``bytes.lower`` folds the body: ASCII only)."""
+    encoded = needle.encode("utf-8")
+    return encoded.lower() if "%" in needle else encoded
 
 
 def _pattern_of(form: str) -> str:
@@ -124,7 +126,7 @@ class CredentialScrubber:
             self._forms = self._forms | forms
             byte_needles, text_needles, json_needles = self._needles
             self._needles = (
-                tuple(set(byte_needles) | {_folded(needle).encode("utf-8") for needle in needles}),
+                tuple(set(byte_needles) | {_folded(needle) for needle in needles}),
                 tuple(set(text_needles) | {needle.lower() for needle in needles}),
                 tuple(
                     set(json_needles)

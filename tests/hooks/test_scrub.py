@@ -108,6 +108,7 @@ def test_no_form_of_a_basic_pair_survives_scrubbing(key, secret, around):
     ),
 )
 @example(key="kéy-1234", secret="sécret/99", which=1, around=("", ""), encoding="ascii-escaped")
+@example(key="00%À", secret="0000", which=0, around=("", ""), encoding="utf-8")  # non-ASCII beside a %
 @example(key="kéy-1234", secret="sécret/99", which=1, around=("é", ""), encoding="slash-escaped")
 @example(key='k"ey-1234', secret="se\\cret-99", which=0, around=("", ""), encoding="utf-16")
 @example(
@@ -135,7 +136,9 @@ def test_no_form_survives_in_a_json_answer_however_it_is_written(key, secret, wh
 
     scrubbed = scrubber.scrub_json_answer(content, json.loads(content))
 
-    assert form not in scrubbed["message"]
+    # A short generated secret may be part of the name "message" too, which is scrubbed as well.
+    (message,) = (value for value in scrubbed.values() if isinstance(value, str))
+    assert form not in message
 
 
 def test_an_extra_secret_is_scrubbed_in_all_its_forms_and_other_text_is_left_alone():
