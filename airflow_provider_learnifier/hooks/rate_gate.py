@@ -27,8 +27,10 @@ new turn once the pause ends, so an episode costs the requests in the network, n
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 
@@ -119,23 +121,48 @@ class RateGate:
         with self._lock:
             return self._paused_until
 
+    def lower_max_rate(self, max_rate: float) -> None:
+        """Never send more than ``max_rate`` requests per second from now on (a lower maximum only)."""
+        if not max_rate > 0:
+            raise ValueError(f"max_rate must be positive, not {max_rate!r}")
+        with self._lock:
+            if self.max_rate is not None and self.max_rate <= max_rate:
+                return
+            self.max_rate = max_rate
+            if self._rate is None or self._rate > max_rate:
+                self._rate = max_rate
+            if self._rate_set_to is None or self._rate_set_to > max_rate:
+                self._rate_set_to = max_rate
+
     def acquire(self) -> float:
         """Wait for this request's turn; return the moment it was given (pass it to :meth:`answered`)."""
         while True:
-            with self._lock:
-                now = self._clock()
-                turn = max(now, self._next_turn, self._paused_until)
-                rate = self._current_rate(turn)
-                self._next_turn = turn if rate is None else turn + 1 / rate
-                if self._first_sent is None:
-                    self._first_sent = turn
-                episodes = self._episodes
+            now, turn, episodes = self.take_turn()
             if turn <= now:
                 return turn
             self._sleep(turn - now)
-            with self._lock:
-                if self._episodes == episodes:
-                    return turn
+            if self.turn_stands(episodes):
+                return turn
+
+    def take_turn(self) -> tuple[float, float, int]:
+        """Book the next turn without waiting: ``(now, turn, episodes)``.
+
+        The turn stands if no episode started before it came (:meth:`turn_stands` with
+        ``episodes``); :meth:`acquire` is this and the wait, for callers that cannot block.
+        """
+        with self._lock:
+            now = self._clock()
+            turn = max(now, self._next_turn, self._paused_until)
+            rate = self._current_rate(turn)
+            self._next_turn = turn if rate is None else turn + 1 / rate
+            if self._first_sent is None:
+                self._first_sent = turn
+            return now, turn, self._episodes
+
+    def turn_stands(self, episodes: int) -> bool:
+        """Whether a turn booked when ``episodes`` had started still stands (no 429 paused it since)."""
+        with self._lock:
+            return self._episodes == episodes
 
     def answered(self, sent: float, status: int, retry_after: float | None) -> None:
         """Learn from the status of a request sent at ``sent`` (what :meth:`acquire` returned).
@@ -230,3 +257,25 @@ class RateGate:
         grown = measured * (1 + (1 - MEASURED_SHARE) * ((elapsed - PLATEAU_SECONDS) / PLATEAU_SECONDS) ** 3)
         self._rate = grown if self.max_rate is None else min(grown, self.max_rate)
         return self._rate
+
+
+#: The gates of the accounts in use in this process, by account: each lives while a hook holds it.
+_SHARED_GATES: weakref.WeakValueDictionary[str, RateGate] = weakref.WeakValueDictionary()
+_SHARED_GATES_LOCK = threading.Lock()
+
+
+def shared_rate_gate(base_url: str, key: str, max_rate: float | None = None, *, max_pause: float) -> RateGate:
+    """The one gate of an account (its API base URL and key) in this process, made on first use.
+
+    Every hook of the account shares it, whatever its connection id: a triggerer runs thousands of
+    triggers in one process, and a worker may run several tasks, all under the account's one
+    rate limit. A connection's ``max_rate`` lowers the shared gate's maximum, never raises it.
+    """
+    account = hashlib.sha256(f"{base_url}\0{key}".encode()).hexdigest()
+    with _SHARED_GATES_LOCK:
+        gate = _SHARED_GATES.get(account)
+        if gate is None:
+            gate = _SHARED_GATES[account] = RateGate(max_rate, max_pause=max_pause)
+        elif max_rate is not None:
+            gate.lower_max_rate(max_rate)
+        return gate

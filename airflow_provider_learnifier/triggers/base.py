@@ -37,6 +37,9 @@ __all__ = ["LearnifierCompletionTrigger"]
 
 _T = TypeVar("_T")
 
+#: A trigger waiting this many seconds or more until its next poll closes its connection meanwhile.
+KEEP_ALIVE_SECONDS = 5.0
+
 
 class _PrefetchedConnectionHook(LearnifierHook):
     """A :class:`LearnifierHook` over a connection that was already fetched.
@@ -192,7 +195,12 @@ class LearnifierCompletionTrigger(BaseTrigger):
                     )
                     yield self._event(TIMEOUT, message, status)
                     return
-                await asyncio.sleep(min(self.poll_interval, remaining))
+                wait = min(self.poll_interval, remaining)
+                if wait >= KEEP_ALIVE_SECONDS:
+                    # An idle trigger holds no TLS connection (its buffers are most of what a trigger
+                    # costs): the next poll opens one again, with the process's shared TLS context.
+                    hook.close()
+                await asyncio.sleep(wait)
         except Exception as err:
             what = f"Learnifier {check.describe()}" if check is not None else "Learnifier"
             message = f"Waiting for {what} failed: {type(err).__name__}: {err}"

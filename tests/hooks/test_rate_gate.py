@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import json
+import weakref
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierConnectionSettings
-from airflow_provider_learnifier.hooks.rate_gate import DECREASE, RateGate
+from airflow_provider_learnifier.hooks.rate_gate import DECREASE, RateGate, shared_rate_gate
 from learnifier_simulator import LearnifierSimulator
 from learnifier_simulator.faults import RateLimiter
 
@@ -252,3 +255,44 @@ def test_enrolling_against_a_rate_limit_fails_nobody_and_meets_few_429s(monkeypa
     assert summary["counts"]["enrolled"] == len(people)
     # Without the gate every thread meets its own 429s; with it, about one episode's worth.
     assert counts["refused"] <= 0.1 * (counts["admitted"] + counts["refused"])
+
+
+def test_every_hook_of_one_account_shares_one_gate(monkeypatch):
+    from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+
+    def connection(key: str, host: str = "127.0.0.1:8443", rate: str | None = None) -> str:
+        extra = {} if rate is None else {"max_requests_per_second": rate}
+        return json.dumps(
+            {"conn_type": "learnifier", "host": host, "login": key, "password": "s", "extra": extra}
+        )
+
+    monkeypatch.setenv("AIRFLOW_CONN_A", connection("key-1"))
+    monkeypatch.setenv("AIRFLOW_CONN_A_AGAIN", connection("key-1", rate="20"))
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_KEY", connection("key-2"))
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_HOST", connection("key-1", host="127.0.0.2:8443"))
+    first, again = LearnifierHook("a"), LearnifierHook("a_again")
+    assert first.rate_gate is LearnifierHook("a").rate_gate is again.rate_gate
+    # The account's tightest maximum holds for all its hooks.
+    assert first.rate_gate.max_rate == 20.0
+    others = {id(LearnifierHook(name).rate_gate) for name in ("other_key", "other_host")}
+    assert id(first.rate_gate) not in others and len(others) == 2
+
+
+def test_a_shared_gate_lives_while_a_hook_holds_it():
+    gate = shared_rate_gate("https://learnifier.example", "key-3", max_pause=300)
+    assert shared_rate_gate("https://learnifier.example", "key-3", max_pause=300) is gate
+    held = weakref.ref(gate)
+    del gate
+    gc.collect()
+    assert held() is None, "the registry keeps no gate that no hook holds"
+    assert shared_rate_gate("https://learnifier.example", "key-3", 5.0, max_pause=300).max_rate == 5.0
+
+
+def test_lowering_the_maximum_never_raises_it(clock, sleep):
+    gate = RateGate(10.0, clock=clock, sleep=sleep)
+    gate.lower_max_rate(50.0)
+    assert gate.max_rate == 10.0
+    gate.lower_max_rate(4.0)
+    assert gate.max_rate == 4.0 and gate.rate == 4.0
+    with pytest.raises(ValueError, match="max_rate"):
+        gate.lower_max_rate(0)
