@@ -351,3 +351,38 @@ def test_lowering_the_maximum_never_raises_it(clock, sleep):
     assert gate.max_rate == 4.0 and gate.rate == 4.0
     with pytest.raises(ValueError, match="max_rate"):
         gate.lower_max_rate(0)
+
+
+def test_two_tasks_of_one_account_in_one_process_share_the_gate_and_the_limit(monkeypatch, mocker):
+    """Two enroll tasks at once in one worker process, through two connections to one account."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow_provider_learnifier.hooks import learnifier
+    from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
+
+    gates = mocker.spy(learnifier, "shared_rate_gate")
+    with LearnifierSimulator(seed="demo", record=False, latency=0.02, rate_limit=50) as simulator:
+        for conn_id in ("first", "second"):
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", simulator.connection_json())
+
+        def enroll(conn_id: str) -> dict:
+            people = [
+                {"email": f"{conn_id}{n}@acme.example", "external_id": f"{conn_id}-{n}"} for n in range(30)
+            ]
+            operator = LearnifierEnrollOperator(
+                task_id=f"enroll_{conn_id}",
+                learnifier_conn_id=conn_id,
+                roster=people,
+                org_id=1001,
+                project_id=2001,
+                max_concurrency=8,
+            )
+            return operator.execute({"ti": mocker.MagicMock()})
+
+        with ThreadPoolExecutor(2) as pool:
+            summaries = list(pool.map(enroll, ("first", "second")))
+        counts = simulator.rate_limit_counts
+    assert [summary["counts"]["enrolled"] for summary in summaries] == [30, 30]
+    assert all(summary["counts"]["failed"] == 0 for summary in summaries)
+    assert len({id(gate) for gate in gates.spy_return_list}) == 1, "one gate for the account"
+    assert counts["refused"] <= 0.1 * (counts["admitted"] + counts["refused"])
