@@ -47,7 +47,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierValidationError,
 )
 from airflow_provider_learnifier.hooks._scrub import SCRUBBER, ScrubbingLogFilter
-from airflow_provider_learnifier.hooks.rate_gate import RateGate
+from airflow_provider_learnifier.hooks.rate_gate import RateGate, shared_rate_gate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook
 
@@ -456,9 +456,10 @@ class LearnifierHook(BaseHook):
     and ``max_requests_per_second``.
 
     Every hook verifying with the same CA bundle shares one TLS context in the process.
-    The hook's threads share one :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate`:
-    a 429 pauses them all once, for its ``Retry-After``, and they go on at the rate Learnifier
-    admitted.
+    Every hook of one account (the same base URL and API key) in the process shares one
+    :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate` (see
+    :func:`~airflow_provider_learnifier.hooks.rate_gate.shared_rate_gate`): a 429 pauses all their
+    threads once, for its ``Retry-After``, and they go on at the rate Learnifier admitted.
 
     :param learnifier_conn_id: the Airflow connection to use.
     :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send
@@ -499,13 +500,16 @@ class LearnifierHook(BaseHook):
 
     @property
     def rate_gate(self) -> RateGate:
-        """The rate gate that paces this hook's requests, from every thread."""
+        """The rate gate pacing this hook's requests, shared by every hook of the account in the process."""
         settings = self.settings
         if self._rate_gate is None:
             with self._lazy_lock:
                 if self._rate_gate is None:
-                    self._rate_gate = RateGate(
-                        settings.max_requests_per_second, max_pause=MAX_RETRY_AFTER_SECONDS
+                    self._rate_gate = shared_rate_gate(
+                        settings.base_url,
+                        settings.key,
+                        settings.max_requests_per_second,
+                        max_pause=MAX_RETRY_AFTER_SECONDS,
                     )
         return self._rate_gate
 

@@ -44,6 +44,8 @@ __all__ = ["DEFAULT_MAX_CONSECUTIVE_FAILURES", "LearnifierCompletionTrigger"]
 
 _T = TypeVar("_T")
 
+#: A trigger waiting this many seconds or more until its next poll closes its connection meanwhile.
+KEEP_ALIVE_SECONDS = 5.0
 #: How many polls in a row may fail, each after the hook's own retries, before a trigger gives up:
 #: at the default poll interval of 60 s, an outage of ten minutes and more.
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
@@ -328,7 +330,12 @@ class LearnifierCompletionTrigger(BaseTrigger):
                     message = f"Timed out at {deadline} waiting for Learnifier {check.describe()}: {reached}"
                     yield self._event(TIMEOUT, message, status)
                     return
-                await asyncio.sleep(min(self.poll_interval, remaining))
+                wait = min(self.poll_interval, remaining)
+                if wait >= KEEP_ALIVE_SECONDS:
+                    # An idle trigger holds no TLS connection (its buffers are most of what a trigger
+                    # costs): the next poll opens one again, with the process's shared TLS context.
+                    hook.close()
+                await asyncio.sleep(wait)
         except Exception as err:
             what = f"Learnifier {check.describe()}" if check is not None else "Learnifier"
             message = f"Waiting for {what} failed: {type(err).__name__}: {err}"

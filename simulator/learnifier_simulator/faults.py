@@ -316,11 +316,16 @@ class RateLimiter:
         self._updated = clock()
         self._admitted = 0
         self._refused = 0
+        self._first: float | None = None
+        self._last: float | None = None
 
     def take(self) -> ApiResponse | None:
         """Take a token for one request: ``None`` when admitted, else the 429 answer to send."""
         with self._lock:
             now = self._clock()
+            if self._first is None:
+                self._first = now
+            self._last = now
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
             self._updated = now
             if self._tokens >= 1:
@@ -336,3 +341,9 @@ class RateLimiter:
         """How many requests were admitted and how many refused."""
         with self._lock:
             return {"admitted": self._admitted, "refused": self._refused}
+
+    @property
+    def span(self) -> float:
+        """Seconds from the first request it saw to the last (0 before two), by the server's clock."""
+        with self._lock:
+            return 0.0 if self._first is None or self._last is None else self._last - self._first

@@ -288,6 +288,12 @@ class LearnifierSimulator:
         return {"admitted": 0, "refused": 0} if limiter is None else limiter.counts
 
     @property
+    def rate_limit_span(self) -> float:
+        """Seconds from the first API request the current rate limit saw to the last (0 without one)."""
+        limiter = self._dispatcher.rate_limiter
+        return 0.0 if limiter is None else limiter.span
+
+    @property
     def fault_counts(self) -> dict[str, int]:
         """How many faults of each kind were injected, scripted ones counted as ``scripted``."""
         return self._dispatcher.faults.counts

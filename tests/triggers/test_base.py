@@ -461,3 +461,31 @@ def test_an_outage_until_the_deadline_fires_timeout_saying_no_poll_succeeded(no_
         "(4 poll(s) in a row failed, of at most 10 (max_consecutive_failures))"
     )
     assert payload["progress"] is None
+
+
+@pytest.mark.parametrize(
+    ("poll_interval", "closed_while_waiting"), [(base.KEEP_ALIVE_SECONDS, True), (1.0, False)]
+)
+def test_a_trigger_holds_no_connection_while_it_waits_long(
+    learnifier_conn, clock, mocker, poll_interval, closed_while_waiting
+):
+    enroll(1)
+    close = mocker.spy(base._PrefetchedConnectionHook, "close")
+    sessions_at_waits: list[bool] = []
+    wait = clock.sleep
+
+    async def sleep(seconds: float) -> None:
+        hook = close.call_args.args[0] if close.call_args else None
+        sessions_at_waits.append(hook is not None and hook._session is None)
+        await wait(seconds)
+
+    mocker.patch.object(base, "asyncio", SimpleNamespace(sleep=sleep))
+    payload = asyncio.run(
+        first_event(project_trigger(end_time=clock.now + 3 * poll_interval, poll_interval=poll_interval))
+    )
+
+    assert payload["status"] == "timeout"
+    assert polls(learnifier_conn) == 4  # and each poll after a long wait opened its connection again
+    assert sessions_at_waits == [closed_while_waiting] * 3
+    # Closed before each long wait, and once at the end.
+    assert close.call_count == (4 if closed_while_waiting else 1)
