@@ -8,10 +8,10 @@ what each course's selector selects with the course's participants, and gives a
 :class:`~airflow_provider_learnifier.operators.participants.LearnifierEnrollOperator`, reusing
 what the plan read.
 
-A plan's id is three digests joined by dashes: of the policy (with the date that relative dates
-count from), of the roster, and of the state read from Learnifier (the projects, their
-participants, and the users the roster's people are). An apply given a plan id compares each part
-and names what changed.
+A plan's id is four digests joined by dashes: of the policy (with the date that relative dates
+count from), of the roster, of the state read from Learnifier (the projects and their
+participants), and of what the plan does (which also changes when a roster person's user
+changed). An apply given a plan id compares each part and names what changed.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class PolicyPlan:
         lines = [
             f"Learnifier assignment plan {self.plan_id} (dates relative to {self.reference.isoformat()})",
             "",
-            f"  {'COURSE':<{width}}  {'ADD':>6}  {'ACTIVATE':>8}  {'REMOVE':>6}  {'KEEP':>6}",
+            f"  {'COURSE':<{width}}  {'ADD':>6}  {'ACTIVATE':>8}  {'REMOVE':>13}  {'KEEP':>6}",
         ]
         for course in self.courses:
             counts = course.counts()
@@ -160,7 +160,7 @@ class PolicyPlan:
                 remove = "-"
             lines.append(
                 f"  {shown(course.course.name, limit=48):<{width}}  {counts['add']:>6}  "
-                f"{counts['activate']:>8}  {remove:>6}  {counts['keep']:>6}"
+                f"{counts['activate']:>8}  {remove:>13}  {counts['keep']:>6}"
             )
         for course in self.courses:
             marks = (("+", "add"), ("~", "activate"), ("-", "remove"))
@@ -288,15 +288,18 @@ def make_plan(
             }
         )
         course_plan.plan_id = _plan_id(
-            course_policy, roster_part, _digest(_state(course_plan, index, resolved))
+            course_policy, roster_part, _digest(_state(course_plan, index)), _digest(_actions(course_plan))
         )
-    state_part = _digest([course_plan.plan_id for course_plan in plans])
+    state_part = _digest([_state(course_plan, index) for course_plan in plans])
+    actions_part = _digest(
+        {"courses": [_actions(course_plan) for course_plan in plans], "invalid": selection.invalid}
+    )
     plan = PolicyPlan(
         policy=policy,
         reference=reference,
         courses=plans,
         selection=selection,
-        plan_id=_plan_id(policy_part, roster_part, state_part),
+        plan_id=_plan_id(policy_part, roster_part, state_part, actions_part),
         refused=refused,
         hold_reason=hold_reason,
         resolved=resolved,
@@ -365,7 +368,13 @@ def _guards(policy: Policy, plans: Sequence[CoursePlan]) -> list[str]:
     return refused
 
 
-def _state(plan: CoursePlan, index: UserIndex, resolved: Mapping[int, str | None]) -> JsonObject:
+def _actions(plan: CoursePlan) -> JsonObject:
+    """What the plan of one course does, for its digest: who is found to be whom matters only
+    through it (a user that another course's apply created meanwhile changes nothing here)."""
+    return {action: getattr(plan, action) for action in (*ACTIONS, "held")}
+
+
+def _state(plan: CoursePlan, index: UserIndex) -> JsonObject:
     """What the plan of one course read from Learnifier, for its digest."""
     users = []
     for participant in plan.participants:
@@ -378,7 +387,6 @@ def _state(plan: CoursePlan, index: UserIndex, resolved: Mapping[int, str | None
             for p in plan.participants
         ),
         "participant_users": sorted(users, key=str),
-        "people": [[person.row, resolved.get(person.row)] for person in plan.selected],
     }
 
 
@@ -413,8 +421,8 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
-def _plan_id(policy_part: str, roster_part: str, state_part: str) -> str:
-    return f"{policy_part[:8]}-{roster_part[:8]}-{state_part[:8]}"
+def _plan_id(policy_part: str, roster_part: str, state_part: str, actions_part: str) -> str:
+    return f"{policy_part[:8]}-{roster_part[:8]}-{state_part[:8]}-{actions_part[:8]}"
 
 
 def check_plan_id(expected: str, plan: PolicyPlan) -> None:
@@ -430,12 +438,18 @@ def check_plan_id(expected: str, plan: PolicyPlan) -> None:
         return
     parts = expected.split("-")
     changed = []
-    if len(parts) == 3:
+    if len(parts) == 4:
         now = [value.split("-") for value in current]
-        names = ("the policy (or the date its relative dates count from)", "the roster", "Learnifier's state")
+        names = (
+            "the policy (or the date its relative dates count from)",
+            "the roster",
+            "Learnifier's state (the courses' participants)",
+        )
         for position, name in enumerate(names):
             if all(parts[position] != other[position] for other in now):
                 changed.append(name)
+        if not changed:
+            changed.append("Learnifier's users (who the roster's people are)")
     what = " and ".join(changed) if changed else "the plan's inputs"
     raise PlanChangedError(
         f"the approved plan {shown(expected)} is not the plan now ({plan.plan_id}): {what} changed since. "
