@@ -50,7 +50,7 @@ test-integration: venv
 # with a few examples each; CI runs this stage too.
 .PHONY: test-properties
 test-properties: venv
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py -ra
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/operators/test_policy_properties.py tests/hooks/test_paging.py -ra
 
 demo: venv
 	$(BIN)/python scripts/demo.py

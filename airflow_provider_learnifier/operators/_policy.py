@@ -52,7 +52,8 @@ class CoursePlan:
     """What a policy means for one course: who to add, activate, remove and keep.
 
     ``remove`` is what an apply removes; ``held`` is who it would remove were removal not held
-    back (the roster has invalid rows).
+    back (the roster has invalid rows); ``unknown``: participants kept whose listing did not say
+    whether they are activated (an apply reads each one's participation, and activates it if not).
     """
 
     course: Course
@@ -64,6 +65,7 @@ class CoursePlan:
     remove: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
     plan_id: str = ""
 
     @property
@@ -95,6 +97,8 @@ class CoursePlan:
         }
         if self.held:
             entry["removal_held"] = len(self.held)
+        if self.unknown:
+            entry["activation_unknown"] = len(self.unknown)
         entry.update(extra)
         return entry
 
@@ -187,6 +191,12 @@ class PolicyPlan:
             lines.append(f"    ... and {len(self.selection.invalid) - LISTED_PEOPLE} more")
         if self.hold_reason:
             lines.append(f"  Removal held: {self.hold_reason}.")
+        unknown = sum(len(course.unknown) for course in self.courses)
+        if unknown:
+            lines.append(
+                f"  {unknown} kept participant(s) are listed without saying whether they are activated; "
+                "the apply reads and activates them if not."
+            )
         for message in self.refused:
             lines.append(f"  Refused: {message}")
         totals = self.summary()["totals"]
@@ -326,7 +336,11 @@ def _plan_course(
             claimed.add(user_id)
         if participant is None:
             plan.add.append(person.label)
-        elif course.activate and not participant.get("activated"):
+        elif course.activate and participant.get("activated") is None:
+            # The spec lets a listing leave ``activated`` out: unknown is not "to activate".
+            plan.keep.append(person.label)
+            plan.unknown.append(person.label)
+        elif course.activate and not participant["activated"]:
             plan.activate.append(person.label)
         else:
             plan.keep.append(person.label)
