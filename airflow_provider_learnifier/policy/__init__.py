@@ -331,7 +331,7 @@ def validate_policy(source: Any, *, roster: Any = None, columns: Iterable[str] |
     if problems:
         if bad_courses is not None:  # what a schema cannot say about the other courses
             problems.extend(_compile(document, skip=bad_courses)[1])
-        raise PolicyError(problems)
+        raise PolicyError(sorted(problems, key=_course_order))
     policy, problems = _compile(document)
     if columns is None and roster is not None:
         from airflow_provider_learnifier.operators._roster import Roster, read_roster
@@ -343,6 +343,12 @@ def validate_policy(source: Any, *, roster: Any = None, columns: Iterable[str] |
     if problems or policy is None:
         raise PolicyError(problems)
     return policy
+
+
+def _course_order(problem: str) -> int:
+    """Sort problems in the order of the courses they name (the policy's own first)."""
+    match = re.match(r"course (\d+)", problem)
+    return int(match[1]) if match else 0
 
 
 def missing_columns(policy: Policy, columns: Iterable[str]) -> list[str]:
