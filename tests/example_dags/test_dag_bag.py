@@ -24,6 +24,7 @@ EXPECTED_DAGS = {
     "learnifier_close_course": "learnifier_close_course.py",
     "learnifier_participant_completion": "learnifier_participant_completion.py",
     "learnifier_on_completion": "learnifier_on_completion.py",
+    "learnifier_assignment_policy": "learnifier_assignment_policy.py",
 }
 #: The code snippets the documentation includes, by marker name, and the file that has each.
 MARKERS = {
