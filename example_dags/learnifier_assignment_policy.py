@@ -54,6 +54,7 @@ with DAG(
         "approved_plan_id": Param("", type="string", description="Apply this plan (Airflow < 3.1)."),
     },
 ):
+    # [START howto_operator_learnifier_policy_plan_approve_apply]
     plan = Plan(task_id="plan", **INPUTS, plan_path="{{ params.plan_dir }}/{{ run_id }}.json")
 
     @task.branch
@@ -74,3 +75,4 @@ with DAG(
             body="{% for c in " + PLAN + "['courses'] %}- {{ c.name }}: {{ c.counts }}\n{% endfor %}",
         )
         decide >> approve >> apply
+    # [END howto_operator_learnifier_policy_plan_approve_apply]
