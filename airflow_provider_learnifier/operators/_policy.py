@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_learnifier.exceptions import LearnifierError, LearnifierInputError
 from airflow_provider_learnifier.operators._base import id_text, shown
 from airflow_provider_learnifier.operators._bulk import UserIndex, UserMismatch
+from airflow_provider_learnifier.operators._roster import PERSON_FIELDS
 from airflow_provider_learnifier.policy import Course, Policy, Selection, canonical_json, select
 
 if TYPE_CHECKING:
@@ -410,19 +411,7 @@ def roster_digest(roster: Roster) -> str:
         {
             "row": person.row,
             "fields": {
-                name: getattr(person, name)
-                for name in (
-                    "email",
-                    "external_id",
-                    "user_id",
-                    "first_name",
-                    "last_name",
-                    "display_name",
-                    "locale",
-                    "home_org",
-                    "hard_lock",
-                )
-                if getattr(person, name) is not None
+                name: getattr(person, name) for name in PERSON_FIELDS if getattr(person, name) is not None
             },
             "attributes": dict(person.attributes),
         }

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.exceptions import LearnifierInputError
+from airflow_provider_learnifier.operators._roster import PERSON_FIELDS
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.operators._roster import Person, Roster
@@ -585,19 +586,7 @@ def column_value(person: Person, column: str) -> Any:
     return None if value == "" else value
 
 
-_PERSON_FIELD_NAMES = frozenset(
-    (
-        "email",
-        "external_id",
-        "user_id",
-        "first_name",
-        "last_name",
-        "display_name",
-        "locale",
-        "home_org",
-        "hard_lock",
-    )
-)
+_PERSON_FIELD_NAMES = frozenset(PERSON_FIELDS)
 
 
 def _text(value: Any) -> str:
