@@ -16,6 +16,7 @@ The module is imported by the operators only when a task runs.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -125,6 +126,7 @@ class Roster:
         return len(self.people) + len(self.problems)
 
 
+@functools.lru_cache(maxsize=1024)
 def field_name(column: str) -> str:
     """Normalize a column name: ``"First Name"``, ``firstName`` and ``first-name`` give ``first_name``."""
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column.strip())

@@ -28,10 +28,11 @@ PyYAML and jsonschema are imported when a policy is read, not when a DAG file im
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,7 +163,7 @@ class Condition:
     """One column's condition, compiled."""
 
     column: str
-    equals: tuple[str, ...] | None = None
+    equals: frozenset[str] | None = None
     pattern: re.Pattern[str] | None = None
     after: str | None = None
     before: str | None = None
@@ -174,34 +175,45 @@ class Condition:
 
         :raises ValueError: when a date test meets a cell that is not a date.
         """
-        value = column_value(person, self.column)
-        if self.present is not None and (value is not None) != self.present:
-            return False
-        if value is None:
-            return self.equals is None and self.pattern is None and self.after is None and self.before is None
-        text = _text(value)
-        if self.equals is not None:
-            wanted = self.equals
-            if self.ignore_case:
-                text_cmp = text.casefold()
-                if not any(text_cmp == item.casefold() for item in wanted):
+        return self.predicate(reference)(person)
+
+    def predicate(self, reference: dt.date) -> Callable[[Person], bool]:
+        """The condition as a function of a person, its relative dates resolved from ``reference``."""
+        column, equals, pattern, present, fold = (
+            self.column,
+            self.equals,
+            self.pattern,
+            self.present,
+            self.ignore_case,
+        )
+        after = resolve_date(self.after, reference) if self.after is not None else None
+        before = resolve_date(self.before, reference) if self.before is not None else None
+        dated = after is not None or before is not None
+        tests_value = equals is not None or pattern is not None or dated
+
+        def holds(person: Person) -> bool:
+            value = column_value(person, column)
+            if present is not None and (value is not None) != present:
+                return False
+            if value is None:
+                return not tests_value
+            text = value if type(value) is str else _text(value)
+            if equals is not None and (text.casefold() if fold else text) not in equals:
+                return False
+            if pattern is not None and not pattern.search(text):
+                return False
+            if dated:
+                day = roster_date(value)
+                if day is None:
+                    raise ValueError(
+                        f"{column} {text[:40]!r} is not a date (YYYY-MM-DD), and the policy compares "
+                        "it as one"
+                    )
+                if (after is not None and day < after) or (before is not None and day >= before):
                     return False
-            elif text not in wanted:
-                return False
-        if self.pattern is not None and not self.pattern.search(text):
-            return False
-        if self.after is not None or self.before is not None:
-            day = roster_date(value)
-            if day is None:
-                raise ValueError(
-                    f"{self.column} {text[:40]!r} is not a date (YYYY-MM-DD), and the policy compares "
-                    "it as one"
-                )
-            after = resolve_date(self.after, reference) if self.after is not None else None
-            before = resolve_date(self.before, reference) if self.before is not None else None
-            if (after is not None and day < after) or (before is not None and day >= before):
-                return False
-        return True
+            return True
+
+        return holds
 
 
 @dataclass(frozen=True)
@@ -214,17 +226,25 @@ class Selector:
 
     def holds(self, person: Person, reference: dt.date) -> bool:
         """Tell whether the selector selects the person."""
+        return self.predicate(reference)(person)
+
+    def predicate(self, reference: dt.date) -> Callable[[Person], bool]:
+        """The selector as a function of a person (built once per plan: a plan asks it often)."""
         if self.kind == "everyone":
-            return True
+            return lambda person: True
         if self.kind == "nobody":
-            return False
+            return lambda person: False
+        tests = [condition.predicate(reference) for condition in self.conditions]
+        tests += [part.predicate(reference) for part in self.parts]
         if self.kind == "not":
-            return not self.parts[0].holds(person, reference)
+            (inner,) = tests
+            return lambda person: not inner(person)
         if self.kind == "or":
-            return any(part.holds(person, reference) for part in self.parts)
-        return all(c.holds(person, reference) for c in self.conditions) and all(
-            part.holds(person, reference) for part in self.parts
-        )
+            return lambda person: any(test(person) for test in tests)
+        if len(tests) == 1:
+            return tests[0]
+
+        return lambda person: all(test(person) for test in tests)
 
     def columns(self) -> list[str]:
         """The roster columns the selector reads, in order."""
@@ -543,13 +563,15 @@ def _compile_selector(raw: Any, where: str, problems: list[str]) -> Selector:
 def _compile_condition(column: str, raw: Any, where: str, problems: list[str]) -> Condition:
     if not isinstance(raw, Mapping):
         values = raw if isinstance(raw, list) else [raw]
-        return Condition(column, equals=tuple(_text(value) for value in values))
-    equals: tuple[str, ...] | None = None
+        return Condition(column, equals=frozenset(_text(value) for value in values))
+    equals: frozenset[str] | None = None
     if "equals" in raw:
-        equals = (_text(raw["equals"]),)
+        equals = frozenset((_text(raw["equals"]),))
     if "in" in raw:
-        listed = tuple(_text(value) for value in raw["in"])
-        equals = listed if equals is None else tuple(value for value in equals if value in listed)
+        listed = frozenset(_text(value) for value in raw["in"])
+        equals = listed if equals is None else equals & listed
+    if equals is not None and raw.get("ignore_case"):
+        equals = frozenset(value.casefold() for value in equals)
     pattern = None
     if "matches" in raw:
         try:
@@ -603,7 +625,13 @@ def roster_date(value: Any) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    match = _ISO_DATE.match(str(value).strip())
+    return _date_of_text(str(value).strip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_of_text(text: str) -> dt.date | None:
+    """Text's date (cached: a roster repeats its dates)."""
+    match = _ISO_DATE.match(text)
     if match is None:
         return None
     try:
@@ -612,6 +640,7 @@ def roster_date(value: Any) -> dt.date | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def resolve_date(value: Any, reference: dt.date, *, strict: bool = True) -> dt.date | None:
     """A policy date: ``YYYY-MM-DD``, ``today``, or ``-90d`` / ``+2w`` from ``reference``.
 
@@ -658,13 +687,14 @@ def select(policy: Policy, roster: Roster, reference: dt.date) -> Selection:
     """
     invalid = [dict(problem) for problem in roster.problems]
     chosen: dict[str, list[Person]] = {course.key: [] for course in policy.courses}
+    tests = [(course.key, course.who.predicate(reference)) for course in policy.courses]
     unmatched = []
     for person in roster.people:
         picked = []
         try:
-            for course in policy.courses:
-                if course.who.holds(person, reference):
-                    picked.append(course.key)
+            for key, test in tests:
+                if test(person):
+                    picked.append(key)
         except ValueError as error:
             invalid.append({"person": person.label, "row": person.row, "reason": str(error)})
             continue

@@ -416,3 +416,30 @@ def test_invalid_rows_fail_the_apply_before_any_change_unless_allowed(sim):
     result = apply(roster=roster, max_failures=1)
     assert counts(result)["security"] == {**ZERO, "add": 4}
     assert "former@acme.example" in enrolled(sim, "security"), "removed on an incomplete picture"
+
+
+def test_a_crash_mid_way_then_a_rerun_ends_in_the_state_the_policy_selects(sim, mocker):
+    real = LearnifierHook.add_participant
+    calls = Counter[str]()
+
+    def crash_on_the_fourth(self: LearnifierHook, *args: Any, **kwargs: Any) -> Any:
+        calls["add"] += 1
+        if calls["add"] == 4:
+            raise KeyboardInterrupt("the worker died")  # not an error the engine handles
+        return real(self, *args, **kwargs)
+
+    mocker.patch.object(LearnifierHook, "add_participant", crash_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        apply()
+    mocker.stopall()
+    assert 0 < sum(len(enrolled(sim, course)) for course in COURSES) < 7
+
+    result = apply()
+
+    assert result["failed"] == 0
+    assert all(course["counts"]["remove"] == 0 for course in result["courses"])
+    assert set(enrolled(sim, "security")) == {row["Email"] for row in ROSTER}
+    assert set(enrolled(sim, "sales-onboarding")) == {"ada@acme.example", "bo@acme.example"}
+    emails = Counter(u.get("primaryEmail") for u in sim.state.snapshot()["users"])
+    assert max(emails.values()) == 1
+    assert counts(plan())["security"] == {**ZERO, "keep": 4}
