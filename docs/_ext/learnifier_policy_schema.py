@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
 if TYPE_CHECKING:
@@ -47,7 +46,11 @@ def type_of(schema: dict[str, Any], node: dict[str, Any]) -> str:
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[-1]
         target = resolve(schema, node["$ref"][1:])
-        return type_of(schema, target) if name in ("activate", "remove", "value", "date") else name
+        return (
+            type_of(schema, target)
+            if name in ("activate", "remove", "max_removals", "value", "date")
+            else name
+        )
     if "const" in node:
         return json.dumps(node["const"])
     if "enum" in node:
@@ -123,12 +126,15 @@ class LearnifierPolicyReference(SphinxDirective):
         path = Path(self.config.learnifier_policy_schema)
         self.env.note_dependency(str(path))
         schema = json.loads(path.read_text(encoding="utf-8"))
-        from docutils import nodes as docutils_nodes
+        # The reference is reStructuredText; the page may be MyST Markdown: parse it on its own.
+        from docutils.core import publish_doctree
 
-        container = docutils_nodes.section()
-        container.document = self.state.document
-        self.state.nested_parse(StringList(reference_lines(schema), source=str(path)), 0, container)
-        return list(container.children)
+        doctree = publish_doctree(
+            "\n".join(reference_lines(schema)),
+            source_path=str(path),
+            settings_overrides={"report_level": 2, "halt_level": 2, "input_encoding": "unicode"},
+        )
+        return list(doctree.children)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
