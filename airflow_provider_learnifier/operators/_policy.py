@@ -22,6 +22,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier.exceptions import LearnifierError, LearnifierInputError
@@ -428,9 +429,10 @@ def _plan_id(policy_part: str, roster_part: str, state_part: str, actions_part: 
     return f"{policy_part[:8]}-{roster_part[:8]}-{state_part[:8]}-{actions_part[:8]}"
 
 
-def check_plan_id(expected: str, plan: PolicyPlan) -> None:
+def check_plan_id(expected: str, plan: PolicyPlan, *, course: str | None = None) -> None:
     """Refuse unless ``expected`` is the plan's id (or, with one course in scope, that course's).
 
+    :param course: the course the apply was limited to, if any (the error then says which id to give).
     :raises PlanChangedError: naming what changed: the policy, the roster, or Learnifier's state.
     """
     expected = str(expected).strip()
@@ -454,9 +456,15 @@ def check_plan_id(expected: str, plan: PolicyPlan) -> None:
         if not changed:
             changed.append("Learnifier's users (who the roster's people are)")
     what = " and ".join(changed) if changed else "the plan's inputs"
+    hint = ""
+    if course is not None:
+        hint = (
+            f" An apply limited to course {shown(course)!r} compares its plan_id with that course's own "
+            "(the plan_id of its entry in the plan's courses), not with the whole plan's."
+        )
     raise PlanChangedError(
         f"the approved plan {shown(expected)} is not the plan now ({plan.plan_id}): {what} changed since. "
-        "Nothing was changed; plan again and approve the new plan."
+        f"Nothing was changed; plan again and approve the new plan.{hint}"
     )
 
 
@@ -557,8 +565,7 @@ def write_plan(path: Any, plan: PolicyPlan) -> str:
     target = roster_file(str(path)) if isinstance(path, str) else path
     if target is None:
         raise LearnifierInputError(f"plan_path must be a file path or URL, not {shown(path)!r}")
-    parent = getattr(target, "parent", None)
-    if parent is not None and hasattr(parent, "mkdir"):
-        parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(target, Path) and type(target).__module__ == "pathlib":  # object stores have no folders
+        target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(plan.full(), indent=2, ensure_ascii=False) + "\n")
     return str(target)

@@ -213,7 +213,7 @@ class LearnifierPolicyApplyOperator(_LearnifierPolicyOperator):
 
         plan, index = self._plan(hook, context)
         if not blank(self.plan_id):
-            check_plan_id(str(self.plan_id), plan)
+            check_plan_id(str(self.plan_id), plan, course=None if blank(self.course) else str(self.course))
         removing = any(course_plan.course.remove for course_plan in plan.courses)
         if removing and not roster_people(plan) and not self.allow_empty_roster:
             raise LearnifierInputError(

@@ -336,9 +336,14 @@ def test_a_plan_id_is_stable_for_equal_inputs(sim):
 
 
 def test_the_course_argument_reads_and_applies_one_course(sim):
+    whole = plan()
+    sim.clear_exchanges()
     summary = plan(course="leaders")
     assert [course["course"] for course in summary["courses"]] == ["leaders"]
     assert len(requests(sim)) == 1 + 2
+    assert summary["courses"][0]["plan_id"] == whole["courses"][2]["plan_id"]
+    with pytest.raises(PlanChangedError, match="compares its plan_id with that course's own"):
+        apply(course="leaders", plan_id=whole["plan_id"])
     result = apply(course="leaders", plan_id=summary["courses"][0]["plan_id"])
     assert counts(result) == {"leaders": {**ZERO, "add": 1}}
     assert enrolled(sim, "security") == {}
@@ -443,3 +448,8 @@ def test_a_crash_mid_way_then_a_rerun_ends_in_the_state_the_policy_selects(sim, 
     emails = Counter(u.get("primaryEmail") for u in sim.state.snapshot()["users"])
     assert max(emails.values()) == 1
     assert counts(plan())["security"] == {**ZERO, "keep": 4}
+
+
+def test_the_full_plan_goes_to_an_object_store_url(sim, tmp_path):
+    summary = plan(plan_path=f"file://{tmp_path}/plan.json")
+    assert json.loads((tmp_path / "plan.json").read_text())["plan_id"] == summary["plan_id"]
