@@ -61,7 +61,7 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # the assignment policy phase adds two Airflow runs (about 2 minutes)
     )
     output = result.stdout
 
