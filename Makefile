@@ -73,7 +73,7 @@ test-distributed: $(DISTRIBUTED_STAMP)
 .PHONY: test-properties
 test-properties: venv
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py \
-		tests/test_participant_states.py tests/operators/test_nudge_ledger.py -ra
+		tests/test_participant_states.py tests/operators/test_nudge_ledger.py tests/operators/test_policy_properties.py -ra
 
 demo: venv
 	$(BIN)/python scripts/demo.py

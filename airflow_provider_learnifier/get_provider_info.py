@@ -37,6 +37,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_learnifier.operators.nudges",
                     "airflow_provider_learnifier.operators.org_units",
                     "airflow_provider_learnifier.operators.participants",
+                    "airflow_provider_learnifier.operators.policy",
                     "airflow_provider_learnifier.operators.projects",
                     "airflow_provider_learnifier.operators.reporting",
                     "airflow_provider_learnifier.operators.user_groups",

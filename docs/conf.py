@@ -25,6 +25,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
     "learnifier_examples",
+    "learnifier_policy_schema",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -47,6 +48,8 @@ html_static_path: list[str] = []
 
 # The example DAGs the guides show parts of (see _ext/learnifier_examples.py).
 learnifier_examples_dir = str(REPO / "example_dags")
+# The assignment policy's JSON Schema, which its reference is made from (_ext/learnifier_policy_schema.py).
+learnifier_policy_schema = str(REPO / "airflow_provider_learnifier" / "policy" / "schema.json")
 
 # Pages other people write (benchmarks.md, reliability.md) join the "Quality" section of the
 # table of contents as soon as they exist: a toctree entry for a missing page is a build error.

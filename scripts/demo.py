@@ -19,7 +19,10 @@
    with the provider's hook and lets them complete it one by one; each completion becomes an
    asset event, a DAG run and a certificate record. Then stops that Airflow (see
    :func:`run_event_driven`). About a minute.
-5. Prints where the reports are and the summary of the last one (saying whom the offboarding
+5. Plans and applies the assignment policy of ``learnifier_assignment_policy`` (its courses are
+   made in the simulator first) for January's HR export, then plans it again for March's (two
+   left, one moved, one joined), and prints both plans (see :func:`run_assignment_policy`).
+6. Prints where the reports are and the summary of the last one (saying whom the offboarding
    removed since the enrollment), and the certificates, and exits 0; or, when a DAG fails, the
    end of its log, and exits 1.
 
@@ -490,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             raise DemoFailed("the enrollment's completion sensor never checked the project")
         if not onboarding.completed:
             raise DemoFailed("the new hire's completion sensor never checked the onboarding project")
+        plans = run_assignment_policy(simulator, airflow, env, logs, reports / "plans", args.verbose)
         certificates = reports / "certificates"
         records = run_event_driven(simulator, Path(airflow_home), certificates, logs / "airflow-deployment")
 
@@ -514,7 +518,73 @@ def main(argv: list[str] | None = None) -> int:
             " learnifier_offboarding removed those who left the company (no longer on the roster)."
         )
     print_certificates(records, certificates)
+    print_plans(plans)
     return 0
+
+
+# ---------------------------------------------------------------- the assignment policy
+
+POLICY_DAG = "learnifier_assignment_policy"
+#: The courses of example_dags/learnifier_assignment_policy.yaml, and their course designs.
+POLICY_COURSES = {
+    "acme-code-of-conduct-2026": seed.CODE_OF_CONDUCT_DESIGN_ID,
+    "acme-sales-onboarding-2026": seed.ONBOARDING_DESIGN_ID,
+    "acme-people-leaders-2026": seed.ONBOARDING_DESIGN_ID,
+}
+#: The HR exports the policy is planned for, and the day its relative dates (-90d) count from.
+POLICY_ROSTERS = (
+    ("January", EXAMPLE_DAGS / "data" / "acme_hr_2026-01.csv", "2026-01-31"),
+    ("March", EXAMPLE_DAGS / "data" / "acme_hr_2026-03.csv", "2026-03-31"),
+)
+
+
+def run_assignment_policy(
+    simulator: LearnifierSimulator, airflow: str, env: dict[str, str], logs: Path, plans: Path, verbose: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """Run the policy DAG for January (it only adds: plan, then apply), then plan March's export.
+
+    March's plan removes people, so its DAG run would wait for a person's approval: the demo runs
+    its ``plan`` task alone (``airflow tasks test``). Returns each month's full plan.
+    """
+    for external_id, design_id in POLICY_COURSES.items():
+        simulator.state.add_project(
+            str(seed.DEMO_ORG_UNIT_ID),
+            {"designId": design_id, "name": external_id, "externalId": external_id},
+        )
+    result = []
+    for month, roster, reference_date in POLICY_ROSTERS:
+        folder = plans / month.lower()
+        conf = {"roster": str(roster), "reference_date": reference_date, "plan_dir": str(folder)}
+        if month == "January":
+            say(f"Running {POLICY_DAG} for {month}'s HR export ...")
+            command = [airflow, "dags", "test", POLICY_DAG, "--conf", json.dumps(conf)]
+        else:
+            say(f"Planning {POLICY_DAG} for {month}'s HR export ...")
+            command = [airflow, "tasks", "test", POLICY_DAG, "plan", "--task-params", json.dumps(conf)]
+        seconds = run_logged(command, env, logs / f"{POLICY_DAG}-{month.lower()}.log", verbose)
+        say(f"  {POLICY_DAG} ({month}): success ({seconds:.0f} s)")
+        written = sorted(folder.glob("*.json"))
+        if not written:
+            raise DemoFailed(f"{POLICY_DAG} wrote no plan into {folder}")
+        result.append((month, json.loads(written[-1].read_text(encoding="utf-8"))))
+    return result
+
+
+def print_plans(plans: list[tuple[str, dict[str, Any]]]) -> None:
+    """Print each plan the way the plan task logs it: a line per course, then who changes."""
+    for month, plan in plans:
+        say(f"\nAssignment plan for {month}'s HR export ({plan['plan_id']}):")
+        for course in plan["courses"]:
+            counts = course["counts"]
+            say(
+                f"  {course['name']:<28} add {counts['add']:>2}  activate {counts['activate']:>2}  "
+                f"remove {counts['remove']:>2}  keep {counts['keep']:>2}"
+            )
+            people = course["people"]
+            for mark, action in (("+", "add"), ("~", "activate"), ("-", "remove")):
+                for person in people[action]:
+                    say(f"      {mark} {person}")
+        say(f"  {plan['unmatched']} row(s) match no course; {plan['invalid']} row(s) are invalid.")
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -127,6 +127,15 @@ class UserIndex:
     def __len__(self) -> int:
         return len(self.by_id)
 
+    def remember(self, person: Person, user_id: str) -> None:
+        """Add the user just found or created for ``person``, so that later lookups find it."""
+        user = {"id": user_id, "externalId": person.external_id, "primaryEmail": person.email}
+        self.by_id.setdefault(user_id, user)
+        if person.external_id:
+            self.by_external_id.setdefault(person.external_id, user)
+        if person.email:
+            self.by_email.setdefault(person.email.casefold(), user)
+
     def find(
         self, person: Person, match_by: Sequence[str] = ("external_id", "email")
     ) -> Mapping[str, Any] | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,13 +115,27 @@ class Enrollment:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self, roster: Roster) -> JsonObject:
-        """Enroll the roster's people; return the summary. Per-person failures are in it, not raised."""
+    def run(
+        self,
+        roster: Roster,
+        *,
+        participants: Sequence[Mapping[str, Any]] | None = None,
+        index: UserIndex | None = None,
+    ) -> JsonObject:
+        """Enroll the roster's people; return the summary. Per-person failures are in it, not raised.
+
+        :param participants: the project's participants, when the caller has just read them.
+        :param index: the account's users, when the caller has read them; the users this run
+            creates are added to it (an assignment policy shares one index across its courses).
+        """
         for problem in roster.problems:
             self.tally.fail(problem["row"], problem["person"], problem["reason"], row=problem["row"])
-        participants = self.hook.list_participants(self.org_id, self.project_id)
+        if participants is None:
+            participants = list(self.hook.list_participants(self.org_id, self.project_id))
         self.participants_by_user = {id_text(p["userId"]): p for p in participants if p.get("userId")}
-        if self.remove_missing or any(not person.user_id for person in roster.people):
+        if index is not None:
+            self.index = index
+        elif self.remove_missing or any(not person.user_id for person in roster.people):
             self.index = UserIndex.load(self.hook)
         self.log.info(
             "Project %s/%s has %d participant(s); the account has %s user(s). %s %d person(s), "
@@ -200,6 +214,7 @@ class Enrollment:
                 self.tally.add("created_users", person.row, person.label)
                 return _Resolved(person, None)
             user_id, created = self._create_user(person)
+            self.index.remember(person, user_id)
             if created:
                 self.tally.add("created_users", person.row, person.label)
             return _Resolved(person, user_id)

@@ -6,7 +6,9 @@ path of a CSV, JSON or JSON Lines file: a local path, a :class:`pathlib.Path`, o
 
 Column names are forgiving: ``Email``, ``primaryEmail`` and ``e-mail`` all mean ``email``;
 ``externalId`` and ``extid`` mean ``external_id``; ``userId`` and ``uuid`` mean ``user_id``.
-Unknown columns (a department, say) are ignored. Empty cells count as absent.
+Other columns (a department, say) are not person fields: the enroll operator ignores them, and
+they are kept, under their normalized names, in :attr:`Person.attributes` for the selectors of an
+:doc:`assignment policy </guides/assignment-policy>`. Empty cells count as absent.
 
 The module is imported by the operators only when a task runs.
 """
@@ -14,12 +16,13 @@ The module is imported by the operators only when a task runs.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
@@ -77,6 +80,8 @@ class Person:
     """One checked roster row.
 
     :param row: the row's 1-based position among the roster's rows (a CSV header is not a row).
+    :param attributes: the row's other columns (a department, a hire date...), by normalized
+        name (:func:`field_name`), empty cells left out.
     """
 
     row: int
@@ -89,6 +94,7 @@ class Person:
     locale: str | None = None
     home_org: int | str | None = None
     hard_lock: bool | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -106,11 +112,13 @@ class Person:
 
 @dataclass(frozen=True)
 class Roster:
-    """A read roster: its good rows, its bad rows, and the columns that were ignored."""
+    """A read roster: its good rows, its bad rows, the columns that were ignored, and all its
+    columns by normalized name."""
 
     people: list[Person]
     problems: list[dict[str, Any]]
     ignored_columns: list[str]
+    columns: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -118,6 +126,7 @@ class Roster:
         return len(self.people) + len(self.problems)
 
 
+@functools.lru_cache(maxsize=1024)
 def field_name(column: str) -> str:
     """Normalize a column name: ``"First Name"``, ``firstName`` and ``first-name`` give ``first_name``."""
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column.strip())
@@ -335,7 +344,14 @@ def read_roster(source: Any, *, what: str = "roster", identifiers: Sequence[str]
             continue
         assert person is not None
         people.append(person)
-    return Roster(people=people, problems=problems, ignored_columns=list(ignored))
+    columns = {
+        field_name(column): None
+        for raw in raw_rows
+        if isinstance(raw, Mapping)
+        for column in raw
+        if isinstance(column, str)
+    }
+    return Roster(people=people, problems=problems, ignored_columns=list(ignored), columns=tuple(columns))
 
 
 def roster_error(roster: Roster, *, what: str = "roster", max_failures: int = 0) -> LearnifierInputError:
@@ -358,22 +374,25 @@ def _check_row(
             f"is a {type(raw).__name__} ({raw!r:.60}), not an object with an email, external_id or user_id",
         )
     values: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
     for column, value in raw.items():
         if not isinstance(column, str):
             return None, f"has a column name that is not text: {column!r}"
         name = field_name(column)
-        if name not in PERSON_FIELDS:
-            ignored.setdefault(column)
-            continue
         if isinstance(value, str):
             value = value.strip()
+        if name not in PERSON_FIELDS:
+            ignored.setdefault(column)
+            if value is not None and value != "":
+                attributes.setdefault(name, value)
+            continue
         if value is None or value == "":
             continue
         if name in values and values[name] != value:
             return None, f"gives {name} twice, as {shown(values[name])!r} and {shown(value)!r}"
         values[name] = value
     try:
-        person = Person(row=number, **_typed(values))
+        person = Person(row=number, attributes=attributes, **_typed(values))
     except ValueError as error:
         texts = {name: value for name, value in values.items() if isinstance(value, str)}
         partial = Person(

@@ -32,6 +32,7 @@ EXPECTED = {
     "simulator_capacity": {"targets": 0},
     "event_watchers": {"targets": 1},
     "rate_limits": {"targets": 10},
+    "assignment_policy": {"targets": 4},
 }
 
 

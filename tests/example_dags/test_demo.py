@@ -61,7 +61,7 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # the assignment policy phase adds two Airflow runs (about 2 minutes)
     )
     output = result.stdout
 
@@ -78,6 +78,13 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         "learnifier_progress_summary",
     ):
         assert re.search(rf"^  {dag_id}: success \(\d+ s\)$", output, re.MULTILINE), dag_id
+    # The assignment policy: January's export planned and applied, March's planned; both printed.
+    for month in ("January", "March"):
+        assert re.search(rf"^  learnifier_assignment_policy \({month}\): success", output, re.MULTILINE)
+        assert f"Assignment plan for {month}'s HR export" in output
+    march = output.split("Assignment plan for March's HR export", 1)[1]
+    assert re.search(r"^  acme-code-of-conduct-2026 +add  1  activate  0  remove  2  keep  6$", march, re.M)
+    assert re.search(r"^      - E2007$", march, re.MULTILINE)
     # The completion wait ended because the demo let people complete the course, check by check.
     # How many complete per printed step depends on how the sensor's checks fall between the
     # demo's looks at the simulator; what must hold is a rising count that ends with everyone.

@@ -32,41 +32,18 @@ from airflow_provider_learnifier.exceptions import LearnifierError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.participants import LearnifierEnrollOperator
 from learnifier_simulator import FaultConfig, LearnifierSimulator, seed
-from learnifier_simulator.variants import SpecVariants
+from tests.operators.variants import faults, variants
 
 if TYPE_CHECKING:
     import pytest
+
+    from learnifier_simulator.variants import SpecVariants
 
 
 CONNECTION_VARIABLE = "AIRFLOW_CONN_LEARNIFIER_DEFAULT"
 #: Retry at once: the faults here are about what is applied, not about waiting.
 FAST_RETRIES = {"backoff_factor": 0.001, "max_retries": 3}
 PROJECT = seed.DEMO_PROJECT_ID
-
-variants = st.builds(
-    SpecVariants,
-    seed=st.integers(0, 2**32 - 1),
-    users_page_cap=st.integers(1, 6),
-    random_page_sizes=st.booleans(),
-    paging_headers=st.booleans(),
-    ignore_undeclared_fields=st.booleans(),
-    extra_fields=st.booleans(),
-    id_types=st.booleans(),
-    any_2xx=st.booleans(),
-    drop_optional=st.booleans(),
-    shuffle=st.booleans(),
-)
-faults = st.one_of(
-    st.none(),
-    st.builds(
-        FaultConfig,
-        error_rate=st.sampled_from([0.0, 0.05, 0.1]),
-        error_statuses=st.just((500, 502, 504)),
-        drop_rate=st.sampled_from([0.0, 0.05, 0.1]),
-        drop_after_apply_share=st.sampled_from([0.0, 0.5, 1.0]),
-        seed=st.integers(0, 2**32 - 1),
-    ),
-)
 
 
 @contextmanager

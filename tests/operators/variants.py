@@ -6,6 +6,9 @@ sent and what it got back. They give one particular answer the spec permits at o
 request (a 204 to a PATCH, a 409 to one add), where the simulator's spec-variant mode
 (:class:`~learnifier_simulator.variants.SpecVariants`) varies answers at
 random. Both are undone by ``monkeypatch`` at the end of the test.
+
+:data:`variants` and :data:`faults` are the Hypothesis strategies of the property tests: every
+way the spec lets answers vary, and random server faults (or none).
 """
 
 from __future__ import annotations
@@ -14,12 +17,43 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hypothesis import strategies as st
+
+from learnifier_simulator import FaultConfig
+from learnifier_simulator.variants import SpecVariants
+
 if TYPE_CHECKING:
     import pytest
 
     from learnifier_simulator import LearnifierSimulator
     from learnifier_simulator.dispatch import HttpRequest, Outcome
     from learnifier_simulator.messages import ApiResponse
+
+
+variants = st.builds(
+    SpecVariants,
+    seed=st.integers(0, 2**32 - 1),
+    users_page_cap=st.integers(1, 6),
+    random_page_sizes=st.booleans(),
+    paging_headers=st.booleans(),
+    ignore_undeclared_fields=st.booleans(),
+    extra_fields=st.booleans(),
+    id_types=st.booleans(),
+    any_2xx=st.booleans(),
+    drop_optional=st.booleans(),
+    shuffle=st.booleans(),
+)
+faults = st.one_of(
+    st.none(),
+    st.builds(
+        FaultConfig,
+        error_rate=st.sampled_from([0.0, 0.05, 0.1]),
+        error_statuses=st.just((500, 502, 504)),
+        drop_rate=st.sampled_from([0.0, 0.05, 0.1]),
+        drop_after_apply_share=st.sampled_from([0.0, 0.5, 1.0]),
+        seed=st.integers(0, 2**32 - 1),
+    ),
+)
 
 
 def _wrap(
