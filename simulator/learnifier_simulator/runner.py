@@ -7,6 +7,7 @@ import json
 import shutil
 import tempfile
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -323,6 +324,27 @@ class LearnifierSimulator:
     ) -> list[JsonObject]:
         """Let activated participants complete activities; see :meth:`SimulatorState.advance_progress`."""
         return self.state.advance_progress(project_id, participant_id, activities, complete)
+
+    def now(self) -> datetime:
+        """The simulated time (UTC); see :meth:`SimulatorState.now`."""
+        return self.state.now()
+
+    def advance_clock(self, by: timedelta) -> datetime:
+        """Let simulated time pass (or go back): later activations and accesses are stamped so.
+
+        :return: the new simulated time.
+        """
+        return self.state.advance_clock(by)
+
+    def set_participant_times(self, participant_id: str | int, **times: datetime | None) -> JsonObject:
+        """Set a participation's ``firstActivation``, ``lastActivation``, ``firstAccess``, ``lastAccess``
+        or ``expiration`` (keyword arguments by those names); ``None`` makes one never happened.
+
+        See :meth:`SimulatorState.set_participant_times`.
+
+        :return: the participation's new representation.
+        """
+        return self.state.set_participant_times(participant_id, times)
 
     def set_participant_error(self, participant_id: str | int, message: str | None) -> JsonObject:
         """Put a participation into error with ``message``, or clear its error with ``None``.

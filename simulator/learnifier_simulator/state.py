@@ -18,7 +18,7 @@ import itertools
 import secrets
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from learnifier_simulator.messages import ApiError
@@ -43,6 +43,16 @@ if TYPE_CHECKING:
 
 #: How long an activation gives a participant access.
 ACCESS_PERIOD = timedelta(days=365)
+
+#: The participation timestamps a test may set (:meth:`SimulatorState.set_participant_times`):
+#: their API names and the attributes of :class:`~learnifier_simulator.models.Participant`.
+PARTICIPANT_TIME_FIELDS: dict[str, str] = {
+    "firstActivation": "first_activation",
+    "lastActivation": "last_activation",
+    "firstAccess": "first_access",
+    "lastAccess": "last_access",
+    "expiration": "expiration",
+}
 DEFAULT_PROJECT_COUNTRY = "SE"
 DEFAULT_PROJECT_TIMEZONE = "Europe/Stockholm"
 
@@ -130,6 +140,8 @@ class SimulatorState:
     def __init__(self, base_url: str = "") -> None:
         self.base_url = base_url
         self._lock = threading.Lock()
+        #: How far the simulated clock is ahead of the real one (see :meth:`now`).
+        self._clock_offset = timedelta(0)
         self._next_ids = dict(FIRST_IDS)
         self._org_units: dict[str, OrgUnit] = {}
         self._course_designs: dict[str, CourseDesign] = {}
@@ -196,6 +208,50 @@ class SimulatorState:
         """Return the next id each kind of record gets, by kind name (to save the state)."""
         with self._lock:
             return {kind.__name__: next_id for kind, next_id in self._next_ids.items()}
+
+    # ------------------------------------------------------------------ simulated time
+
+    def now(self) -> datetime:
+        """The simulated time (UTC): the clock plus what :meth:`advance_clock` added.
+
+        Activation, progress and creation times are read from it, so a test that moves it sees
+        ``firstActivation``, ``lastAccess``, ``expiration``... as if that much time had passed.
+        """
+        return utc_now() + self._clock_offset
+
+    def advance_clock(self, by: timedelta) -> datetime:
+        """Move the simulated time forward (or back, with a negative ``by``); return the new time."""
+        if not isinstance(by, timedelta):
+            raise TypeError(f"by must be a timedelta, not {type(by).__name__}")
+        with self._lock:
+            self._clock_offset += by
+            return self.now()
+
+    def set_participant_times(
+        self, participant_id: str | int, times: Mapping[str, datetime | None]
+    ) -> JsonObject:
+        """Set a participation's timestamps, as if its history had been so; ``None`` clears one.
+
+        :param participant_id: the participation's id.
+        :param times: new values by API name (see :data:`PARTICIPANT_TIME_FIELDS`): timezone-aware
+            datetimes, or ``None`` for never (the member is then left out of answers). Others are
+            kept.
+        :return: the participation's new representation.
+        :raises ApiError: 404 for an unknown participation, 422 for an unknown name or a value
+            that is no timezone-aware datetime.
+        """
+        for name, value in times.items():
+            if name not in PARTICIPANT_TIME_FIELDS:
+                raise ApiError(422, f"No participation timestamp {name!r}", field=name)
+            if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+                raise ApiError(422, f"{name} must be a timezone-aware datetime or None", field=name)
+        with self._lock:
+            participant = self._participants.get(_id_key(participant_id))
+            if participant is None:
+                raise ApiError(404, f"No participant {participant_id!r}", field="participantId")
+            for name, value in times.items():
+                setattr(participant, PARTICIPANT_TIME_FIELDS[name], value)
+            return participant.to_api(self.base_url)
 
     def reserve_ids(self, next_ids: Mapping[str, int]) -> None:
         """Allocate later ids from at least ``next_ids`` (by kind name), so that none is reused."""
@@ -342,7 +398,7 @@ class SimulatorState:
                 org_id=unit.id,
                 design_id=design.id,
                 name=body["name"],
-                created=utc_now(),
+                created=self.now(),
                 activities_total=design.activities_total,
                 created_by=created_by,
                 external_id=external_id,
@@ -466,7 +522,7 @@ class SimulatorState:
                     f"Participant {participant.id} could not be activated",
                     details={"failures": [failure | {"productId": str(project.id)} for failure in failures]},
                 )
-            now = utc_now()
+            now = self.now()
             participant.activated = True
             participant.first_activation = participant.first_activation or now
             participant.last_activation = now
@@ -505,7 +561,7 @@ class SimulatorState:
             raise ApiError(422, "'activities' must be a non-negative integer", field="activities")
         with self._lock:
             advanced = []
-            now = utc_now()
+            now = self.now()
             candidates: Iterable[Participant]
             if participant_id is not None:
                 one = self._participants.get(_id_key(participant_id))
@@ -655,7 +711,7 @@ class SimulatorState:
             raise ApiError(422, f"No organization unit {home_org!r}", field="homeOrg")
 
     def _create_user(self, **fields: Any) -> User:
-        user = User(id=str(uuid.uuid4()), created=utc_now(), **fields)
+        user = User(id=str(uuid.uuid4()), created=self.now(), **fields)
         if user.display_name is None:
             names = " ".join(name for name in (user.first_name, user.last_name) if name)
             user.display_name = names or user.primary_email
