@@ -53,8 +53,8 @@ test-properties: venv
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py -ra
 
 # Headless Chromium from Debian's packages, for the tests that open the at-risk page in a real
-# browser (tests/operators/test_at_risk_page.py). `make test` runs them where `chromium` is found
-# and skips them elsewhere; CI installs it first (.ci/run), and there a missing browser fails them.
+# browser (tests/browser.py). `make test` runs them where `chromium` is found and skips them
+# elsewhere; CI installs it first (.ci/run), and there (CI set) a missing browser fails them.
 .PHONY: browser
 browser:
 	command -v chromium >/dev/null 2>&1 || { apt-get update && \

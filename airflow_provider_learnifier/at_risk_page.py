@@ -321,8 +321,8 @@ class AtRiskPage:
             rows.append(
                 f'<tr data-participant="{_text(row.get("participant_id"))}">'
                 f'<th scope="row" data-label="Person"><bdi>{_text(who)}</bdi></th>'
-                f'<td data-label="Employee id"><bdi>{_text(row.get("user_external_id"))}</bdi></td>'
-                f'<td data-label="State">{_text(", ".join(labels[name] for name in person.states))}</td>'
+                f'<td data-label="Employee id">{_isolated(row.get("user_external_id"))}</td>'
+                f'<td data-label="State">{_states_text(person.states, labels, row.get("error_message"))}</td>'
                 f'<td data-label="Activities">{_activities(row)}</td>'
                 f'<td data-label="Last access">{_time(row.get("last_access"), "never")}</td>'
                 f'<td data-label="Expires">{_time(row.get("expiration"), "no expiry")}</td>'
@@ -387,6 +387,11 @@ def _with_table_roles(markup: str) -> str:
     return markup
 
 
+def _isolated(value: Any) -> str:
+    """Outside text, escaped and isolated (``<bdi>``); nothing for none."""
+    return f"<bdi>{_text(value)}</bdi>" if value not in (None, "") else ""
+
+
 def _share(count: int, total: int) -> float:
     return count / total if total else 0.0
 
@@ -400,6 +405,17 @@ def _time(value: Any, missing: str = "") -> str:
     return f'<time datetime="{_text(text)}">{_text(shown)}</time>'
 
 
+def _states_text(states: Sequence[str], labels: Mapping[str, str], error_message: Any) -> str:
+    """The states of a person at risk; ``In error`` says Learnifier's reason."""
+    shown = []
+    for name in states:
+        text = _text(labels[name])
+        if name == "in_error" and error_message:
+            text += f" (<bdi>{_text(error_message)}</bdi>)"
+        shown.append(text)
+    return ", ".join(shown)
+
+
 def _activities(row: Mapping[str, Any]) -> str:
     done, total = row.get("activities_completed"), row.get("activities_total")
     if done is None or total is None:
@@ -411,7 +427,8 @@ _STYLE = """
 :root { color-scheme: light; --ink: #1d232a; --muted: #555f6b; --line: #d4d9df; --track: #eef1f4; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 72rem; padding: 1rem; font: 16px/1.5 system-ui, -apple-system,
-  "Segoe UI", Roboto, sans-serif; color: var(--ink); background: #fff; }
+  "Segoe UI", Roboto, sans-serif; color: var(--ink); background: #fff; overflow-wrap: break-word; }
+bdi { overflow-wrap: anywhere; }
 h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
 h2 { font-size: 1.25rem; margin: 2rem 0 .25rem; border-top: 1px solid var(--line); padding-top: 1rem; }
 a { color: #0b5cad; }
@@ -442,6 +459,8 @@ dt { font-weight: 600; } dd { margin: 0 0 .5rem 1rem; }
     border: 0; padding: .1rem 0; }
   table.people td::before, table.overview td::before { content: attr(data-label) ": ";
     color: var(--muted); }
+  table.people td:empty { display: none; }
+  svg text { font-size: 20px; }
 }
 @media print { .scroll { overflow: visible; } a { color: inherit; } }
 """.strip()

@@ -30,7 +30,7 @@ STATES = [
 PAGE_ELEMENTS = {
     "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "p", "main", "section",
     "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "a", "bdi", "strong", "figure",
-    "figcaption", "svg", "title", "desc", "g", "text", "rect", "time", "dl", "dt", "dd",
+    "figcaption", "svg", "desc", "g", "text", "rect", "time", "dl", "dt", "dd",
 }  # fmt: skip
 
 
@@ -113,9 +113,13 @@ def test_counts_completion_and_people_per_course():
 def test_the_page_lists_the_people_most_at_risk_and_says_how_many_more():
     page = AtRiskPage(STATES, max_people_per_course=3)
     for number in range(10):
-        page.add(row("1", f"n{number}", expiration=f"2026-03-{10 + number}T00:00:00.000Z"), ["not_started"], False)
+        page.add(
+            row("1", f"n{number}", expiration=f"2026-03-{10 + number}T00:00:00.000Z"), ["not_started"], False
+        )
     for number in range(4):
-        page.add(row("1", f"e{number}", expiration=f"2026-03-0{5 - number}T00:00:00.000Z"), ["expiring"], False)
+        page.add(
+            row("1", f"e{number}", expiration=f"2026-03-0{5 - number}T00:00:00.000Z"), ["expiring"], False
+        )
 
     html = Page(page.render(title="Risk"))
 
@@ -146,9 +150,7 @@ def test_the_style_sheet_is_the_only_thing_the_policy_lets_in():
     (policy,) = [found["content"] for found in html.all("meta") if found.get("http-equiv")]
     style = re.search(r"<style>(.*?)</style>", markup, re.S).group(1)  # type: ignore[union-attr]
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    assert policy == (
-        f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
-    )
+    assert policy == (f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'")
     assert not [found for found in html.all("link")] and not [found for found in html.all("script")]
 
 

@@ -524,7 +524,7 @@ def _report_asset(asset: Asset | str | bool, path: Any, storage_conn_id: str | N
 
 
 def write_atomically(
-    target: ObjectStoragePath, write: Callable[[TextIO], None], *, log: Any | None = None
+    target: ObjectStoragePath, write: Callable[[TextIO], object], *, log: Any | None = None
 ) -> None:
     """Write a UTF-8 text file to ``target`` through a temporary file next to it, then move it into place.
 
