@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import csv
 import http.server
+import json
+import os
+import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.reporting import (
     COLUMNS,
@@ -298,3 +302,81 @@ def test_the_request_check_sees_a_page_that_fetches(sentinel, tmp_path):
 
     assert f"{sentinel.url}/pixel.png" in {request["url"] for request in page.requests}
     assert sentinel.paths == ["/pixel.png"]
+
+
+# ---------------------------------------------------------------------- the states column's edges
+
+
+def test_states_true_gives_every_state_but_overdue_with_its_defaults(account, tmp_path):
+    target = tmp_path / "p.jsonl"
+
+    summary = LearnifierProgressReportOperator(
+        task_id="report",
+        path=str(target),
+        project_ids=account["projects"][0],
+        org_id=account["org_id"],
+        states=True,
+    ).execute({"logical_date": account["as_of"]})
+
+    rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert all(
+        list(row) == [*COLUMNS, STATES_COLUMN] and isinstance(row[STATES_COLUMN], list) for row in rows
+    )
+    assert summary["states"] == {"not_started": 1, "stalled": 1, "expiring": 1, "in_error": 1, "completed": 1}
+    assert "html_path" not in summary
+
+
+def test_a_participation_whose_states_cannot_be_told_is_a_bad_row(
+    account, learnifier_conn, tmp_path, monkeypatch
+):
+    """``activated: "yes"`` does not stop the report: its states stay empty, and data_error says why."""
+    good = {"id": 9002, "userId": seed.DEMO_ADMIN_USER_ID, "activated": True, "activitiesTotal": 4}
+    served = [good | {"id": 9001, "activated": "yes"}, good]
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", lambda org_id, project_id: served)
+    target = tmp_path / "p.jsonl"
+    arguments = {"task_id": "report", "path": str(target), "project_external_ids": "sec-2026", "states": True}
+
+    summary = LearnifierProgressReportOperator(**arguments).execute({"logical_date": account["as_of"]})
+
+    bad, fine = (json.loads(line) for line in target.read_text(encoding="utf-8").splitlines())
+    assert bad[STATES_COLUMN] is None
+    assert bad["data_error"] == (
+        "states unknown: Learnifier sent participant 9001 (project None) with activated yes, "
+        "which is not a boolean"
+    )
+    assert (fine[STATES_COLUMN], fine["data_error"]) == ([], None)
+    assert (summary["rows"], summary["bad_rows"]) == (2, 1)
+
+    with pytest.raises(LearnifierParticipantDataError, match="activated"):
+        LearnifierProgressReportOperator(**arguments, on_bad_data="fail").execute(
+            {"logical_date": account["as_of"]}
+        )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"states": {"org_id": "1001", "states": {"sleeping": {}}}},
+            "states: unknown participant state 'sleeping'",
+        ),
+        ({"states": [{"states": ["in_error"]}]}, "states: a scope names its courses"),
+        ({"states": False}, "states must be True or a selector spec"),
+        ({"html_path": "/reports/p.csv"}, "is the report's own path"),
+        ({"html_path": "reports/at-risk.html"}, "is relative"),
+        ({"html_max_people": -1}, "html_max_people must be a non-negative integer"),
+    ],
+)
+def test_bad_state_and_page_arguments_fail_when_the_dag_is_parsed(arguments, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LearnifierProgressReportOperator(task_id="report", path="/reports/p.csv", org_id=1001, **arguments)
+
+
+def test_a_run_without_a_logical_date_is_refused_rather_than_read_against_the_clock(account, tmp_path):
+    operator = LearnifierProgressReportOperator(
+        task_id="report", path=str(tmp_path / "p.csv"), org_id=account["org_id"], states=True
+    )
+
+    with pytest.raises(ValueError, match="no logical date"):
+        operator.execute({})
+    assert os.listdir(tmp_path) == []
