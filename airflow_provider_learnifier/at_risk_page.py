@@ -29,7 +29,7 @@ from typing import Any
 from airflow_provider_learnifier.progress import percent
 
 #: How many people at risk a course lists on the page by default (the report lists everyone).
-DEFAULT_MAX_PEOPLE_PER_COURSE = 500
+DEFAULT_MAX_PEOPLE_PER_COURSE = 200
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ BENCHMARKS = (
     "simulator_capacity",
     "event_watchers",
     "rate_limits",
+    "nudges",
 )
 START = "<!-- bench:results:start (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:results:end -->"
