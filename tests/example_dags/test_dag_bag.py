@@ -24,6 +24,7 @@ EXPECTED_DAGS = {
     "learnifier_close_course": "learnifier_close_course.py",
     "learnifier_participant_completion": "learnifier_participant_completion.py",
     "learnifier_on_completion": "learnifier_on_completion.py",
+    "learnifier_nudges": "learnifier_nudges.py",
 }
 #: The code snippets the documentation includes, by marker name, and the file that has each.
 MARKERS = {
@@ -47,6 +48,7 @@ MARKERS = {
     "howto_operator_learnifier_remove_user_group_members": "learnifier_org_unit_move.py",
     "howto_sensor_learnifier_participant_completed": "learnifier_participant_completion.py",
     "howto_trigger_learnifier_completion_event": "learnifier_on_completion.py",
+    "howto_operator_learnifier_nudges": "learnifier_nudges.py",
 }
 DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: Our code: its files, and its module names (a DagBag loads a DAG file as unusual_prefix_<hash>_<name>).

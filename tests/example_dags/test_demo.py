@@ -76,6 +76,7 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         "learnifier_close_course",
         "learnifier_progress_report",
         "learnifier_progress_summary",
+        "learnifier_nudges",
     ):
         assert re.search(rf"^  {dag_id}: success \(\d+ s\)$", output, re.MULTILINE), dag_id
     # The completion wait ended because the demo let people complete the course, check by check.
