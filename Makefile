@@ -21,14 +21,15 @@ $(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 # `make test` leaves out the long tests, each marked and run by a target (and CI stage) of its own:
-# the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench) and the
-# 1,000-person fault cases (make test-faults).
-FAST_TESTS := not demo and not bench and not faults
+# the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench), the
+# 1,000-person fault cases (make test-faults) and the nudge runs killed at random moments
+# (make test-crashes).
+FAST_TESTS := not demo and not bench and not faults and not crashes
 
 test: venv
 	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
 
-.PHONY: test-demo test-bench test-faults
+.PHONY: test-demo test-bench test-faults test-crashes
 test-demo: venv
 	$(BIN)/python -m pytest -m demo tests/example_dags/test_demo.py
 
@@ -37,6 +38,9 @@ test-bench: venv
 
 test-faults: venv
 	$(BIN)/python -m pytest -m faults tests/reliability/test_faults.py
+
+test-crashes: venv
+	$(BIN)/python -m pytest -m crashes tests/operators/test_nudges.py
 
 # The deployment test: a real Airflow 3 (api-server, scheduler, dag-processor,
 # triggerer; LocalExecutor, SQLite) on loopback runs the example enrollment DAG, then the

@@ -281,3 +281,11 @@ class LearnifierEnrollmentError(LearnifierBulkOperationError):
 
 class LearnifierMassRemovalError(LearnifierBulkOperationError):
     """``remove_missing`` would remove more participants than ``max_removals`` allows; none was removed."""
+
+
+class LearnifierNudgeLimitError(LearnifierBulkOperationError):
+    """A nudge run would send more reminders than ``max_nudges`` allows; none was sent."""
+
+
+class LearnifierNudgeError(LearnifierBulkOperationError):
+    """Some reminders of a nudge run were not delivered; the others were, and the next run retries these."""

@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": INTEGRATION,
                 "python-modules": [
+                    "airflow_provider_learnifier.operators.nudges",
                     "airflow_provider_learnifier.operators.org_units",
                     "airflow_provider_learnifier.operators.participants",
                     "airflow_provider_learnifier.operators.projects",
