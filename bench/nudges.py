@@ -1,4 +1,4 @@
-"""Benchmark 8: selecting participants by state across many courses: requests, time and peak memory.
+"""Benchmark 8: selecting and nudging participants across many courses: requests, time and peak memory.
 
 The simulator holds C courses of P participants each (50 x 2,000 = 100,000; quick mode: 5 x 200),
 drawn from U users, activated in January 2025, some having completed activities (and so having
@@ -10,22 +10,27 @@ memory (``VmHWM``) is its own; the simulator runs in yet another process.
 - ours: ``LearnifierProgressReportOperator`` with ``states`` (not started, stalled, expiring, in
   error, completed, for every course of the org unit) and the at-risk page (``html_path``): the
   report a manager gets, with each participant's states;
-- baseline: the same operator without states or page: the plain progress report, which reads the
-  same data.
+- nudge: ``LearnifierNudgeOperator`` reminding everyone not started (7 days) or expiring (14
+  days) by mail, through a real SMTP server on loopback (``aiosmtpd``, in the benchmark's own
+  process), its ledger in a fresh temporary directory, without ``max_nudges``;
+- baseline: the report operator without states or page: the plain progress report, which reads
+  the same data.
 
-What must hold: the selection sends exactly one participant listing per course (states are
-computed from the listing; no request per participant), and it costs little time and memory on
-top of the plain report.
+What must hold: selecting and nudging send exactly one participant listing per course (states are
+computed from the listing; no request per participant), the nudges mail each selected reminder
+once, and the selection costs little time and memory on top of the plain report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,8 +45,14 @@ FIRST_BULK_PROJECT_ID = 10_001
 AS_OF = datetime(2025, 12, 28, tzinfo=timezone.utc)
 #: The states the selection looks for, with their default parameters.
 STATES = {"not_started": {}, "stalled": {}, "expiring": {}, "in_error": {}, "completed": {}}
-SIDES = ("ours", "baseline")
-SIDE_NAMES = {"ours": "report with states and the at-risk page", "baseline": "plain progress report"}
+#: The nudges' selector: the example DAG's (learnifier_nudges).
+NUDGE_STATES = {"not_started": {"days": 7}, "expiring": {"days": 14}}
+SIDES = ("ours", "nudge", "baseline")
+SIDE_NAMES = {
+    "ours": "report with states and the at-risk page",
+    "nudge": "nudge operator, mails to a loopback SMTP server",
+    "baseline": "plain progress report",
+}
 #: The participant listing's operation, as the simulator counts it (in lower case).
 LISTING = "get /orgunits/{orgid}/projects/{projectid}/participants"
 #: Targets: one listing per course; the selection adds at most this share of the plain report's
@@ -53,9 +64,40 @@ TARGET_EXTRA_MIB = 50.0
 # ---------------------------------------------------------------------- in the subprocess
 
 
+def _nudge(courses: int, directory: str) -> dict[str, Any]:
+    from airflow_provider_learnifier.operators.nudges import LearnifierNudgeOperator
+
+    floor = common.rss_mib()
+    began = time.perf_counter()
+    summary = LearnifierNudgeOperator(
+        task_id="nudge",
+        selector=[
+            {
+                "org_id": str(DEMO_ORG_UNIT_ID),
+                "project_ids": [str(FIRST_BULK_PROJECT_ID + n) for n in range(courses)],
+                "states": NUDGE_STATES,
+            }
+        ],
+        ledger_path=str(Path(directory) / "ledger"),
+        max_nudges=None,
+    ).execute({"logical_date": AS_OF})
+    return {
+        "rows": summary["participants"],
+        "states": summary["by_state"],
+        "sent": summary["sent"],
+        "selected": summary["selected"],
+        "seconds": time.perf_counter() - began,
+        "floor_mib": floor,
+        "peak_mib": common.peak_rss_mib(),
+        "page_bytes": 0,
+    }
+
+
 def _run(side: str, courses: int, directory: str) -> dict[str, Any]:
     from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
 
+    if side == "nudge":
+        return _nudge(courses, directory)
     project_ids = [FIRST_BULK_PROJECT_ID + n for n in range(courses)]
     extra: dict[str, Any] = {}
     if side == "ours":
@@ -93,9 +135,13 @@ def listings_of(result: dict[str, Any]) -> int:
 
 def run_side(sim: SimulatorProcess, side: str, courses: int) -> dict[str, Any]:
     sim.clear()
-    with tempfile.TemporaryDirectory(prefix="learnifier-bench-nudges-") as directory:
+    with (
+        tempfile.TemporaryDirectory(prefix="learnifier-bench-nudges-") as directory,
+        _mail_server() as (mails, smtp_connection),
+    ):
         env = dict(os.environ)
         env["AIRFLOW_CONN_LEARNIFIER_DEFAULT"] = sim.connection_json()
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection
         result = subprocess.run(
             [sys.executable, __file__, "--child", side, str(courses), directory],
             capture_output=True,
@@ -108,7 +154,34 @@ def run_side(sim: SimulatorProcess, side: str, courses: int) -> dict[str, Any]:
         raise RuntimeError(f"the {side} run over {courses} course(s) failed:\n{result.stderr[-3000:]}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     figures["requests"] = sim.api_requests()
+    figures["mails"] = len(mails)
     return figures
+
+
+@contextlib.contextmanager
+def _mail_server() -> Iterator[tuple[list[int], str]]:
+    """A real SMTP server on loopback (aiosmtpd) in this process: yield its mails' list and connection."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[int] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(len(envelope.rcpt_tos))
+            return "250 Message accepted"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    extra = {"disable_ssl": True, "disable_tls": True, "from_email": "training@acme.example", "timeout": 30}
+    try:
+        yield received, json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": extra})
+    finally:
+        controller.stop()
 
 
 def main() -> None:
@@ -122,7 +195,7 @@ def main() -> None:
     courses, per_course, users = (5, 200, 500) if options.quick else (50, 2000, 5000)
     report = Report(
         "nudges",
-        "8. Selecting participants by state",
+        "8. Selecting and nudging participants by state",
         options.quick,
         runs,
         parameters={
@@ -146,16 +219,30 @@ def main() -> None:
         return common.median(r[key] for r in results[side])
 
     listings = {side: common.median(listings_of(r) / courses for r in results[side]) for side in SIDES}
+    for side in ("ours", "nudge"):
+        report.add(
+            Metric(
+                f"participant listings per course, {courses} x {per_course} participants, {SIDE_NAMES[side]}",
+                "requests",
+                listings[side],
+                listings["baseline"],
+                SIDE_NAMES["baseline"],
+                target="exactly 1",
+                met=all(listings_of(r) == courses for r in results[side]),
+                samples={s: [listings_of(r) for r in results[s]] for s in (side, "baseline")},
+            )
+        )
+    nudged = results["nudge"]
     report.add(
         Metric(
-            f"participant listings per course, {courses} x {per_course} participants",
-            "requests",
-            listings["ours"],
-            listings["baseline"],
-            SIDE_NAMES["baseline"],
-            target="exactly 1",
-            met=all(listings_of(r) == courses for r in results["ours"]),
-            samples={side: [listings_of(r) for r in results[side]] for side in SIDES},
+            "mails the SMTP server received, per reminder selected",
+            "mails",
+            common.median(r["mails"] for r in nudged),
+            common.median(r["selected"] for r in nudged),
+            "reminders selected",
+            target="one mail per reminder",
+            met=all(r["mails"] == r["sent"] == r["selected"] for r in nudged),
+            samples={"mails": [r["mails"] for r in nudged], "selected": [r["selected"] for r in nudged]},
         )
     )
     time_ratio = med("ours", "seconds") / med("baseline", "seconds")
@@ -188,6 +275,19 @@ def main() -> None:
             samples={side: [round(r["peak_mib"], 1) for r in results[side]] for side in SIDES},
         )
     )
+    for key, unit, what in (("seconds", "s", "time"), ("peak_mib", "MiB", "peak RSS")):
+        report.add(
+            Metric(
+                f"{what}, {SIDE_NAMES['nudge']}, {common.median(r['mails'] for r in nudged):,.0f} mails",
+                unit,
+                med("nudge", key),
+                med("baseline", key),
+                SIDE_NAMES["baseline"],
+                med("nudge", key) / med("baseline", key),
+                "x the baseline's",
+                samples={side: [round(r[key], 2) for r in results[side]] for side in ("nudge", "baseline")},
+            )
+        )
     ours = results["ours"][0]
     report.details = {
         "rows": ours["rows"],
@@ -195,11 +295,19 @@ def main() -> None:
         "page_kib": round(ours["page_bytes"] / 1024, 1),
         "requests_ours": ours["requests"],
         "requests_baseline": results["baseline"][0]["requests"],
+        "requests_nudge": nudged[0]["requests"],
+        "mails": nudged[0]["mails"],
+        "nudged_by_state": nudged[0]["states"],
     }
     report.notes.append(
         f"States found as of {AS_OF.date()}: "
         + ", ".join(f"{name} {count:,}" for name, count in ours["states"].items())
         + f"; the at-risk page is {ours['page_bytes'] / 1024:.0f} KiB (at most 200 people listed per course)."
+    )
+    report.notes.append(
+        f"The nudges mailed {nudged[0]['mails']:,} reminder(s) ("
+        + ", ".join(f"{name} {count:,}" for name, count in nudged[0]["states"].items())
+        + f"); their requests: {nudged[0]['requests']}."
     )
     report.emit(options, started)
 

@@ -32,7 +32,7 @@ EXPECTED = {
     "simulator_capacity": {"targets": 0},
     "event_watchers": {"targets": 1},
     "rate_limits": {"targets": 5},
-    "nudges": {"targets": 3},
+    "nudges": {"targets": 5},
 }
 
 
