@@ -186,11 +186,25 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
     :param csv_formula_guard: in CSV, prefix text cells that a spreadsheet would evaluate with
         ``'`` (default ``True``); see *Spreadsheet formulas* above.
     :param on_bad_data: ``"warn"`` (default) or ``"fail"``; see *Bad data* above.
+    :param states: add the column ``states`` (:data:`STATES_COLUMN`): each participant's states as
+        of the run's logical date, by :mod:`~airflow_provider_learnifier.participant_states`.
+        ``True`` looks for :data:`DEFAULT_REPORT_STATES` with their default parameters in every
+        course; a selector spec (or a
+        :class:`~airflow_provider_learnifier.participant_states.StateSelector`) names the states
+        per organization unit and course. ``None`` (default): no such column. A participation
+        whose states cannot be told is a bad row (see *Bad data*). Templated.
+    :param html_path: also write the at-risk page there (see
+        :mod:`~airflow_provider_learnifier.at_risk_page`), after the report and atomically like
+        it; implies ``states=True`` when ``states`` is left out. Templated. See
+        :doc:`/guides/reporting`.
+    :param html_max_people: how many people at risk the page lists per course (the report lists
+        them all).
     :return: the summary pushed to XCom: ``{"path", "format", "projects", "rows", "activated",
         "completed", "completion_share", "bad_rows"}``; ``completed`` counts activated
         participants who completed every activity, ``completion_share`` is ``completed /
         activated`` (0.0 when none are activated), and ``bad_rows`` counts the rows with a
-        ``data_error``.
+        ``data_error``. With ``states``, also ``states``: how many participants are in each
+        state; with ``html_path``, ``html_path``: where the page is.
     """
 
     template_fields: Sequence[str] = (
@@ -298,11 +312,10 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
 
             states = _ParticipantStates(_state_selector(self.states), reference_time(context), self.log)
         page_target = page = None
-        if self.html_path is not None:
+        if self.html_path is not None and states is not None:  # html_path implies states
             from airflow_provider_learnifier.at_risk_page import AtRiskPage
 
             page_target = _page_target(_target_path(self.html_path, self.storage_conn_id), target)
-            assert states is not None  # html_path implies states
             page = AtRiskPage(states.page_states(), max_people_per_course=self.html_max_people)
         hook = self.hook
         try:
