@@ -228,7 +228,8 @@ def fall_behind(simulator: LearnifierSimulator) -> tuple[int, int]:
     """Let time pass for the demo's participants before the nudges run, as if weeks had gone by.
 
     Those activated who never opened their course were activated ``NOT_STARTED_DAYS + 3`` days
-    ago; those who started and did not finish see their access end in ``EXPIRING_DAYS - 9`` days.
+    ago, but the first of them, who opened it once; those who started and did not finish see their
+    access end in ``EXPIRING_DAYS - 9`` days.
 
     :return: how many now have not started, and how many are expiring.
     """
@@ -236,6 +237,14 @@ def fall_behind(simulator: LearnifierSimulator) -> tuple[int, int]:
 
     now = simulator.now()
     not_started = expiring = 0
+    pending = [
+        participant
+        for participant in simulator.state.snapshot()["participants"]
+        if participant.get("activated")
+        and participant["activitiesCompleted"] < participant["activitiesTotal"]
+    ]
+    if pending:
+        simulator.advance_progress(participant_id=pending[0]["id"], activities=1)
     for participant in simulator.state.snapshot()["participants"]:
         if (
             not participant.get("activated")
