@@ -54,7 +54,8 @@ test-integration: venv
 # with a few examples each; CI runs this stage too.
 .PHONY: test-properties
 test-properties: venv
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py -ra
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py \
+		tests/test_participant_states.py tests/operators/test_nudge_ledger.py -ra
 
 # Headless Chromium from Debian's packages, for the tests that open the at-risk page in a real
 # browser (tests/browser.py). `make test` runs them where `chromium` is found and skips them

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -104,6 +105,12 @@ MAX_DAYS = 36_500
 
 #: The members of a scope in a selector spec.
 SCOPE_KEYS = frozenset({"org_id", "project_ids", "project_external_ids", "due", "states"})
+
+#: The longest ``accessLink`` taken (longer ones are bad data).
+MAX_LINK_LENGTH = 2048
+
+#: What an ``accessLink`` must not hold: white space and control characters.
+_UNSAFE_IN_LINK = re.compile(r"[\s\x00-\x1f\x7f]")
 
 #: The longest error message a milestone is computed from (longer ones are cut: still distinct).
 _MAX_ERROR_TEXT = 10_000
@@ -276,6 +283,8 @@ def _text_id(raw: Mapping[str, Any], field: str, *, required: bool) -> str | Non
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _data_error(raw, field, value, "is no id")
+    if isinstance(value, int) and value >= 0:
+        return str(value)  # digits: always a usable id
     text = str(value)
     problem = id_problem(text)
     if problem:
@@ -309,7 +318,7 @@ def _access_link(raw: Mapping[str, Any]) -> str | None:
     value = raw.get("accessLink")
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 2048 or any(ch.isspace() or ord(ch) < 32 for ch in value):
+    if not isinstance(value, str) or len(value) > MAX_LINK_LENGTH or _UNSAFE_IN_LINK.search(value):
         raise _data_error(raw, "accessLink", value, "is not a URL")
     try:
         parts = urlsplit(value)
@@ -628,17 +637,17 @@ class StateSelector:
 
     @classmethod
     def from_spec(cls, spec: Any) -> StateSelector:
-        """Read a selector: a list of scope mappings, one mapping, JSON text of either, or a selector.
+        """Read a selector: a list of scope mappings, one mapping, their text (JSON or Python), or a selector.
 
         :raises ValueError: naming what is wrong.
         """
         if isinstance(spec, StateSelector):
             return spec
         if isinstance(spec, str):
-            import json
+            from airflow_provider_learnifier.ids import parse_list_text
 
             try:
-                spec = json.loads(spec)
+                spec = parse_list_text(spec)  # JSON, or the Python form a template renders as text
             except ValueError:
                 raise ValueError(f"a selector given as text must be JSON, not {spec[:80]!r}") from None
         if isinstance(spec, Mapping):

@@ -291,9 +291,11 @@ def test_a_course_combines_its_org_unit_scope_with_its_own():
     assert names(selector.classify("1001", "2001", raw, AS_OF)) == set()
 
 
-def test_a_selector_may_be_json_text_or_one_scope():
+def test_a_selector_may_be_text_or_one_scope():
     text = '{"org_id": "1001", "states": ["completed"]}'
     assert StateSelector.from_spec(text).rules_for("1001", "1").states == ("completed",)
+    rendered = "[{'org_id': '1001', 'states': {'stalled': {'days': 3}}}]"  # a template rendered as text
+    assert StateSelector.from_spec(rendered).rules_for("1001", "1").rules == (StateRule("stalled", 3),)
 
 
 def test_scopes_that_disagree_about_a_course_are_refused():

@@ -130,6 +130,10 @@ class DeliveryUncertain(Exception):
     """
 
 
+class _DeliveryUnavailable(Exception):
+    """No reminder can be delivered now (the SMTP server cannot be reached): stop trying this run."""
+
+
 @dataclass
 class _Candidate:
     course: Mapping[str, Any]
@@ -205,6 +209,8 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
     :param max_nudges: the most reminders one run may send; ``None``: no limit.
     :param dry_run: select and count only; send nothing, record nothing.
     :param learnifier_conn_id: the Learnifier connection. Templated.
+    :param storage_conn_id: the Airflow connection of the object store, for a ``ledger_path`` URL
+        (same as writing ``s3://<conn_id>@bucket/key``).
     :return: the summary pushed to XCom (counts and ids): ``as_of``, ``dry_run``, ``projects``,
         ``participants``, ``selected``, ``by_state``, ``already_sent``, ``to_send``, ``sent``,
         ``failed``, ``unconfirmed``, ``bad_data``, and the id lists ``sent_ids``,
@@ -240,8 +246,7 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
         ):
             raise ValueError(f"max_nudges must be a non-negative integer or None, not {max_nudges!r}")
         for name, template in (("subject_template", subject_template), ("body_template", body_template)):
-            if not isinstance(template, str) or not template.strip():
-                raise ValueError(f"{name} must be a non-empty Jinja template")
+            _check_template(name, template)
         super().__init__(**kwargs)
         self.selector = selector
         self.ledger_path = ledger_path
@@ -417,12 +422,13 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
     def _deliver_all(
         self, hook: LearnifierHook, ledger: NudgeLedger, as_of: datetime, tally: _Tally, context: Context
     ) -> None:
+        try_number = getattr(context.get("ti"), "try_number", None)
         run = {
             "run_id": str(context.get("run_id") or ""),
-            "try_number": getattr(context.get("ti"), "try_number", None),
+            "try_number": try_number if isinstance(try_number, int) else None,
         }
         with _Delivery.open(self) as delivery:
-            for candidate in tally.pending:
+            for position, candidate in enumerate(tally.pending):
                 ids = candidate.ids
                 try:
                     reminder = self._reminder(hook, candidate, as_of)
@@ -448,6 +454,13 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
                         _error_kind(err),
                     )
                     continue
+                except _DeliveryUnavailable as err:
+                    # No mail server to talk to: the others would fail the same way, so none is
+                    # tried; nothing was claimed for them, and the next run sends them all.
+                    ledger.release(candidate.key)
+                    for skipped in tally.pending[position:]:
+                        self._failed(tally, skipped.ids, err)
+                    break
                 except Exception as err:
                     ledger.release(candidate.key)
                     self._failed(tally, ids, err)
@@ -543,7 +556,10 @@ class _Delivery:
         if not _usable_email(email):
             raise ReminderRefused("the person has no usable email address")
         subject, body = self._render(reminder)
-        hook = self._smtp_hook()
+        try:
+            hook = self._smtp_hook()
+        except Exception as err:
+            raise _DeliveryUnavailable(f"the SMTP server could not be reached: {_error_kind(err)}") from None
         try:
             hook.send_email_smtp(
                 to=[email], subject=subject, html_content=body, from_email=self._operator.from_email or None
@@ -631,6 +647,19 @@ def _courses(hook: LearnifierHook, selector: StateSelector) -> list[JsonObject]:
     return list(seen.values())
 
 
+def _check_template(name: str, template: Any) -> None:
+    """Refuse a template that is empty or not Jinja, when the DAG is parsed rather than per person."""
+    if not isinstance(template, str) or not template.strip():
+        raise ValueError(f"{name} must be a non-empty Jinja template")
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        SandboxedEnvironment().parse(template)
+    except TemplateSyntaxError as err:
+        raise ValueError(f"{name} is not a valid Jinja template: {err.message} (line {err.lineno})") from None
+
+
 def _usable_email(value: Any) -> bool:
     if not isinstance(value, str) or not 3 <= len(value) <= MAX_EMAIL_LENGTH:
         return False
@@ -657,7 +686,8 @@ def _error_kind(err: BaseException) -> str:
     """What went wrong, without the message (an SMTP error's text may hold the address)."""
     import smtplib
 
-    if isinstance(err, (ReminderRefused, DeliveryUncertain)) and err.args and isinstance(err.args[0], str):
+    own = (ReminderRefused, DeliveryUncertain, _DeliveryUnavailable)
+    if isinstance(err, own) and err.args and isinstance(err.args[0], str):
         return err.args[0]
     kind = type(err).__name__
     if isinstance(err, smtplib.SMTPResponseException):
@@ -682,7 +712,14 @@ def _iso(moment: datetime) -> str:
 
 
 def _is_templated(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """Whether ``value``, or any string inside its lists and mappings, is a Jinja template."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(_is_templated(key) or _is_templated(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_is_templated(item) for item in value)
+    return False
 
 
 def _push_summary(context: Context, summary: JsonObject) -> None:

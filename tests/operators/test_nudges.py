@@ -27,7 +27,7 @@ from airflow_provider_learnifier.exceptions import LearnifierNudgeError, Learnif
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from airflow_provider_learnifier.operators.nudges import DeliveryUncertain, LearnifierNudgeOperator, Reminder
 from learnifier_simulator import LearnifierSimulator, SpecVariants, seed
-from tests.smtp import FROM_EMAIL, Mail, running_sink
+from tests.smtp import FROM_EMAIL, Mail, free_port, running_sink
 from tests.state_model import model_states
 
 ORG = str(seed.DEMO_ORG_UNIT_ID)
@@ -379,6 +379,29 @@ def test_a_refused_mail_is_reported_and_retried_next_run_without_duplicating_oth
     assert [i["participant_id"] for i in retried["sent_ids"]] == [ids[2]] and retried["already_sent"] == 3
 
 
+def test_an_unreachable_smtp_server_fails_the_run_and_the_next_run_sends_all(
+    learnifier_conn, hook, smtp, tmp_path, monkeypatch
+):
+    sim = learnifier_conn
+    ids = not_started_people(sim, hook, 3)
+    working = os.environ["AIRFLOW_CONN_SMTP_DEFAULT"]
+    closed = {**json.loads(working), "port": free_port()}
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(closed))
+    operator = nudge(selector=NOT_STARTED, ledger_path=str(tmp_path / "ledger"))
+
+    with pytest.raises(LearnifierNudgeError, match="3 of 3") as caught:
+        operator.execute(context(sim.now()))
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", working)
+    summary = operator.execute(context(sim.now()))
+
+    failed = caught.value.summary["failed_ids"]
+    assert sorted(f["participant_id"] for f in failed) == sorted(ids)
+    assert all(
+        f["error"].startswith("the SMTP server could not be reached: ConnectionRefusedError") for f in failed
+    )
+    assert summary["sent"] == 3 and Counter(smtp.recipients()) == {email_of(n): 1 for n in range(3)}
+
+
 def test_a_failing_delivery_callable_is_retried_next_run(learnifier_conn, hook, tmp_path):
     sim = learnifier_conn
     ids = not_started_people(sim, hook, 3)
@@ -451,11 +474,24 @@ def test_unusable_participant_data_is_skipped_and_counted(learnifier_conn, hook,
         ({"selector": NOT_STARTED, "max_nudges": -1}, "max_nudges"),
         ({"selector": NOT_STARTED, "deliver": "print"}, "deliver must be a callable"),
         ({"selector": NOT_STARTED, "subject_template": " "}, "subject_template"),
+        ({"selector": NOT_STARTED, "body_template": "{% if state %}"}, "body_template is not a valid Jinja"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(tmp_path, arguments, message):
     with pytest.raises((ValueError, TypeError), match=message):
         nudge(ledger_path=str(tmp_path), **arguments)
+
+
+def test_a_selector_with_templates_inside_is_read_when_the_task_runs(learnifier_conn, hook, tmp_path):
+    sim = learnifier_conn
+    (person,) = not_started_people(sim, hook, 1)
+    templated = [{"org_id": "{{ params.org }}", "states": {"not_started": {"days": "{{ params.days }}"}}}]
+    operator = nudge(selector=templated, ledger_path=str(tmp_path / "l"), deliver=print, dry_run=True)
+    operator.render_template_fields({"params": {"org": ORG, "days": 7}})
+
+    summary = operator.execute(context(sim.now()))
+
+    assert [ids["participant_id"] for ids in summary["would_send_ids"]] == [person]
 
 
 def test_a_relative_ledger_path_is_refused(learnifier_conn, hook):
@@ -570,10 +606,11 @@ def test_a_kill_at_any_moment_then_a_retry_delivers_each_reminder_at_most_once(
     deadline = time.monotonic() + 60
     while not smtp.mails and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.005)
-    time.sleep(rng.uniform(0, 0.3))
+    time.sleep(rng.uniform(0, 0.25))  # each mail takes the server 50 ms: the run is mid-way
     process.kill()
     process.communicate(timeout=60)
     smtp.on_mail = None
+    assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
 
     retry = nudge(selector=NOT_STARTED, ledger_path=arguments["ledger"]).execute(
         context(datetime.fromisoformat(arguments["as_of"]))
