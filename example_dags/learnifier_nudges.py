@@ -19,19 +19,16 @@ and `smtp_default`.
 
 from __future__ import annotations
 
-import json
-
 import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_learnifier.operators.nudges import LearnifierNudgeOperator
 from airflow_provider_learnifier.operators.reporting import LearnifierProgressReportOperator
 
-#: Who to remind, in which courses: the one selection the reminders and the page share (as JSON
-#: text, so that the org unit comes from the run's params).
-SELECTOR = json.dumps(
-    [{"org_id": "{{ params.org_id }}", "states": {"not_started": {"days": 7}, "expiring": {"days": 14}}}]
-)
+#: Who to remind, in which courses: the one selection the reminders and the page share.
+SELECTOR = [
+    {"org_id": "{{ params.org_id }}", "states": {"not_started": {"days": 7}, "expiring": {"days": 14}}}
+]
 
 with DAG(
     dag_id="learnifier_nudges",
