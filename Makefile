@@ -22,12 +22,14 @@ $(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 
 # `make test` leaves out the long tests, each marked and run by a target (and CI stage) of its own:
 # the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench), the
-# 1,000-person fault cases (make test-faults) and the nudge runs killed at random moments
-# (make test-crashes).
-FAST_TESTS := not demo and not bench and not faults and not crashes
+# 1,000-person fault cases (make test-faults), the nudge runs killed at random moments
+# (make test-crashes) and the distributed deployment (make test-distributed).
+FAST_TESTS := not demo and not bench and not faults and not crashes and not distributed
 
+# -n auto: one pytest worker per core (pytest-xdist); each worker has its own Airflow home and
+# simulators, so the tests stay independent.
 test: venv
-	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
+	$(BIN)/python -m pytest -n auto -m "$(FAST_TESTS)"
 
 .PHONY: test-demo test-bench test-faults test-crashes
 test-demo: venv
@@ -49,6 +51,22 @@ test-crashes: venv
 .PHONY: test-integration
 test-integration: venv
 	LEARNIFIER_INTEGRATION=1 $(BIN)/python -m pytest tests/integration -ra
+
+# The distributed deployment test: Airflow with the CeleryExecutor and two Celery workers, on a
+# throwaway PostgreSQL and Redis (Debian's servers, installed by the script when missing) on
+# loopback, runs the example enrollment DAG and a mapped one. The Celery provider and the database
+# and broker clients are pinned in constraints/distributed-py3.11.txt. Skipped by `make test`.
+DISTRIBUTED_CONSTRAINTS := constraints/distributed-py3.11.txt
+DISTRIBUTED_STAMP := $(VENV)/.distributed-installed
+
+$(DISTRIBUTED_STAMP): $(STAMP) $(DISTRIBUTED_CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --requirement $(DISTRIBUTED_CONSTRAINTS)
+	touch $@
+
+.PHONY: test-distributed
+test-distributed: $(DISTRIBUTED_STAMP)
+	scripts/install_distributed_services.sh
+	LEARNIFIER_DISTRIBUTED=1 $(BIN)/python -m pytest -m distributed tests/integration -ra
 
 # The property-based tests with many examples (HYPOTHESIS_PROFILE=ci): `make test` runs them
 # with a few examples each; CI runs this stage too.

@@ -405,8 +405,9 @@ class SimulatorProcess:
         """Forget the recorded requests (they cost the simulator memory)."""
         self.call("clear")
 
-    def rate_limit_counts(self) -> dict[str, int]:
-        """How many API requests the rate limit ``admitted`` and ``refused`` (429) so far."""
+    def rate_limit_counts(self) -> dict[str, float]:
+        """How many API requests the rate limit ``admitted`` and ``refused`` (429) so far, and the
+        ``seconds`` from the first to the last, measured by the server."""
         return dict(self.call("rate_limit_counts"))
 
     def cpu_seconds(self) -> float:

@@ -10,7 +10,8 @@ answers one JSON line per command line read from standard input:
 - ``{"command": "clear"}``: start counting again (and forget recorded exchanges);
 - ``{"command": "latency", "seconds": 0.02}``: change the latency;
 - ``{"command": "state"}``: how many users, participants and activated participants there are;
-- ``{"command": "rate_limit_counts"}``: how many API requests the rate limit admitted and refused.
+- ``{"command": "rate_limit_counts"}``: how many API requests the rate limit admitted and refused,
+  and ``seconds`` from the first of them to the last (by the server's clock).
 
 With ``"trivial": true`` it serves a fixed JSON answer from the standard library's threading
 HTTP server instead (same keep-alive and TLS set-up): the capacity baseline of
@@ -237,7 +238,7 @@ def _command(simulator: LearnifierSimulator, message: dict[str, Any]) -> Any:
         simulator.latency = float(message["seconds"])
         return None
     if command == "rate_limit_counts":
-        return simulator.rate_limit_counts
+        return simulator.rate_limit_counts | {"seconds": simulator.rate_limit_span}
     if command == "state":
         snapshot = simulator.state.snapshot()
         return {

@@ -25,6 +25,11 @@ loads the system's whole CA bundle into every new TLS connection's SSL context: 
 our trigger verifies with a bundle of that size (the system's CAs plus the simulator's), to show
 what a trigger costs in production.
 
+**Memory, triggers idle between polls.** Growth of RSS per trigger after 150 and after 1,000
+triggers (quick mode 50 and 150) polling every 60 s have each polled once, with the system-size
+bundle: against the same with the connection kept open between polls, as the trigger did before
+it closed it for any wait of 5 s or more.
+
 **At scale.** The same run of our trigger with the system-size bundle, at 5,000 triggers (quick
 mode 300) polling every 30 s (quick mode 4 s) over a 30 s window (quick mode 4 s), against
 its figures at N in the same run: event-loop lag p99, memory (RSS growth) per trigger, and the
@@ -34,6 +39,7 @@ polls per second achieved over those asked (N / (interval + latency)).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -51,6 +57,9 @@ from _common import Metric, Report, SimulatorProcess
 LATENCY = 0.020
 PROBE_INTERVAL = 0.010
 TARGET_P99_MS = 50.0
+#: Memory per trigger after this many triggers have polled once, and its target.
+MEMORY_COUNTS = (150, 1000)
+MEMORY_TARGET_KIB = 100.0
 
 
 def trigger_classes() -> tuple[type, type]:
@@ -212,7 +221,12 @@ def child(side: str, count: int, poll_interval: float, window: float) -> dict[st
         from airflow_provider_learnifier.hooks import learnifier
 
         learnifier._shared_tls_adapter = lambda ssl_context, **kwargs: HTTPAdapter(**kwargs)  # type: ignore[assignment]
-    kind = ours_kind if side in ("ours", "unshared") else loop_kind
+    if side == "keepalive":
+        # How the trigger waited before: its hook kept the TLS connection open between polls.
+        from airflow_provider_learnifier.triggers import base
+
+        base.KEEP_ALIVE_SECONDS = float("inf")  # type: ignore[misc]
+    kind = ours_kind if side in ("ours", "unshared", "keepalive") else loop_kind
     return asyncio.run(load(kind, count, poll_interval, window, warmup_limit=max(120.0, count * 0.2)))
 
 
@@ -261,6 +275,18 @@ def main() -> None:
         },
         runs,
     )
+    # Memory after N triggers (the sensors' default poll interval, 60 s) have each polled once.
+    memory_counts = (50, 150) if options.quick else MEMORY_COUNTS
+    memory = {
+        n: common.alternate(
+            {
+                side: functools.partial(run_side, f"{side}_full_trust_store", n, 60.0, 1.0)
+                for side in ("ours", "keepalive")
+            },
+            runs,
+        )
+        for n in memory_counts
+    }
     # One run at scale: it takes minutes, and its figures are far from any target's edge.
     at_scale = run_side("ours_full_trust_store", scale_count, scale_interval, scale_window)
     idle = asyncio.run(idle_lag(min(window, 5.0)))
@@ -382,6 +408,28 @@ def main() -> None:
                 "x less" if better == "lower" else "x more",
                 target,
                 (ours < TARGET_P99_MS if unit == "ms" else ours <= 100.0) if target else None,
+            )
+        )
+    for n, results_n in memory.items():
+        ours, base = (
+            common.median(r["memory_per_trigger_kib"] for r in results_n[side])
+            for side in ("ours", "keepalive")
+        )
+        report.add(
+            Metric(
+                f"{n} triggers polling every 60 s, system-size CA bundle: memory (RSS growth) per trigger",
+                "KiB",
+                ours,
+                base,
+                "the connection kept open between polls (before)",
+                common.ratio("lower", ours, base),
+                "x less",
+                f"< {MEMORY_TARGET_KIB:.0f} KiB",
+                max(r["memory_per_trigger_kib"] for r in results_n["ours"]) < MEMORY_TARGET_KIB,
+                samples={
+                    side: [round(r["memory_per_trigger_kib"], 1) for r in values]
+                    for side, values in results_n.items()
+                },
             )
         )
     report.details["at_scale"] = {key: value for key, value in at_scale.items() if key != "lag_ms"}

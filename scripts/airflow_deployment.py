@@ -6,7 +6,10 @@ one each.
 :class:`AirflowDeployment` makes a throwaway ``AIRFLOW_HOME`` (SQLite metadata database,
 LocalExecutor), migrates the database, then starts the api-server, scheduler, dag-processor and
 triggerer as separate processes, each in its own process group, with its output in
-``<home>/components/<name>.out``. :meth:`AirflowDeployment.stop` ends every process group it
+``<home>/components/<name>.out``. Given a database URL, a Celery broker and worker names, it runs
+the CeleryExecutor instead, with one ``airflow celery worker`` per name (component
+``celery-<name>``): the distributed deployment of ``make test-distributed``, on the PostgreSQL and
+Redis servers of ``scripts/local_services.py``. :meth:`AirflowDeployment.stop` ends every process group it
 started (SIGTERM, then SIGKILL), and then any process left that runs with this home in its
 environment: it is used as a context manager, so that happens on failure too (and on Ctrl-C, or
 on SIGTERM where it raises ``SystemExit``).
@@ -21,19 +24,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The component name of a Celery worker is this and the worker's name.
+CELERY_WORKER_PREFIX = "celery-"
+#: What a Celery worker logs once it consumes from the broker.
+CELERY_READY = re.compile(r"@\S+ ready\.")
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -75,24 +83,66 @@ def airflow_processes(home: Path) -> list[int]:
     return found
 
 
-class AirflowDeployment:
+_Started = TypeVar("_Started", bound="StartedWhileEntered")
+
+
+class StartedWhileEntered:
+    """Started on entering a ``with`` block, stopped on leaving it, or at once when starting fails."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Started) -> _Started:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class AirflowDeployment(StartedWhileEntered):
     """Airflow 3 on loopback in ``home``.
 
     :param home: the throwaway AIRFLOW_HOME (created).
     :param bundles: DAG bundles, ``{name: folder}``: each folder is parsed where it is.
     :param env: more environment variables for every component (connections, DAG settings).
     :param output_dir: where each component's output goes (default ``<home>/components``).
+    :param database_url: the metadata database's SQLAlchemy URL (default: SQLite in ``home``).
+    :param celery_broker_url: the Celery broker; with ``celery_workers``, the CeleryExecutor runs
+        the tasks instead of the LocalExecutor, and the Celery results go to ``database_url``.
+    :param celery_workers: the Celery workers' names: each runs one task at a time, as
+        ``<name>@<host>``.
     """
 
     def __init__(
-        self, home: Path, bundles: dict[str, Path], env: dict[str, str], output_dir: Path | None = None
+        self,
+        home: Path,
+        bundles: dict[str, Path],
+        env: dict[str, str],
+        output_dir: Path | None = None,
+        *,
+        database_url: str | None = None,
+        celery_broker_url: str | None = None,
+        celery_workers: Sequence[str] = (),
     ) -> None:
+        if bool(celery_workers) != bool(celery_broker_url):
+            raise ValueError("Celery workers need a broker, and a broker needs workers")
         self.home = home
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.output_dir = output_dir or home / "components"
+        self.components = list(COMPONENTS) + [f"{CELERY_WORKER_PREFIX}{name}" for name in celery_workers]
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._token: str | None = None
+        #: Polls that the api-server did not answer within a request's timeout.
+        self.slow_answers = 0
         from cryptography.fernet import Fernet
 
         bundle_list = [
@@ -132,20 +182,32 @@ class AirflowDeployment:
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             }
         )
+        #: Each component's own variables, over ``env``.
+        self.component_env: dict[str, dict[str, str]] = {}
+        if database_url:
+            self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database_url
+        if celery_workers:
+            self._configure_celery(str(celery_broker_url), database_url, celery_workers)
         self.env.update(env)
 
+    def _configure_celery(self, broker_url: str, database_url: str | None, workers: Sequence[str]) -> None:
+        self.env.update(
+            {
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(4 * len(workers)),
+                "AIRFLOW__CELERY__BROKER_URL": broker_url,
+                # The log servers listen on free ports: others may run on this machine.
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            }
+        )
+        if database_url:
+            self.env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+{database_url}"
+        for name in workers:
+            self.component_env[f"{CELERY_WORKER_PREFIX}{name}"] = {
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())
+            }
+
     # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> AirflowDeployment:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -161,18 +223,29 @@ class AirflowDeployment:
         if migrate.returncode != 0:
             output = f"{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
             raise RuntimeError(f"airflow db migrate failed:\n{output}")
-        for name in COMPONENTS:
+        for name in self.components:
             self._start_component(name)
 
     def _start_component(self, name: str) -> None:
         command = [AIRFLOW_CLI, name]
         if name == "api-server":
             command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        elif name.startswith(CELERY_WORKER_PREFIX):
+            worker = name.removeprefix(CELERY_WORKER_PREFIX)
+            command = [
+                AIRFLOW_CLI,
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{worker}@%h",
+                "--concurrency",
+                "1",
+            ]
         # Appended to: a restarted component's output follows its earlier output.
         with (self.output_dir / f"{name}.out").open("ab") as output:
             self.processes[name] = subprocess.Popen(
                 command,
-                env=self.env,
+                env=self.env | self.component_env.get(name, {}),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -223,13 +296,15 @@ class AirflowDeployment:
         """Components that exited, with their exit codes."""
         return {name: code for name, p in self.processes.items() if (code := p.poll()) is not None}
 
-    def output(self, name: str, tail: int = 4000) -> str:
+    def output(self, name: str, tail: int | None = 4000) -> str:
+        """A component's output: its last ``tail`` characters, or all of it (``None``)."""
         path = self.output_dir / f"{name}.out"
-        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail else text
 
     def diagnostics(self) -> str:
         parts = [f"crashed components: {self.crashed()}"]
-        parts += [f"--- {name} output (tail) ---\n{self.output(name, 3000)}" for name in COMPONENTS]
+        parts += [f"--- {name} output (tail) ---\n{self.output(name, 3000)}" for name in self.components]
         return "\n".join(parts)
 
     # ------------------------------------------------------------------ the REST API
@@ -245,6 +320,19 @@ class AirflowDeployment:
 
         wait_until(healthy, timeout, "the api-server to answer")
 
+    def celery_workers(self) -> list[str]:
+        return [name for name in self.components if name.startswith(CELERY_WORKER_PREFIX)]
+
+    def wait_until_workers_ready(self, timeout: float = 180) -> None:
+        """Wait until every Celery worker has said it is ready (consuming from the broker)."""
+
+        def all_ready() -> bool:
+            if self.crashed():
+                raise RuntimeError(f"an Airflow component exited:\n{self.diagnostics()}")
+            return all(CELERY_READY.search(self.output(name, tail=None)) for name in self.celery_workers())
+
+        wait_until(all_ready, timeout, "the Celery workers to be ready")
+
     @property
     def token(self) -> str:
         if self._token is None:
@@ -258,6 +346,22 @@ class AirflowDeployment:
             self._token = response.json()["access_token"]
         return self._token
 
+    def _patient(self, condition: Callable[[], Any]) -> Callable[[], Any]:
+        """``condition``, answering ``None`` (not yet) when the api-server does not answer in time.
+
+        A poll waits for an event: on a busy machine one request of it may take longer than its
+        timeout, and the next poll is asked anyway (until the wait's own deadline).
+        """
+
+        def polled() -> Any:
+            try:
+                return condition()
+            except requests.Timeout:
+                self.slow_answers += 1
+                return None
+
+        return polled
+
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
         url = f"{self.base_url}/api/v2{path}"
@@ -270,7 +374,7 @@ class AirflowDeployment:
             response = self.api("GET", f"/dags/{dag_id}")
             return response.json() if response.status_code == 200 else None
 
-        return wait_until(parsed, timeout, f"the dag-processor to parse {dag_id}")
+        return wait_until(self._patient(parsed), timeout, f"the dag-processor to parse {dag_id}")
 
     def import_errors(self) -> list[dict[str, Any]]:
         response = self.api("GET", "/importErrors")
@@ -317,9 +421,49 @@ class AirflowDeployment:
         return response.json()
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in self.task_instance_list(dag_id, run_id)}
+
+    def task_instance_list(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run (each map index of a mapped task), as the REST API shows it."""
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
         response.raise_for_status()
-        return {ti["task_id"]: ti["state"] for ti in response.json()["task_instances"]}
+        return list(response.json()["task_instances"])
+
+    def add_connection(self, conn_id: str, connection: dict[str, Any]) -> None:
+        """Store a connection in the metadata database (its password and extra encrypted)."""
+        fields = {key: value for key, value in connection.items() if key != "extra"}
+        body = {"connection_id": conn_id, **fields}
+        if "extra" in connection:
+            body["extra"] = json.dumps(connection["extra"])
+        self.api("POST", "/connections", json=body).raise_for_status()
+
+    def wait_for_deferral(
+        self, dag_id: str, run_id: str, task_id: str, timeout: float
+    ) -> tuple[dict[str, Any], list[str | None]]:
+        """Wait until the task is deferred with a trigger that a triggerer picked up.
+
+        :return: the task instance then, and every state it was seen in, in order.
+        :raises AssertionError: when it fails first, or ``timeout`` passes; with the task states.
+        """
+        seen: list[str | None] = []
+
+        def deferred_with_trigger() -> dict[str, Any] | None:
+            instance = self.task_instance(dag_id, run_id, task_id)
+            seen.append(instance["state"])
+            if instance["state"] in ("failed", "upstream_failed"):
+                raise AssertionError(f"{task_id} ended {instance['state']}: {self.diagnostics()}")
+            if instance["state"] == "deferred" and instance.get("triggerer_job") and instance.get("trigger"):
+                return instance
+            return None
+
+        try:
+            instance = wait_until(
+                self._patient(deferred_with_trigger), timeout, f"{task_id} to defer", interval=1
+            )
+        except TimeoutError:
+            states = self.task_instances(dag_id, run_id)
+            raise AssertionError(f"task states {states}\n{self.diagnostics()}") from None
+        return instance, seen
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
@@ -329,7 +473,9 @@ class AirflowDeployment:
             return run if run["state"] in ("success", "failed") else None
 
         try:
-            return wait_until(finished, timeout, f"the run {run_id} of {dag_id} to finish", interval=1)
+            return wait_until(
+                self._patient(finished), timeout, f"the run {run_id} of {dag_id} to finish", interval=1
+            )
         except TimeoutError as error:
             states = self.task_instances(dag_id, run_id)
             raise TimeoutError(f"{error}; task states {states}\n{self.diagnostics()}") from None

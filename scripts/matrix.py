@@ -51,7 +51,7 @@ EXAMPLE_DAG = os.environ.get("MATRIX_EXAMPLE_DAG", "learnifier_quickstart")
 PYTEST_ARGS = shlex.split(
     os.environ.get(
         "MATRIX_PYTEST_ARGS",
-        "tests -q -p no:cacheprovider -m 'not demo and not bench and not faults'"
+        "tests -q -p no:cacheprovider -n auto -m 'not demo and not bench and not faults and not crashes'"
         " --ignore=tests/bench --ignore=tests/reliability --ignore=tests/integration",
     )
 )

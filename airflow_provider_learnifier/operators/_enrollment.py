@@ -43,7 +43,7 @@ from airflow_provider_learnifier.operators._bulk import (
     identity_mismatch,
     run_concurrently,
 )
-from airflow_provider_learnifier.operators._writes import write_once
+from airflow_provider_learnifier.operators._writes import SETTLE_PAUSES, write_once
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
@@ -239,8 +239,13 @@ class Enrollment:
             # the second POST tells, since Learnifier answers 409 with the id of the user it made.
             read_back=(lambda: self._user_created_without_answer(person)) if person.external_id else None,
             what=f"creating the user of {shown(person.label)}",
-            deduplicated=True,
+            # Learnifier refuses a second user only with a taken email (the spec's one 409): without
+            # an email, a second POST while the first may still be applied could make the person
+            # twice. So it is not sent: the user is read again for a while, then reported in
+            # "users_maybe_created", and the next run finds it.
+            deduplicated=bool(person.email),
             on_conflict=existing,
+            settle=SETTLE_PAUSES,
             log=self.log,
         )
 

@@ -14,7 +14,8 @@ Imported by the operators only when a task runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from airflow_provider_learnifier.exceptions import (
@@ -25,6 +26,15 @@ from airflow_provider_learnifier.exceptions import (
 
 _T = TypeVar("_T")
 
+#: The pauses, in seconds, between the further reads of a write that Learnifier may still be
+#: applying and that is not sent again (:func:`write_once`'s ``settle``): 7.5 s in all.
+SETTLE_PAUSES = (0.5, 1.0, 2.0, 4.0)
+
+
+def _sleep(seconds: float) -> None:
+    """Wait between two reads of an unsettled write (``time.sleep``); a seam for tests."""
+    time.sleep(seconds)
+
 
 def write_once(
     send: Callable[[], _T],
@@ -34,6 +44,7 @@ def write_once(
     deduplicated: bool,
     send_again: bool = True,
     on_conflict: Callable[[LearnifierConflictError], _T] | None = None,
+    settle: Sequence[float] = (),
     log: logging.Logger | Any = None,
 ) -> tuple[_T, bool]:
     """Send a write; when its outcome is unknown, read the state, and send it again at most once.
@@ -52,6 +63,10 @@ def write_once(
         which may mail the person): when the state does not show it, its error is raised.
     :param on_conflict: turns a 409 into a result (after checking that what exists is what was
         meant); without it a 409 is raised.
+    :param settle: when the write may still be in flight and will not be sent again, read the
+        state again after each of these pauses (seconds) until it shows the write: a server may
+        apply a write a moment after its answer was lost. Bounded: after the last, the write is
+        reported uncertain.
     :param log: where to log.
     :return: the result, and whether it came from this call's writes (``False`` when a 409 on
         the first send said it existed before).
@@ -74,10 +89,25 @@ def write_once(
             raise
         first_error = error
     found = _read(read_back, what, first_error)
+    will_not_resend = not send_again or (first_error.may_still_be_in_flight and not deduplicated)
+    if found is None and will_not_resend and first_error.may_still_be_in_flight and read_back is not None:
+        for attempt, pause in enumerate(settle, start=1):
+            log.info(
+                "%s got no clear answer (%s) and is not shown yet; reading again in %.1f s (%d of %d)",
+                _capitalised(what),
+                first_error,
+                pause,
+                attempt,
+                len(settle),
+            )
+            _sleep(pause)
+            found = _read(read_back, what, first_error)
+            if found is not None:
+                break
     if found is not None:
         log.info("%s got no clear answer (%s), but it was applied", _capitalised(what), first_error)
         return found, True
-    if not send_again or (first_error.may_still_be_in_flight and not deduplicated):
+    if will_not_resend:
         if not first_error.may_still_be_in_flight and read_back is not None:
             raise first_error
         raise LearnifierUncertainWriteError(

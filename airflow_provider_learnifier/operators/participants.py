@@ -170,7 +170,10 @@ class LearnifierEnrollOperator(LearnifierBulkOperator):
     A person is named by their external id, else their email, else their user id.
     ``users_maybe_created`` names the people whose user may have been created though no answer
     confirmed it (the create and its one resend got no clear answer, and the user could not be
-    read back); they are also in ``failed``, and the next run finds their user.
+    read back); they are also in ``failed``, and the next run finds their user. A person without
+    an email whose create got no answer is never sent again (Learnifier refuses a second user
+    only for a taken email): their user is read back by external id for a few seconds, and if it
+    does not show, they are in ``users_maybe_created``.
 
     :param roster: the people (see above). Templated.
     :param org_id: the project's organization unit, with ``project_id``. Templated.

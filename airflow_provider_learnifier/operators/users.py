@@ -83,6 +83,12 @@ class LearnifierUpsertUsersOperator(LearnifierBulkOperator):
     find users by email), to the end of the listing: when it cannot be read to its end the task
     fails before any write.
 
+    A row without an email whose create got no answer (a dropped connection, a timeout, a 502
+    or 504: Learnifier may still be applying it) is not sent again, since Learnifier refuses a
+    second user only with a taken email: the user is read back by external id for a few seconds,
+    and when it still does not show, the row is in ``maybe_created`` (and ``failed``); the next
+    run finds the user and creates nothing.
+
     When creating a user answers 409 (a user with the external id or email exists, made after
     the listing), that user is read and must be the row's person: the same external id, else
     (when either has none) the same email. Otherwise the row fails naming both, and nothing is
@@ -295,7 +301,7 @@ class LearnifierUpsertUsersOperator(LearnifierBulkOperator):
         """
         from airflow_provider_learnifier.exceptions import LearnifierConflictError, LearnifierNotFoundError
         from airflow_provider_learnifier.operators._bulk import UserMismatch, identity_mismatch
-        from airflow_provider_learnifier.operators._writes import write_once
+        from airflow_provider_learnifier.operators._writes import SETTLE_PAUSES, write_once
 
         fields = {argument: getattr(person, field) for field, (argument, _) in _USER_FIELDS.items()}
 
@@ -330,8 +336,12 @@ class LearnifierUpsertUsersOperator(LearnifierBulkOperator):
             # second POST tells, since Learnifier answers 409 with the id of the user it made.
             read_back=read_back if person.external_id else None,
             what=f"creating user {shown(person.key(self.match_by))!r}",
-            deduplicated=True,
+            # Learnifier refuses a second user only with a taken email: without one, a second POST
+            # while the first may still be applied could make the person twice, so it is not sent;
+            # the user is read again for a while, then reported in "maybe_created".
+            deduplicated=bool(person.email),
             on_conflict=on_conflict,
+            settle=SETTLE_PAUSES,
             log=self.log,
         )
         return user_id, ours, ({} if user is None else changed_fields(person, user))

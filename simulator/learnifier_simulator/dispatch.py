@@ -2,7 +2,8 @@
 
 The steps, in order: find the route (404/405); wait the configured latency (API routes only);
 authenticate (401); take a token of the rate limit, if any (429); meet an injected fault (API
-routes only); read the JSON body (400) and check it (422); apply the operation to the state;
+routes only; a request held by a ``late`` drop is applied just before the request that makes it
+due); read the JSON body (400) and check it (422); apply the operation to the state;
 render the answer with the spec variants, if any (API routes only). A request still waiting
 when the simulator stops goes unanswered.
 """
@@ -16,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from learnifier_simulator.faults import echo_answer
 from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
@@ -152,8 +154,12 @@ class Dispatcher:
             route, params = resolve(request.method, request.path)
         except ApiError as error:
             return Outcome(ApiResponse.error(error))
-        if not route.is_control and not self._pause(self.latency):
-            return Outcome(None, route)
+        if not route.is_control:
+            # Requests held by a "late" drop are applied before the request that makes them due.
+            for apply_late in self.faults.take_due():
+                apply_late()
+            if not self._pause(self.latency):
+                return Outcome(None, route)
         try:
             self._authenticate(route, request)
         except ApiError as error:
@@ -173,6 +179,13 @@ class Dispatcher:
     ) -> ApiResponse | None:
         if fault.answer is not None:
             return fault.answer
+        if fault.echo_status is not None:
+            credentials = self.credentials
+            authorization = request.headers.get("Authorization", "")
+            return echo_answer(fault.echo_status, authorization, credentials.key, credentials.secret)
+        if fault.drop == "late":
+            self.faults.hold(lambda: self._apply(route, params, request), after=fault.apply_after)
+            return None
         if fault.drop == "before" or not self._pause(fault.delay):
             return None
         response = self._apply(route, params, request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -9,7 +10,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import quote
 
 from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
@@ -19,7 +21,7 @@ from learnifier_simulator.messages import (
 )
 
 FaultKind = Literal["error", "rate_limit", "drop_before", "drop_after", "slow", "garbage", "scripted"]
-DropPoint = Literal["before", "after"]
+DropPoint = Literal["before", "after", "late"]
 
 _HTML_PAGE = ApiResponse(
     200, b"<html><body><h1>Service temporarily unavailable</h1></body></html>", "text/html; charset=utf-8"
@@ -86,9 +88,15 @@ class Fault:
 
     :param kind: what it is counted and recorded as.
     :param answer: sent instead of applying the request.
-    :param drop: close the connection without answering, ``before`` or ``after`` applying the request.
+    :param drop: close the connection without answering, ``before`` or ``after`` applying the
+        request, or ``late``: before, and apply it later (see ``apply_after``).
     :param delay: seconds to wait before applying the request.
     :param truncate: answer 200 with the normal answer's body cut in half.
+    :param apply_after: for a ``late`` drop, the request is applied just before the simulator
+        handles the ``apply_after``-th API request that follows it (as a server whose queue is
+        slow would), or when :meth:`FaultInjector.take_all_late` is called, whichever comes first.
+    :param echo_status: answer this status with an error that repeats the request's credentials
+        (:func:`echo_answer`), without applying the request.
     """
 
     kind: FaultKind
@@ -96,6 +104,8 @@ class Fault:
     drop: DropPoint | None = None
     delay: float = 0.0
     truncate: bool = False
+    apply_after: int = 1
+    echo_status: int | None = None
 
 
 def error_answer(status: int, headers: dict[str, str] | None = None) -> ApiResponse:
@@ -103,22 +113,61 @@ def error_answer(status: int, headers: dict[str, str] | None = None) -> ApiRespo
     return ApiResponse.error(ApiError(status, f"Simulated fault: {status_phrase(status)}", headers=headers))
 
 
+def echo_answer(status: int, authorization: str, key: str, secret: str) -> ApiResponse:
+    """An error answer that repeats the request's credentials, as a careless server's debug output does.
+
+    The body's ``message`` quotes the ``Authorization`` header, the key and the secret, the Basic
+    token percent-encoded, and its ``field`` the key; the JSON escapes every ``/`` as ``\\/`` (as
+    PHP does), so a credential holding one is not found in the raw bytes. The answer also carries
+    the header in ``X-Echo-Authorization``, and a ``Location`` whose user info is the key and
+    secret, percent-encoded (for a 3xx, the redirect target).
+    """
+    token = authorization.partition(" ")[2]
+    message = (
+        f"Simulated fault: {status_phrase(status)}; request headers: Authorization: {authorization}; "
+        f"key={key} secret={secret} token={quote(token, safe='')}"
+    )
+    body = json.dumps({"code": status, "field": key, "message": message}).replace("/", "\\/")
+    userinfo = f"{quote(key, safe='')}:{quote(secret, safe='')}"
+    headers = {
+        "X-Echo-Authorization": authorization,
+        "Location": f"https://{userinfo}@elsewhere.example/login?auth={quote(token, safe='')}",
+    }
+    return ApiResponse(status, body.encode("utf-8"), JSON_CONTENT_TYPE, headers)
+
+
 def scripted_fault(
-    status: int, *, retry_after: int | str | None, body: bytes | None, drop: DropPoint | None
+    status: int,
+    *,
+    retry_after: int | str | None,
+    body: bytes | None,
+    drop: DropPoint | None,
+    apply_after: int = 1,
+    echo_credentials: bool = False,
 ) -> Fault:
     """Make the fault of :meth:`LearnifierSimulator.inject`: a drop when ``drop`` is given, else an answer.
 
     :param status: the status of the answer.
     :param retry_after: its ``Retry-After``, in seconds or as an HTTP date.
     :param body: its JSON body, instead of an error body.
-    :param drop: ``before`` or ``after`` to close the connection before or after applying the request.
+    :param drop: ``before`` or ``after`` to close the connection before or after applying the
+        request; ``late`` to close it before, and apply the request later.
+    :param apply_after: for ``late``: apply the request just before the simulator handles the
+        ``apply_after``-th API request that follows it.
+    :param echo_credentials: answer an error that repeats the request's credentials (:func:`echo_answer`).
     """
     if drop is not None:
-        if drop not in ("before", "after"):
-            raise ValueError(f"drop must be 'before' or 'after', not {drop!r}")
-        return Fault("scripted", drop=drop)
+        if drop not in ("before", "after", "late"):
+            raise ValueError(f"drop must be 'before', 'after' or 'late', not {drop!r}")
+        if isinstance(apply_after, bool) or not isinstance(apply_after, int) or apply_after < 1:
+            raise ValueError(f"apply_after must be a positive number of requests, not {apply_after!r}")
+        return Fault("scripted", drop=drop, apply_after=apply_after)
     if not 100 <= status <= 599:
         raise ValueError(f"status must be an HTTP status, not {status!r}")
+    if echo_credentials:
+        if body is not None or retry_after is not None:
+            raise ValueError("echo_credentials makes its own answer: give no body or retry_after")
+        return Fault("scripted", echo_status=status)
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     if body is None:
         return Fault("scripted", answer=error_answer(status, headers))
@@ -142,12 +191,14 @@ class FaultInjector:
     """Decides which fault, if any, each API request meets; safe to use from many threads.
 
     Scripted faults come first, in the order they were scripted; random ones are drawn only for
-    requests that no scripted fault matches.
+    requests that no scripted fault matches. It also holds the requests of ``late`` drops until
+    they are due (:meth:`hold`, :meth:`take_due`).
     """
 
     def __init__(self, config: FaultConfig) -> None:
         self._lock = threading.Lock()
         self._scripted: list[_ScriptedFault] = []
+        self._late: list[list[Any]] = []  # [requests still to wait for, how to apply it]
         self._counts: Counter[str] = Counter()
         self.config = config
 
@@ -174,6 +225,28 @@ class FaultInjector:
             raise ValueError(f"times must be at least 1, not {times!r}")
         with self._lock:
             self._scripted.append(_ScriptedFault(fault, times, method and method.upper(), path_prefix))
+
+    def hold(self, apply: Callable[[], object], *, after: int) -> None:
+        """Keep ``apply`` (a dropped request) until ``after`` more API requests have arrived."""
+        with self._lock:
+            self._late.append([after, apply])
+
+    def take_due(self) -> list[Callable[[], object]]:
+        """Count one API request arriving; return the held requests now due, oldest first."""
+        with self._lock:
+            if not self._late:
+                return []
+            for held in self._late:
+                held[0] -= 1
+            due = [held[1] for held in self._late if held[0] <= 0]
+            self._late = [held for held in self._late if held[0] > 0]
+            return due
+
+    def take_all_late(self) -> list[Callable[[], object]]:
+        """Return every held request, oldest first, and hold none any more."""
+        with self._lock:
+            late, self._late = self._late, []
+            return [held[1] for held in late]
 
     def draw(self, method: str, path: str) -> Fault | None:
         """Return the fault that a request with ``method`` and ``path`` meets, and count it."""
@@ -243,11 +316,16 @@ class RateLimiter:
         self._updated = clock()
         self._admitted = 0
         self._refused = 0
+        self._first: float | None = None
+        self._last: float | None = None
 
     def take(self) -> ApiResponse | None:
         """Take a token for one request: ``None`` when admitted, else the 429 answer to send."""
         with self._lock:
             now = self._clock()
+            if self._first is None:
+                self._first = now
+            self._last = now
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
             self._updated = now
             if self._tokens >= 1:
@@ -263,3 +341,9 @@ class RateLimiter:
         """How many requests were admitted and how many refused."""
         with self._lock:
             return {"admitted": self._admitted, "refused": self._refused}
+
+    @property
+    def span(self) -> float:
+        """Seconds from the first request it saw to the last (0 before two), by the server's clock."""
+        with self._lock:
+            return 0.0 if self._first is None or self._last is None else self._last - self._first

@@ -22,6 +22,7 @@ from learnifier_simulator.tls import create_certificates, server_context
 from learnifier_simulator.variants import VariantRenderer
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from types import TracebackType
 
     from learnifier_simulator.models import JsonObject
@@ -120,6 +121,7 @@ class LearnifierSimulator:
         self._exchanges = ExchangeLog(record=record, max_exchanges=max_exchanges)
         self._stopping = threading.Event()
         self._variant_renderer = VariantRenderer(variants)
+        self.state.unique_external_ids = not (variants is not None and variants.duplicate_external_ids)
         self._dispatcher = Dispatcher(
             self.state,
             Credentials(key, secret),
@@ -267,6 +269,7 @@ class LearnifierSimulator:
     @variants.setter
     def variants(self, variants: SpecVariants | None) -> None:
         self._variant_renderer.variants = variants
+        self.state.unique_external_ids = not (variants is not None and variants.duplicate_external_ids)
 
     @property
     def rate_limit(self) -> float | None:
@@ -285,6 +288,12 @@ class LearnifierSimulator:
         return {"admitted": 0, "refused": 0} if limiter is None else limiter.counts
 
     @property
+    def rate_limit_span(self) -> float:
+        """Seconds from the first API request the current rate limit saw to the last (0 without one)."""
+        limiter = self._dispatcher.rate_limiter
+        return 0.0 if limiter is None else limiter.span
+
+    @property
     def fault_counts(self) -> dict[str, int]:
         """How many faults of each kind were injected, scripted ones counted as ``scripted``."""
         return self._dispatcher.faults.counts
@@ -298,6 +307,8 @@ class LearnifierSimulator:
         retry_after: int | str | None = None,
         body: bytes | None = None,
         drop: DropPoint | None = None,
+        apply_after: int = 1,
+        echo_credentials: bool = False,
     ) -> None:
         """Script a fault for the next ``times`` API requests that match ``method`` and ``path``.
 
@@ -310,10 +321,31 @@ class LearnifierSimulator:
         :param retry_after: the ``Retry-After`` of the answer, in seconds or as an HTTP date.
         :param body: the answer's JSON body, instead of an error body.
         :param drop: ``"before"`` or ``"after"``: instead of answering, close the connection before
-            or after applying the request.
+            or after applying the request. ``"late"``: close it before, and apply the request a
+            moment later, as a server that finishes a write after its answer was lost: just
+            before handling the ``apply_after``-th API request that follows, or at
+            :meth:`apply_late_requests`.
+        :param apply_after: for ``drop="late"``, how many API requests later it is applied.
+        :param echo_credentials: answer ``status`` with an error whose body, headers and ``Location``
+            repeat the request's ``Authorization`` header, the key and the secret, in several
+            encodings (:func:`~learnifier_simulator.faults.echo_answer`), as a careless server might.
         """
-        fault = scripted_fault(status, retry_after=retry_after, body=body, drop=drop)
+        fault = scripted_fault(
+            status,
+            retry_after=retry_after,
+            body=body,
+            drop=drop,
+            apply_after=apply_after,
+            echo_credentials=echo_credentials,
+        )
         self._dispatcher.faults.script(fault, times=times, method=method, path_prefix=path)
+
+    def apply_late_requests(self) -> int:
+        """Apply now every request that a ``drop="late"`` fault still holds; return how many."""
+        held = self._dispatcher.faults.take_all_late()
+        for apply in held:
+            apply()
+        return len(held)
 
     def advance_progress(
         self,
@@ -321,9 +353,10 @@ class LearnifierSimulator:
         participant_id: str | int | None = None,
         activities: int = 1,
         complete: bool = False,
+        at: datetime | None = None,
     ) -> list[JsonObject]:
         """Let activated participants complete activities; see :meth:`SimulatorState.advance_progress`."""
-        return self.state.advance_progress(project_id, participant_id, activities, complete)
+        return self.state.advance_progress(project_id, participant_id, activities, complete, at)
 
     def now(self) -> datetime:
         """The simulated time (UTC); see :meth:`SimulatorState.now`."""

@@ -18,7 +18,7 @@ import itertools
 import secrets
 import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from learnifier_simulator.messages import ApiError
@@ -139,6 +139,8 @@ class SimulatorState:
 
     def __init__(self, base_url: str = "") -> None:
         self.base_url = base_url
+        #: Refuse (409) a project or user whose external id another has; ``False`` creates it.
+        self.unique_external_ids = True
         self._lock = threading.Lock()
         #: How far the simulated clock is ahead of the real one (see :meth:`now`).
         self._clock_offset = timedelta(0)
@@ -385,7 +387,7 @@ class SimulatorState:
             if design is None or not design.enabled:
                 raise ApiError(422, f"No enabled course design {body['designId']!r}", field="designId")
             external_id = body.get("externalId")
-            taken = self._projects_by_external_id.first(external_id)
+            taken = self._projects_by_external_id.first(external_id) if self.unique_external_ids else None
             if taken is not None:
                 raise ApiError(
                     409, f"Project {taken.id} already has externalId {external_id!r}", field="externalId"
@@ -546,6 +548,7 @@ class SimulatorState:
         participant_id: str | int | None = None,
         activities: int = 1,
         complete: bool = False,
+        at: datetime | None = None,
     ) -> list[JsonObject]:
         """Let activated participants complete activities, as if they took the course.
 
@@ -555,13 +558,15 @@ class SimulatorState:
         :param participant_id: only this participant.
         :param activities: how many more activities each completes (never beyond the total).
         :param complete: complete all activities instead.
+        :param at: when they took it (their ``lastAccess``, and ``firstAccess`` if they had none):
+            now by default; earlier to make completions of the past.
         :return: the participations that changed.
         """
         if isinstance(activities, bool) or not isinstance(activities, int) or activities < 0:
             raise ApiError(422, "'activities' must be a non-negative integer", field="activities")
         with self._lock:
             advanced = []
-            now = self.now()
+            now = self.now() if at is None else at.astimezone(timezone.utc)
             candidates: Iterable[Participant]
             if participant_id is not None:
                 one = self._participants.get(_id_key(participant_id))
@@ -649,11 +654,12 @@ class SimulatorState:
             return user.to_api()
 
     def add_user(self, body: Mapping[str, Any]) -> JsonObject:
-        """``POST /users``: 409 with the existing ``userId`` when the external id or email is taken."""
+        """``POST /users``: 409 with the existing ``userId`` when the email (or the external id,
+        unless :attr:`unique_external_ids` is off) is taken."""
         with self._lock:
-            existing = self._user_with_external_id(body.get("externalId")) or self._user_with_email(
-                body.get("primaryEmail")
-            )
+            existing = (
+                self._user_with_external_id(body.get("externalId")) if self.unique_external_ids else None
+            ) or self._user_with_email(body.get("primaryEmail"))
             if existing is not None:
                 raise ApiError(409, f"User {existing.id} already exists", details={"userId": existing.id})
             self._check_user_fields(body)

@@ -12,11 +12,14 @@ varies, per request and at random from a seeded :class:`random.Random`, what the
 * numeric ids are numbers or strings of digits (UUIDs stay strings);
 * a success is any 2xx status: an answer keeps its body, an answer without a body may be a 204;
 * optional answer members are ``null`` or absent (never ids, nor members the spec requires);
-* lists come in any order (``GET /users`` only within its page, so that paging stays consistent).
+* lists come in any order (``GET /users`` only within its page, so that paging stays consistent);
+* a second project or user with an external id that another already has is created, not
+  refused with 409 (the spec declares a 409 only for a user's primary email).
 
 The state stays the single source of truth: variants change how answers are rendered, never the
 records; only :attr:`SpecVariants.ignore_undeclared_fields` filters the request body before the
-state sees it. Error answers and the simulator's own ``/_simulator/`` routes are never varied.
+state sees it, and :attr:`SpecVariants.duplicate_external_ids` lifts a check the state makes.
+Error answers and the simulator's own ``/_simulator/`` routes are never varied.
 """
 
 from __future__ import annotations
@@ -88,6 +91,10 @@ class SpecVariants:
     :param any_2xx: answer successes with any 2xx status, a body only where the usual answer has one.
     :param drop_optional: make optional answer members ``null`` or leave them out.
     :param shuffle: answer lists in random order (``GET /users`` within its page).
+    :param duplicate_external_ids: create a project or user whose external id another already
+        has, rather than answer 409: the spec declares no 409 for projects, and for users only
+        for a taken primary email. A lookup by such an external id finds the oldest. Not part of
+        :meth:`all`: it changes what the account holds, not only how answers look.
     :raises ValueError: for a ``users_page_cap`` below 1, or ``random_page_sizes`` without it.
     """
 
@@ -101,6 +108,7 @@ class SpecVariants:
     any_2xx: bool = False
     drop_optional: bool = False
     shuffle: bool = False
+    duplicate_external_ids: bool = False
 
     def __post_init__(self) -> None:
         if self.users_page_cap is not None and self.users_page_cap < 1:

@@ -28,10 +28,10 @@ EXPECTED = {
     "parse_cost": {"targets": 2},
     "enrollment": {"targets": 4},
     "report_export": {"targets": 4},
-    "triggerer": {"targets": 4},
+    "triggerer": {"targets": 6},
     "simulator_capacity": {"targets": 0},
     "event_watchers": {"targets": 1},
-    "rate_limits": {"targets": 5},
+    "rate_limits": {"targets": 10},
     "nudges": {"targets": 5},
 }
 

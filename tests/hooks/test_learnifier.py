@@ -527,8 +527,14 @@ def test_resolve_project_by_ids_or_by_external_id_within_its_org_unit(sim, make_
     for arguments in ({}, {"org_id": org_id}, {"project_id": project["id"], "external_id": "found-2026"}):
         with pytest.raises(ValueError, match="either by org_id and project_id, or by external_id"):
             hook.resolve_project(**arguments)
-    with pytest.raises(LearnifierNotFoundError):
+    with pytest.raises(
+        LearnifierNotFoundError, match="no project with the external id 'no-such-project' \\("
+    ):
         hook.resolve_project(external_id="no-such-project")
+    with pytest.raises(
+        LearnifierNotFoundError, match=f"'no-such-project' \\(wanted in organization unit {org_id}\\)"
+    ):
+        hook.resolve_project(external_id="no-such-project", org_id=org_id)
 
 
 def test_calls_into_airflow_from_many_threads_take_turns(sim, make_hook, mocker):

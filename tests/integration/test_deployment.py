@@ -32,63 +32,41 @@ Every process it started is stopped at the end, on failure too.
 
 from __future__ import annotations
 
-import base64
 import csv
 import re
-import secrets
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from learnifier_simulator import LearnifierSimulator
 from learnifier_simulator import seed as sim_seed
-from scripts.airflow_deployment import AirflowDeployment, wait_until
+from scripts.airflow_deployment import AirflowDeployment
 from tests.integration import SUMMARY_LINES
+from tests.integration.checks import (
+    ENROLLMENT_DAG_ID,
+    ENROLLMENT_PROJECT,
+    EXAMPLE_DAGS,
+    SENSOR_TASK,
+    TRIGGER_CLASSPATH,
+    all_text,
+    api_credentials,
+    leaks,
+    read_roster,
+    users_by_id,
+)
+from tests.integration.checks import project_participants as _participants
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_DAGS = REPO / "example_dags"
 IT_DAGS = Path(__file__).parent / "dags"
-ROSTER = EXAMPLE_DAGS / "data" / "acme_roster_2026-01.csv"
-DAG_ID = "learnifier_enrollment"
+DAG_ID = ENROLLMENT_DAG_ID
 LINKS_DAG_ID = "deployment_login_links"
 EXAMPLE_LINKS_DAG_ID = "learnifier_login_links"
-PROJECT_EXTERNAL_ID = "acme-security-awareness-2026"
-SENSOR_TASK = "wait_for_completion"
-TRIGGER_CLASSPATH = "airflow_provider_learnifier.triggers.base.LearnifierCompletionTrigger"
+PROJECT_EXTERNAL_ID = ENROLLMENT_PROJECT
 #: The whole test should take under three minutes; these bound each wait.
 DEADLINE_SECONDS = 150
 
 
-def _read_roster() -> list[dict[str, str]]:
-    with ROSTER.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def _project_participants(sim: LearnifierSimulator) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    snapshot = sim.state.snapshot()
-    (project,) = [p for p in snapshot["projects"] if p.get("externalId") == PROJECT_EXTERNAL_ID]
-    participants = [p for p in snapshot["participants"] if p["projectId"] == project["id"]]
-    return project, participants
-
-
-def _all_text(*folders: Path) -> dict[Path, str]:
-    texts = {}
-    for folder in folders:
-        for path in folder.rglob("*"):
-            if path.is_file():
-                texts[path] = path.read_bytes().decode("utf-8", errors="replace")
-    return texts
-
-
-@pytest.fixture
-def simulator() -> Any:
-    """The simulator, with an API key and secret made for this run, so that a leak cannot be a coincidence."""
-    run = secrets.token_hex(6)
-    secret = f"it-secret-{run}-{secrets.token_urlsafe(12)}"
-    with LearnifierSimulator(key=f"it-key-{run}", secret=secret) as sim:
-        yield sim
+    return _participants(sim, PROJECT_EXTERNAL_ID)
 
 
 def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
@@ -97,7 +75,7 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
 
     sim = simulator
     started = time.monotonic()
-    roster = _read_roster()
+    roster = read_roster()
     home = tmp_path / "airflow-home"
     deployment = AirflowDeployment(
         home,
@@ -106,7 +84,6 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
             "AIRFLOW_CONN_LEARNIFIER_DEFAULT": sim.connection_json(),
         },
     )
-    seen_sensor_states: list[str | None] = []
     with deployment:
         deployment.wait_until_serving()
         airflow_version = deployment.version()
@@ -119,21 +96,9 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         run_id = deployment.trigger(DAG_ID, {"report_dir": str(report_dir), "poll_interval": 2})
 
         # The sensor defers: its trigger is picked up by the triggerer.
-        def deferred_with_trigger() -> dict[str, Any] | None:
-            instance = deployment.task_instance(DAG_ID, run_id, SENSOR_TASK)
-            seen_sensor_states.append(instance["state"])
-            if instance["state"] in ("failed", "upstream_failed"):
-                raise AssertionError(f"the sensor ended {instance['state']}: {deployment.diagnostics()}")
-            trigger = instance.get("trigger") or {}
-            if instance["state"] == "deferred" and instance.get("triggerer_job") and trigger:
-                return instance
-            return None
-
-        try:
-            waiting = wait_until(deferred_with_trigger, DEADLINE_SECONDS, "the sensor to defer", interval=1)
-        except TimeoutError:
-            states = deployment.task_instances(DAG_ID, run_id)
-            raise AssertionError(f"task states {states}\n{deployment.diagnostics()}") from None
+        waiting, seen_sensor_states = deployment.wait_for_deferral(
+            DAG_ID, run_id, SENSOR_TASK, DEADLINE_SECONDS
+        )
         assert waiting["trigger"]["classpath"] == TRIGGER_CLASSPATH
         assert waiting["triggerer_job"]["job_type"] == "TriggererJob"
 
@@ -210,10 +175,7 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
     assert sorted(r["user_external_id"] for r in rows) == sorted(row["external_id"] for row in roster)
 
     # No credential in the task and trigger logs (every file under the logs folder).
-    forbidden = {
-        "the API secret": sim.secret,
-        "the Basic authorization value": base64.b64encode(f"{sim.key}:{sim.secret}".encode()).decode(),
-    }
+    forbidden = api_credentials(sim)
     links = {f"the login link {e.path}": e.response_json()["link"] for e in login_links}
     links |= {
         f"the access link of participant {p['id']}": p["accessLink"]
@@ -221,16 +183,11 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
         if p.get("accessLink")
     }
     link_pattern = re.compile(re.escape(sim.base_url) + r"/(login|access)/")
-    log_files = _all_text(logs)
+    log_files = all_text(logs)
     assert any("task_id=" in str(path) for path in log_files), "no task logs were written"
-    leaks = [
-        f"{what} in {path}"
-        for path, text in log_files.items()
-        for what, value in (forbidden | links).items()
-        if value in text
-    ]
-    leaks += [f"a link in {path}" for path, text in log_files.items() if link_pattern.search(text)]
-    assert not leaks, leaks
+    found = leaks(log_files, forbidden | links)
+    found += [f"a link in {path}" for path, text in log_files.items() if link_pattern.search(text)]
+    assert not found, found
     # The careless on_link did log each link: masked in the task log.
     logged = [line for text in log_files.values() for line in text.splitlines() if LOGGED_LINK_PREFIX in line]
     assert len(logged) >= len(participants), "the login links DAG did not log its links"
@@ -240,27 +197,17 @@ def test_the_enrollment_dag_on_a_real_airflow_deployment(simulator, tmp_path):
     # where Airflow 3.3 does not mask what a task registered with mask_secret (see SECURITY.md). The
     # secret must not be there either: the provider never logs it, masked or not. A login link may
     # be there only on the lines the careless on_link wrote, never on a line of the provider's.
-    outputs = _all_text(deployment.output_dir)
-    leaks = [
-        f"{what} in {path}"
-        for path, text in outputs.items()
-        for what, value in forbidden.items()
-        if value in text
-    ]
-    leaks += [
+    outputs = all_text(deployment.output_dir)
+    found = leaks(outputs, forbidden)
+    found += [
         f"a link in {path}: {line[:120]}"
         for path, text in outputs.items()
         for line in text.splitlines()
         if link_pattern.search(line) and LOGGED_LINK_PREFIX not in line
     ]
-    assert not leaks, leaks
-    assert duration < 300, f"the deployment test took {duration:.0f} s"
+    assert not found, found
 
 
 def _distinct(states: list[str | None]) -> list[str]:
     """The states in order, each run of repeats once."""
     return [str(state) for n, state in enumerate(states) if n == 0 or states[n - 1] != state]
-
-
-def users_by_id(snapshot: dict[str, Any]) -> dict[str, str]:
-    return {user["id"]: user.get("externalId") for user in snapshot["users"]}

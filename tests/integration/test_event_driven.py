@@ -18,13 +18,10 @@ and it is started again; and the last one completes. It asserts:
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import pytest
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from learnifier_simulator import LearnifierSimulator
@@ -32,6 +29,9 @@ from learnifier_simulator import seed as sim_seed
 from scripts.airflow_deployment import AirflowDeployment, wait_until
 from tests.compat import AIRFLOW_VERSION
 from tests.integration import SUMMARY_LINES
+
+if TYPE_CHECKING:
+    import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
@@ -41,15 +41,6 @@ ORG_ID = sim_seed.DEMO_ORG_UNIT_ID
 #: The example's course, which the test opens in the simulator.
 PROJECT_EXTERNAL_ID = "acme-onboarding-2026"
 DEADLINE_SECONDS = 150
-
-
-@pytest.fixture
-def simulator() -> Any:
-    run = secrets.token_hex(6)
-    with LearnifierSimulator(
-        key=f"it-key-{run}", secret=f"it-secret-{run}-{secrets.token_urlsafe(12)}"
-    ) as sim:
-        yield sim
 
 
 def _open_the_course_and_enroll(

@@ -698,8 +698,35 @@ def test_login_link_failures_beyond_max_failures_fail_the_task(learnifier_conn, 
 
 def test_login_links_for_an_unknown_project_fail(learnifier_conn):
     operator = LearnifierLoginLinkOperator(task_id="links", participant_ids=["1"], project_external_id="nope")
-    with pytest.raises(LearnifierNotFoundError):
+    with pytest.raises(LearnifierNotFoundError, match="no project with the external id 'nope'"):
         operator.execute(_context())
+
+
+@pytest.mark.parametrize(
+    ("org_id", "named"),
+    [
+        (None, "Learnifier has no project with the external id 'no-such-course' ("),
+        (
+            seed.DEMO_ORG_UNIT_ID,
+            "Learnifier has no project with the external id 'no-such-course' (wanted in organization unit "
+            f"{seed.DEMO_ORG_UNIT_ID}) (",
+        ),
+    ],
+    ids=["external-id", "external-id-and-org-unit"],
+)
+def test_enrolling_into_an_unknown_project_external_id_names_it(learnifier_conn, org_id, named):
+    """Before, the error said only "GET /extproject answered 404 Not Found"."""
+    sim = learnifier_conn
+    operator = LearnifierEnrollOperator(
+        task_id="enroll", roster=people(1), project_external_id="no-such-course", org_id=org_id
+    )
+
+    with pytest.raises(LearnifierNotFoundError) as missing:
+        operator.execute(_context())
+
+    assert str(missing.value).startswith(named)
+    assert (missing.value.status, missing.value.path) == (404, "/extproject")
+    assert writes(sim) == []
 
 
 # ---------------------------------------------------------------------------- identity, guard, overlap
@@ -962,3 +989,84 @@ def test_a_user_that_may_have_been_created_is_reported_so(learnifier_conn, monke
     again = _enroll_once([row])
     assert again["failed"] == [] and again["created_users"] == [] and again["enrolled"] == [label]
     assert_everyone_enrolled_once(sim, [{"email": row["email"]}], users_before=1)
+
+
+# ---------------------------------------------------------------------- a create applied late
+
+LATE_ROWS = {
+    "no-email": {"external_id": "C-1", "first_name": "Cee"},
+    "with-email": {"external_id": "C-1", "email": "c1@example.com", "first_name": "Cee"},
+}
+
+
+def _users_with_external_id(sim: Any, external_id: str) -> list[dict[str, Any]]:
+    return [u for u in users(sim) if u.get("externalId") == external_id]
+
+
+def _user_creates(sim: Any) -> list[Any]:
+    return [e for e in sim.exchanges if (e.method, e.path) == ("POST", "/users")]
+
+
+@pytest.mark.parametrize("row", list(LATE_ROWS))
+def test_a_user_create_applied_late_within_the_read_back_window_makes_one_user(learnifier_conn, mocker, row):
+    """The connection drops before the answer and Learnifier applies the create a moment later.
+
+    Before, a row without an email was read back once (404), sent again, and Learnifier, which
+    refuses a second user only for a taken email, made two users with the external id C-1.
+    """
+    sim = learnifier_conn
+    sim.variants = SpecVariants(duplicate_external_ids=True)  # only a taken email answers 409
+    waits = mocker.patch("airflow_provider_learnifier.operators._writes._sleep")
+    # Applied just before the second request after it: after one read-back answered 404.
+    sim.inject(drop="late", apply_after=2, method="POST", path="/users")
+
+    result = _enroll_once([LATE_ROWS[row]])
+
+    assert result["failed"] == [] and result["users_maybe_created"] == []
+    assert result["created_users"] == ["C-1"] and result["enrolled"] == ["C-1"]
+    assert len(_users_with_external_id(sim, "C-1")) == 1
+    if row == "no-email":
+        # Not sent again: read back once more after a pause, and found.
+        assert len(_user_creates(sim)) == 1 and waits.call_count == 1
+    else:
+        # Sent again at once: Learnifier refuses a second user with the email, naming the first.
+        assert [e.status for e in _user_creates(sim)] == [None, 409] and waits.call_count == 0
+
+
+@pytest.mark.parametrize("row", list(LATE_ROWS))
+def test_a_user_create_applied_after_the_read_back_window_is_reported_and_found_next_run(
+    learnifier_conn, mocker, caplog, capsys, row
+):
+    """Without an email the create is not sent again: the person is in users_maybe_created, and
+    the next run finds the user. With an email a second create is safe: Learnifier refuses one."""
+    from airflow_provider_learnifier.operators._writes import SETTLE_PAUSES
+
+    sim = learnifier_conn
+    sim.variants = SpecVariants(duplicate_external_ids=True)  # only a taken email answers 409
+    waits = mocker.patch("airflow_provider_learnifier.operators._writes._sleep")
+    sim.inject(drop="late", apply_after=1000, method="POST", path="/users")
+
+    result = _enroll_once([LATE_ROWS[row]], max_failures=1)
+    sim.apply_late_requests()  # "a moment later", after the run
+
+    if row == "no-email":
+        assert [call.args[0] for call in waits.call_args_list] == list(SETTLE_PAUSES)
+        assert result["users_maybe_created"] == ["C-1"] and result["created_users"] == []
+        (failure,) = result["failed"]
+        assert "may have been created (the next run finds it)" in failure["reason"]
+        assert "was not sent again" in failure["reason"]
+        logs = caplog.text + capsys.readouterr().out
+        assert "Learnifier enrollment of C-1 (row 1) failed: the user may have been created" in logs
+        assert len(_user_creates(sim)) == 1
+        assert participants(sim) == []
+    else:
+        assert result["created_users"] == ["C-1"] and result["failed"] == []
+        assert len(_user_creates(sim)) == 2
+    assert len(_users_with_external_id(sim, "C-1")) == 1
+
+    again = _enroll_once([LATE_ROWS[row]])
+
+    assert again["failed"] == [] and again["created_users"] == [] and again["users_maybe_created"] == []
+    assert len(_user_creates(sim)) == (1 if row == "no-email" else 2)  # the next run created nothing
+    (user,) = _users_with_external_id(sim, "C-1")
+    assert [p["userId"] for p in participants(sim)] == [user["id"]]

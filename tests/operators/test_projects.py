@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airflow_provider_learnifier.exceptions import (
     LearnifierInputError,
@@ -20,8 +24,9 @@ from airflow_provider_learnifier.operators.projects import (
     LearnifierCreateProjectOperator,
     LearnifierDeleteProjectOperator,
     LearnifierUpdateProjectOperator,
+    id_order,
 )
-from learnifier_simulator import seed
+from learnifier_simulator import FaultConfig, seed
 from learnifier_simulator.messages import ApiResponse
 from learnifier_simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
@@ -60,6 +65,8 @@ def test_create_reuse_and_update_a_project_from_params_and_xcom(learnifier_conn,
         "status": "NEW",
         "admin_url": f"{sim.base_url}/admin/projects/{project['id']}",
         "reused": False,
+        "duplicates_deleted": [],
+        "duplicates_left": [],
     }
     assert again == {**created, "reused": True}
     assert updated["updated_fields"] == ["name", "status", "user_title"]
@@ -134,22 +141,114 @@ def test_three_runs_make_one_project_when_the_server_ignores_the_external_id(
     assert len(_creates(sim)) == 1
     logs = caplog.text + capsys.readouterr().out  # the task logger prints on Airflow 3
     assert "did not keep the external id 'security-2026'" in logs
-    assert "is the one project named 'Conduct' from course design" in logs
+    assert "is named 'Conduct' from the same course design in org unit 1001 without an external id" in logs
 
 
-def test_the_name_rule_fails_naming_the_projects_rather_than_guess(learnifier_conn, monkeypatch):
-    sim = learnifier_conn
+def _conduct_projects(count: int) -> list[str]:
+    """Make ``count`` projects named "Conduct" without an external id, as runs before 0.x left them."""
     with LearnifierHook() as hook:
-        ids = [
-            hook.create_project(ORG, name="Conduct", design_id=seed.CODE_OF_CONDUCT_DESIGN_ID)["id"]
-            for _ in range(2)
+        return [
+            str(hook.create_project(ORG, name="Conduct", design_id=seed.CODE_OF_CONDUCT_DESIGN_ID)["id"])
+            for _ in range(count)
         ]
+
+
+def _enroll_someone(project_id: str, email: str) -> None:
+    with LearnifierHook() as hook:
+        hook.add_participant(ORG, project_id, email=email)
+
+
+def _conduct_ids(sim: Any) -> list[str]:
+    return [str(p["id"]) for p in projects(sim) if p["name"] == "Conduct"]
+
+
+def test_duplicates_left_from_before_converge_on_the_lowest_id_and_the_empty_ones_go(learnifier_conn):
+    """Before, every run failed ("2 projects named 'Conduct' ... does not guess") until one was deleted."""
+    sim = learnifier_conn
+    ids = _conduct_projects(3)
     sim.variants = SpecVariants(ignore_undeclared_fields=True)  # a server that ignores externalId
     sim.clear_exchanges()
 
-    with pytest.raises(LearnifierInputError, match=f"2 projects named 'Conduct'.*{ids[0]}, {ids[1]}"):
-        _create(external_id="c-1").execute(_context())
+    first = _create(external_id="c-1").execute(_context())
+    again = _create(external_id="c-1").execute(_context())
+
+    assert (first["project_id"], first["reused"]) == (ids[0], True)
+    assert first["duplicates_deleted"] == ids[1:] and first["duplicates_left"] == []
+    assert _conduct_ids(sim) == [ids[0]]
+    assert again == {**first, "duplicates_deleted": []}
     assert _creates(sim) == []
+
+
+def test_a_duplicate_with_participants_is_never_deleted_and_is_preferred(learnifier_conn, caplog, capsys):
+    """People enrolled into a duplicate stay; the runs settle on the lowest id that has participants."""
+    sim = learnifier_conn
+    ids = _conduct_projects(4)
+    _enroll_someone(ids[1], "kept@example.com")
+    _enroll_someone(ids[3], "also-kept@example.com")
+    sim.variants = SpecVariants(ignore_undeclared_fields=True)
+
+    results = [_create(external_id="c-1").execute(_context()) for _ in range(2)]
+
+    assert [r["project_id"] for r in results] == [ids[1], ids[1]]
+    assert results[0]["duplicates_deleted"] == [ids[0], ids[2]]
+    assert [r["duplicates_left"] for r in results] == [[ids[3]], [ids[3]]]
+    assert _conduct_ids(sim) == [ids[1], ids[3]]
+    logs = caplog.text + capsys.readouterr().out
+    assert f"Project {ids[3]} duplicates project {ids[1]} but has 1 participant(s): not deleting it" in logs
+
+
+def test_a_delete_learnifier_refuses_leaves_the_duplicate_and_says_so(learnifier_conn, caplog, capsys):
+    sim = learnifier_conn
+    ids = _conduct_projects(2)
+    sim.variants = SpecVariants(ignore_undeclared_fields=True)
+    # Somebody is enrolled between the check and the delete: Learnifier refuses with 406.
+    sim.inject(status=406, method="DELETE", path=f"/orgunits/{ORG}/projects/{ids[1]}")
+
+    result = _create(external_id="c-1").execute(_context())
+
+    assert (result["project_id"], result["duplicates_deleted"], result["duplicates_left"]) == (
+        ids[0],
+        [],
+        [ids[1]],
+    )
+    assert _conduct_ids(sim) == ids
+    logs = caplog.text + capsys.readouterr().out
+    assert f"Learnifier refused to delete project {ids[1]}, a duplicate of project {ids[0]}" in logs
+
+
+def test_delete_duplicates_off_only_names_them(learnifier_conn):
+    sim = learnifier_conn
+    ids = _conduct_projects(3)
+    sim.variants = SpecVariants(ignore_undeclared_fields=True)
+
+    result = _create(external_id="c-1", delete_duplicates=False).execute(_context())
+
+    assert (result["project_id"], result["duplicates_deleted"], result["duplicates_left"]) == (
+        ids[0],
+        [],
+        ids[1:],
+    )
+    assert _conduct_ids(sim) == ids
+    assert not [e for e in sim.exchanges if e.method == "DELETE"]
+
+
+def test_a_project_with_the_external_id_wins_over_ones_the_name_rule_matches(learnifier_conn):
+    """A hand-made project of the same name (lower id) is not this task's once one has the external id."""
+    sim = learnifier_conn
+    (hand_made,) = _conduct_projects(1)
+    with LearnifierHook() as hook:
+        ours = str(
+            hook.create_project(
+                ORG, name="Conduct", design_id=seed.CODE_OF_CONDUCT_DESIGN_ID, external_id="c-1"
+            )["id"]
+        )
+    sim.clear_exchanges()
+
+    result = _create(external_id="c-1").execute(_context())
+
+    assert (result["project_id"], result["reused"], result["duplicates_deleted"]) == (ours, True, [])
+    assert sorted(_conduct_ids(sim)) == sorted([hand_made, ours])
+    assert not [e for e in sim.exchanges if e.method != "GET"]
 
 
 def test_the_name_rule_ignores_other_designs_and_projects_with_another_external_id(learnifier_conn):
@@ -390,3 +489,88 @@ def test_delete_of_a_missing_project(learnifier_conn):
         "name": None,
         "deleted": False,
     }
+
+
+# ---------------------------------------------------------------------- overlapping runs
+
+#: Servers that the spec permits: one that ignores the undeclared ``externalId`` (and writes ids
+#: as numbers or strings), one that keeps it and refuses a second (409, as the simulator does),
+#: and one that keeps it without refusing a second (the spec declares no 409 for projects).
+OVERLAP_SERVERS = {
+    "ignores-external-id": SpecVariants(ignore_undeclared_fields=True, id_types=True),
+    "keeps-external-id-409": None,
+    "keeps-external-id-no-409": SpecVariants(duplicate_external_ids=True, id_types=True),
+}
+
+
+def _overlapping_runs(runs: int, external_id: str) -> list[dict[str, Any] | BaseException]:
+    """Run ``runs`` create operators with the same arguments at once, each in its own thread."""
+    start = threading.Barrier(runs)
+
+    def run(_: int) -> dict[str, Any] | BaseException:
+        operator = _create(name=f"Course {external_id}", external_id=external_id)
+        start.wait()
+        try:
+            return operator.execute(_context())
+        except BaseException as error:  # reported by the test, with the trial
+            return error
+
+    with ThreadPoolExecutor(max_workers=runs) as pool:
+        return list(pool.map(run, range(runs)))
+
+
+@pytest.mark.parametrize(("runs", "trials"), [(2, 24), (5, 10)], ids=["2-runs", "5-runs"])
+@pytest.mark.parametrize("server", list(OVERLAP_SERVERS))
+def test_overlapping_runs_end_with_one_project_that_every_run_reports(learnifier_conn, server, runs, trials):
+    """Before, two runs started together made two projects, and every later run failed."""
+    sim = learnifier_conn
+    sim.variants = OVERLAP_SERVERS[server]
+    overlapped = 0
+    for trial in range(trials):
+        # Some answers come a few milliseconds late, differently in each trial: the runs interleave
+        # differently each time.
+        sim.faults = FaultConfig(slow_rate=0.3, slow_seconds=0.004, seed=trial)
+        external_id = f"{server}-{runs}-{trial}"
+        sim.clear_exchanges()
+
+        results = _overlapping_runs(runs, external_id)
+
+        failures = [result for result in results if isinstance(result, BaseException)]
+        assert not failures, f"trial {trial}: {failures!r}"
+        made = [p for p in projects(sim) if p["name"] == f"Course {external_id}"]
+        assert len(made) == 1, f"trial {trial}: {len(made)} projects"
+        assert {r["project_id"] for r in results} == {str(made[0]["id"])}, f"trial {trial}"
+        assert sorted(r["reused"] for r in results) == [False] + [True] * (runs - 1), f"trial {trial}"
+        # Every project a run made and did not use was deleted (by one run or another).
+        creates = [e for e in _creates(sim) if e.status is not None and 200 <= e.status < 300]
+        deleted = {project_id for r in results for project_id in r["duplicates_deleted"]}
+        assert len(deleted) == len(creates) - 1, f"trial {trial}"
+        assert all(r["duplicates_left"] == [] for r in results)
+        overlapped += len(_creates(sim)) > 1
+
+        sim.faults = FaultConfig()
+        later = _create(name=f"Course {external_id}", external_id=external_id).execute(_context())
+        assert (later["project_id"], later["reused"]) == (str(made[0]["id"]), True)
+    print(f"{server}, {runs} runs: {overlapped} of {trials} trials sent more than one create")
+    assert overlapped, "no trial had runs that overlapped: the test proved nothing"
+
+
+@given(
+    numbers=st.lists(st.integers(min_value=0, max_value=2**63 - 1), min_size=1, max_size=8),
+    others=st.lists(
+        st.text(min_size=1, max_size=6).filter(lambda text: not text.strip().isdigit()), max_size=3
+    ),
+    as_text=st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_the_lowest_id_is_the_same_whether_learnifier_writes_ids_as_numbers_or_strings(
+    numbers, others, as_text
+):
+    """All runs must agree on one project though each may read its id as ``9`` or ``"9"``."""
+    rendered = [str(n) if text else n for n, text in zip(numbers, as_text, strict=False)]
+    ids = rendered + others
+
+    assert str(min(ids, key=id_order)) == str(min(numbers))
+    ordered = sorted(ids, key=id_order)
+    assert [int(i) for i in ordered[: len(rendered)]] == sorted(numbers[: len(rendered)])
+    assert sorted(ordered[len(rendered) :]) == sorted(others)  # other ids come after the numbers
+    assert [id_order(n) for n in numbers] == [id_order(str(n)) for n in numbers]

@@ -10,8 +10,10 @@ import pytest
 
 from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError, LearnifierInputError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+from airflow_provider_learnifier.operators._writes import SETTLE_PAUSES
 from airflow_provider_learnifier.operators.users import LearnifierUpsertUsersOperator
 from learnifier_simulator import seed
+from learnifier_simulator.variants import SpecVariants
 from tests.openapi_contract import validate_all
 
 
@@ -466,3 +468,52 @@ def test_a_user_that_may_have_been_created_is_reported_so(learnifier_conn, exist
     again = _upsert([{"email": "maybe@example.com"}])
     assert again["failed"] == [] and again["created"] == [] and again["maybe_created"] == []
     assert [u.get("primaryEmail") for u in users(sim).values()].count("maybe@example.com") == 1
+
+
+# ---------------------------------------------------------------------- a create applied late
+
+LATE_ROWS = {
+    "no-email": {"external_id": "C-1", "first_name": "Cee"},
+    "with-email": {"external_id": "C-1", "email": "c1@example.com", "first_name": "Cee"},
+}
+
+
+def _with_external_id(sim: Any, external_id: str) -> list[dict[str, Any]]:
+    return [u for u in users(sim).values() if u.get("externalId") == external_id]
+
+
+def _user_creates(sim: Any) -> list[Any]:
+    return [e for e in sim.exchanges if (e.method, e.path) == ("POST", "/users")]
+
+
+@pytest.mark.parametrize("row", list(LATE_ROWS))
+@pytest.mark.parametrize("apply_after", [2, 1000], ids=["within-the-window", "after-the-window"])
+def test_a_create_applied_late_makes_one_user(learnifier_conn, mocker, row, apply_after):
+    """The connection drops before the answer and Learnifier applies the create later.
+
+    Before, a row without an email was read back once (404) and sent again: two users C-1 on a
+    server that refuses a second user only for a taken email.
+    """
+    sim = learnifier_conn
+    sim.variants = SpecVariants(duplicate_external_ids=True)  # only a taken email answers 409
+    mocker.patch("airflow_provider_learnifier.operators._writes._sleep")
+    sim.inject(drop="late", apply_after=apply_after, method="POST", path="/users")
+
+    result = _upsert([LATE_ROWS[row]], max_failures=1)
+    sim.apply_late_requests()
+
+    late = apply_after > len(SETTLE_PAUSES) + 1
+    if row == "no-email":
+        assert len(_user_creates(sim)) == 1  # never sent again
+        assert result["maybe_created"] == (["C-1"] if late else [])
+        assert result["created"] == ([] if late else ["C-1"])
+    else:
+        assert len(_user_creates(sim)) == 2  # a second copy is refused by the email
+        assert result["created"] == ["C-1"] and result["maybe_created"] == []
+    assert len(_with_external_id(sim, "C-1")) == 1
+
+    again = _upsert([LATE_ROWS[row]])
+
+    assert again["created"] == [] and again["maybe_created"] == [] and again["failed"] == []
+    assert again["unchanged"] == ["C-1"]
+    assert len(_with_external_id(sim, "C-1")) == 1

@@ -362,6 +362,6 @@ def test_an_unknown_project_fails_clearly(learnifier_conn, run_dag, capfd):
     output = capfd.readouterr()
     assert dag_run.state == "failed"
     assert (
-        "LearnifierNotFoundError: Learnifier get_project_by_external_id: GET /extproject answered 404"
-        in output.out
-    )
+        "LearnifierNotFoundError: Learnifier has no project with the external id 'no-such-course' "
+        "(Learnifier get_project_by_external_id: GET /extproject answered 404"
+    ) in output.out

@@ -210,8 +210,67 @@ def test_scripted_drops_before_and_after(api: ApiClient, sim: LearnifierSimulato
     assert retried.json()["userId"] == sim.state.user_by_external_id("kept")["id"]
 
 
+def test_a_late_drop_applies_the_request_before_the_request_that_makes_it_due(
+    api: ApiClient, sim: LearnifierSimulator
+) -> None:
+    sim.inject(drop="late", apply_after=2, method="POST", path="/users")
+
+    with pytest.raises(requests.ConnectionError):
+        post_user(api, "late")
+    api.get("/extuser", params={"extid": "late"}, expect=404)  # the first request after: not yet
+    found = api.get("/extuser", params={"extid": "late"}).json()  # the second: applied just before
+
+    assert found["externalId"] == "late"
+    assert [(e.path, e.dropped, e.fault) for e in sim.exchanges] == [
+        ("/users", True, "scripted"),
+        ("/extuser", False, None),
+        ("/extuser", False, None),
+    ]
+
+
+def test_late_requests_can_be_applied_at_once_and_are_applied_once(
+    api: ApiClient, sim: LearnifierSimulator
+) -> None:
+    sim.inject(drop="late", apply_after=1000, method="POST", path="/users")
+    with pytest.raises(requests.ConnectionError):
+        post_user(api, "later")
+    api.get("/extuser", params={"extid": "later"}, expect=404)
+
+    assert sim.apply_late_requests() == 1
+    assert sim.apply_late_requests() == 0
+    assert user_exists(sim, "later")
+    assert [u.get("externalId") for u in sim.state.snapshot()["users"]].count("later") == 1
+
+
+def test_an_echo_fault_repeats_the_credentials_without_applying_the_request(
+    api: ApiClient, sim: LearnifierSimulator
+) -> None:
+    sim.inject(status=400, method="POST", path="/users", echo_credentials=True)
+
+    refused = api.post("/users", json={"externalId": "echoed"}, expect=400)
+
+    authorization = refused.request.headers["Authorization"]
+    token = authorization.removeprefix("Basic ")
+    assert f"Authorization: {authorization}" in refused.json()["message"]
+    assert f"key={sim.key} secret={sim.secret}" in refused.json()["message"]
+    assert refused.json()["field"] == sim.key
+    assert "\\/" in refused.text or "/" not in refused.json()["message"]  # every "/" escaped
+    assert refused.headers["X-Echo-Authorization"] == authorization
+    assert refused.headers["Location"].startswith(f"https://{sim.key}:{sim.secret}@elsewhere.example/")
+    assert token.rstrip("=") in refused.headers["Location"].replace("%2B", "+").replace("%2F", "/")
+    assert not user_exists(sim, "echoed")
+
+
 @pytest.mark.parametrize(
-    "arguments", [{"drop": "during"}, {"times": 0}, {"status": 42}], ids=["drop", "times", "status"]
+    "arguments",
+    [
+        {"drop": "during"},
+        {"times": 0},
+        {"status": 42},
+        {"drop": "late", "apply_after": 0},
+        {"echo_credentials": True, "body": b"{}"},
+    ],
+    ids=["drop", "times", "status", "apply_after", "echo-with-body"],
 )
 def test_invalid_injections_are_refused(sim: LearnifierSimulator, arguments: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

@@ -204,6 +204,24 @@ def test_ignore_undeclared_fields_alone_drops_a_projects_external_id(
     assert api.get(f"{ORG}/projects/{project['id']}").json()["note"] == "n"
 
 
+def test_duplicate_external_ids_are_created_not_refused(start: StartSimulator) -> None:
+    """The spec declares no 409 for projects, and for users only a taken primary email."""
+    simulator, api = start(SpecVariants(duplicate_external_ids=True))
+    body = {"name": "Safety", "designId": seed.ONBOARDING_DESIGN_ID, "externalId": "safety-1"}
+
+    first, second = (api.post(f"{ORG}/projects", json=body, expect=201).json() for _ in range(2))
+    users = [api.post("/users", json={"externalId": "E-1"}, expect=200).json()["userId"] for _ in range(2)]
+    api.post("/users", json={"externalId": "E-2", "primaryEmail": "a@example.com"}, expect=200)
+    taken = api.post("/users", json={"externalId": "E-3", "primaryEmail": "A@example.com"}, expect=409)
+
+    assert first["id"] != second["id"] and users[0] != users[1]
+    assert api.get("/extproject", params={"extid": "safety-1"}).json()["id"] == first["id"]
+    assert api.get("/extuser", params={"extid": "E-1"}).json()["id"] == users[0]
+    assert taken.json()["userId"] == simulator.state.user_by_external_id("E-2")["id"]
+    simulator.variants = None  # uniqueness is back for new records
+    api.post(f"{ORG}/projects", json=body, expect=409)
+
+
 def test_the_declared_request_fields_are_those_of_the_spec(openapi_spec: dict[str, Any]) -> None:
     for route in ROUTES:
         if route.is_control or route.body is None:
