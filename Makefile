@@ -75,6 +75,14 @@ test-properties: venv
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py \
 		tests/test_participant_states.py tests/operators/test_nudge_ledger.py tests/operators/test_policy_properties.py -ra
 
+# Headless Chromium from Debian's packages, for the tests that open the at-risk page in a real
+# browser (tests/browser.py). `make test` runs them where `chromium` is found and skips them
+# elsewhere; CI installs it first (.ci/run), and there (CI set) a missing browser fails them.
+.PHONY: browser
+browser:
+	command -v chromium >/dev/null 2>&1 || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install --yes --no-install-recommends chromium; }
+
 demo: venv
 	$(BIN)/python scripts/demo.py
 

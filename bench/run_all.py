@@ -33,6 +33,7 @@ BENCHMARKS = (
     "event_watchers",
     "rate_limits",
     "assignment_policy",
+    "nudges",
 )
 START = "<!-- bench:results:start (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:results:end -->"

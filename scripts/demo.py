@@ -7,7 +7,9 @@
    course to be completed), the login links for those it enrolled (into an outbox folder in the
    Airflow home), the offboarding (for real), a new hire's onboarding (which waits for them to
    complete it), a team's move to an org unit of its own, last year's course run closed, the daily
-   progress report and its summary.
+   progress report and its summary, and (once weeks have passed for the participants, see
+   :func:`fall_behind`) the daily reminders, mailed to a local SMTP server (:class:`Mailbox`), with
+   the at-risk page.
 3. While a completion sensor waits, lets the enrolled people take the course: once the DAG's
    ``enroll`` task has finished, each time the sensor (then its trigger) reads the project's
    participants, two more of them (the new hire, in the onboarding course) complete it in the
@@ -43,6 +45,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -66,7 +69,12 @@ POLL_INTERVAL = 1.0
 #: The longest a command of the demo may take: the examples' sensors wait weeks, the demo does not.
 RUN_TIMEOUT = 600.0
 #: The example DAGs that write reports: each run gets the demo's report folder as ``report_dir``.
-WRITES_REPORTS = {"learnifier_enrollment", "learnifier_participant_completion", "learnifier_progress_report"}
+WRITES_REPORTS = {
+    "learnifier_enrollment",
+    "learnifier_participant_completion",
+    "learnifier_progress_report",
+    "learnifier_nudges",
+}
 
 #: The example DAG runs, in order, with the configuration of each run.
 RUNS: list[tuple[str, dict[str, Any]]] = [
@@ -79,6 +87,7 @@ RUNS: list[tuple[str, dict[str, Any]]] = [
     ("learnifier_close_course", {}),
     ("learnifier_progress_report", {}),
     ("learnifier_progress_summary", {}),
+    ("learnifier_nudges", {}),  # after fall_behind(), its mails to the demo's SMTP server
 ]
 #: learnifier_enrollment's project (its default), whose participants the demo lets complete the course.
 ENROLLMENT_PROJECT = "acme-security-awareness-2026"
@@ -174,6 +183,89 @@ class CourseProgress:
         done = sum(p["activitiesCompleted"] >= p["activitiesTotal"] for p in self._participants(project))
         name, total = project["name"], len(participants)
         say(f"    [demo] {done} of {total} participants of {name!r} have completed the course")
+
+
+# ---------------------------------------------------------------- the nudges example
+
+#: The nudges example: its reminders go to a mail server the demo runs on loopback.
+NUDGES_DAG = "learnifier_nudges"
+#: The example's thresholds (its selector): activated this many days ago and never opened the
+#: course is "not started"; access ending within this many days is "expiring".
+NOT_STARTED_DAYS, EXPIRING_DAYS = 7, 14
+
+
+class Mailbox:
+    """A local SMTP server (``aiosmtpd``, on loopback) that keeps the messages it receives.
+
+    Plain SMTP on loopback, as the provider allows (``disable_tls``/``disable_ssl``); the messages
+    stay in this process (they hold course links, which are no credentials but are personal).
+    """
+
+    def __init__(self) -> None:
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted"
+
+    def __enter__(self) -> Mailbox:
+        from aiosmtpd.controller import Controller
+
+        with socket.socket() as probe:  # a free port: aiosmtpd checks that it serves on the one given
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._controller.stop()
+
+    def connection_json(self) -> str:
+        """The ``smtp_default`` connection to this server, as ``AIRFLOW_CONN_SMTP_DEFAULT``."""
+        extra = {"disable_tls": True, "disable_ssl": True, "from_email": "training@acme.example"}
+        return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": self.port, "extra": extra})
+
+
+def fall_behind(simulator: LearnifierSimulator) -> tuple[int, int]:
+    """Let time pass for the demo's participants before the nudges run, as if weeks had gone by.
+
+    Those activated who never opened their course were activated ``NOT_STARTED_DAYS + 3`` days
+    ago, but the first of them, who opened it once; those who started and did not finish see their
+    access end in ``EXPIRING_DAYS - 9`` days.
+
+    :return: how many now have not started, and how many are expiring.
+    """
+    from datetime import timedelta
+
+    now = simulator.now()
+    not_started = expiring = 0
+    pending = [
+        participant
+        for participant in simulator.state.snapshot()["participants"]
+        if participant.get("activated")
+        and participant["activitiesCompleted"] < participant["activitiesTotal"]
+    ]
+    if pending:
+        simulator.advance_progress(participant_id=pending[0]["id"], activities=1)
+    for participant in simulator.state.snapshot()["participants"]:
+        if (
+            not participant.get("activated")
+            or participant["activitiesCompleted"] >= participant["activitiesTotal"]
+        ):
+            continue
+        if "firstAccess" not in participant and "lastAccess" not in participant:
+            activated = now - timedelta(days=NOT_STARTED_DAYS + 3)
+            simulator.set_participant_times(
+                participant["id"], firstActivation=activated, lastActivation=activated
+            )
+            not_started += 1
+        else:
+            simulator.set_participant_times(
+                participant["id"], expiration=now + timedelta(days=EXPIRING_DAYS - 9)
+            )
+            expiring += 1
+    return not_started, expiring
 
 
 def task_succeeded(airflow_home: str, dag_id: str, task_id: str) -> Callable[[], bool]:
@@ -442,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="learnifier-demo-airflow-") as airflow_home,
         LearnifierSimulator(seed="demo") as simulator,
+        Mailbox() as mailbox,
     ):
         say(f"Learnifier simulator at {simulator.base_url} (CA {simulator.ca_file})")
         say(f"Airflow home (removed at the end): {airflow_home}")
@@ -454,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW_CONN_LEARNIFIER_DEFAULT": simulator.connection_json(),
+            "AIRFLOW_CONN_SMTP_DEFAULT": mailbox.connection_json(),
         }
         seconds = run_logged([airflow, "db", "migrate"], env, logs / "db-migrate.log", args.verbose)
         # Store the DAGs and their assets as a DAG processor would: `dags test` of Airflow 3.0 does
@@ -481,6 +575,10 @@ def main(argv: list[str] | None = None) -> int:
                         "participant_ids": participant_ids(simulator, ENROLLMENT_PROJECT),
                         "outbox": outbox,
                     }
+                if dag_id == NUDGES_DAG:  # the ledger of reminders sent goes with the Airflow home
+                    conf = {**conf, "ledger_dir": str(Path(airflow_home) / "learnifier-nudges")}
+                    behind = fall_behind(simulator)
+                    say(f"    [demo] weeks pass: {behind[0]} have not started, {behind[1]} see access end")
                 if conf:
                     command += ["--conf", json.dumps(conf)]
                 if dag_id == "learnifier_offboarding":
@@ -489,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"  {dag_id}: success ({seconds:.0f} s)")
                 if dag_id == "learnifier_offboarding":
                     removed = before - participant_count(simulator, ENROLLMENT_PROJECT)[1]
+                if dag_id == NUDGES_DAG:
+                    mails, port = len(mailbox.recipients), mailbox.port
+                    say(f"  {NUDGES_DAG}: {mails} reminder mail(s) went out (SMTP on 127.0.0.1:{port})")
         if not progress.completed:
             raise DemoFailed("the enrollment's completion sensor never checked the project")
         if not onboarding.completed:
@@ -509,6 +610,10 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  daily progress report:  {daily[-1]}")
     say(f"  completion per project: {summaries[-1]}")
     say(f"  certificates:           {certificates}")
+    pages = sorted(reports.glob("learnifier-at-risk-*.html"))
+    if not pages:
+        raise DemoFailed(f"{NUDGES_DAG} wrote no at-risk page in {reports}")
+    say(f"  at-risk page:           {pages[-1]}")
     say(f"  logs of the DAG runs:   {logs}")
     say(f"\nCompletion per project ({summaries[-1].name}):")
     print_table(read_summary(summaries[-1]))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, ObjectStoragePath
 
+from airflow_provider_learnifier.at_risk_page import DEFAULT_MAX_PEOPLE_PER_COURSE
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.ids import blank, id_list
 from airflow_provider_learnifier.operators._base import id_text
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.providers.openlineage.extractors import OperatorLineage
 
+    from airflow_provider_learnifier.at_risk_page import PageState
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
     from airflow_provider_learnifier.lineage import LineageRecord
+    from airflow_provider_learnifier.participant_states import CourseRules, StateSelector
 
 ReportFormat = Literal["csv", "jsonl"]
 UserLookup = Literal["auto", "get", "scan"]
@@ -63,6 +66,13 @@ COLUMNS: tuple[str, ...] = (
     "error_message",
     "data_error",
 )
+
+#: The column that ``states`` adds after :data:`COLUMNS`: the participant's states (see
+#: :mod:`~airflow_provider_learnifier.participant_states`), ``;``-separated in CSV, a list in JSON Lines.
+STATES_COLUMN = "states"
+
+#: The at-risk page's title.
+PAGE_TITLE = "Learnifier courses: who is at risk"
 
 #: File name endings and the format they mean, for ``file_format=None``.
 FORMAT_SUFFIXES: dict[str, ReportFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -176,11 +186,25 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
     :param csv_formula_guard: in CSV, prefix text cells that a spreadsheet would evaluate with
         ``'`` (default ``True``); see *Spreadsheet formulas* above.
     :param on_bad_data: ``"warn"`` (default) or ``"fail"``; see *Bad data* above.
+    :param states: add the column ``states`` (:data:`STATES_COLUMN`): each participant's states as
+        of the run's logical date, by :mod:`~airflow_provider_learnifier.participant_states`.
+        ``True`` looks for :data:`DEFAULT_REPORT_STATES` with their default parameters in every
+        course; a selector spec (or a
+        :class:`~airflow_provider_learnifier.participant_states.StateSelector`) names the states
+        per organization unit and course. ``None`` (default): no such column. A participation
+        whose states cannot be told is a bad row (see *Bad data*). Templated.
+    :param html_path: also write the at-risk page there (see
+        :mod:`~airflow_provider_learnifier.at_risk_page`), after the report and atomically like
+        it; implies ``states=True`` when ``states`` is left out. Templated. See
+        :doc:`/guides/reporting`.
+    :param html_max_people: how many people at risk the page lists per course (the report lists
+        them all).
     :return: the summary pushed to XCom: ``{"path", "format", "projects", "rows", "activated",
         "completed", "completion_share", "bad_rows"}``; ``completed`` counts activated
         participants who completed every activity, ``completion_share`` is ``completed /
         activated`` (0.0 when none are activated), and ``bad_rows`` counts the rows with a
-        ``data_error``.
+        ``data_error``. With ``states``, also ``states``: how many participants are in each
+        state; with ``html_path``, ``html_path``: where the page is.
     """
 
     template_fields: Sequence[str] = (
@@ -189,10 +213,13 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
         "project_ids",
         "project_external_ids",
         "learnifier_conn_id",
+        "states",
+        "html_path",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "project_ids": "json",
         "project_external_ids": "json",
+        "states": "json",
     }
     ui_color = "#e8f4ea"
     # What the last run read and wrote, for get_openlineage_facets_on_complete.
@@ -214,6 +241,9 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
         scan_page_size: int = 500,
         csv_formula_guard: bool = True,
         on_bad_data: BadDataAction = "warn",
+        states: Any = None,
+        html_path: str | ObjectStoragePath | None = None,
+        html_max_people: int = DEFAULT_MAX_PEOPLE_PER_COURSE,
         **kwargs: Any,
     ) -> None:
         if file_format is not None and file_format not in ("csv", "jsonl"):
@@ -226,6 +256,12 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
             raise ValueError(f"scan_page_size must be a positive integer, not {scan_page_size!r}")
         if on_bad_data not in ("warn", "fail"):
             raise ValueError(f"on_bad_data must be 'warn' or 'fail', not {on_bad_data!r}")
+        if not _is_int_at_least(html_max_people, 0):
+            raise ValueError(f"html_max_people must be a non-negative integer, not {html_max_people!r}")
+        if html_path is not None and states is None:
+            states = True  # the page shows the states: the report gives them too
+        if states is not None and states is not True and not _is_templated(states):
+            _state_selector(states)  # fail when the DAG is parsed for a spec that cannot work
         # Only a selection left out altogether means "every project of org_id"; one that was given
         # (a template too) and names no project is refused when the task runs, never widened.
         self.projects_named = project_ids is not None or project_external_ids is not None
@@ -250,9 +286,14 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
         self.scan_page_size = scan_page_size
         self.csv_formula_guard = csv_formula_guard
         self.on_bad_data = on_bad_data
+        self.states = states
+        self.html_path = html_path
+        self.html_max_people = html_max_people
         if not _is_templated(path):
             # Fail when the DAG is parsed, not when the task runs, for a path that cannot work.
             _report_format(_target_path(path, storage_conn_id), file_format)
+        if html_path is not None and not _is_templated(html_path):
+            _page_target(_target_path(html_path, storage_conn_id), path)
 
     def execute(self, context: Context) -> JsonObject:
         """Write the report and return its summary (also the ``extra`` of the asset event)."""
@@ -265,6 +306,17 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
             self.org_id, self.project_ids, self.project_external_ids, named=self.projects_named
         )
         self.log.info("Writing the Learnifier progress of %s to %s as %s", selection, target, report_format)
+        states = None
+        if self.states is not None:
+            from airflow_provider_learnifier.participant_states import reference_time
+
+            states = _ParticipantStates(_state_selector(self.states), reference_time(context), self.log)
+        page_target = page = None
+        if self.html_path is not None and states is not None:  # html_path implies states
+            from airflow_provider_learnifier.at_risk_page import AtRiskPage
+
+            page_target = _page_target(_target_path(self.html_path, self.storage_conn_id), target)
+            page = AtRiskPage(states.page_states(), max_people_per_course=self.html_max_people)
         hook = self.hook
         try:
             users = _UserDirectory(
@@ -278,15 +330,35 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
             totals = _Totals()
 
             def write(handle: TextIO) -> None:
-                add_row = _row_writer(handle, report_format, formula_guard=self.csv_formula_guard)
+                columns = COLUMNS if states is None else (*COLUMNS, STATES_COLUMN)
+                add_row = _row_writer(
+                    handle, report_format, formula_guard=self.csv_formula_guard, columns=columns
+                )
+                fail_on_bad_data = self.on_bad_data == "fail"
                 for project in selection.projects(hook):
                     lineage.inputs.append(project_dataset(hook.base_url, project.org_id, project.id))
                     participants = hook.list_participants(project.org_id, project.id)
                     before = (totals.rows, totals.activated, totals.completed, totals.bad_rows)
+                    course = None if states is None else states.course(project)
+                    if page is not None and course is not None:
+                        page.add_course(
+                            project.org_id,
+                            project.id,
+                            project.name,
+                            project.external_id,
+                            states=course.states,
+                        )
                     for participant in participants:
                         row, completed = _row(
-                            project, participant, users, self.log, fail_on_bad_data=self.on_bad_data == "fail"
+                            project, participant, users, self.log, fail_on_bad_data=fail_on_bad_data
                         )
+                        if states is not None and course is not None:
+                            states.add_to(
+                                row, participant, project, course, fail_on_bad_data=fail_on_bad_data
+                            )
+                            totals.count_states(row[STATES_COLUMN])
+                            if page is not None:
+                                page.add(row, row[STATES_COLUMN] or (), completed)
                         add_row(row)
                         totals.count(row, completed)
                     totals.projects += 1
@@ -301,10 +373,19 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
                     )
 
             write_atomically(target, write, log=self.log)
+            if page is not None and page_target is not None and states is not None:
+                html = page.render(title=PAGE_TITLE, generated_at=states.as_of, source=target.name)
+                write_atomically(page_target, lambda handle: handle.write(html), log=self.log)
+                self.log.info("Wrote the at-risk page of %d course(s) to %s", page.courses, page_target)
         finally:
             hook.close()
         lineage.outputs.append(file_dataset(target))
         summary = totals.summary(path=str(target), report_format=report_format)
+        if states is not None:
+            summary["states"] = totals.state_counts(states.names)
+        if page_target is not None:
+            summary["html_path"] = str(page_target)
+            lineage.outputs.append(file_dataset(page_target))
         self.log.info(
             "Wrote %d row(s) of %d project(s) to %s: %d of %d activated participant(s) completed (%s); "
             "%d row(s) with bad data; user lookups: %s",
@@ -456,7 +537,7 @@ def _report_asset(asset: Asset | str | bool, path: Any, storage_conn_id: str | N
 
 
 def write_atomically(
-    target: ObjectStoragePath, write: Callable[[TextIO], None], *, log: Any | None = None
+    target: ObjectStoragePath, write: Callable[[TextIO], object], *, log: Any | None = None
 ) -> None:
     """Write a UTF-8 text file to ``target`` through a temporary file next to it, then move it into place.
 
@@ -526,12 +607,17 @@ def _remove_quietly(fs: Any, path: str, log: Any | None) -> None:
 
 
 def _row_writer(
-    handle: TextIO, report_format: ReportFormat, *, formula_guard: bool = True
+    handle: TextIO,
+    report_format: ReportFormat,
+    *,
+    formula_guard: bool = True,
+    columns: Sequence[str] = COLUMNS,
 ) -> Callable[[Mapping[str, Any]], None]:
     """Write the header (CSV) and return a function that writes one row.
 
     :param formula_guard: in CSV, neutralise text cells a spreadsheet would evaluate
         (:func:`csv_safe_text`).
+    :param columns: the CSV's columns (the rows' keys are written as they are in JSON Lines).
     """
     if report_format == "jsonl":
 
@@ -543,10 +629,10 @@ def _row_writer(
     import csv
 
     writer = csv.writer(handle)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
 
     def write_csv_row(row: Mapping[str, Any]) -> None:
-        writer.writerow([_csv_cell(row[column], formula_guard) for column in COLUMNS])
+        writer.writerow([_csv_cell(row[column], formula_guard) for column in columns])
 
     return write_csv_row
 
@@ -584,8 +670,136 @@ def _csv_cell(value: Any, formula_guard: bool = True) -> Any:
     if isinstance(value, (int, float)):
         # A number the report computed or counted: the csv module writes it as digits.
         return value
+    if isinstance(value, (list, tuple)):
+        value = ";".join(map(str, value))
     text = value if isinstance(value, str) else str(value)
     return csv_safe_text(text) if formula_guard else text
+
+
+# ---------------------------------------------------------------------- participant states
+
+#: The states ``states=True`` gives: every state with its default parameters but ``overdue``,
+#: which needs a course's due date (give a selector spec with ``due`` for it).
+DEFAULT_REPORT_STATES: tuple[str, ...] = ("not_started", "stalled", "expiring", "in_error", "completed")
+
+#: How the at-risk page names each state, and what it means (``{days}``: the rule's days).
+_STATE_WORDING: dict[str, tuple[str, str]] = {
+    "not_started": ("Not started", "activated {days} ago or more and never opened the course"),
+    "stalled": ("Stalled", "opened the course, not completed, and no access for {days} or more"),
+    "expiring": ("Expiring", "not completed, and the access to the course ends within {days}"),
+    "in_error": ("In error", "the participation is in error: the person cannot open the course"),
+    "overdue": ("Overdue", "not completed by the course's due date"),
+    "completed": ("Completed", "completed every activity of the course"),
+}
+
+
+def _state_selector(spec: Any) -> StateSelector | None:
+    """Read ``states``: ``True`` (``None`` here: every state with its defaults) or a selector spec.
+
+    :raises ValueError: for a spec that cannot be read, naming what is wrong.
+    """
+    from airflow_provider_learnifier.participant_states import StateSelector
+
+    if spec is True or (isinstance(spec, str) and spec.strip().lower() == "true"):
+        return None
+    if spec is False or spec is None:
+        raise ValueError(
+            "states must be True or a selector spec (see participant_states); leave it out for none"
+        )
+    try:
+        return StateSelector.from_spec(spec)
+    except ValueError as err:
+        raise ValueError(f"states: {err}") from None
+
+
+class _ParticipantStates:
+    """The ``states`` column: each participant's states as of the run's reference time.
+
+    :param selector: which states to look for in which course; ``None``: :data:`DEFAULT_REPORT_STATES`
+        with their default parameters, in every course.
+    :param as_of: the run's reference time (its logical date).
+    """
+
+    def __init__(self, selector: StateSelector | None, as_of: Any, log: Any) -> None:
+        self.selector = selector
+        self.as_of = as_of
+        self.log = log
+        self.names: tuple[str, ...] = selector.states if selector is not None else DEFAULT_REPORT_STATES
+
+    def course(self, project: _Project) -> CourseRules:
+        """The rules and due date of one course."""
+        from airflow_provider_learnifier.participant_states import CourseRules, StateRule
+
+        if self.selector is None:
+            return CourseRules(tuple(StateRule(name) for name in DEFAULT_REPORT_STATES))  # type: ignore[arg-type]
+        return self.selector.rules_for(project.org_id, project.id, project.external_id)
+
+    def add_to(
+        self,
+        row: JsonObject,
+        participant: Mapping[str, Any],
+        project: _Project,
+        course: CourseRules,
+        *,
+        fail_on_bad_data: bool,
+    ) -> None:
+        """Set ``row["states"]``; for a participation whose states cannot be told, leave it empty and
+        say why in ``data_error`` (or raise, with ``fail_on_bad_data``)."""
+        from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
+        from airflow_provider_learnifier.participant_states import classify
+
+        try:
+            matches = classify(participant, self.as_of, course.rules, due=course.due)
+        except LearnifierParticipantDataError as err:
+            if fail_on_bad_data:
+                raise
+            row[STATES_COLUMN] = None
+            row["data_error"] = "; ".join(filter(None, [row["data_error"], f"states unknown: {err}"]))
+            self.log.warning(
+                "Project %s, participant %s: %s; the states cell left empty",
+                project.id,
+                row["participant_id"],
+                err,
+            )
+            return
+        row[STATES_COLUMN] = [match.state for match in matches]
+
+    def page_states(self) -> list[PageState]:
+        """The states as the at-risk page shows them, with the days of their rules."""
+        from airflow_provider_learnifier.at_risk_page import PageState
+
+        days: dict[str, set[float]] = {}
+        if self.selector is not None:
+            for scope in self.selector.scopes:
+                for rule in scope.rules:
+                    if rule.days is not None:
+                        days.setdefault(rule.state, set()).add(rule.days)
+        else:
+            from airflow_provider_learnifier.participant_states import StateRule
+
+            for name in self.names:
+                rule = StateRule(name)  # type: ignore[arg-type]
+                if rule.days is not None:
+                    days[name] = {rule.days}
+        shown = []
+        for name in self.names:
+            label, meaning = _STATE_WORDING.get(name, (name, name))
+            values = sorted(days.get(name, ()))
+            period = f"{values[0]:g} day(s)" if len(values) == 1 else "the days set for the course"
+            shown.append(PageState(name, label, meaning.format(days=period), at_risk=name != "completed"))
+        return shown
+
+
+def _page_target(page: ObjectStoragePath, report: Any) -> ObjectStoragePath:
+    """Check the at-risk page's path: a file other than the report's.
+
+    :raises ValueError: when it is the report's own path.
+    """
+    if not _is_templated(report) and str(page) == str(
+        report if isinstance(report, ObjectStoragePath) else _target_path(report, None)
+    ):
+        raise ValueError(f"html_path {str(page)!r} is the report's own path: give the page a file of its own")
+    return page
 
 
 # ---------------------------------------------------------------------- which projects
@@ -784,6 +998,14 @@ class _Totals:
         self.activated = 0
         self.completed = 0
         self.bad_rows = 0
+        self.states: dict[str, int] = {}
+
+    def count_states(self, names: Sequence[str] | None) -> None:
+        for name in names or ():
+            self.states[name] = self.states.get(name, 0) + 1
+
+    def state_counts(self, names: Sequence[str]) -> dict[str, int]:
+        return {name: self.states.get(name, 0) for name in names}
 
     def count(self, row: Mapping[str, Any], completed: bool) -> None:
         self.rows += 1

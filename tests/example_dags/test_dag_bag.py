@@ -25,6 +25,7 @@ EXPECTED_DAGS = {
     "learnifier_participant_completion": "learnifier_participant_completion.py",
     "learnifier_on_completion": "learnifier_on_completion.py",
     "learnifier_assignment_policy": "learnifier_assignment_policy.py",
+    "learnifier_nudges": "learnifier_nudges.py",
 }
 #: The code snippets the documentation includes, by marker name, and the file that has each.
 MARKERS = {
@@ -49,6 +50,7 @@ MARKERS = {
     "howto_sensor_learnifier_participant_completed": "learnifier_participant_completion.py",
     "howto_trigger_learnifier_completion_event": "learnifier_on_completion.py",
     "howto_operator_learnifier_policy_plan_approve_apply": "learnifier_assignment_policy.py",
+    "howto_operator_learnifier_nudges": "learnifier_nudges.py",
 }
 DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: Our code: its files, and its module names (a DagBag loads a DAG file as unusual_prefix_<hash>_<name>).

@@ -76,6 +76,7 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         "learnifier_close_course",
         "learnifier_progress_report",
         "learnifier_progress_summary",
+        "learnifier_nudges",
     ):
         assert re.search(rf"^  {dag_id}: success \(\d+ s\)$", output, re.MULTILINE), dag_id
     # The assignment policy: January's export planned and applied, March's planned; both printed.
@@ -183,6 +184,19 @@ def test_demo_runs_every_example_dag_and_prints_the_reports(tmp_path):
         assert record["progress"]["share"] == 1.0
         assert Path(path).name == f"{quote(record['dedupe_key'], safe='')}.json"
     assert len({record["dedupe_key"] for record in records}) == 3
+    # The nudges example: of the quickstart's two, one never started and one started and sees
+    # their access end; each got one reminder by mail, and the at-risk page lists both.
+    assert "    [demo] weeks pass: 1 have not started, 1 see access end\n" in output
+    assert re.search(
+        r"^  learnifier_nudges: 2 reminder mail\(s\) went out \(SMTP on 127\.0\.0\.1:\d+\)$",
+        output,
+        re.MULTILINE,
+    ), output
+    page = Path(printed(output, "  at-risk page:"))
+    assert page.parent == reports and page.name.startswith("learnifier-at-risk-")
+    at_risk = read_csv(page.with_suffix(".csv"))
+    assert sorted(row["states"] for row in at_risk if row["states"]) == ["expiring", "not_started"]
+    assert all(row["user_email"] in page.read_text(encoding="utf-8") for row in at_risk if row["states"])
     # The simulator is stopped and the throwaway Airflow home removed.
     assert not listening(printed(output, "Learnifier simulator at"))
     assert not Path(printed(output, r"Airflow home \(removed at the end\):")).exists()

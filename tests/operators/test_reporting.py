@@ -914,6 +914,8 @@ def test_template_fields_and_cheap_import():
         "project_ids",
         "project_external_ids",
         "learnifier_conn_id",
+        "states",
+        "html_path",
     }
     code = (
         "import sys\n"
