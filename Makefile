@@ -20,12 +20,21 @@ $(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable ./simulator
 	touch $@
 
+# System packages that tests start as throwaway instances on loopback: tinyproxy, a real forward
+# proxy (with stunnel4 in front of it for an https:// proxy), for the proxy tests. apt installs the
+# missing ones (CI runs as root on a fresh Debian machine); nothing is done when all are there.
+SYSTEM_PACKAGES := tinyproxy stunnel4
+.PHONY: system-packages
+system-packages:
+	@missing=$$(for package in $(SYSTEM_PACKAGES); do 	    dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'ok installed' || echo $$package; done); 	if [ -n "$$missing" ]; then 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	        -o DPkg::Lock::Timeout=300 $$missing; 	fi
+
 # `make test` leaves out the long tests, each marked and run by a target (and CI stage) of its own:
 # the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench) and the
 # 1,000-person fault cases (make test-faults).
 FAST_TESTS := not demo and not bench and not faults
 
-test: venv
+test: venv system-packages
 	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
 
 .PHONY: test-demo test-bench test-faults
@@ -106,7 +115,7 @@ dist: $(TOOLS_STAMP)
 check-dist: dist
 	$(BIN)/python scripts/check_dist.py dist
 
-matrix: venv
+matrix: venv system-packages
 	$(BIN)/python scripts/matrix.py run $(MATRIX_ARGS) $(MATRIX_VERSIONS)
 
 matrix-lock: venv

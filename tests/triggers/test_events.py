@@ -326,6 +326,22 @@ def test_a_server_error_is_outlived_and_an_auth_error_is_not(learnifier_conn, mo
         run_for(learnifier_conn, make(), 1000)
 
 
+@airflow3_only
+def test_the_event_trigger_polls_through_the_connection_s_proxy(learnifier_conn, monkeypatch):
+    from tests.forward_proxy import ForwardProxy
+
+    (person,) = enroll(1)
+    with ForwardProxy(username="watcher", password="pr0xy") as proxy:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"proxy": proxy.url()})
+        )
+        events = run_for(learnifier_conn, make(), 4, {2: complete(learnifier_conn, person)})
+        tunnels = proxy.log().count(f"CONNECT 127.0.0.1:{learnifier_conn.port} ")
+
+    assert [event["participant_id"] for event in events] == [str(person)]
+    assert tunnels == 1  # every poll went through the one tunnel of the trigger's hook
+
+
 @pytest.mark.min_airflow("3.3", "shared streams between event triggers are new in Airflow 3.3")
 def test_twenty_watchers_of_one_project_share_one_poll(learnifier_conn):
     from airflow.triggers.shared_stream import SharedStreamManager
