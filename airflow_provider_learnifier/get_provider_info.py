@@ -57,6 +57,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     "airflow_provider_learnifier.triggers.base",
+                    "airflow_provider_learnifier.triggers.events",
                     "airflow_provider_learnifier.triggers.participants",
                     "airflow_provider_learnifier.triggers.projects",
                 ],

@@ -198,9 +198,16 @@ def test_a_poll_interval_extra_that_is_not_positive_seconds_fails_the_trigger(
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3 has event-driven scheduling")
-def test_not_offered_below_airflow_3():
-    with pytest.raises(ImportError, match=r"needs Airflow 3\.0 or newer"):
-        importlib.import_module("airflow_provider_learnifier.triggers.events")
+def test_below_airflow_3_the_module_imports_and_the_trigger_refuses_to_be_made():
+    from airflow.exceptions import AirflowOptionalProviderFeatureException
+
+    events = importlib.import_module("airflow_provider_learnifier.triggers.events")
+
+    with pytest.raises(
+        AirflowOptionalProviderFeatureException, match=r"needs Airflow 3\.0 or newer"
+    ) as caught:
+        events.LearnifierCompletionEventTrigger(org_id=ORG_ID, project_id=PROJECT_ID)
+    assert "LearnifierProjectCompletionSensor" in str(caught.value)  # what to use instead
 
 
 @airflow3_only
