@@ -122,6 +122,40 @@ class CompletionCheck(abc.ABC):
     def describe(self) -> str:
         """Name what is waited for, e.g. ``participant 3001 of project 2001``."""
 
+    def gone(self, hook: LearnifierHook) -> str | None:
+        """Ask Learnifier whether what is waited for is gone, after a check failed with a 404.
+
+        A 404 of a listing may be a passing failure of the server; the trigger believes it only
+        when the resource itself answers 404 too, on a later poll.
+
+        :return: why it is gone (the 404 of the resource itself), or ``None`` while it is there.
+        :raises LearnifierError: when Learnifier cannot tell (after the hook's retries).
+        """
+        return None
+
+
+def project_gone(
+    hook: LearnifierHook,
+    *,
+    org_id: IdLike | None,
+    project_id: IdLike | None,
+    project_external_id: str | None,
+) -> str | None:
+    """Ask for the project itself: why it is gone (its own 404), or ``None`` while it is there.
+
+    By ``org_id`` and ``project_id`` when both are known, else by ``project_external_id``.
+
+    :raises LearnifierError: for any other failure (after the hook's retries).
+    """
+    try:
+        if org_id is not None and project_id is not None:
+            hook.get_project(org_id, project_id)
+        elif project_external_id is not None:
+            hook.get_project_by_external_id(project_external_id)
+    except LearnifierNotFoundError as err:
+        return str(err)
+    return None
+
 
 def check_participant_naming(
     *,
@@ -282,6 +316,18 @@ class ParticipantCompletionCheck(CompletionCheck):
     def _needed(self) -> str:
         return "needs all of them" if self.min_share >= 1 else f"needs {self.min_share:.0%}"
 
+    def gone(self, hook: LearnifierHook) -> str | None:
+        """The participation itself (by external id), else its project: why it is gone, or ``None``."""
+        if self.participation_external_id is not None:
+            try:
+                hook.get_participation_by_external_id(self.participation_external_id)
+            except LearnifierNotFoundError as err:
+                return str(err)
+            return None
+        return project_gone(
+            hook, org_id=self.org_id, project_id=self.project_id, project_external_id=self.project_external_id
+        )
+
     def _fetch(self, hook: LearnifierHook) -> JsonObject | None:
         """The participant, or ``None`` when it is gone and ``on_never_completing="succeed"``.
 
@@ -396,6 +442,12 @@ class ProjectCompletionCheck(CompletionCheck):
         if self.project_external_id is not None:
             return f"project {self.project_external_id!r}"
         return f"project {self.project_id} (organization unit {self.org_id})"
+
+    def gone(self, hook: LearnifierHook) -> str | None:
+        """The project itself: why it is gone (its own 404), or ``None`` while it is there."""
+        return project_gone(
+            hook, org_id=self.org_id, project_id=self.project_id, project_external_id=self.project_external_id
+        )
 
     def __call__(self, hook: LearnifierHook) -> CompletionStatus:
         if self.org_id is None or self.project_id is None:

@@ -103,17 +103,22 @@ def never_completes(participant: Mapping[str, Any], now: datetime | None = None)
         return None
     if participant.get("inError"):
         return f"the participation is in error: {participant.get('errorMessage') or 'no reason given'}"
-    expiration = _timestamp(participant.get("expiration"))
+    expiration = timestamp(participant.get("expiration"))
     if expiration is not None and expiration <= (now or datetime.now(timezone.utc)):
         return f"the participation expired at {expiration.isoformat(timespec='seconds')}"
     return None
 
 
-def _timestamp(value: Any) -> datetime | None:
+def timestamp(value: Any) -> datetime | None:
+    """Read a timestamp Learnifier sent (ISO 8601; UTC when it names no zone); ``None`` when it is
+    absent, ``null`` or not a timestamp."""
     if not isinstance(value, str) or not value.strip():
         return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"  # Python 3.10's fromisoformat reads no "Z"
     try:
-        moment = datetime.fromisoformat(value.strip())
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

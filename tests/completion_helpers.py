@@ -47,6 +47,26 @@ def enroll(count: int, *, activated: bool = True, prefix: str = "person") -> lis
     return ids
 
 
+def short_lived_project() -> tuple[str, str, Callable[[], None]]:
+    """Make an empty project in the demo organization unit: its id, its participants path, and a
+    function that deletes it."""
+    with LearnifierHook() as hook:
+        project_id = str(
+            hook.create_project(ORG_ID, name="Short-lived", design_id=seed.ONBOARDING_DESIGN_ID)["id"]
+        )
+
+    def delete() -> None:
+        with LearnifierHook() as hook:
+            hook.delete_project(ORG_ID, project_id)
+
+    return project_id, f"/orgunits/{ORG_ID}/projects/{project_id}/participants", delete
+
+
+def answered(sim: LearnifierSimulator, path: str, status: int) -> int:
+    """Count the GET requests for ``path`` that the simulator answered with ``status``."""
+    return sum(1 for e in sim.exchanges if e.method == "GET" and e.path == path and e.status == status)
+
+
 def polls(sim: LearnifierSimulator, path: str = PARTICIPANTS_PATH) -> int:
     """Count the GET requests the simulator answered for ``path``."""
     return sum(1 for exchange in sim.exchanges if exchange.method == "GET" and exchange.path == path)

@@ -29,7 +29,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from airflow.providers.common.compat.sdk import mask_secret
 
@@ -47,6 +47,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.hooks._scrub import SCRUBBER, ScrubbingLogFilter
 from airflow_provider_learnifier.hooks.proxy import ProxySettings, proxy_from_extras
 from airflow_provider_learnifier.hooks.rate_gate import RateGate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
@@ -304,10 +305,14 @@ class LearnifierConnectionSettings:
         return self.timeout[0] + self.timeout[1]
 
     @property
+    def token(self) -> str:
+        """The HTTP Basic token: ``base64(key:secret)``, UTF-8 encoded."""
+        return base64.b64encode(f"{self.key}:{self.secret}".encode()).decode("ascii")
+
+    @property
     def authorization(self) -> str:
-        """The ``Authorization`` header value: ``Basic base64(key:secret)``, UTF-8 encoded."""
-        token = base64.b64encode(f"{self.key}:{self.secret}".encode()).decode("ascii")
-        return f"Basic {token}"
+        """The ``Authorization`` header value: ``Basic`` and :attr:`token`."""
+        return f"Basic {self.token}"
 
 
 def _segment(name: str, value: str | int) -> str:
@@ -414,53 +419,23 @@ def _mask(*secrets: str) -> None:
             mask_secret(secret)
 
 
-def _key_forms(key: str) -> tuple[str, ...]:
-    """The forms the API key takes in a URL: as it is, percent-encoded, and form-encoded."""
-    forms = dict.fromkeys((key, quote(key, safe=""), quote_plus(key)))
-    return tuple(form for form in forms if len(form) >= 4)
-
-
-def _redact_key(text: str, key: str) -> str:
-    """Hide the API key, which ``get_user_picture`` sends in its query string, from ``text``."""
-    for form in _key_forms(key):
-        text = text.replace(form, "***")
-    return text
-
-
-class _KeyRedactingFilter(logging.Filter):
-    """Rewrites ``urllib3``'s log records that hold an API key, at every level (its DEBUG line of
-    each request holds the whole URL, ``?key=`` of ``get_user_picture`` included)."""
-
-    def __init__(self) -> None:
-        super().__init__("learnifier-api-key")
-        self._lock = threading.Lock()
-        # Replaced whole, never changed in place, so a record logged meanwhile sees one or the other.
-        self.keys: tuple[str, ...] = ()
-
-    def add(self, key: str) -> None:
-        with self._lock:
-            if key not in self.keys:
-                self.keys = (*self.keys, key)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        keys = self.keys
-        if not keys:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a record that cannot be formatted is the handler's problem
-            return True
-        redacted = message
-        for key in keys:
-            redacted = _redact_key(redacted, key)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_KEY_FILTER = _KeyRedactingFilter()
 for _name in _URLLIB3_URL_LOGGERS:
-    logging.getLogger(_name).addFilter(_KEY_FILTER)
+    logging.getLogger(_name).addFilter(ScrubbingLogFilter(SCRUBBER))
+
+
+def _decode_answer(content: bytes) -> Any:
+    """Decode a JSON answer (:func:`_decode_json`) and scrub it of credentials (:data:`SCRUBBER`)."""
+    value = _decode_json(content)
+    return SCRUBBER.scrub_json(value) if SCRUBBER.may_be_in_json(content) else value
+
+
+def _scrub_answer(response: requests.Response) -> None:
+    """Scrub an answer's headers and reason phrase of credentials, for every later reader of them."""
+    for name, value in list(response.headers.items()):
+        if SCRUBBER.holds(value):
+            response.headers[name] = SCRUBBER.scrub(value)
+    if response.reason and SCRUBBER.holds(response.reason):
+        response.reason = SCRUBBER.scrub(response.reason)
 
 
 @dataclass(frozen=True)
@@ -541,8 +516,13 @@ class LearnifierHook(BaseHook):
                         connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
                     proxy_secrets = settings.proxy.secrets if settings.proxy else ()
-                    _mask(settings.key, settings.secret, settings.authorization, *proxy_secrets)
-                    _KEY_FILTER.add(settings.key)
+                    _mask(
+                        settings.key, settings.secret, settings.authorization, settings.token, *proxy_secrets
+                    )
+                    SCRUBBER.add_basic_auth(settings.key, settings.secret)
+                    # The proxy's password and Proxy-Authorization token; not its user name, which
+                    # is no secret (and scrubbed would garble messages: a user called "proxy").
+                    SCRUBBER.add(*proxy_secrets)
                     self._settings = settings
         return self._settings
 
@@ -648,20 +628,19 @@ class LearnifierHook(BaseHook):
 
         Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`, see
         :meth:`_send_attempt`): an answer still arriving past it fails the attempt like a read timeout.
-        A request that sends the API key (``params`` holding it) raises errors without the
-        ``requests`` exception chained, since that holds the URL.
+        Every answer is scrubbed of credentials as it arrives (its headers, reason phrase and JSON
+        body, see :mod:`~airflow_provider_learnifier.hooks._scrub`), and so is the text of transport
+        errors; a ``requests`` exception that says a credential (the picture's URL holds the key)
+        is not chained to the error raised.
 
         :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
         """
-        settings = self.settings
         data = None
         headers = {}
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        # The picture sends the key in its URL, which every requests/urllib3 exception repeats.
-        sends_key = bool(params) and settings.key in (params or {}).values()
         attempt = 0
         while True:
             outcome = self._try_once(
@@ -680,8 +659,10 @@ class LearnifierHook(BaseHook):
                 return outcome.answer, outcome.payload
             delay = self._retry_delay(method, outcome, attempt)
             if delay is None:
-                # Raised here, outside any except clause, so that with the key the chain holds nothing.
-                raise outcome.error from (None if sends_key else outcome.cause)
+                # Raised here, outside any except clause, and chained only to a cause that says no
+                # credential: the picture's URL holds the key, and every requests exception repeats it.
+                cause = outcome.cause if SCRUBBER.clean_chain(outcome.cause) else None
+                raise outcome.error from cause
             attempt += 1
             if outcome.response is not None:
                 outcome.response.close()  # an error answer is not needed once the request is repeated
@@ -720,13 +701,14 @@ class LearnifierHook(BaseHook):
                 headers=headers,
                 follow_redirects=follow_redirects,
             )
+            _scrub_answer(response)
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             gate.answered(turn, response.status_code, retry_after)
         except requests.exceptions.SSLError as err:
             error = LearnifierConnectionError(
                 f"Learnifier {operation}: {method} {path} failed TLS verification of "
                 f"{self.settings.base_url} (give the CA bundle in the connection's 'verify' extra for a "
-                f"private CA): {self._redact(str(err))}",
+                f"private CA): {SCRUBBER.scrub(str(err))}",
                 reached_server=False,
                 **context,
             )
@@ -734,7 +716,7 @@ class LearnifierHook(BaseHook):
         except requests.exceptions.RequestException as err:
             if response is not None:
                 response.close()  # never reuse a connection whose answer was not read to its end
-            reason = self._redact(f"{type(err).__name__}: {err}")
+            reason = SCRUBBER.scrub(f"{type(err).__name__}: {err}")
             reached = _reached_server(err)
             proxy = self.settings.proxy
             if proxy is not None and isinstance(err, requests.exceptions.ProxyError):
@@ -767,7 +749,7 @@ class LearnifierHook(BaseHook):
             if not expect_json or not response.content:
                 return _Outcome(answer=response)
             try:
-                return _Outcome(answer=response, payload=_decode_json(response.content))
+                return _Outcome(answer=response, payload=_decode_answer(response.content))
             except ValueError:
                 not_json = LearnifierResponseError(
                     f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
@@ -886,10 +868,6 @@ class LearnifierHook(BaseHook):
         """Exponential backoff with jitter: half the step fixed, half random."""
         step = min(MAX_BACKOFF_SECONDS, self.settings.backoff_factor * 2 ** (attempt - 1))
         return step / 2 + random.uniform(0, step / 2)
-
-    def _redact(self, text: str) -> str:
-        """Hide the API key, which ``get_user_picture`` sends in its query string, from a message."""
-        return _redact_key(text, self.settings.key)
 
     def _wait(self, seconds: float, what: str, attempt: int, *, sleep: bool = True) -> None:
         self.log.warning(
@@ -1979,7 +1957,7 @@ def _error_for(
     """Map an error answer to the typed :class:`LearnifierError` subclass, with a clear message."""
     status = response.status_code
     try:
-        payload = _decode_json(response.content) if response.content else None
+        payload = _decode_answer(response.content) if response.content else None
     except ValueError:
         payload = None
     details: JsonObject = payload if isinstance(payload, dict) else {}

@@ -28,14 +28,130 @@ from airflow_provider_learnifier.completion import (
     CompletionStatus,
     rebuild_check,
 )
+from airflow_provider_learnifier.exceptions import (
+    LearnifierConnectionError,
+    LearnifierNotFoundError,
+    LearnifierRateLimitError,
+    LearnifierResponseError,
+    LearnifierServerError,
+)
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["LearnifierCompletionTrigger"]
+__all__ = ["DEFAULT_MAX_CONSECUTIVE_FAILURES", "LearnifierCompletionTrigger"]
 
 _T = TypeVar("_T")
+
+#: How many polls in a row may fail, each after the hook's own retries, before a trigger gives up:
+#: at the default poll interval of 60 s, an outage of ten minutes and more.
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
+#: Errors that a poll outlives within the failure budget: the next poll tries again. A 404 is
+#: outlived too, until the resource itself answers 404 (see :class:`PollFailures`).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    LearnifierConnectionError,
+    LearnifierServerError,
+    LearnifierRateLimitError,
+    LearnifierResponseError,
+)
+
+
+def failure_budget(value: Any) -> int:
+    """Read ``max_consecutive_failures``: a whole number of polls, 0 or more.
+
+    :raises ValueError: for anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"max_consecutive_failures must be a whole number, 0 or more, not {value!r}")
+    return value
+
+
+class PollFailures:
+    """The consecutive-failure budget of a polling trigger, and the 404 it waits to see confirmed.
+
+    A poll failing with one of :data:`TRANSIENT_ERRORS`, or with a 404, is outlived: the next poll
+    tries again. One more failure in a row than ``limit`` ends the wait; a poll that succeeds
+    starts the count afresh. After a 404, the next poll first asks for the watched resource
+    itself (:attr:`suspect_gone`): only its own 404 says it is gone, and that ends the wait at once.
+
+    :param limit: how many polls in a row may fail (``max_consecutive_failures``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+        self.suspect_gone = False
+
+    def outlives(self, error: BaseException) -> bool:
+        """Count a failed poll, and tell whether polling goes on (``False``: the error ends the wait)."""
+        not_found = isinstance(error, LearnifierNotFoundError) and error.status == 404
+        if not (not_found or isinstance(error, TRANSIENT_ERRORS)):
+            return False
+        self.in_a_row += 1
+        self.suspect_gone = self.suspect_gone or not_found
+        return self.in_a_row <= self.limit
+
+    def succeeded(self) -> None:
+        """A poll succeeded: the count starts afresh."""
+        self.in_a_row = 0
+        self.suspect_gone = False
+
+    def describe(self) -> str:
+        """Say how many polls failed in a row, for a warning or the final error."""
+        return f"{self.in_a_row} poll(s) in a row failed, of at most {self.limit} (max_consecutive_failures)"
+
+
+def gone_error(what: str, reason: str) -> LearnifierNotFoundError:
+    """The error that ends a wait whose resource answered 404 itself: it names what was watched."""
+    return LearnifierNotFoundError(f"Learnifier {what} does not exist (any more): {reason}", status=404)
+
+
+async def poll_within_budget(
+    poll: Callable[[LearnifierHook], _T],
+    gone: Callable[[LearnifierHook], str | None],
+    hook: LearnifierHook,
+    failures: PollFailures,
+    *,
+    what: str,
+    interval: float,
+    log: Any,
+) -> _T | None:
+    """One poll of a trigger, off the event loop, within its failure budget.
+
+    After a 404 (:attr:`PollFailures.suspect_gone`) it first calls ``gone`` (the watched resource
+    itself); while that is there, and otherwise, it calls ``poll``.
+
+    :return: what ``poll`` returned, or ``None`` for a failure that the budget outlives (logged
+        as a warning).
+    :raises Exception: the error that ends the wait: one that is not transient, the failure
+        beyond the budget (logged as an error), or :func:`gone_error` when ``gone`` says so.
+    """
+    reason: str | None = None
+    try:
+        if failures.suspect_gone:
+            reason = await _run_off_loop(gone, hook)
+            failures.suspect_gone = False
+        if reason is None:
+            result = await _run_off_loop(poll, hook)
+    except Exception as err:
+        if failures.outlives(err):
+            log.warning(
+                "Polling Learnifier %s failed (%s); next poll in %gs: %s: %s",
+                what,
+                failures.describe(),
+                interval,
+                type(err).__name__,
+                err,
+            )
+            return None
+        if failures.in_a_row > failures.limit:
+            log.error("Polling Learnifier %s failed for good: %s", what, failures.describe())
+        raise
+    if reason is not None:
+        raise gone_error(what, reason)
+    failures.succeeded()
+    return result
 
 
 class _PrefetchedConnectionHook(LearnifierHook):
@@ -89,6 +205,11 @@ class LearnifierCompletionTrigger(BaseTrigger):
     :param poll_interval: seconds between two checks.
     :param end_time: the deadline, in seconds since the epoch (``time.time()``). The trigger checks
         at least once, and once more at the deadline, before it fires ``timeout``.
+    :param max_consecutive_failures: how many polls in a row may fail (after the hook's retries)
+        on a transient error (no answer, 5xx, 429, a broken body) or a 404, before the trigger fires
+        ``error``; the default outlives an outage of ten minutes at a 60 s interval. After a 404,
+        the next poll asks for the project (or participation) itself: its own 404 fires ``error``
+        at once, naming it. See ``docs/reliability.md``.
     :raises ValueError: for a check that cannot be rebuilt, or wrong arguments.
     """
 
@@ -103,6 +224,7 @@ class LearnifierCompletionTrigger(BaseTrigger):
         learnifier_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 60.0,
         end_time: float,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         **check_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -115,6 +237,7 @@ class LearnifierCompletionTrigger(BaseTrigger):
         self.learnifier_conn_id = learnifier_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
+        self.max_consecutive_failures = failure_budget(max_consecutive_failures)
         # Made again from its serialized form, whatever was given: so a check of another class
         # (or a subclass of ours) is refused here, in the worker, and not first in the triggerer.
         self.check = self._rebuilt(check, check_kwargs)
@@ -159,6 +282,7 @@ class LearnifierCompletionTrigger(BaseTrigger):
                 "learnifier_conn_id": self.learnifier_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "max_consecutive_failures": self.max_consecutive_failures,
             },
         )
 
@@ -167,6 +291,7 @@ class LearnifierCompletionTrigger(BaseTrigger):
         hook: LearnifierHook | None = None
         check: CompletionCheck | None = None
         status: CompletionStatus | None = None
+        failures = PollFailures(self.max_consecutive_failures)
         try:
             # Looked up here, not at import: the common-compat connection helper is only for run().
             from airflow.providers.common.compat.connection import get_async_connection
@@ -175,27 +300,40 @@ class LearnifierCompletionTrigger(BaseTrigger):
             connection = await get_async_connection(self.learnifier_conn_id)
             hook = _PrefetchedConnectionHook(connection)
             while True:
-                status = await _run_off_loop(check, hook)
-                for warning in status.warnings:
-                    self.log.warning("%s", warning)
-                self.log.info("Learnifier %s: %s", check.describe(), status.message)
-                if status.done:
-                    yield self._event(SUCCESS, f"Learnifier {check.describe()}: {status.message}", status)
-                    return
+                polled = await poll_within_budget(
+                    check,
+                    check.gone,
+                    hook,
+                    failures,
+                    what=check.describe(),
+                    interval=self.poll_interval,
+                    log=self.log,
+                )
+                if polled is not None:
+                    status = polled
+                    for warning in status.warnings:
+                        self.log.warning("%s", warning)
+                    self.log.info("Learnifier %s: %s", check.describe(), status.message)
+                    if status.done:
+                        yield self._event(SUCCESS, f"Learnifier {check.describe()}: {status.message}", status)
+                        return
                 remaining = self.end_time - time.time()
                 if remaining <= 0:
                     deadline = datetime.fromtimestamp(self.end_time, timezone.utc).isoformat(
                         timespec="seconds"
                     )
-                    message = (
-                        f"Timed out at {deadline} waiting for Learnifier {check.describe()}: {status.message}"
-                    )
+                    reached = status.message if status is not None else "no poll succeeded"
+                    if polled is None:
+                        reached += f" ({failures.describe()})"
+                    message = f"Timed out at {deadline} waiting for Learnifier {check.describe()}: {reached}"
                     yield self._event(TIMEOUT, message, status)
                     return
                 await asyncio.sleep(min(self.poll_interval, remaining))
         except Exception as err:
             what = f"Learnifier {check.describe()}" if check is not None else "Learnifier"
             message = f"Waiting for {what} failed: {type(err).__name__}: {err}"
+            if failures.in_a_row > failures.limit:
+                message += f" ({failures.describe()})"
             self.log.error("%s", message)
             yield self._event(ERROR, message, status)
         finally:

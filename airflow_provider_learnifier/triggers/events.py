@@ -36,7 +36,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Hashable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import TriggerEvent
@@ -45,18 +45,20 @@ from airflow_provider_learnifier.completion import (
     DEFAULT_CONN_ID,
     IdLike,
     check_project_naming,
+    project_gone,
     share_threshold,
 )
-from airflow_provider_learnifier.exceptions import (
-    LearnifierConnectionError,
-    LearnifierNotFoundError,
-    LearnifierRateLimitError,
-    LearnifierResponseError,
-    LearnifierServerError,
-)
+from airflow_provider_learnifier.exceptions import LearnifierNotFoundError, LearnifierResponseError
 from airflow_provider_learnifier.ids import id_problem
-from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed
-from airflow_provider_learnifier.triggers.base import _PrefetchedConnectionHook, _run_off_loop
+from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, timestamp
+from airflow_provider_learnifier.triggers.base import (
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    PollFailures,
+    _PrefetchedConnectionHook,
+    _run_off_loop,
+    failure_budget,
+    poll_within_budget,
+)
 from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
@@ -77,13 +79,10 @@ NOT_ON_AIRFLOW_2 = (
 
 log = logging.getLogger(__name__)
 
-#: Errors that a poll outlives (after the hook's own retries): the next poll tries again.
-_TRANSIENT_ERRORS = (
-    LearnifierConnectionError,
-    LearnifierServerError,
-    LearnifierRateLimitError,
-    LearnifierResponseError,
-)
+#: Seconds by which Learnifier's clock may differ from ours when a participation's ``lastAccess``
+#: is compared with when the watch began: a participant first seen completed who last accessed
+#: the course up to this long before the watch began is still handed over.
+CLOCK_SKEW_TOLERANCE = 300.0
 #: Seconds after an event was fired before its hand-over enters the stored record. The triggerer
 #: stores fired events within a second or two; until then a restart must hand the completion over
 #: again rather than lose it.
@@ -92,7 +91,7 @@ RECORD_DELAY = 10.0
 #: says otherwise.
 DEFAULT_POLL_INTERVAL = 60.0
 #: The fields of a participation that a snapshot keeps (the spec's names).
-_SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal")
+_SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal", "lastAccess")
 
 
 def _refuse_on_airflow_2() -> None:
@@ -166,7 +165,25 @@ class _Poller:
     def describe(self) -> str:
         if self.whole_org_unit:
             return f"organization unit {self.org_id}"
-        return f"project {self.project_external_id or self.project_id}"
+        if self.project_external_id is not None:
+            return f"project {self.project_external_id!r}"
+        return f"project {self.project_id} (organization unit {self.org_id})"
+
+    def gone(self, hook: LearnifierHook) -> str | None:
+        """Ask for the watched organization unit or project itself: why it is gone (its 404), or ``None``."""
+        if self.whole_org_unit:
+            try:
+                hook.get_org_unit(str(self.org_id))
+            except LearnifierNotFoundError as err:
+                return str(err)
+            return None
+        if self._project is not None:
+            return project_gone(
+                hook, org_id=self._project["orgId"], project_id=self._project["id"], project_external_id=None
+            )
+        return project_gone(
+            hook, org_id=self.org_id, project_id=self.project_id, project_external_id=self.project_external_id
+        )
 
     def __call__(self, hook: LearnifierHook) -> JsonObject:
         """Return a JSON snapshot: when it was seen, and each watched project with its participants."""
@@ -237,13 +254,16 @@ class _HandOverRecord:
     ``store`` is the trigger's ``asset_state_store`` (Airflow 3.3+) or ``None``; without a usable
     store the record lives in memory only. A hand-over enters the stored record only
     :data:`RECORD_DELAY` seconds after the event was fired, once the triggerer has stored the event.
-    The record is ``{"projects": {project id: [participant id, ...]}}`` under the snapshot's
-    ``record_key``; a project is in it from the first poll that saw it.
+    The record is ``{"projects": {project id: [participant id, ...]}, "since": timestamp}`` under
+    the snapshot's ``record_key``; a project is in it from the first poll that saw it, and
+    ``since`` is when the watch began (the first poll's ``seen_at``, on our clock).
     """
 
     def __init__(self, store: Any) -> None:
         self._store = store
         self.projects: dict[str, set[str]] | None = None
+        #: When the watch began (ISO 8601, UTC); ``None`` for a record kept by an earlier version.
+        self.since: str | None = None
         #: Hand-overs not in the stored record yet, with when their events were fired.
         self._fired: dict[tuple[str, str], float] = {}
         self._stored: dict[str, set[str]] | None = None
@@ -254,6 +274,21 @@ class _HandOverRecord:
         if isinstance(projects, dict) and all(isinstance(ids, list) for ids in projects.values()):
             self.projects = {str(project): {str(item) for item in ids} for project, ids in projects.items()}
             self._stored = {project: set(ids) for project, ids in self.projects.items()}
+            since = stored.get("since")
+            self.since = since if timestamp(since) is not None else None
+
+    def completed_during_watch(self, participant: JsonObject) -> bool:
+        """Whether a participant first seen completed can have completed since the watch began.
+
+        Yes when their ``lastAccess`` is at or after :attr:`since` less
+        :data:`CLOCK_SKEW_TOLERANCE`; no when it is earlier, ``null``, absent or unreadable. A
+        record of an earlier version, which did not keep when its watch began, says yes.
+        """
+        began = timestamp(self.since)
+        if began is None:
+            return True
+        last_access = timestamp(participant.get("lastAccess"))
+        return last_access is not None and last_access >= began - timedelta(seconds=CLOCK_SKEW_TOLERANCE)
 
     def add(self, project_id: str, participant_id: str) -> None:
         """Note that the event of ``participant_id``'s completion was fired."""
@@ -271,9 +306,10 @@ class _HandOverRecord:
             project: {participant for participant in ids if (project, participant) not in recent}
             for project, ids in self.projects.items()
         }
-        if record != self._stored and await self._call(
-            "aset", key, {"projects": {project: sorted(ids) for project, ids in record.items()}}
-        ):
+        stored: JsonObject = {"projects": {project: sorted(ids) for project, ids in record.items()}}
+        if self.since is not None:
+            stored["since"] = self.since
+        if record != self._stored and await self._call("aset", key, stored):
             self._stored = record
             self._fired = {fired: self._fired[fired] for fired in recent}
 
@@ -319,6 +355,10 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
     :param learnifier_conn_id: the Airflow connection to Learnifier.
     :param poll_interval: seconds between two polls; ``None`` (the default): the connection's
         ``poll_interval`` extra, read when the trigger runs, else :data:`DEFAULT_POLL_INTERVAL`.
+    :param max_consecutive_failures: how many polls in a row may fail (after the hook's retries) on
+        a transient error or a 404 before the watch ends; the default outlives an outage of ten
+        minutes at the default interval. After a 404 the next poll asks for the project (or
+        organization unit) itself: its own 404 ends the watch at once, naming it.
     :raises AirflowOptionalProviderFeatureException: on Airflow 2 (:data:`NOT_ON_AIRFLOW_2`).
     """
 
@@ -331,6 +371,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         min_share: float = 1.0,
         learnifier_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
         _refuse_on_airflow_2()
         super().__init__()
@@ -354,6 +395,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         self.min_share = share_threshold("min_share", min_share)
         self.learnifier_conn_id = learnifier_conn_id
         self.poll_interval = None if poll_interval is None else float(poll_interval)
+        self.max_consecutive_failures = failure_budget(max_consecutive_failures)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the JSON-serializable keyword arguments that recreate this trigger."""
@@ -367,6 +409,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                 "min_share": self.min_share,
                 "learnifier_conn_id": self.learnifier_conn_id,
                 "poll_interval": self.poll_interval,
+                "max_consecutive_failures": self.max_consecutive_failures,
             },
         )
 
@@ -384,6 +427,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
             None if self.project_id is None else str(self.project_id),
             self.project_external_id,
             self.poll_interval,
+            self.max_consecutive_failures,
         )
 
     @classmethod
@@ -392,14 +436,17 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
 
         Uses only the fields of :meth:`shared_stream_key`. The interval is ``poll_interval``, else
         the connection's ``poll_interval`` extra, else :data:`DEFAULT_POLL_INTERVAL`. A poll that
-        fails on a transient error (after the hook's retries) is logged and tried again at the next
-        interval; any other error (authentication, no such project, a ``poll_interval`` extra that
-        is not a positive number) ends the stream, failing its triggers.
+        fails on a transient error or a 404 (after the hook's retries) is logged and tried again at
+        the next interval, up to ``max_consecutive_failures`` polls in a row; after a 404 the next
+        poll first asks for the watched project or organization unit itself. Any other error
+        (authentication, a ``poll_interval`` extra that is not a positive number), one failure more
+        than the budget, or the watched resource's own 404 ends the stream, failing its triggers.
         """
         # Looked up here, not at import: the common-compat connection helper is only for the triggerer.
         from airflow.providers.common.compat.connection import get_async_connection
 
         poller = _Poller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
+        failures = PollFailures(kwargs.get("max_consecutive_failures", DEFAULT_MAX_CONSECUTIVE_FAILURES))
         conn = await get_async_connection(kwargs["learnifier_conn_id"])
         interval = kwargs["poll_interval"]
         if interval is None:
@@ -407,16 +454,10 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         hook = _PrefetchedConnectionHook(conn)
         try:
             while True:
-                try:
-                    snapshot = await _run_off_loop(poller, hook)
-                except _TRANSIENT_ERRORS as err:
-                    log.warning(
-                        "Polling Learnifier %s failed; next poll in %ss: %s",
-                        poller.describe(),
-                        interval,
-                        err,
-                    )
-                else:
+                snapshot = await poll_within_budget(
+                    poller, poller.gone, hook, failures, what=poller.describe(), interval=interval, log=log
+                )
+                if snapshot is not None:
                     yield snapshot
                 await _sleep(interval)
         finally:
@@ -425,8 +466,16 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
     async def filter_shared_stream(
         self, shared_stream: AsyncIterator[JsonObject]
     ) -> AsyncIterator[TriggerEvent]:
-        """Turn the snapshots into one event per participant not handed over yet."""
+        """Turn the snapshots into one event per participant not handed over yet.
+
+        A participant seen not completed and later completed is handed over. One first seen
+        already completed is handed over only if they can have completed during the watch: their
+        ``lastAccess`` is no earlier than when the watch began, less :data:`CLOCK_SKEW_TOLERANCE`;
+        otherwise (earlier, ``null`` or absent) they join the baseline without an event.
+        """
         record = _HandOverRecord(getattr(self, "asset_state_store", None))
+        # Participants seen in an earlier snapshot of this run, completed or not.
+        seen: set[tuple[str, str]] = set()
         async for snapshot in shared_stream:
             key = snapshot["record_key"]
             if record.projects is None:
@@ -434,6 +483,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
             if record.projects is None:
                 # The baseline: nothing is handed over from the first poll of a new record.
                 record.projects = {project["project_id"]: set() for project in snapshot["projects"]}
+                record.since = snapshot["seen_at"]
                 baseline = self._completed(snapshot)
                 for project_id, participant_id, _ in baseline:
                     record.projects[project_id].add(participant_id)
@@ -445,12 +495,30 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                 )
             await record.save(key)
             for project in snapshot["projects"]:
-                # A project that appeared since the baseline had no completions then.
+                # A project that appeared since the baseline: its participants are all first seen now.
                 record.projects.setdefault(project["project_id"], set())
             for project_id, participant_id, project in self._completed(snapshot):
-                if participant_id not in record.projects[project_id]:
+                if participant_id in record.projects[project_id]:
+                    continue
+                participant = project["participants"][participant_id]
+                if (project_id, participant_id) in seen or record.completed_during_watch(participant):
                     yield TriggerEvent(self._payload(snapshot, project, participant_id))
                     record.add(project_id, participant_id)
+                else:
+                    record.projects[project_id].add(participant_id)
+                    self.log.info(
+                        "Learnifier participant %s of project %s, first seen completed, last accessed "
+                        "the course at %s, before the watch began at %s: baseline, not handed over",
+                        participant_id,
+                        project_id,
+                        participant.get("lastAccess") or "no time (never)",
+                        record.since,
+                    )
+            seen.update(
+                (project["project_id"], participant_id)
+                for project in snapshot["projects"]
+                for participant_id in project["participants"]
+            )
 
     def _completed(self, snapshot: JsonObject) -> list[tuple[str, str, JsonObject]]:
         """``(project id, participant id, project)`` of each completed participant of the snapshot."""

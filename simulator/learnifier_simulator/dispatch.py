@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from learnifier_simulator.faults import echo_answer
 from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
     ApiError,
@@ -173,6 +174,10 @@ class Dispatcher:
     ) -> ApiResponse | None:
         if fault.answer is not None:
             return fault.answer
+        if fault.echo_status is not None:
+            credentials = self.credentials
+            authorization = request.headers.get("Authorization", "")
+            return echo_answer(fault.echo_status, authorization, credentials.key, credentials.secret)
         if fault.drop == "before" or not self._pause(fault.delay):
             return None
         response = self._apply(route, params, request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import quote
 
 from learnifier_simulator.messages import (
     JSON_CONTENT_TYPE,
@@ -89,6 +91,8 @@ class Fault:
     :param drop: close the connection without answering, ``before`` or ``after`` applying the request.
     :param delay: seconds to wait before applying the request.
     :param truncate: answer 200 with the normal answer's body cut in half.
+    :param echo_status: answer this status with an error that repeats the request's credentials
+        (:func:`echo_answer`), without applying the request.
     """
 
     kind: FaultKind
@@ -96,6 +100,7 @@ class Fault:
     drop: DropPoint | None = None
     delay: float = 0.0
     truncate: bool = False
+    echo_status: int | None = None
 
 
 def error_answer(status: int, headers: dict[str, str] | None = None) -> ApiResponse:
@@ -103,8 +108,36 @@ def error_answer(status: int, headers: dict[str, str] | None = None) -> ApiRespo
     return ApiResponse.error(ApiError(status, f"Simulated fault: {status_phrase(status)}", headers=headers))
 
 
+def echo_answer(status: int, authorization: str, key: str, secret: str) -> ApiResponse:
+    """An error answer that repeats the request's credentials, as a careless server's debug output does.
+
+    The body's ``message`` quotes the ``Authorization`` header, the key and the secret, the Basic
+    token percent-encoded, and its ``field`` the key; the JSON escapes every ``/`` as ``\\/`` (as
+    PHP does), so a credential holding one is not found in the raw bytes. The answer also carries
+    the header in ``X-Echo-Authorization``, and a ``Location`` whose user info is the key and
+    secret, percent-encoded (for a 3xx, the redirect target).
+    """
+    token = authorization.partition(" ")[2]
+    message = (
+        f"Simulated fault: {status_phrase(status)}; request headers: Authorization: {authorization}; "
+        f"key={key} secret={secret} token={quote(token, safe='')}"
+    )
+    body = json.dumps({"code": status, "field": key, "message": message}).replace("/", "\\/")
+    userinfo = f"{quote(key, safe='')}:{quote(secret, safe='')}"
+    headers = {
+        "X-Echo-Authorization": authorization,
+        "Location": f"https://{userinfo}@elsewhere.example/login?auth={quote(token, safe='')}",
+    }
+    return ApiResponse(status, body.encode("utf-8"), JSON_CONTENT_TYPE, headers)
+
+
 def scripted_fault(
-    status: int, *, retry_after: int | str | None, body: bytes | None, drop: DropPoint | None
+    status: int,
+    *,
+    retry_after: int | str | None,
+    body: bytes | None,
+    drop: DropPoint | None,
+    echo_credentials: bool = False,
 ) -> Fault:
     """Make the fault of :meth:`LearnifierSimulator.inject`: a drop when ``drop`` is given, else an answer.
 
@@ -112,6 +145,7 @@ def scripted_fault(
     :param retry_after: its ``Retry-After``, in seconds or as an HTTP date.
     :param body: its JSON body, instead of an error body.
     :param drop: ``before`` or ``after`` to close the connection before or after applying the request.
+    :param echo_credentials: answer an error that repeats the request's credentials (:func:`echo_answer`).
     """
     if drop is not None:
         if drop not in ("before", "after"):
@@ -119,6 +153,10 @@ def scripted_fault(
         return Fault("scripted", drop=drop)
     if not 100 <= status <= 599:
         raise ValueError(f"status must be an HTTP status, not {status!r}")
+    if echo_credentials:
+        if body is not None or retry_after is not None:
+            raise ValueError("echo_credentials makes its own answer: give no body or retry_after")
+        return Fault("scripted", echo_status=status)
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     if body is None:
         return Fault("scripted", answer=error_answer(status, headers))

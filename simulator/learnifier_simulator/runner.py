@@ -21,6 +21,7 @@ from learnifier_simulator.tls import create_certificates, server_context
 from learnifier_simulator.variants import VariantRenderer
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from types import TracebackType
 
     from learnifier_simulator.models import JsonObject
@@ -297,6 +298,7 @@ class LearnifierSimulator:
         retry_after: int | str | None = None,
         body: bytes | None = None,
         drop: DropPoint | None = None,
+        echo_credentials: bool = False,
     ) -> None:
         """Script a fault for the next ``times`` API requests that match ``method`` and ``path``.
 
@@ -310,8 +312,13 @@ class LearnifierSimulator:
         :param body: the answer's JSON body, instead of an error body.
         :param drop: ``"before"`` or ``"after"``: instead of answering, close the connection before
             or after applying the request.
+        :param echo_credentials: answer ``status`` with an error whose body, headers and ``Location``
+            repeat the request's ``Authorization`` header, the key and the secret, in several
+            encodings (:func:`~learnifier_simulator.faults.echo_answer`), as a careless server might.
         """
-        fault = scripted_fault(status, retry_after=retry_after, body=body, drop=drop)
+        fault = scripted_fault(
+            status, retry_after=retry_after, body=body, drop=drop, echo_credentials=echo_credentials
+        )
         self._dispatcher.faults.script(fault, times=times, method=method, path_prefix=path)
 
     def advance_progress(
@@ -320,9 +327,10 @@ class LearnifierSimulator:
         participant_id: str | int | None = None,
         activities: int = 1,
         complete: bool = False,
+        at: datetime | None = None,
     ) -> list[JsonObject]:
         """Let activated participants complete activities; see :meth:`SimulatorState.advance_progress`."""
-        return self.state.advance_progress(project_id, participant_id, activities, complete)
+        return self.state.advance_progress(project_id, participant_id, activities, complete, at)
 
     def set_participant_error(self, participant_id: str | int, message: str | None) -> JsonObject:
         """Put a participation into error with ``message``, or clear its error with ``None``.

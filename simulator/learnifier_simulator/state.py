@@ -18,7 +18,7 @@ import itertools
 import secrets
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from learnifier_simulator.messages import ApiError
@@ -490,6 +490,7 @@ class SimulatorState:
         participant_id: str | int | None = None,
         activities: int = 1,
         complete: bool = False,
+        at: datetime | None = None,
     ) -> list[JsonObject]:
         """Let activated participants complete activities, as if they took the course.
 
@@ -499,13 +500,15 @@ class SimulatorState:
         :param participant_id: only this participant.
         :param activities: how many more activities each completes (never beyond the total).
         :param complete: complete all activities instead.
+        :param at: when they took it (their ``lastAccess``, and ``firstAccess`` if they had none):
+            now by default; earlier to make completions of the past.
         :return: the participations that changed.
         """
         if isinstance(activities, bool) or not isinstance(activities, int) or activities < 0:
             raise ApiError(422, "'activities' must be a non-negative integer", field="activities")
         with self._lock:
             advanced = []
-            now = utc_now()
+            now = utc_now() if at is None else at.astimezone(timezone.utc)
             candidates: Iterable[Participant]
             if participant_id is not None:
                 one = self._participants.get(_id_key(participant_id))

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_learnifier.exceptions import LearnifierConnectionError
+from airflow_provider_learnifier.hooks._scrub import SCRUBBER
 from airflow_provider_learnifier.hooks.proxy import ProxySettings, parse_proxy_url, proxy_from_extras
 from learnifier_simulator import LearnifierSimulator
 from learnifier_simulator.tls import create_certificates
@@ -159,7 +160,7 @@ def test_a_proxy_that_is_down_fails_naming_the_proxy_never_its_credentials(
     assert PROXY_USER not in message  # the message names the proxy by host and port only
 
 
-def test_the_proxy_password_is_registered_with_the_secrets_masker(
+def test_the_proxy_password_is_registered_with_the_secrets_masker_and_the_scrubber(
     learnifier_simulator, proxy, make_hook, mocker
 ):
     masked: list[str] = []
@@ -170,6 +171,10 @@ def test_the_proxy_password_is_registered_with_the_secrets_masker(
     token = base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
     # The password, and the Proxy-Authorization value made from it.
     assert {*secret_forms(), token, f"Basic {token}"} <= set(masked)
+    # And with the hook's scrubber, which cleans every text from the server and the transport.
+    echoed = f"proxy said: {PROXY_PASSWORD} / Proxy-Authorization: Basic {token}"
+    assert SCRUBBER.scrub(echoed) == "proxy said: *** / Proxy-Authorization: ***"
+    assert SCRUBBER.scrub(f"user {PROXY_USER}") == f"user {PROXY_USER}"  # the user name is no secret
 
 
 def test_the_settings_repr_never_shows_the_proxy_credentials(learnifier_simulator, proxy, make_hook):

@@ -161,6 +161,7 @@ def test_deferrable_defers_to_the_trigger_with_the_rendered_arguments(learnifier
         },
         "learnifier_conn_id": "learnifier_default",
         "poll_interval": 5.0,
+        "max_consecutive_failures": 10,
     }
 
 

@@ -210,8 +210,29 @@ def test_scripted_drops_before_and_after(api: ApiClient, sim: LearnifierSimulato
     assert retried.json()["userId"] == sim.state.user_by_external_id("kept")["id"]
 
 
+def test_an_echo_fault_repeats_the_credentials_without_applying_the_request(
+    api: ApiClient, sim: LearnifierSimulator
+) -> None:
+    sim.inject(status=400, method="POST", path="/users", echo_credentials=True)
+
+    refused = api.post("/users", json={"externalId": "echoed"}, expect=400)
+
+    authorization = refused.request.headers["Authorization"]
+    token = authorization.removeprefix("Basic ")
+    assert f"Authorization: {authorization}" in refused.json()["message"]
+    assert f"key={sim.key} secret={sim.secret}" in refused.json()["message"]
+    assert refused.json()["field"] == sim.key
+    assert "\\/" in refused.text or "/" not in refused.json()["message"]  # every "/" escaped
+    assert refused.headers["X-Echo-Authorization"] == authorization
+    assert refused.headers["Location"].startswith(f"https://{sim.key}:{sim.secret}@elsewhere.example/")
+    assert token.rstrip("=") in refused.headers["Location"].replace("%2B", "+").replace("%2F", "/")
+    assert not user_exists(sim, "echoed")
+
+
 @pytest.mark.parametrize(
-    "arguments", [{"drop": "during"}, {"times": 0}, {"status": 42}], ids=["drop", "times", "status"]
+    "arguments",
+    [{"drop": "during"}, {"times": 0}, {"status": 42}, {"echo_credentials": True, "body": b"{}"}],
+    ids=["drop", "times", "status", "echo-with-body"],
 )
 def test_invalid_injections_are_refused(sim: LearnifierSimulator, arguments: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -175,6 +176,18 @@ def test_progress_advances_activated_participants_only(api: ApiClient, sim: Lear
     assert capped["activitiesCompleted"] == seed.ONBOARDING_ACTIVITIES
     assert sim.advance_progress() == []  # nothing left to do
     assert api.get("/extparticipation", params={"extid": "idle"}).json()["activitiesCompleted"] == 0
+
+
+def test_progress_made_in_the_past_says_so_in_last_access(api: ApiClient, sim: LearnifierSimulator) -> None:
+    active = add(api, {"email": "veteran@acme.example", "extid": "veteran"})
+    api.post(f"{active}/activate", expect=201)
+
+    (advanced,) = sim.advance_progress(complete=True, at=datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc))
+
+    assert advanced["lastAccess"] == advanced["firstAccess"] == "2025-03-01T12:00:00.000Z"
+    assert api.get("/extparticipation", params={"extid": "veteran"}).json()["lastAccess"] == (
+        "2025-03-01T12:00:00.000Z"
+    )
 
 
 def test_progress_can_target_a_project_or_a_participant(api: ApiClient, sim: LearnifierSimulator) -> None:

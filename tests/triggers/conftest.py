@@ -51,3 +51,12 @@ def triggerer_comms(monkeypatch: pytest.MonkeyPatch) -> TriggererComms:
     comms = TriggererComms()
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
     return comms
+
+
+@pytest.fixture
+def no_hook_retries(learnifier_conn, monkeypatch: pytest.MonkeyPatch):
+    """The simulator, with a connection without the hook's own retries: each injected fault fails one poll."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"max_retries": 0})
+    )
+    return learnifier_conn

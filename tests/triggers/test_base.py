@@ -23,7 +23,17 @@ from airflow_provider_learnifier.triggers import base
 from airflow_provider_learnifier.triggers.projects import LearnifierProjectCompletionTrigger
 from learnifier_simulator import seed
 from tests.compat import deserialize, import_string, serialize
-from tests.completion_helpers import ORG_ID, PROJECT_ID, advance_after_polls, enroll, polls
+from tests.completion_helpers import (
+    ORG_ID,
+    PARTICIPANTS_PATH,
+    PROJECT_ID,
+    advance_after_polls,
+    after_polls,
+    answered,
+    enroll,
+    polls,
+    short_lived_project,
+)
 
 
 def project_trigger(**kwargs: Any) -> LearnifierProjectCompletionTrigger:
@@ -393,3 +403,82 @@ def test_each_run_polls_a_fresh_check_resolved_on_its_own(learnifier_conn):
     assert trigger.make_check().org_id is None
     resolved = [e for e in learnifier_conn.exchanges if e.method == "GET" and e.path == "/extproject"]
     assert len(resolved) >= 2, "the trigger did not resolve the project's external id itself"
+
+
+# ---------------------------------------------------------------------- outages and 404s
+
+
+def project_path(project_id: Any = PROJECT_ID) -> str:
+    return f"/orgunits/{ORG_ID}/projects/{project_id}"
+
+
+def test_an_outage_of_eight_minutes_at_the_default_interval_is_outlived(no_hook_retries, clock, capfd):
+    sim = no_hook_retries
+    (person,) = enroll(1)
+    sim.advance_progress(participant_id=person, complete=True)
+    sim.inject(status=503, times=8, method="GET", path=PARTICIPANTS_PATH)
+
+    trigger = LearnifierProjectCompletionTrigger(
+        org_id=ORG_ID, project_id=PROJECT_ID, end_time=clock.now + 3600
+    )
+    payload = asyncio.run(first_event(trigger))
+
+    assert payload["status"] == "success"
+    assert clock.waits == [60.0] * 8  # the default interval, 8 minutes of failed polls
+    assert answered(sim, PARTICIPANTS_PATH, 503) == 8
+    assert "8 poll(s) in a row failed, of at most 10 (max_consecutive_failures)" in capfd.readouterr().out
+
+
+def test_one_failure_more_than_the_budget_fires_error_naming_the_project(no_hook_retries, clock):
+    sim = no_hook_retries
+    enroll(1)
+    sim.inject(status=500, times=100, method="GET", path=PARTICIPANTS_PATH)
+
+    payload = asyncio.run(first_event(project_trigger(max_consecutive_failures=3, end_time=clock.now + 3600)))
+
+    assert payload["status"] == "error"
+    assert answered(sim, PARTICIPANTS_PATH, 500) == 4
+    assert payload["message"].startswith(
+        f"Waiting for Learnifier project {PROJECT_ID} (organization unit {ORG_ID}) failed: "
+        "LearnifierServerError: "
+    )
+    assert payload["message"].endswith("(4 poll(s) in a row failed, of at most 3 (max_consecutive_failures))")
+
+
+def test_a_404_of_the_listing_is_outlived_while_the_project_itself_answers(no_hook_retries, clock):
+    sim = no_hook_retries
+    (person,) = enroll(1)
+    sim.advance_progress(participant_id=person, complete=True)
+    sim.inject(status=404, times=2, method="GET", path=PARTICIPANTS_PATH)
+
+    payload = asyncio.run(first_event(project_trigger(end_time=clock.now + 3600)))
+
+    assert payload["status"] == "success"
+    assert answered(sim, PARTICIPANTS_PATH, 404) == 2
+    assert answered(sim, project_path(), 200) == 2  # asked after each 404: the project is there
+
+
+def test_a_project_deleted_while_waited_for_ends_the_wait_once_its_own_get_answers_404(
+    learnifier_conn, clock
+):
+    sim = learnifier_conn
+    project_id, listing, delete_it = short_lived_project()
+
+    with after_polls(sim, 2, delete_it, path=listing):
+        trigger = project_trigger(project_id=project_id, end_time=clock.now + 10**6)
+        payload = asyncio.run(first_event(trigger))
+
+    assert payload["status"] == "error"
+    assert payload["message"].startswith(
+        f"Waiting for Learnifier project {project_id} (organization unit {ORG_ID}) failed: "
+        f"LearnifierNotFoundError: Learnifier project {project_id} (organization unit {ORG_ID}) does not "
+        "exist (any more): Learnifier get_project: GET "
+    )
+    assert answered(sim, listing, 404) == 1  # counted as a failure once ...
+    assert answered(sim, project_path(project_id), 404) == 1  # ... then confirmed by the project itself
+
+
+def test_the_failure_budget_must_be_a_whole_number():
+    for value in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="max_consecutive_failures must be a whole number"):
+            project_trigger(max_consecutive_failures=value)

@@ -6,13 +6,23 @@ import asyncio
 import importlib
 import json
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from airflow_provider_learnifier.exceptions import LearnifierAuthError
 from tests.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_VERSION, deserialize, import_string, serialize
-from tests.completion_helpers import ORG_ID, PARTICIPANTS_PATH, PROJECT_EXTERNAL_ID, PROJECT_ID, enroll, polls
+from tests.completion_helpers import (
+    ORG_ID,
+    PARTICIPANTS_PATH,
+    PROJECT_EXTERNAL_ID,
+    PROJECT_ID,
+    answered,
+    enroll,
+    polls,
+    short_lived_project,
+)
 
 CLASSPATH = "airflow_provider_learnifier.triggers.events.LearnifierCompletionEventTrigger"
 airflow3_only = pytest.mark.airflow3_only("event-driven scheduling (BaseEventTrigger) is new in Airflow 3.0")
@@ -48,8 +58,11 @@ def make(**kwargs: Any) -> Any:
     return LearnifierCompletionEventTrigger(**names | {"poll_interval": 0.05} | kwargs)
 
 
-def run_for(sim, trigger, polls_count: int, actions: dict[int, Any] | None = None) -> list[dict[str, Any]]:
-    """Run ``trigger`` for ``polls_count`` polls, calling ``actions[n]()`` before poll ``n``: its payloads."""
+def run_for(
+    sim, trigger, polls_count: int, actions: dict[int, Any] | None = None, *, path: str = PARTICIPANTS_PATH
+) -> list[dict[str, Any]]:
+    """Run ``trigger`` for ``polls_count`` polls of ``path``, calling ``actions[n]()`` before poll ``n``:
+    its payloads."""
     actions = dict(actions or {})
     events: list[dict[str, Any]] = []
 
@@ -59,10 +72,10 @@ def run_for(sim, trigger, polls_count: int, actions: dict[int, Any] | None = Non
 
     async def drive() -> None:
         task = asyncio.create_task(consume())
-        start = polls(sim)
+        start = polls(sim, path)
         deadline = time.monotonic() + 30
         try:
-            while (done := polls(sim) - start) < polls_count and not task.done():
+            while (done := polls(sim, path) - start) < polls_count and not task.done():
                 assert time.monotonic() < deadline, f"only {done} polls"
                 if done in actions:
                     await asyncio.to_thread(actions.pop(done))
@@ -94,6 +107,7 @@ def test_serialize_round_trips_through_airflow_serde():
         "min_share": 0.8,
         "learnifier_conn_id": "learnifier_default",
         "poll_interval": 30.0,
+        "max_consecutive_failures": 10,
     }
     rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -273,8 +287,10 @@ def test_a_restart_from_serialized_kwargs_hands_over_what_it_missed_and_nothing_
     first_run = run_for(
         learnifier_conn, trigger, 6, {2: complete(learnifier_conn, first), 4: wait_for_the_record_delay}
     )
-    assert json.loads(store.values[f"learnifier_completions/{ORG_ID}/{PROJECT_ID}"]) == {
-        "projects": {str(PROJECT_ID): sorted([str(before), str(first)])}
+    stored = json.loads(store.values[f"learnifier_completions/{ORG_ID}/{PROJECT_ID}"])
+    assert stored == {
+        "projects": {str(PROJECT_ID): sorted([str(before), str(first)])},
+        "since": stored["since"],
     }
     learnifier_conn.advance_progress(participant_id=missed, complete=True)  # while no triggerer runs
     classpath, kwargs = trigger.serialize()
@@ -409,7 +425,16 @@ def test_participants_the_server_sends_wrong_are_skipped_and_the_others_handed_o
 
     def complete_with_an_odd_user_id() -> None:
         learnifier_conn.advance_progress(participant_id=person, complete=True)
-        hostile.append({"id": 3997, "userId": {"nested": 1}, "activitiesCompleted": 5, "activitiesTotal": 5})
+        now = datetime.now(timezone.utc).isoformat()  # added and completed between two polls
+        hostile.append(
+            {
+                "id": 3997,
+                "userId": {"nested": 1},
+                "activitiesCompleted": 5,
+                "activitiesTotal": 5,
+                "lastAccess": now,
+            }
+        )
 
     events = run_for(learnifier_conn, make(), 5, {2: complete_with_an_odd_user_id})
 
@@ -457,3 +482,154 @@ def test_an_org_unit_watch_covers_its_projects_new_ones_included(learnifier_conn
     assert trigger.shared_stream_key() != make().shared_stream_key()
     stored = json.loads(store.values[f"learnifier_completions/{ORG_ID}"])
     assert stored["projects"][str(PROJECT_ID)] == [str(before)]  # the others less than RECORD_DELAY ago
+
+
+# ---------------------------------------------------------------------- outages and 404s
+
+
+@airflow3_only
+def test_one_404_of_the_listing_does_not_end_the_watch(no_hook_retries, sleeps):
+    sim = no_hook_retries
+    first, second = enroll(2)
+
+    def a_404_then_a_completion() -> None:
+        sim.inject(status=404, times=1, method="GET", path=PARTICIPANTS_PATH)
+        sim.advance_progress(participant_id=first, complete=True)
+
+    events = run_for(sim, make(), 6, {2: a_404_then_a_completion, 4: complete(sim, second)})
+
+    assert [event["participant_id"] for event in events] == [str(first), str(second)]
+    assert answered(sim, PARTICIPANTS_PATH, 404) == 1
+    assert answered(sim, f"/orgunits/{ORG_ID}/projects/{PROJECT_ID}", 200) >= 1  # asked after the 404
+
+
+@airflow3_only
+def test_an_outage_of_eight_minutes_at_the_default_interval_is_outlived(no_hook_retries, sleeps):
+    sim = no_hook_retries
+    (person,) = enroll(1)
+
+    def outage_and_completion() -> None:
+        sim.inject(status=503, times=8, method="GET", path=PARTICIPANTS_PATH)
+        sim.advance_progress(participant_id=person, complete=True)
+
+    events = run_for(sim, make(poll_interval=None), 11, {1: outage_and_completion})
+
+    assert [event["participant_id"] for event in events] == [str(person)]
+    assert answered(sim, PARTICIPANTS_PATH, 503) == 8
+    assert set(sleeps) == {60.0}
+
+
+@airflow3_only
+def test_one_failure_more_than_the_budget_ends_the_watch(no_hook_retries, sleeps):
+    from airflow_provider_learnifier.exceptions import LearnifierServerError
+
+    sim = no_hook_retries
+    sim.inject(status=500, times=100, method="GET", path=PARTICIPANTS_PATH)
+
+    with pytest.raises(LearnifierServerError):
+        run_for(sim, make(max_consecutive_failures=3), 100)
+
+    assert answered(sim, PARTICIPANTS_PATH, 500) == 4
+
+
+@airflow3_only
+def test_a_project_deleted_while_watched_ends_the_watch_naming_it(learnifier_conn, sleeps):
+    from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
+
+    sim = learnifier_conn
+    project_id, listing, delete_it = short_lived_project()
+
+    with pytest.raises(LearnifierNotFoundError) as ended:
+        run_for(sim, make(project_id=project_id), 100, {2: delete_it}, path=listing)
+
+    assert str(ended.value).startswith(
+        f"Learnifier project {project_id} (organization unit {ORG_ID}) does not exist (any more): "
+    )
+    assert answered(sim, listing, 404) == 1
+    assert answered(sim, f"/orgunits/{ORG_ID}/projects/{project_id}", 404) == 1
+
+
+# ---------------------------------------------------------------------- who counts as new
+
+
+def long_ago() -> datetime:
+    return datetime.now(timezone.utc) - timedelta(days=30)
+
+
+@airflow3_only
+def test_a_short_first_listing_never_makes_long_completed_people_new(learnifier_conn, monkeypatch):
+    sim = learnifier_conn
+    veteran, newcomer, never_accessed, person = enroll(4)
+    sim.advance_progress(participant_id=veteran, complete=True, at=long_ago())
+    list_participants = sim.state.list_participants
+    short = [True]
+
+    def short_at_first(org_id, project_id):
+        everyone = list_participants(org_id, project_id)
+        # The listings miss all but one person until the server catches up; then the others show,
+        # one completed long ago, one completed with no access at all (lastAccess null).
+        if short[0]:
+            return [p for p in everyone if str(p["id"]) == str(person)]
+        return [p | ({"lastAccess": None} if str(p["id"]) == str(never_accessed) else {}) for p in everyone]
+
+    monkeypatch.setattr(sim.state, "list_participants", short_at_first)
+
+    def completions_during_the_watch() -> None:
+        sim.advance_progress(participant_id=never_accessed, complete=True)
+        sim.advance_progress(participant_id=newcomer, complete=True)  # first seen completed, just now
+        sim.advance_progress(participant_id=person, complete=True)  # seen before, completed now
+        short[0] = False
+
+    events = run_for(sim, make(), 6, {2: completions_during_the_watch})
+
+    assert sorted(event["participant_id"] for event in events) == sorted([str(newcomer), str(person)])
+
+
+@airflow3_only
+def test_a_project_that_answered_404_at_the_baseline_hands_over_only_new_completions(learnifier_conn):
+    sim = learnifier_conn
+    veteran, first, during = enroll(3)
+    sim.advance_progress(participant_id=veteran, complete=True, at=long_ago())
+    sim.inject(status=404, times=1, method="GET", path=PARTICIPANTS_PATH)  # the baseline poll
+
+    events = run_for(
+        sim,
+        make(org_id=ORG_ID, project_id=None),
+        6,
+        {2: complete(sim, first), 3: complete(sim, during)},
+    )
+
+    assert sorted(event["participant_id"] for event in events) == sorted([str(first), str(during)])
+
+
+@airflow3_only
+@pytest.mark.parametrize(
+    ("before_the_watch", "handed_over"),
+    [(timedelta(minutes=2), True), (timedelta(minutes=10), False)],
+    ids=["within-the-skew-tolerance", "beyond-it"],
+)
+def test_a_last_access_just_before_the_watch_began_is_within_the_clock_skew_tolerance(
+    learnifier_conn, monkeypatch, before_the_watch, handed_over
+):
+    from airflow_provider_learnifier.triggers.events import CLOCK_SKEW_TOLERANCE
+
+    assert timedelta(minutes=2).total_seconds() < CLOCK_SKEW_TOLERANCE < timedelta(minutes=10).total_seconds()
+    sim = learnifier_conn
+    (person,) = enroll(1)
+    watch_began = datetime.now(timezone.utc)
+    list_participants = sim.state.list_participants
+    hidden = [True]
+
+    def hidden_at_first(org_id, project_id):
+        everyone = list_participants(org_id, project_id)
+        return [] if hidden[0] else everyone
+
+    monkeypatch.setattr(sim.state, "list_participants", hidden_at_first)
+
+    def appears_completed() -> None:
+        sim.advance_progress(participant_id=person, complete=True, at=watch_began - before_the_watch)
+        hidden[0] = False
+
+    events = run_for(sim, make(), 4, {1: appears_completed})
+
+    assert [event["participant_id"] for event in events] == ([str(person)] if handed_over else [])

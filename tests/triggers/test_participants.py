@@ -73,6 +73,7 @@ def test_serialize_round_trips_through_airflow_serde():
             "learnifier_conn_id": "learnifier_other",
             "poll_interval": 7.0,
             "end_time": 1_900_000_000.5,
+            "max_consecutive_failures": 10,  # the default: earlier versions had none
         },
     )
 

@@ -72,6 +72,7 @@ def test_serialize_round_trips_through_airflow_serde():
             "learnifier_conn_id": "learnifier_default",
             "poll_interval": 30.0,
             "end_time": 1_900_000_000.0,
+            "max_consecutive_failures": 10,  # the default: earlier versions had none
         },
     )
 
