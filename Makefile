@@ -37,6 +37,67 @@ FAST_TESTS := not demo and not bench and not faults
 test: venv system-packages
 	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
 
+# The same tests on the lowest and the highest Python that Airflow supports, beside 3.11 (.venv):
+# `make test-python PYTHON_VERSION=3.10` (or 3.13) builds .venv-py3.10 with Airflow 3.3.2, pinned by
+# constraints/airflow-3.3.2-py3.10.txt, and runs `make test`'s tests there. The interpreter is
+# pyenv's (as on this kind of machine) or python3.10 on the PATH.
+PYTHON_VERSION ?= 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+OTHER_PYTHON = $(firstword $(wildcard $(PYENV_ROOT)/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)) \
+    $(shell command -v python$(PYTHON_VERSION) 2>/dev/null))
+OTHER_VENV := .venv-py$(PYTHON_VERSION)
+OTHER_CONSTRAINTS := constraints/airflow-3.3.2-py$(PYTHON_VERSION).txt
+
+.PHONY: test-python constraints-python
+$(OTHER_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(OTHER_CONSTRAINTS)
+	@test -n "$(OTHER_PYTHON)" || { echo "no Python $(PYTHON_VERSION) found (pyenv or PATH)"; exit 1; }
+	rm -rf $(OTHER_VENV)
+	$(OTHER_PYTHON) -m venv $(OTHER_VENV)
+	$(OTHER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OTHER_VENV)/bin/python -m pip install --quiet --constraint $(OTHER_CONSTRAINTS) --editable ".[test,openlineage]"
+	$(OTHER_VENV)/bin/python -m pip install --quiet --constraint $(OTHER_CONSTRAINTS) --editable ./simulator
+	touch $@
+
+test-python: $(OTHER_VENV)/.installed system-packages
+	$(OTHER_VENV)/bin/python -m pytest -m "$(FAST_TESTS)" -p no:cacheprovider
+
+# Regenerate constraints/airflow-3.3.2-pyX.Y.txt from the environment test-python built.
+constraints-python:
+	{ echo "# Pinned versions for Airflow 3.3.2 on Python $(PYTHON_VERSION): the environment of 'make test-python PYTHON_VERSION=$(PYTHON_VERSION)'."; \
+	  echo "# Regenerate with 'make constraints-python PYTHON_VERSION=$(PYTHON_VERSION)' after changing dependencies."; \
+	  $(OTHER_VENV)/bin/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(OTHER_CONSTRAINTS)
+
+# The floors of pyproject.toml's dependencies, tested: `make test-lowest` builds .venv-lowest from
+# constraints/lowest-direct-py3.11.txt, a lowest-direct resolution (each direct dependency at its
+# declared floor: Airflow 2.11.0, requests 2.31.0, urllib3 2.0.2, ...), and runs the tests that
+# the Airflow 2.11 matrix environment runs. `make lowest-lock` regenerates the file with uv (the
+# resolver that has a lowest-direct mode), installed in a throwaway virtualenv.
+LOWEST_VENV := .venv-lowest
+LOWEST_CONSTRAINTS := constraints/lowest-direct-py3.11.txt
+UV_VERSION := 0.13.9
+.PHONY: test-lowest lowest-lock
+
+$(LOWEST_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(LOWEST_CONSTRAINTS)
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --constraint $(LOWEST_CONSTRAINTS) --editable ".[test]"
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --constraint $(LOWEST_CONSTRAINTS) --editable ./simulator
+	touch $@
+
+test-lowest: $(LOWEST_VENV)/.installed system-packages
+	$(LOWEST_VENV)/bin/python -m pytest tests -p no:cacheprovider -m "$(FAST_TESTS)" \
+	    --ignore=tests/bench --ignore=tests/reliability --ignore=tests/integration
+
+lowest-lock:
+	rm -rf .uv-lock-venv && $(PYTHON) -m venv .uv-lock-venv
+	.uv-lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	{ echo "# The lowest-direct resolution of pyproject.toml's dependencies and [test] extra on Python 3.11:"; \
+	  echo "# every direct dependency at its declared floor (make test-lowest). Regenerate with 'make lowest-lock'."; \
+	  .uv-lock-venv/bin/uv pip compile pyproject.toml --extra test --resolution lowest-direct \
+	      --python-version 3.11 --no-header --no-annotate --quiet; } > $(LOWEST_CONSTRAINTS)
+	rm -rf .uv-lock-venv
+
 .PHONY: test-demo test-bench test-faults
 test-demo: venv
 	$(BIN)/python -m pytest -m demo tests/example_dags/test_demo.py
@@ -130,4 +191,4 @@ constraints: venv
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build
+	rm -rf $(VENV) .venv-py3.* .venv-lowest .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build
