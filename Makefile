@@ -46,17 +46,23 @@ PYENV_ROOT ?= $(HOME)/.pyenv
 OTHER_PYTHON = $(firstword $(wildcard $(PYENV_ROOT)/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)) \
     $(shell command -v python$(PYTHON_VERSION) 2>/dev/null))
 OTHER_VENV := .venv-py$(PYTHON_VERSION)
+comma := ,
 OTHER_CONSTRAINTS := constraints/airflow-3.3.2-py$(PYTHON_VERSION).txt
+
+# A test environment beside .venv: $(call test_venv,PYTHON,VENV,CONSTRAINTS,EXTRAS).
+define test_venv
+	rm -rf $(2)
+	$(1) -m venv $(2)
+	$(2)/bin/python -m pip install --quiet --upgrade pip
+	$(2)/bin/python -m pip install --quiet --constraint $(3) --editable ".[$(4)]"
+	$(2)/bin/python -m pip install --quiet --constraint $(3) --editable ./simulator
+	touch $(2)/.installed
+endef
 
 .PHONY: test-python constraints-python
 $(OTHER_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(OTHER_CONSTRAINTS)
 	@test -n "$(OTHER_PYTHON)" || { echo "no Python $(PYTHON_VERSION) found (pyenv or PATH)"; exit 1; }
-	rm -rf $(OTHER_VENV)
-	$(OTHER_PYTHON) -m venv $(OTHER_VENV)
-	$(OTHER_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(OTHER_VENV)/bin/python -m pip install --quiet --constraint $(OTHER_CONSTRAINTS) --editable ".[test,openlineage]"
-	$(OTHER_VENV)/bin/python -m pip install --quiet --constraint $(OTHER_CONSTRAINTS) --editable ./simulator
-	touch $@
+	$(call test_venv,$(OTHER_PYTHON),$(OTHER_VENV),$(OTHER_CONSTRAINTS),test$(comma)openlineage)
 
 test-python: $(OTHER_VENV)/.installed system-packages
 	$(OTHER_VENV)/bin/python -m pytest -m "$(FAST_TESTS)" -p no:cacheprovider
@@ -78,12 +84,7 @@ UV_VERSION := 0.13.9
 .PHONY: test-lowest lowest-lock
 
 $(LOWEST_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(LOWEST_CONSTRAINTS)
-	rm -rf $(LOWEST_VENV)
-	$(PYTHON) -m venv $(LOWEST_VENV)
-	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LOWEST_VENV)/bin/python -m pip install --quiet --constraint $(LOWEST_CONSTRAINTS) --editable ".[test]"
-	$(LOWEST_VENV)/bin/python -m pip install --quiet --constraint $(LOWEST_CONSTRAINTS) --editable ./simulator
-	touch $@
+	$(call test_venv,$(PYTHON),$(LOWEST_VENV),$(LOWEST_CONSTRAINTS),test)
 
 test-lowest: $(LOWEST_VENV)/.installed system-packages
 	$(LOWEST_VENV)/bin/python -m pytest tests -p no:cacheprovider -m "$(FAST_TESTS)" \
