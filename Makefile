@@ -75,9 +75,9 @@ constraints-python:
 
 # The floors of pyproject.toml's dependencies, tested: `make test-lowest` builds .venv-lowest from
 # constraints/lowest-direct-py3.11.txt, a lowest-direct resolution (each direct dependency at its
-# declared floor: Airflow 2.11.0, requests 2.31.0, urllib3 2.0.2, ...), and runs the tests that
-# the Airflow 2.11 matrix environment runs. `make lowest-lock` regenerates the file with uv (the
-# resolver that has a lowest-direct mode), installed in a throwaway virtualenv.
+# declared floor: Airflow 2.11.2, requests 2.31.0, urllib3 2.0.2, ...; the rest as the Airflow 2.11.2
+# matrix environment has it), and runs the tests that environment runs. `make lowest-lock`
+# regenerates the file (scripts/lowest_lock.py) with uv, the resolver that has a lowest-direct mode.
 LOWEST_VENV := .venv-lowest
 LOWEST_CONSTRAINTS := constraints/lowest-direct-py3.11.txt
 UV_VERSION := 0.13.9
@@ -93,10 +93,7 @@ test-lowest: $(LOWEST_VENV)/.installed system-packages
 lowest-lock:
 	rm -rf .uv-lock-venv && $(PYTHON) -m venv .uv-lock-venv
 	.uv-lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
-	{ echo "# The lowest-direct resolution of pyproject.toml's dependencies and [test] extra on Python 3.11:"; \
-	  echo "# every direct dependency at its declared floor (make test-lowest). Regenerate with 'make lowest-lock'."; \
-	  .uv-lock-venv/bin/uv pip compile pyproject.toml --extra test --resolution lowest-direct \
-	      --python-version 3.11 --no-header --no-annotate --quiet; } > $(LOWEST_CONSTRAINTS)
+	.uv-lock-venv/bin/python scripts/lowest_lock.py .uv-lock-venv/bin/uv
 	rm -rf .uv-lock-venv
 
 .PHONY: test-demo test-bench test-faults
