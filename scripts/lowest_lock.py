@@ -16,8 +16,9 @@ import re
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "constraints" / "lowest-direct-py3.11.txt"
@@ -50,10 +51,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="learnifier-lowest-") as tmp:
         constraints = Path(tmp) / "held.txt"
         constraints.write_text("\n".join(held) + "\n", encoding="utf-8")
+        command = [uv, "pip", "compile", str(REPO / "pyproject.toml"), "--extra", "test"]
+        command += ["--resolution", "lowest-direct", "--python-version", "3.11"]
+        command += ["--constraint", str(constraints), "--no-header", "--no-annotate", "--quiet"]
         resolved = subprocess.run(
-            [uv, "pip", "compile", str(REPO / "pyproject.toml"), "--extra", "test"]
-            + ["--resolution", "lowest-direct", "--python-version", "3.11", "--constraint", str(constraints)]
-            + ["--no-header", "--no-annotate", "--quiet"],
+            command,
             check=True,
             capture_output=True,
             text=True,
