@@ -20,6 +20,19 @@ $(STAMP): pyproject.toml simulator/pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable ./simulator
 	touch $@
 
+# System packages that tests start as throwaway instances on loopback: tinyproxy, a real forward
+# proxy (with stunnel4 in front of it for an https:// proxy), for the proxy tests. apt installs the
+# missing ones (CI runs as root on a fresh Debian machine); nothing is done when all are there.
+SYSTEM_PACKAGES := tinyproxy stunnel4
+.PHONY: system-packages
+system-packages:
+	@missing=$$(for package in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'ok installed' || echo $$package; done); \
+	if [ -n "$$missing" ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	        -o DPkg::Lock::Timeout=300 $$missing; \
+	fi
+
 # `make test` leaves out the long tests, each marked and run by a target (and CI stage) of its own:
 # the demo end to end (make test-demo), the benchmarks' quick runs (make test-bench), the
 # 1,000-person fault cases (make test-faults), the nudge runs killed at random moments
@@ -28,8 +41,67 @@ FAST_TESTS := not demo and not bench and not faults and not crashes and not dist
 
 # -n auto: one pytest worker per core (pytest-xdist); each worker has its own Airflow home and
 # simulators, so the tests stay independent.
-test: venv
+test: venv system-packages
 	$(BIN)/python -m pytest -n auto -m "$(FAST_TESTS)"
+
+# The same tests on the lowest and the highest Python that Airflow supports, beside 3.11 (.venv):
+# `make test-python PYTHON_VERSION=3.10` (or 3.13) builds .venv-py3.10 with Airflow 3.3.2, pinned by
+# constraints/airflow-3.3.2-py3.10.txt, and runs `make test`'s tests there. The interpreter is
+# pyenv's (as on this kind of machine) or python3.10 on the PATH.
+PYTHON_VERSION ?= 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+OTHER_PYTHON = $(firstword $(wildcard $(PYENV_ROOT)/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)) \
+    $(shell command -v python$(PYTHON_VERSION) 2>/dev/null))
+OTHER_VENV := .venv-py$(PYTHON_VERSION)
+comma := ,
+OTHER_CONSTRAINTS := constraints/airflow-3.3.2-py$(PYTHON_VERSION).txt
+
+# A test environment beside .venv: $(call test_venv,PYTHON,VENV,CONSTRAINTS,EXTRAS).
+define test_venv
+	rm -rf $(2)
+	$(1) -m venv $(2)
+	$(2)/bin/python -m pip install --quiet --upgrade pip
+	$(2)/bin/python -m pip install --quiet --constraint $(3) --editable ".[$(4)]"
+	$(2)/bin/python -m pip install --quiet --constraint $(3) --editable ./simulator
+	touch $(2)/.installed
+endef
+
+.PHONY: test-python constraints-python
+$(OTHER_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(OTHER_CONSTRAINTS)
+	@test -n "$(OTHER_PYTHON)" || { echo "no Python $(PYTHON_VERSION) found (pyenv or PATH)"; exit 1; }
+	$(call test_venv,$(OTHER_PYTHON),$(OTHER_VENV),$(OTHER_CONSTRAINTS),test$(comma)openlineage)
+
+test-python: $(OTHER_VENV)/.installed system-packages
+	$(OTHER_VENV)/bin/python -m pytest -n auto -m "$(FAST_TESTS)" -p no:cacheprovider
+
+# Regenerate constraints/airflow-3.3.2-pyX.Y.txt from the environment test-python built.
+constraints-python:
+	{ echo "# Pinned versions for Airflow 3.3.2 on Python $(PYTHON_VERSION): the environment of 'make test-python PYTHON_VERSION=$(PYTHON_VERSION)'."; \
+	  echo "# Regenerate with 'make constraints-python PYTHON_VERSION=$(PYTHON_VERSION)' after changing dependencies."; \
+	  $(OTHER_VENV)/bin/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(OTHER_CONSTRAINTS)
+
+# The floors of pyproject.toml's dependencies, tested: `make test-lowest` builds .venv-lowest from
+# constraints/lowest-direct-py3.11.txt, a lowest-direct resolution (each direct dependency at its
+# declared floor: Airflow 2.11.2, requests 2.31.0, urllib3 2.0.2, ...; the rest as the Airflow 2.11.2
+# matrix environment has it), and runs the tests that environment runs. `make lowest-lock`
+# regenerates the file (scripts/lowest_lock.py) with uv, the resolver that has a lowest-direct mode.
+LOWEST_VENV := .venv-lowest
+LOWEST_CONSTRAINTS := constraints/lowest-direct-py3.11.txt
+UV_VERSION := 0.13.9
+.PHONY: test-lowest lowest-lock
+
+$(LOWEST_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(LOWEST_CONSTRAINTS)
+	$(call test_venv,$(PYTHON),$(LOWEST_VENV),$(LOWEST_CONSTRAINTS),test)
+
+test-lowest: $(LOWEST_VENV)/.installed system-packages
+	$(LOWEST_VENV)/bin/python -m pytest tests -n auto -p no:cacheprovider -m "$(FAST_TESTS)" \
+	    --ignore=tests/bench --ignore=tests/reliability --ignore=tests/integration
+
+lowest-lock:
+	rm -rf .uv-lock-venv && $(PYTHON) -m venv .uv-lock-venv
+	.uv-lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	.uv-lock-venv/bin/python scripts/lowest_lock.py .uv-lock-venv/bin/uv
+	rm -rf .uv-lock-venv
 
 .PHONY: test-demo test-bench test-faults test-crashes
 test-demo: venv
@@ -137,7 +209,7 @@ dist: $(TOOLS_STAMP)
 check-dist: dist
 	$(BIN)/python scripts/check_dist.py dist
 
-matrix: venv
+matrix: venv system-packages
 	$(BIN)/python scripts/matrix.py run $(MATRIX_ARGS) $(MATRIX_VERSIONS)
 
 matrix-lock: venv
@@ -152,4 +224,4 @@ constraints: venv
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build
+	rm -rf $(VENV) .venv-py3.* .venv-lowest .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build

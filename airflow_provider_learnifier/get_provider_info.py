@@ -59,6 +59,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     "airflow_provider_learnifier.triggers.base",
+                    "airflow_provider_learnifier.triggers.events",
                     "airflow_provider_learnifier.triggers.participants",
                     "airflow_provider_learnifier.triggers.projects",
                 ],
@@ -115,6 +116,25 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Send at most this many requests per second from one task "
                         "(all its threads). Empty: learnt from Learnifier's 429 answers.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "proxy": {
+                        "label": "Proxy URL",
+                        "description": "Forward proxy for every request: http://[user:password@]host:port "
+                        "(or https://). HTTPS to Learnifier tunnels through it and is verified end to end. "
+                        "Hidden like the secret. Empty: no proxy.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "no_proxy": {
+                        "label": "No proxy for",
+                        "description": "Comma-separated hosts reached without the proxy: names (their "
+                        "subdomains too), .domains, IP addresses or networks, optionally :port; * for all.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "proxy_from_environment": {
+                        "label": "Proxy from environment",
+                        "description": "Take the proxy from HTTPS_PROXY (or ALL_PROXY) and NO_PROXY of the "
+                        "worker's and triggerer's environment instead; ignored otherwise.",
+                        "schema": {"type": ["boolean", "null"]},
                     },
                     "poll_interval": {
                         "label": "Poll interval (seconds)",

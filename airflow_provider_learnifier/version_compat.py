@@ -82,12 +82,13 @@ def _connection_form_widgets(fields: dict[str, Any]) -> dict[str, Any]:
     """The ``get_connection_form_widgets()`` answer, from the provider info's ``conn-fields``.
 
     Airflow below 3.2 accepts only string, integer, password and boolean fields: an ``integer`` schema
-    becomes an integer field with its bounds, a ``boolean`` one a check box, and anything else
-    (numbers too) a text field that the hook parses.
+    becomes an integer field with its bounds, a ``boolean`` one a check box, a ``password`` format a
+    password field (hidden like the connection's password), and anything else (numbers too) a text
+    field that the hook parses.
     """
-    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import BooleanField, IntegerField, StringField
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
     from wtforms.validators import NumberRange, Optional
 
     widgets: dict[str, Any] = {}
@@ -107,6 +108,8 @@ def _connection_form_widgets(fields: dict[str, Any]) -> dict[str, Any]:
             )
         elif "boolean" in types:
             widgets[name] = BooleanField(label, description=description)
+        elif schema.get("format") == "password":
+            widgets[name] = PasswordField(label, description=description, widget=BS3PasswordFieldWidget())
         else:
             widgets[name] = StringField(label, description=description, widget=BS3TextFieldWidget())
     return widgets

@@ -27,7 +27,12 @@ REPO = Path(__file__).resolve().parent.parent
 CONNECTION_TYPE = get_provider_info()["connection-types"][0]
 
 #: WTForms field classes (Airflow 2.11's form) as the JSON schema types Airflow 3's form uses.
-_WTFORMS_TYPES = {"IntegerField": "integer", "BooleanField": "boolean", "StringField": "string"}
+_WTFORMS_TYPES = {
+    "IntegerField": "integer",
+    "BooleanField": "boolean",
+    "StringField": "string",
+    "PasswordField": "string",
+}
 
 
 def _form_from_hook_meta() -> dict[str, Any]:
@@ -42,7 +47,11 @@ def _form_from_hook_meta() -> dict[str, Any]:
         types = param["schema"]["type"]
         types = [types] if isinstance(types, str) else types
         (field_type,) = [t for t in types if t != "null"]
-        extra[name] = {"title": param["schema"].get("title"), "type": field_type}
+        extra[name] = {
+            "title": param["schema"].get("title"),
+            "type": field_type,
+            "password": param["schema"].get("format") == "password",
+        }
     return {
         "hook_name": meta.hook_name,
         "hidden": sorted(field for field, spec in standard.items() if spec and spec["hidden"]),
@@ -65,6 +74,7 @@ def _form_from_providers_manager() -> dict[str, Any]:
         key[len(prefix) :]: {
             "title": str(widget.field.args[0]),
             "type": _WTFORMS_TYPES[widget.field.field_class.__name__],
+            "password": widget.field.field_class.__name__ == "PasswordField",
         }
         for key, widget in manager.connection_form_widgets.items()
         if key.startswith(prefix)
@@ -123,6 +133,14 @@ def test_extra_fields_have_input_types_the_hook_parses(rendered_form):
     assert extra["verify"]["type"] == "string"
     # Below 3.2 the form has no number input: a text field, which the hook parses.
     assert extra["timeout"]["type"] == ("number" if AIRFLOW_V_3_2_PLUS else "string")
+
+
+def test_the_proxy_is_a_field_hidden_like_the_secret(rendered_form):
+    extra = rendered_form["extra_fields"]
+    assert extra["proxy"] == {"title": "Proxy URL", "type": "string", "password": True}
+    assert extra["no_proxy"] == {"title": "No proxy for", "type": "string", "password": False}
+    assert extra["proxy_from_environment"]["type"] == "boolean"
+    assert [name for name, field in extra.items() if field["password"]] == ["proxy"]
 
 
 def test_no_deprecation_warning_about_the_hook(rendered_form):

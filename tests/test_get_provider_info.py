@@ -96,10 +96,17 @@ def airflow_cli_json(tmp_path: Path, *commands: list[str]) -> list[Any]:
     return outputs
 
 
-def test_airflow_cli_lists_the_provider_and_its_hook(tmp_path):
-    providers, hooks = airflow_cli_json(tmp_path, ["providers", "list"], ["providers", "hooks"])
+def test_airflow_cli_lists_the_provider_its_hook_and_its_triggers(tmp_path):
+    providers, hooks, triggers = airflow_cli_json(
+        tmp_path, ["providers", "list"], ["providers", "hooks"], ["providers", "triggers"]
+    )
     (ours,) = [p for p in providers if p["package_name"] == "airflow-provider-learnifier"]
     assert ours["version"] == __version__
     (hook,) = [h for h in hooks if h["connection_type"] == "learnifier"]
     assert hook["class"] == "airflow_provider_learnifier.hooks.learnifier.LearnifierHook"
     assert hook["conn_id_attribute_name"] == "learnifier_conn_id"
+    # Every trigger module, the event trigger's too on Airflow 2.11 (where it imports but refuses
+    # to be made): test_every_declared_module_and_class_imports imports each one listed.
+    listed = sorted(t["class"] for t in triggers if t["package_name"] == "airflow-provider-learnifier")
+    assert listed == sorted(get_provider_info()["triggers"][0]["python-modules"])
+    assert "airflow_provider_learnifier.triggers.events" in listed

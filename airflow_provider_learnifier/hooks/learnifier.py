@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -47,6 +48,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierValidationError,
 )
 from airflow_provider_learnifier.hooks._scrub import SCRUBBER, ScrubbingLogFilter
+from airflow_provider_learnifier.hooks.proxy import ProxySettings, proxy_from_extras
 from airflow_provider_learnifier.hooks.rate_gate import RateGate, shared_rate_gate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook
@@ -252,6 +254,8 @@ class LearnifierConnectionSettings:
         that sends its headers or answer a byte at a time cannot hold a request longer than this.
     :param max_requests_per_second: send at most this many requests per second from one hook
         (all its threads together); ``None``: no maximum, the hook learns the limit from 429 answers.
+    :param proxy: the forward proxy to send requests through (extras ``proxy``, ``no_proxy`` and
+        ``proxy_from_environment``); ``None``: connect directly. Its ``repr`` has no credentials.
     """
 
     base_url: str
@@ -263,6 +267,7 @@ class LearnifierConnectionSettings:
     backoff_factor: float = DEFAULT_BACKOFF_FACTOR
     request_deadline: float | None = None
     max_requests_per_second: float | None = None
+    proxy: ProxySettings | None = None
 
     @classmethod
     def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
@@ -276,8 +281,9 @@ class LearnifierConnectionSettings:
             if not conn.password:
                 raise ValueError("it has no API secret: set the connection's password")
             extras = conn.extra_dejson
+            base_url = build_base_url(conn.host, conn.port, conn.schema)
             return cls(
-                base_url=build_base_url(conn.host, conn.port, conn.schema),
+                base_url=base_url,
                 key=conn.login,
                 secret=conn.password,
                 timeout=_parse_timeout(extras.get("timeout")),
@@ -286,6 +292,7 @@ class LearnifierConnectionSettings:
                 backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
                 request_deadline=_parse_deadline(extras.get("request_deadline")),
                 max_requests_per_second=_parse_max_rate(extras.get("max_requests_per_second")),
+                proxy=proxy_from_extras(extras, base_url),
             )
         except ValueError as err:
             raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
@@ -380,6 +387,7 @@ def _reached_server(error: Exception) -> bool:
     """Tell whether a failed request may have reached the server (so a POST must not be repeated)."""
     import requests
     from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+    from urllib3.exceptions import ProxyError as Urllib3ProxyError
 
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return False
@@ -387,8 +395,21 @@ def _reached_server(error: Exception) -> bool:
         reason = error.args[0] if error.args else None
         if isinstance(reason, MaxRetryError):
             reason = reason.reason
+        if isinstance(reason, Urllib3ProxyError):
+            # The proxy could not be reached, or refused the tunnel: nothing was sent to Learnifier.
+            # Any other error that urllib3 1.26 wraps as a proxy error may have come after sending.
+            reason = reason.original_error
+            if isinstance(reason, OSError) and str(reason).startswith("Tunnel connection failed"):
+                return False
         return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
     return True
+
+
+def _proxy_refusal(error: Exception) -> str | None:
+    """The proxy's answer when it refused to open the tunnel for want of credentials (407, or 401
+    as tinyproxy answers), else ``None``."""
+    found = re.search(r"Tunnel connection failed: (40[17]\b[\w -]*)", str(error))
+    return found.group(1).strip() if found else None
 
 
 def _mask(*secrets: str) -> None:
@@ -452,8 +473,9 @@ class LearnifierHook(BaseHook):
     The connection's login is the account's API key and its password the API secret. Its host is
     a hostname or a base URL with a path (empty: :data:`DEFAULT_BASE_URL`). Extras: ``timeout``
     (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
-    ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, connect to last byte)
-    and ``max_requests_per_second``.
+    ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, connect to last byte),
+    ``max_requests_per_second``, and ``proxy``, ``no_proxy`` and ``proxy_from_environment`` (a
+    forward proxy: :mod:`airflow_provider_learnifier.hooks.proxy`, ``docs/connection.md``).
 
     Every hook verifying with the same CA bundle shares one TLS context in the process.
     Every hook of one account (the same base URL and API key) in the process shares one
@@ -493,8 +515,14 @@ class LearnifierHook(BaseHook):
                     with _AIRFLOW_CALLS:
                         connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
-                    _mask(settings.key, settings.secret, settings.authorization, settings.token)
+                    proxy_secrets = settings.proxy.secrets if settings.proxy else ()
+                    _mask(
+                        settings.key, settings.secret, settings.authorization, settings.token, *proxy_secrets
+                    )
                     SCRUBBER.add_basic_auth(settings.key, settings.secret)
+                    # The proxy's password and Proxy-Authorization token; not its user name, which
+                    # is no secret (and scrubbed would garble messages: a user called "proxy").
+                    SCRUBBER.add(*proxy_secrets)
                     self._settings = settings
         return self._settings
 
@@ -542,6 +570,7 @@ class LearnifierHook(BaseHook):
             pool_connections=1,
             pool_maxsize=self.pool_maxsize,
             max_retries=0,
+            proxy=settings.proxy,
         )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -692,6 +721,19 @@ class LearnifierHook(BaseHook):
                 response.close()  # never reuse a connection whose answer was not read to its end
             reason = SCRUBBER.scrub(f"{type(err).__name__}: {err}")
             reached = _reached_server(err)
+            proxy = self.settings.proxy
+            if proxy is not None and isinstance(err, requests.exceptions.ProxyError):
+                reason = f"the proxy {proxy.display} failed: {reason}"
+                refusal = _proxy_refusal(err)
+                if refusal is not None:
+                    # Asking again with the same credentials gets the same answer.
+                    error = LearnifierConnectionError(
+                        f"Learnifier {operation}: {method} {path}: the proxy {proxy.display} refused "
+                        f"the credentials of the connection's 'proxy' extra ({refusal})",
+                        reached_server=False,
+                        **context,
+                    )
+                    return _Outcome(error=error, cause=err, retry=_Retry.NEVER)
             error = LearnifierConnectionError(
                 f"Learnifier {operation}: {method} {path} got no answer after {attempts} attempt(s): "
                 f"{reason}",
@@ -1500,13 +1542,33 @@ def _shared_tls_adapter_class() -> type:
         """An adapter whose connections all use one shared TLS context, which holds the CA bundle
         (``requests`` would otherwise have urllib3 load the bundle into a context per connection)."""
 
-        def __init__(self, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+        def __init__(
+            self, ssl_context: ssl.SSLContext, *, proxy: ProxySettings | None = None, **kwargs: Any
+        ) -> None:
             self._ssl_context = ssl_context
+            self._proxy = proxy
             super().__init__(**kwargs)
 
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             kwargs["ssl_context"] = self._ssl_context
             super().init_poolmanager(*args, **kwargs)
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            # The adapter alone decides about the proxy, for each URL (a redirect hop too): the
+            # connection's proxy unless the host is in its no_proxy; never the environment's.
+            proxy, url = self._proxy, request.url
+            if proxy is not None and proxy.applies_to(url):
+                kwargs["proxies"] = {url.split(":", 1)[0].lower(): proxy.url}
+            else:
+                kwargs["proxies"] = {}
+            return super().send(request, *args, **kwargs)
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            # Through the proxy, Learnifier's certificate is verified with the shared context too
+            # (requests would have urllib3 make one per connection); an https:// proxy's as well.
+            proxy_kwargs.setdefault("ssl_context", self._ssl_context)
+            proxy_kwargs.setdefault("proxy_ssl_context", self._ssl_context)
+            return super().proxy_manager_for(proxy, **proxy_kwargs)
 
         def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
             host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
@@ -1806,6 +1868,11 @@ def _watched_adapter_class() -> type:
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            manager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+            return manager
 
     return WatchedAdapter
 

@@ -64,16 +64,18 @@ from airflow_provider_learnifier.version_compat import AIRFLOW_V_3_0_PLUS
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import JsonObject, LearnifierHook
 
-if not AIRFLOW_V_3_0_PLUS:
-    raise ImportError(
-        "LearnifierCompletionEventTrigger needs Airflow 3.0 or newer: event-driven scheduling "
-        "(Asset watchers and BaseEventTrigger) does not exist in Airflow 2. On Airflow 2, wait for "
-        "completions with LearnifierParticipantCompletionSensor or LearnifierProjectCompletionSensor."
-    )
-
+# On Airflow 2 this is BaseTrigger: the module imports (so that provider discovery lists it), and
+# the trigger refuses to be made (NOT_ON_AIRFLOW_2).
 from airflow.providers.common.compat.triggers import BaseEventTrigger
 
 __all__ = ["LearnifierCompletionEventTrigger"]
+
+#: Why the trigger cannot be made on Airflow 2, and what to use there instead.
+NOT_ON_AIRFLOW_2 = (
+    "LearnifierCompletionEventTrigger needs Airflow 3.0 or newer: event-driven scheduling "
+    "(Asset watchers and BaseEventTrigger) does not exist in Airflow 2. On Airflow 2, wait for "
+    "completions with LearnifierParticipantCompletionSensor or LearnifierProjectCompletionSensor."
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,13 @@ RECORD_DELAY = 10.0
 DEFAULT_POLL_INTERVAL = 60.0
 #: The fields of a participation that a snapshot keeps (the spec's names).
 _SNAPSHOT_FIELDS = ("userId", "externalId", "activitiesCompleted", "activitiesTotal", "lastAccess")
+
+
+def _refuse_on_airflow_2() -> None:
+    if not AIRFLOW_V_3_0_PLUS:
+        from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
+
+        raise AirflowOptionalProviderFeatureException(NOT_ON_AIRFLOW_2)
 
 
 def _text(value: Any) -> str | None:
@@ -350,6 +359,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         a transient error or a 404 before the watch ends; the default outlives an outage of ten
         minutes at the default interval. After a 404 the next poll asks for the project (or
         organization unit) itself: its own 404 ends the watch at once, naming it.
+    :raises AirflowOptionalProviderFeatureException: on Airflow 2 (:data:`NOT_ON_AIRFLOW_2`).
     """
 
     def __init__(
@@ -363,6 +373,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         poll_interval: float | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
+        _refuse_on_airflow_2()
         super().__init__()
         if org_id is None or project_id is not None or project_external_id is not None:
             try:

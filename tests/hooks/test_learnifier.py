@@ -44,22 +44,6 @@ def sim(learnifier_simulator):
 
 
 @pytest.fixture
-def make_hook(monkeypatch):
-    """Return ``make(sim, **extra)``: a hook on a fresh connection to ``sim`` with the given extras."""
-    made: list[LearnifierHook] = []
-
-    def make(simulator: LearnifierSimulator, conn_id: str = "learnifier_test", **extra) -> LearnifierHook:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", simulator.connection_json(extra=extra or None))
-        hook = LearnifierHook(conn_id)
-        made.append(hook)
-        return hook
-
-    yield make
-    for hook in made:
-        hook.close()
-
-
-@pytest.fixture
 def no_sleep(mocker):
     """Replace the hook's sleep between retries, recording the requested waits."""
     return mocker.patch("airflow_provider_learnifier.hooks.learnifier.time.sleep")

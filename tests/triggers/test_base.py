@@ -194,6 +194,40 @@ def test_the_hook_reads_the_connection_where_the_triggerer_can_mask_its_extras(
     assert any(isinstance(value, dict) and value.get("timeout") == 30 for value in masked), masked
 
 
+def test_the_trigger_polls_through_the_connection_s_proxy(learnifier_conn, monkeypatch):
+    from tests.forward_proxy import ForwardProxy
+
+    ids = enroll(1)
+    learnifier_conn.advance_progress(participant_id=ids[0], complete=True)
+    with ForwardProxy(username="trigger", password="pr0xy") as proxy:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_LEARNIFIER_PROXIED", learnifier_conn.connection_json(extra={"proxy": proxy.url()})
+        )
+        payload = asyncio.run(first_event(project_trigger(learnifier_conn_id="learnifier_proxied")))
+        tunnels = proxy.log().count(f"CONNECT 127.0.0.1:{learnifier_conn.port} ")
+
+    assert payload["status"] == "success", payload
+    assert tunnels == 1
+
+
+def test_a_trigger_whose_proxy_is_down_fires_error_naming_the_proxy(learnifier_conn, monkeypatch, mocker):
+    from tests.forward_proxy import ForwardProxy
+
+    mocker.patch("airflow_provider_learnifier.hooks.learnifier.time.sleep")
+    with ForwardProxy(username="trigger", password="pr0xy") as proxy:
+        url = proxy.url()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNIFIER_PROXIED",
+        learnifier_conn.connection_json(extra={"proxy": url, "max_retries": 1}),
+    )
+
+    payload = asyncio.run(first_event(project_trigger(learnifier_conn_id="learnifier_proxied")))
+
+    assert payload["status"] == "error"
+    assert f"the proxy http://127.0.0.1:{proxy.port} failed" in payload["message"]
+    assert "pr0xy" not in payload["message"]
+
+
 def test_an_unknown_connection_fires_error(learnifier_conn):
     payload = asyncio.run(first_event(project_trigger(learnifier_conn_id="no_such_connection")))
 

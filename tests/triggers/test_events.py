@@ -212,9 +212,16 @@ def test_a_poll_interval_extra_that_is_not_positive_seconds_fails_the_trigger(
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3 has event-driven scheduling")
-def test_not_offered_below_airflow_3():
-    with pytest.raises(ImportError, match=r"needs Airflow 3\.0 or newer"):
-        importlib.import_module("airflow_provider_learnifier.triggers.events")
+def test_below_airflow_3_the_module_imports_and_the_trigger_refuses_to_be_made():
+    from airflow.exceptions import AirflowOptionalProviderFeatureException
+
+    events = importlib.import_module("airflow_provider_learnifier.triggers.events")
+
+    with pytest.raises(
+        AirflowOptionalProviderFeatureException, match=r"needs Airflow 3\.0 or newer"
+    ) as caught:
+        events.LearnifierCompletionEventTrigger(org_id=ORG_ID, project_id=PROJECT_ID)
+    assert "LearnifierProjectCompletionSensor" in str(caught.value)  # what to use instead
 
 
 @airflow3_only
@@ -340,6 +347,22 @@ def test_a_server_error_is_outlived_and_an_auth_error_is_not(learnifier_conn, mo
     assert [event["participant_id"] for event in events] == [str(person)]
     with pytest.raises(LearnifierAuthError):
         run_for(learnifier_conn, make(), 1000)
+
+
+@airflow3_only
+def test_the_event_trigger_polls_through_the_connection_s_proxy(learnifier_conn, monkeypatch):
+    from tests.forward_proxy import ForwardProxy
+
+    (person,) = enroll(1)
+    with ForwardProxy(username="watcher", password="pr0xy") as proxy:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_LEARNIFIER_DEFAULT", learnifier_conn.connection_json(extra={"proxy": proxy.url()})
+        )
+        events = run_for(learnifier_conn, make(), 4, {2: complete(learnifier_conn, person)})
+        tunnels = proxy.log().count(f"CONNECT 127.0.0.1:{learnifier_conn.port} ")
+
+    assert [event["participant_id"] for event in events] == [str(person)]
+    assert tunnels == 1  # every poll went through the one tunnel of the trigger's hook
 
 
 @pytest.mark.min_airflow("3.3", "shared streams between event triggers are new in Airflow 3.3")

@@ -1,0 +1,28 @@
+"""What the hook tests share: hooks on fresh connections to a simulator."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+
+if TYPE_CHECKING:
+    from learnifier_simulator import LearnifierSimulator
+
+
+@pytest.fixture
+def make_hook(monkeypatch):
+    """Return ``make(sim, **extra)``: a hook on a fresh connection to ``sim`` with the given extras."""
+    made: list[LearnifierHook] = []
+
+    def make(simulator: LearnifierSimulator, conn_id: str = "learnifier_test", **extra) -> LearnifierHook:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", simulator.connection_json(extra=extra or None))
+        hook = LearnifierHook(conn_id)
+        made.append(hook)
+        return hook
+
+    yield make
+    for hook in made:
+        hook.close()
