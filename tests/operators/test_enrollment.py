@@ -122,14 +122,19 @@ def test_a_rerun_sends_no_second_activation_when_the_listing_leaves_activated_ou
     assert activations(sim) == Counter()
 
 
-def test_activation_timestamps_in_the_listing_mean_activated_without_another_read(sim, monkeypatch):
-    drop_activation(sim, monkeypatch, members=("activated",), where=(LISTING,))
+@pytest.mark.parametrize(
+    "dropped",
+    [("activated",), ("activated", "accessLink"), ("activated", "firstActivation", "lastActivation")],
+    ids=["timestamps and link left", "timestamps left", "access link left"],
+)
+def test_activation_timestamps_or_an_access_link_in_the_listing_mean_activated(sim, monkeypatch, dropped):
+    drop_activation(sim, monkeypatch, members=dropped, where=(LISTING,))
 
     result = enroll(roster("ada", "bo"))
 
     assert result["activated"] == [] and result["already_enrolled"] == ["ada", "bo"]
     assert activations(sim) == Counter()
-    assert reads(sim, PARTICIPATIONS) == 0, "firstActivation in the listing says it all"
+    assert reads(sim, PARTICIPATIONS) == 0, "the listing says it all"
 
 
 def test_nobody_is_activated_blindly_when_no_answer_says(sim, monkeypatch, caplog, capsys):
