@@ -5,6 +5,7 @@ Imported only when the task runs. One :class:`Enrollment` enrolls one roster in 
 1. read the project's participants, and (unless every row names a user id) the account's users;
 2. find or create each person's user, concurrently;
 3. add each person as a participant unless they are one, and activate them, concurrently;
+   (see :func:`activation_state` for participants whose listing does not say whether they are);
 4. with ``remove_missing``, remove the participants that are nobody on the roster.
 
 Every step is idempotent, so a rerun after a crash, or a retry, ends in the same state: existing
@@ -54,7 +55,60 @@ JsonObject = dict[str, Any]
 
 #: The lists of the summary, in the order they are reported. ``users_maybe_created``: people whose
 #: user may have been created though no answer confirmed it (they are also in ``failed``).
-CATEGORIES = ("created_users", "users_maybe_created", "enrolled", "already_enrolled", "activated", "removed")
+#: ``activation_unknown``: participants left as they are because Learnifier did not say whether
+#: they are activated (a second activation may mail them again).
+CATEGORIES = (
+    "created_users",
+    "users_maybe_created",
+    "enrolled",
+    "already_enrolled",
+    "activated",
+    "activation_unknown",
+    "removed",
+)
+
+#: The participation members whose value, when present, means it has been activated: the spec
+#: says ``accessLink`` "is null if this participation is not activated".
+_ACTIVATION_EVIDENCE = ("firstActivation", "lastActivation", "accessLink")
+
+
+def activation_state(participation: Mapping[str, Any] | None) -> bool | None:
+    """Tell whether a participation, as Learnifier sent it, is activated: ``None`` when it does not say.
+
+    The spec lets an answer leave ``activated`` out (or ``null``). Then an activation timestamp
+    or an ``accessLink`` means activated; their absence proves nothing (they are optional too).
+    A value of ``activated`` that is no boolean says nothing either.
+    """
+    if participation is None:
+        return None
+    activated = participation.get("activated")
+    if isinstance(activated, bool):
+        return activated
+    for name in _ACTIVATION_EVIDENCE:
+        value = participation.get(name)
+        if isinstance(value, str) and value.strip():
+            return True
+        epoch = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        if epoch and name != "accessLink":
+            return True
+    return None
+
+
+def read_activation(
+    hook: LearnifierHook, org_id: str, project_id: str, user_id: str, participant_id: str
+) -> bool | None:
+    """Read whether one participation is activated now (see :func:`activation_state`).
+
+    One request: the user's participations (the spec has no ``GET`` of one participant); only
+    when the participation is not among them, the project's participants are read.
+    """
+    for participation in hook.list_user_participations(user_id):
+        if id_text(participation.get("id")) == participant_id:
+            return activation_state(participation)
+    for participant in hook.list_participants(org_id, project_id):
+        if id_text(participant.get("userId")) == user_id:
+            return activation_state(participant)
+    return None
 
 
 @dataclass(frozen=True)
@@ -302,7 +356,8 @@ class Enrollment:
                 self.tally.add("already_enrolled", person.row, person.label)
             participant_id = id_text(participant["id"])
             self.tally.add("participant_ids", person.row, (person.label, participant_id))
-            if not self.activate or participant.get("activated"):
+            listed = activation_state(participant)
+            if not self.activate or listed is True:
                 return
             if not (added or enrolled_before):
                 # Another run added them while this one ran: that run activates them.
@@ -312,8 +367,26 @@ class Enrollment:
                 )
                 return
             step = "activating the participant"
-            if self.dry_run or self._activate(user_id, participant_id, read_first=not added):  # type: ignore[arg-type]
-                self.tally.add("activated", person.row, person.label)
+            assert user_id is not None
+            if not added and (listed is None or not self.dry_run):
+                # Enrolled before this run: an overlapping run may have activated them meanwhile,
+                # and a listing that did not say must not lead to a second activation.
+                step = "reading whether the participant is activated"
+                now = read_activation(self.hook, self.org_id, self.project_id, user_id, participant_id)
+                if now is True:
+                    self.log.info(
+                        "Participant %s is activated already%s",
+                        participant_id,
+                        " (by another run meanwhile)" if listed is False else "",
+                    )
+                    return
+                if now is None and listed is None:
+                    self._activation_unknown(person, participant_id)
+                    return
+                step = "activating the participant"
+            if not self.dry_run:
+                self._activate(user_id, participant_id)
+            self.tally.add("activated", person.row, person.label)
         except (LearnifierError, ValueError) as error:
             self._fail(person, f"{step} failed: {error}")
 
@@ -352,23 +425,25 @@ class Enrollment:
             log=self.log,
         )
 
-    def _activate(self, user_id: str, participant_id: str, *, read_first: bool) -> bool:
-        """Activate the participant; never send it twice in one run; return whether this run did.
+    def _activation_unknown(self, person: Person, participant_id: str) -> None:
+        self.log.warning(
+            "Not activating %s (participant %s): neither the project's participants nor the user's "
+            "participations say whether it is activated, and a second activation may mail them again. "
+            "Check it in Learnifier.",
+            shown(person.label),
+            participant_id,
+        )
+        self.tally.add("activation_unknown", person.row, person.label)
 
-        :param read_first: read the participation just before activating (it was enrolled before
-            this run, so an overlapping run may have activated it meanwhile).
-        """
-        if read_first and self._activated_now(user_id, participant_id):
-            self.log.info("Participant %s was activated meanwhile by another run", participant_id)
-            return False
+    def _activate(self, user_id: str, participant_id: str) -> None:
+        """Activate the participant; never send it twice in one run."""
 
         def send() -> bool:
             self.hook.activate_participant(self.org_id, self.project_id, participant_id)
             return True
 
         def read_back() -> bool | None:
-            found = self._read_participant(user_id)
-            return True if found is not None and found.get("activated") else None
+            return True if activation_state(self._read_participant(user_id)) else None
 
         write_once(
             send,
@@ -378,15 +453,6 @@ class Enrollment:
             send_again=False,  # an activation may mail the person: never twice in one run
             log=self.log,
         )
-        return True
-
-    def _activated_now(self, user_id: str, participant_id: str) -> bool:
-        """Read whether the participant is activated now: from the user's participations, one request."""
-        for participation in self.hook.list_user_participations(user_id):
-            if id_text(participation.get("id")) == participant_id:
-                return bool(participation.get("activated"))
-        found = self._read_participant(user_id)
-        return bool(found and found.get("activated"))
 
     def _read_participant(self, user_id: str) -> Mapping[str, Any] | None:
         """Read the project's participants again and return the user's participation, if any."""

@@ -1,7 +1,8 @@
 """The work of the assignment policy operators: plan a policy against Learnifier, and apply a plan.
 
 Imported only when a task runs. :func:`make_plan` reads, and only reads: the account's users
-once (its pages), then per course one project lookup and one participant listing. It compares
+once (its pages), then per course one project lookup and one participant listing, and the
+participations of a selected participant whom the listing does not say is activated or not. It compares
 what each course's selector selects with the course's participants, and gives a
 :class:`PolicyPlan`. :func:`apply_plan` then applies it course by course through
 :class:`~airflow_provider_learnifier.operators._enrollment.Enrollment`, the engine of
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_learnifier.exceptions import LearnifierError, LearnifierInputError
 from airflow_provider_learnifier.operators._base import id_text, shown
 from airflow_provider_learnifier.operators._bulk import UserIndex, UserMismatch
+from airflow_provider_learnifier.operators._enrollment import activation_state, read_activation
 from airflow_provider_learnifier.operators._roster import PERSON_FIELDS
 from airflow_provider_learnifier.policy import Course, Policy, Selection, canonical_json, select
 
@@ -54,8 +56,9 @@ class CoursePlan:
     """What a policy means for one course: who to add, activate, remove and keep.
 
     ``remove`` is what an apply removes; ``held`` is who it would remove were removal not held
-    back (the roster has invalid rows); ``unknown``: participants kept whose listing did not say
-    whether they are activated (an apply reads each one's participation, and activates it if not).
+    back (the roster has invalid rows); ``unknown``: participants kept because neither the listing
+    nor their participations said whether they are activated (an apply reads them again, and
+    activates none that is still unknown: a second activation may mail the person again).
     """
 
     course: Course
@@ -142,6 +145,8 @@ class PolicyPlan:
             entry["people"] = {action: list(getattr(course, action)) for action in ACTIONS}
             if course.held:
                 entry["people"]["held"] = list(course.held)
+            if course.unknown:
+                entry["people"]["activation_unknown"] = list(course.unknown)
         full["unmatched_people"] = [person.label for person in self.selection.unmatched]
         full["invalid_rows"] = list(self.selection.invalid)
         return full
@@ -196,8 +201,8 @@ class PolicyPlan:
         unknown = sum(len(course.unknown) for course in self.courses)
         if unknown:
             lines.append(
-                f"  {unknown} kept participant(s) are listed without saying whether they are activated; "
-                "the apply reads and activates them if not."
+                f"  {unknown} kept participant(s): Learnifier does not say whether they are activated; "
+                "the apply does not activate them (a second activation may mail them again)."
             )
         for message in self.refused:
             lines.append(f"  Refused: {message}")
@@ -276,8 +281,11 @@ def make_plan(
                 f"{course.label} and {seen_projects[ids]} of the policy are the same project ({ids})"
             )
         seen_projects[ids] = course.label
-        participants = list(hook.list_participants(project["orgId"], project["id"]))
+        participants: list[Mapping[str, Any]] = list(hook.list_participants(project["orgId"], project["id"]))
         people = [person for person in selection.chosen[course.key] if person.row in resolved]
+        if course.activate:
+            selected_users = {user_id for person in people if (user_id := resolved[person.row])}
+            participants = _read_activations(hook, project, participants, selected_users)
         plans.append(_plan_course(course, project, participants, people, resolved, index, hold_reason))
 
     refused = _guards(policy, plans)
@@ -319,6 +327,26 @@ def make_plan(
     return plan, index
 
 
+def _read_activations(
+    hook: LearnifierHook,
+    project: Mapping[str, Any],
+    participants: Sequence[Mapping[str, Any]],
+    user_ids: set[str],
+) -> list[Mapping[str, Any]]:
+    """Read, as the apply's engine does, whether the selected participants that the listing does
+    not say are activated are; return the participants, those with ``activated`` as read."""
+    org_id, project_id = id_text(project["orgId"]), id_text(project["id"])
+    settled = []
+    for participant in participants:
+        user_id = id_text(participant.get("userId"))
+        if user_id in user_ids and activation_state(participant) is None:
+            now = read_activation(hook, org_id, project_id, user_id, id_text(participant["id"]))
+            if now is not None:
+                participant = {**participant, "activated": now}
+        settled.append(participant)
+    return settled
+
+
 def _plan_course(
     course: Course,
     project: Mapping[str, Any],
@@ -338,11 +366,11 @@ def _plan_course(
             claimed.add(user_id)
         if participant is None:
             plan.add.append(person.label)
-        elif course.activate and participant.get("activated") is None:
-            # The spec lets a listing leave ``activated`` out: unknown is not "to activate".
+        elif course.activate and activation_state(participant) is None:
+            # The spec lets answers leave ``activated`` out: unknown is not "to activate".
             plan.keep.append(person.label)
             plan.unknown.append(person.label)
-        elif course.activate and not participant["activated"]:
+        elif course.activate and activation_state(participant) is False:
             plan.activate.append(person.label)
         else:
             plan.keep.append(person.label)
@@ -399,8 +427,7 @@ def _state(plan: CoursePlan, index: UserIndex) -> JsonObject:
     return {
         "project": [plan.org_id, plan.project_id],
         "participants": sorted(
-            [id_text(p.get("id")), id_text(p.get("userId")), bool(p.get("activated"))]
-            for p in plan.participants
+            [id_text(p.get("id")), id_text(p.get("userId")), activation_state(p)] for p in plan.participants
         ),
         "participant_users": sorted(users, key=str),
     }
@@ -540,6 +567,10 @@ def apply_plan(
             extra["removal_skipped"] = result["removal_skipped"]
         if result["users_maybe_created"]:
             extra["users_maybe_created"] = result["users_maybe_created"]
+        if result["activation_unknown"] or course_plan.unknown:
+            extra["activation_unknown"] = len(result["activation_unknown"])
+        if result["activation_unknown"]:
+            extra["activation_unknown_people"] = result["activation_unknown"]
         entries.append(course_plan.entry(counts=counts, failed=failures, **extra))
         failed_total += len(failures)
         log.info(

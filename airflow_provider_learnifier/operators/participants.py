@@ -161,11 +161,11 @@ class LearnifierEnrollOperator(LearnifierBulkOperator):
         {"project": {"org_id", "project_id", "name", "admin_url", ...},
          "dry_run": false,
          "created_users": [person, ...], "users_maybe_created": [...], "enrolled": [...],
-         "already_enrolled": [...], "activated": [...], "removed": [...],
-         "failed": [{"person": ..., "row": ..., "reason": ...}, ...],
+         "already_enrolled": [...], "activated": [...], "activation_unknown": [...],
+         "removed": [...], "failed": [{"person": ..., "row": ..., "reason": ...}, ...],
          "participant_ids": {person: participant_id, ...},
          "counts": {"roster", "created_users", "users_maybe_created", "enrolled",
-                    "already_enrolled", "activated", "removed", "failed"}}
+                    "already_enrolled", "activated", "activation_unknown", "removed", "failed"}}
 
     A person is named by their external id, else their email, else their user id.
     ``users_maybe_created`` names the people whose user may have been created though no answer
@@ -174,6 +174,12 @@ class LearnifierEnrollOperator(LearnifierBulkOperator):
     an email whose create got no answer is never sent again (Learnifier refuses a second user
     only for a taken email): their user is read back by external id for a few seconds, and if it
     does not show, they are in ``users_maybe_created``.
+
+    **Activation** is sent only to a participant known not to be activated: Learnifier's answers
+    may leave ``activated`` out, and a second activation renews access and may mail the person
+    again. When the listing does not say, an activation timestamp or an ``accessLink`` means
+    activated; else the user's participations are read, and if they do not say either, the person
+    is not activated but named in ``activation_unknown`` with a warning (not a failure).
 
     :param roster: the people (see above). Templated.
     :param org_id: the project's organization unit, with ``project_id``. Templated.

@@ -126,7 +126,9 @@ class LearnifierPolicyPlanOperator(_LearnifierPolicyOperator):
     """Plan an assignment policy: for each course, who would be added, activated, removed and kept.
 
     It reads, and only reads: the account's users (one paged listing), and per course one project
-    lookup and one participant listing. The policy is checked against its JSON Schema and the
+    lookup and one participant listing (and the participations of a selected participant whom the
+    listing does not say is activated or not; see ``activation_unknown`` in
+    :doc:`/guides/assignment-policy`). The policy is checked against its JSON Schema and the
     roster's columns before any request; a typo fails the task naming the course and the key.
     The plan is logged as a table, like ``terraform plan``, and returned (XCom)::
 

@@ -122,6 +122,7 @@ def test_enroll_creates_users_enrolls_and_activates(learnifier_conn, hook, run_d
         "enrolled": 5,
         "already_enrolled": 0,
         "activated": 5,
+        "activation_unknown": 0,
         "removed": 0,
         "failed": 0,
     }
