@@ -162,9 +162,8 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
     ``scan_page_size`` users in the account), at the price of keeping an id-to-(external id,
     email) map of all the account's users in memory. A user the scan did not see (created
     since, or left out by a short page) is fetched on its own; a listing that cannot be read to
-    its end is dropped and users are fetched one by one (see
-    :mod:`~airflow_provider_learnifier.operators._user_directory`); a user that no longer exists
-    leaves its columns empty.
+    its end (or that the API key may not read) is dropped and users are fetched one by one; a
+    user that no longer exists leaves its columns empty.
 
     :param path: where to write the report: an absolute local path, a URL such as
         ``s3://bucket/key.csv`` or ``file:///data/report.jsonl``, or an
