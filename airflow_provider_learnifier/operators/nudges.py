@@ -18,12 +18,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.operators._user_directory import (
+    DEFAULT_MAX_CACHED_USERS,
+    DEFAULT_SCAN_PAGE_SIZE,
+    UserLookup,
+    check_user_lookup,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
     from airflow_provider_learnifier.operators._nudge_ledger import NudgeLedger
+    from airflow_provider_learnifier.operators._user_directory import UserDirectory
     from airflow_provider_learnifier.participant_states import Participation, StateMatch, StateSelector
 
 JsonObject = dict[str, Any]
@@ -47,6 +54,14 @@ DEFAULT_BODY_TEMPLATE = """\
 
 #: The longest address a reminder is mailed to (RFC 5321's path limit).
 MAX_EMAIL_LENGTH = 254
+
+#: The user record's members a reminder's ``person`` is made of, and the names it has there.
+_PERSON_FIELDS = (
+    ("primaryEmail", "email"),
+    ("firstName", "first_name"),
+    ("lastName", "last_name"),
+    ("displayName", "display_name"),
+)
 
 
 def reminder_ids(
@@ -194,6 +209,15 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
 
     Logs and the summary hold ids and counts only: never a name, an email address or a link.
 
+    **Users.** A participation holds its user's id only; the name and email address come from the
+    user record, read as the progress report reads them (``user_lookup``): ``"get"`` fetches
+    each person once with ``GET /users/{id}``; ``"auto"`` (the default) does so until
+    ``scan_page_size`` people were fetched, then reads every user of the account once with a
+    paged ``GET /users`` (one request per ``scan_page_size`` users instead of one per person);
+    ``"scan"`` reads them all before the first reminder. A person the listing did not hold is
+    fetched on their own, never skipped; a listing that cannot be read to its end is dropped and
+    everyone is fetched one by one. A user that does not exist is a failure for that reminder.
+
     :param selector: the states per organization unit and course: a selector, a spec (list of
         scopes) or its JSON text. Templated.
     :param ledger_path: the directory of the ledger: an absolute local path, a ``file://`` URL,
@@ -208,6 +232,10 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
     :param as_of: the reference time instead of the run's logical date (ISO 8601, or a datetime). Templated.
     :param max_nudges: the most reminders one run may send; ``None``: no limit.
     :param dry_run: select and count only; send nothing, record nothing.
+    :param user_lookup: ``"auto"`` (default), ``"get"`` or ``"scan"``; see *Users* above.
+    :param max_cached_users: how many users fetched one by one are kept cached.
+    :param scan_page_size: the page size of the user listing, and with ``"auto"`` how many users
+        are fetched one by one before it.
     :param learnifier_conn_id: the Learnifier connection. Templated.
     :param storage_conn_id: the Airflow connection of the object store, for a ``ledger_path`` URL
         (same as writing ``s3://<conn_id>@bucket/key``).
@@ -237,6 +265,9 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
         dry_run: bool = False,
         learnifier_conn_id: str = "learnifier_default",
         storage_conn_id: str | None = None,
+        user_lookup: UserLookup = "auto",
+        max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
+        scan_page_size: int = DEFAULT_SCAN_PAGE_SIZE,
         **kwargs: Any,
     ) -> None:
         if deliver is not None and not callable(deliver):
@@ -245,6 +276,7 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
             isinstance(max_nudges, bool) or not isinstance(max_nudges, int) or max_nudges < 0
         ):
             raise ValueError(f"max_nudges must be a non-negative integer or None, not {max_nudges!r}")
+        check_user_lookup(user_lookup, max_cached_users, scan_page_size)
         for name, template in (("subject_template", subject_template), ("body_template", body_template)):
             _check_template(name, template)
         super().__init__(**kwargs)
@@ -261,6 +293,9 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
         self.is_dry_run = dry_run
         self.learnifier_conn_id = learnifier_conn_id
         self.storage_conn_id = storage_conn_id
+        self.user_lookup = user_lookup
+        self.max_cached_users = max_cached_users
+        self.scan_page_size = scan_page_size
         if not _is_templated(selector):
             from airflow_provider_learnifier.participant_states import StateSelector
 
@@ -427,11 +462,21 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
             "run_id": str(context.get("run_id") or ""),
             "try_number": try_number if isinstance(try_number, int) else None,
         }
+        from airflow_provider_learnifier.operators._user_directory import UserDirectory
+
+        users = UserDirectory(
+            hook,
+            fields=[member for member, _ in _PERSON_FIELDS],
+            user_lookup=self.user_lookup,
+            max_cached=self.max_cached_users,
+            page_size=self.scan_page_size,
+            log=self.log,
+        )
         with _Delivery.open(self) as delivery:
             for position, candidate in enumerate(tally.pending):
                 ids = candidate.ids
                 try:
-                    reminder = self._reminder(hook, candidate, as_of)
+                    reminder = self._reminder(users, candidate, as_of)
                 except Exception as err:
                     self._failed(tally, ids, err)
                     continue
@@ -468,21 +513,21 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
                 ledger.confirm(candidate.key, record)
                 tally.sent.append(ids)
                 self.log.info("Reminded %s", _ids_text(ids))
+        self.log.info("User lookups: %s", users.stats())
 
     def _failed(self, tally: _Tally, ids: JsonObject, err: BaseException) -> None:
         tally.failed.append({**ids, "error": _error_kind(err)})
         self.log.warning("Could not remind %s: %s", _ids_text(ids), _error_kind(err))
 
-    def _reminder(self, hook: LearnifierHook, candidate: _Candidate, as_of: datetime) -> Reminder:
+    def _reminder(self, users: UserDirectory, candidate: _Candidate, as_of: datetime) -> Reminder:
         participation = candidate.participation
         person: JsonObject = {"user_id": participation.user_id}
         if participation.user_id is not None:
-            user = hook.get_user(participation.user_id)
+            found = users.find(participation.user_id)
+            if found is None:
+                raise ReminderRefused("the user does not exist")
             person.update(
-                email=_text(user.get("primaryEmail")),
-                first_name=_text(user.get("firstName")),
-                last_name=_text(user.get("lastName")),
-                display_name=_text(user.get("displayName")),
+                (name, _text(value)) for (_, name), value in zip(_PERSON_FIELDS, found, strict=True)
             )
         return Reminder(
             person=person,

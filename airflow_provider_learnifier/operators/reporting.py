@@ -16,7 +16,6 @@ import os
 import re
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
@@ -27,6 +26,13 @@ from airflow_provider_learnifier.at_risk_page import DEFAULT_MAX_PEOPLE_PER_COUR
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.ids import blank, id_list
 from airflow_provider_learnifier.operators._base import id_text
+from airflow_provider_learnifier.operators._user_directory import (
+    DEFAULT_MAX_CACHED_USERS,
+    DEFAULT_SCAN_PAGE_SIZE,
+    UserDirectory,
+    UserLookup,
+    check_user_lookup,
+)
 from airflow_provider_learnifier.progress import activity_count, completed_share, percent, share_of
 
 if TYPE_CHECKING:
@@ -39,7 +45,6 @@ if TYPE_CHECKING:
     from airflow_provider_learnifier.participant_states import CourseRules, StateSelector
 
 ReportFormat = Literal["csv", "jsonl"]
-UserLookup = Literal["auto", "get", "scan"]
 BadDataAction = Literal["warn", "fail"]
 JsonObject = dict[str, Any]
 IdList = str | int | Sequence[str | int] | None
@@ -81,9 +86,6 @@ FORMAT_SUFFIXES: dict[str, ReportFormat] = {".csv": "csv", ".jsonl": "jsonl", ".
 #: same report once it is this old (seconds); a younger one may belong to a run still writing.
 STALE_TEMPORARY_SECONDS = 3600.0
 
-#: How many users' (external id, email) the default ``user_lookup="get"`` keeps, least recently
-#: used first out: a few MB at most, whatever the size of the report.
-DEFAULT_MAX_CACHED_USERS = 10_000
 
 _TIMESTAMP_FIELDS = (
     ("first_access", "firstAccess"),
@@ -159,7 +161,9 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
     the report covers a large part of the account (more than one distinct user per
     ``scan_page_size`` users in the account), at the price of keeping an id-to-(external id,
     email) map of all the account's users in memory. A user the scan did not see (created
-    since) is fetched on its own; a user that no longer exists leaves its columns empty.
+    since, or left out by a short page) is fetched on its own; a listing that cannot be read to
+    its end (or that the API key may not read) is dropped and users are fetched one by one; a
+    user that no longer exists leaves its columns empty.
 
     :param path: where to write the report: an absolute local path, a URL such as
         ``s3://bucket/key.csv`` or ``file:///data/report.jsonl``, or an
@@ -238,7 +242,7 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
         storage_conn_id: str | None = None,
         user_lookup: UserLookup = "auto",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
-        scan_page_size: int = 500,
+        scan_page_size: int = DEFAULT_SCAN_PAGE_SIZE,
         csv_formula_guard: bool = True,
         on_bad_data: BadDataAction = "warn",
         states: Any = None,
@@ -248,12 +252,7 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
     ) -> None:
         if file_format is not None and file_format not in ("csv", "jsonl"):
             raise ValueError(f"file_format must be 'csv', 'jsonl' or None, not {file_format!r}")
-        if user_lookup not in ("auto", "get", "scan"):
-            raise ValueError(f"user_lookup must be 'auto', 'get' or 'scan', not {user_lookup!r}")
-        if not _is_int_at_least(max_cached_users, 0):
-            raise ValueError(f"max_cached_users must be a non-negative integer, not {max_cached_users!r}")
-        if not _is_int_at_least(scan_page_size, 1):
-            raise ValueError(f"scan_page_size must be a positive integer, not {scan_page_size!r}")
+        check_user_lookup(user_lookup, max_cached_users, scan_page_size)
         if on_bad_data not in ("warn", "fail"):
             raise ValueError(f"on_bad_data must be 'warn' or 'fail', not {on_bad_data!r}")
         if not _is_int_at_least(html_max_people, 0):
@@ -319,10 +318,10 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
             page = AtRiskPage(states.page_states(), max_people_per_course=self.html_max_people)
         hook = self.hook
         try:
-            users = _UserDirectory(
+            users = UserDirectory(
                 hook,
-                scan=self.user_lookup == "scan",
-                scan_after=self.scan_page_size if self.user_lookup == "auto" else None,
+                fields=("externalId", "primaryEmail"),
+                user_lookup=self.user_lookup,
                 max_cached=self.max_cached_users,
                 page_size=self.scan_page_size,
                 log=self.log,
@@ -914,81 +913,6 @@ def _id_list(value: Any, name: str) -> list[str]:
 # ---------------------------------------------------------------------- rows
 
 
-class _UserDirectory:
-    """A participant's user's external id and email, fetched as few times as possible.
-
-    :param scan: read every user once (paged ``GET /users``) before the first lookup.
-    :param scan_after: read every user once after this many were fetched one by one; ``None``: never.
-    :param max_cached: how many users fetched one by one to keep (least recently used first out).
-    """
-
-    def __init__(
-        self,
-        hook: LearnifierHook,
-        *,
-        scan: bool,
-        max_cached: int,
-        page_size: int,
-        log: Any,
-        scan_after: int | None = None,
-    ) -> None:
-        self._hook = hook
-        self._scan_wanted = scan
-        self._scan_after = scan_after
-        self._scanned: dict[str, tuple[str | None, str | None]] | None = None
-        self._cache: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
-        self._max_cached = max_cached
-        self._page_size = page_size
-        self._log = log
-        self.fetched = 0
-        self.missing = 0
-
-    def lookup(self, user_id: str | None) -> tuple[str | None, str | None]:
-        """Return ``(external id, email)`` of a user; ``(None, None)`` for no user or an unknown one."""
-        if not user_id:
-            return None, None
-        if self._scanned is None and (
-            self._scan_wanted or (self._scan_after is not None and self.fetched >= self._scan_after)
-        ):
-            self._scan()
-        if self._scanned is not None and user_id in self._scanned:
-            return self._scanned[user_id]
-        cached = self._cache.get(user_id)
-        if cached is not None:
-            self._cache.move_to_end(user_id)
-            return cached
-        found = self._fetch(user_id)
-        if self._max_cached:
-            self._cache[user_id] = found
-            if len(self._cache) > self._max_cached:
-                self._cache.popitem(last=False)
-        return found
-
-    def stats(self) -> str:
-        scanned = f"{len(self._scanned)} from a scan, " if self._scanned is not None else ""
-        return f"{scanned}{self.fetched} fetched one by one, {self.missing} not found"
-
-    def _scan(self) -> None:
-        self._scanned = {
-            id_text(user["id"]): (user.get("externalId"), user.get("primaryEmail"))
-            for user in self._hook.iter_users(page_size=self._page_size)
-            if isinstance(user, Mapping) and user.get("id") is not None
-        }
-        self._log.info("Read %d user(s) of the account", len(self._scanned))
-
-    def _fetch(self, user_id: str) -> tuple[str | None, str | None]:
-        from airflow_provider_learnifier.exceptions import LearnifierNotFoundError
-
-        self.fetched += 1
-        try:
-            user = self._hook.get_user(user_id)
-        except LearnifierNotFoundError:
-            self.missing += 1
-            self._log.warning("User %s of a participant does not exist: its columns stay empty", user_id)
-            return None, None
-        return user.get("externalId"), user.get("primaryEmail")
-
-
 class _Totals:
     """The running counts of the summary."""
 
@@ -1033,7 +957,7 @@ _COUNT_FIELDS = (("activities_completed", "activitiesCompleted"), ("activities_t
 def _row(
     project: _Project,
     participant: Mapping[str, Any],
-    users: _UserDirectory,
+    users: UserDirectory,
     log: Any = None,
     *,
     fail_on_bad_data: bool = False,
@@ -1086,7 +1010,8 @@ def _row(
     readable = None not in counts.values()
     done, total = counts["activities_completed"] or 0, counts["activities_total"] or 0
     user_id = participant.get("userId")
-    user_external_id, user_email = users.lookup(None if user_id is None else id_text(user_id))
+    user = users.find(id_text(user_id)) if user_id is not None and user_id != "" else None
+    user_external_id, user_email = user or (None, None)
     row: JsonObject = {
         "project_id": project.id,
         "project_name": project.name,

@@ -8,6 +8,7 @@ reruns, overlapping runs and a retry after SIGKILL never deliver a reminder twic
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -314,6 +315,182 @@ def test_a_new_milestone_reminds_again(learnifier_conn, hook, smtp, tmp_path):
     operator.execute(context(sim.now()))
 
     assert smtp.recipients() == [email_of(0), email_of(0)]
+
+
+# ---------------------------------------------------------------------- users
+
+#: A body that shows every field of the person, so that two lookups' mails can be compared.
+PERSON_BODY = (
+    "<p>{{ person.user_id }} {{ person.first_name }} {{ person.last_name }} {{ person.display_name }} "
+    "{{ person.email }} {{ participant_id }} {{ access_link }}</p>"
+)
+USER_GET = ("GET", "/users/{userid}")
+USER_PAGE = ("GET", "/users")
+
+
+def named_people(sim: LearnifierSimulator, hook: LearnifierHook, count: int) -> dict[str, str]:
+    """``count`` not-started people with names; return each one's email address by user id."""
+    not_started_people(sim, hook, count)
+    by_user = {}
+    for participant in hook.list_participants(ORG, COURSE):
+        user_id = str(participant["userId"])
+        email = hook.get_user(user_id)["primaryEmail"]
+        number = int(email.removeprefix("person").split("@")[0])
+        hook.update_user(
+            user_id, first_name=f"Ada{number}", last_name=f"Byron{number}", display_name=f"Ada B. {number}"
+        )
+        by_user[user_id] = email
+    return by_user
+
+
+def user_requests(sim: LearnifierSimulator) -> tuple[list[str], int]:
+    """The users fetched one by one (their ids, in order) and how many listing pages were read."""
+    gets = [e.path.rsplit("/", 1)[1] for e in sim.exchanges if e.operation == USER_GET]
+    return gets, sum(1 for e in sim.exchanges if e.operation == USER_PAGE)
+
+
+def sent_mails(smtp: Any) -> list[tuple[tuple[str, ...], str, str]]:
+    return sorted((mail.recipients, mail.subject, mail.html) for mail in smtp.mails)
+
+
+def nudge_everyone(sim: LearnifierSimulator, ledger: Any, **kwargs: Any) -> dict[str, Any]:
+    """Nudge every not-started person of the course, with a fresh ledger, recording the requests."""
+    sim.clear_exchanges()
+    return nudge(selector=NOT_STARTED, ledger_path=str(ledger), body_template=PERSON_BODY, **kwargs).execute(
+        context(sim.now())
+    )
+
+
+def test_a_small_selection_looks_each_person_up_on_their_own(learnifier_conn, hook, smtp, tmp_path):
+    sim = learnifier_conn
+    emails = named_people(sim, hook, 3)
+
+    summary = nudge_everyone(sim, tmp_path / "ledger")
+
+    gets, pages = user_requests(sim)
+    assert sorted(gets) == sorted(emails) and pages == 0, "fewer people than a page: no listing"
+    assert summary["sent"] == 3 and sorted(smtp.recipients()) == sorted(emails.values())
+
+
+@pytest.mark.parametrize("user_lookup", ["auto", "scan"])
+def test_a_large_selection_reads_the_user_listing_and_mails_exactly_what_single_lookups_do(
+    learnifier_conn, hook, smtp, tmp_path, user_lookup
+):
+    sim = learnifier_conn
+    emails = named_people(sim, hook, 12)
+    account_users = len(sim.state.snapshot()["users"])
+    single = nudge_everyone(sim, tmp_path / "one-by-one", user_lookup="get")
+    singly_mailed = sent_mails(smtp)
+    gets, pages = user_requests(sim)
+    assert (len(gets), pages) == (12, 0)
+    smtp.mails.clear()
+
+    summary = nudge_everyone(sim, tmp_path / "listed", user_lookup=user_lookup, scan_page_size=4)
+
+    gets, pages = user_requests(sim)
+    # "auto": one page's worth one by one, then the listing; "scan": the listing only. X-More
+    # says when the last page was read.
+    assert len(gets) == (4 if user_lookup == "auto" else 0)
+    assert pages == math.ceil(account_users / 4)
+    assert len(gets) + pages < 12, "the listing must cost fewer requests than one per person"
+    assert sent_mails(smtp) == singly_mailed, "the listing changed what was mailed"
+    assert Counter(smtp.recipients()) == {email: 1 for email in emails.values()}
+    assert summary["sent"] == single["sent"] == 12
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        SpecVariants(users_page_cap=3),
+        SpecVariants(
+            seed=5,
+            users_page_cap=3,
+            random_page_sizes=True,
+            paging_headers=False,
+            shuffle=True,
+            id_types=True,
+            extra_fields=True,
+        ),
+    ],
+    ids=["short-pages", "random-short-pages-no-headers"],
+)
+def test_short_user_pages_are_read_to_their_end_and_mail_what_single_lookups_do(
+    learnifier_conn, hook, smtp, tmp_path, variants
+):
+    sim = learnifier_conn
+    emails = named_people(sim, hook, 10)
+    account_users = len(sim.state.snapshot()["users"])
+    nudge_everyone(sim, tmp_path / "one-by-one", user_lookup="get")
+    singly_mailed = sent_mails(smtp)
+    smtp.mails.clear()
+    sim.variants = variants
+
+    summary = nudge_everyone(sim, tmp_path / "listed", user_lookup="scan", scan_page_size=10)
+
+    gets, pages = user_requests(sim)
+    assert gets == [], "every person was in the listing: none is fetched on their own"
+    assert pages >= math.ceil(account_users / 3), "pages hold at most 3 users, fewer than the 10 asked"
+    assert sent_mails(smtp) == singly_mailed
+    assert summary["sent"] == 10 and Counter(smtp.recipients()) == {e: 1 for e in emails.values()}
+
+
+def test_a_person_the_listing_skips_or_garbles_is_fetched_on_their_own_never_skipped_nor_mis_mailed(
+    learnifier_conn, hook, smtp, tmp_path
+):
+    """A hostile listing: one person left out (a case-variant decoy in their place), one listed twice."""
+    sim = learnifier_conn
+    emails = named_people(sim, hook, 6)
+    nudge_everyone(sim, tmp_path / "one-by-one", user_lookup="get")
+    singly_mailed = sent_mails(smtp)
+    smtp.mails.clear()
+    listed = hook.list_users_page(limit=1000).users
+    skipped, doubled = [u for u in emails if any(ch.isalpha() for ch in u)][:2]
+    page = [user for user in listed if str(user["id"]) != skipped]
+    decoy = {**next(u for u in listed if str(u["id"]) == skipped), "primaryEmail": "decoy@evil.example"}
+    page.append({**decoy, "id": skipped.upper()})  # another id: ids are case-sensitive
+    impostor = {**next(u for u in listed if str(u["id"]) == doubled), "primaryEmail": "impostor@evil.example"}
+    page.append(impostor)
+    sim.inject(200, method="GET", path="/users", body=json.dumps(page).encode())
+
+    summary = nudge_everyone(sim, tmp_path / "listed", user_lookup="scan")
+
+    gets, pages = user_requests(sim)
+    assert sorted(gets) == sorted([skipped, doubled]), "only the two in doubt are fetched on their own"
+    assert pages == 2, "the injected page, then an empty one (no paging headers)"
+    assert sent_mails(smtp) == singly_mailed
+    assert Counter(smtp.recipients()) == {email: 1 for email in emails.values()}
+    assert summary["sent"] == 6 and summary["failed"] == 0
+
+
+def test_a_user_listing_the_key_may_not_read_falls_back_to_single_lookups(
+    learnifier_conn, hook, smtp, tmp_path
+):
+    sim = learnifier_conn
+    emails = named_people(sim, hook, 5)
+    sim.inject(403, method="GET", path="/users")  # GET /users needs full access; GET /users/{id} not
+
+    summary = nudge_everyone(sim, tmp_path / "ledger", user_lookup="scan")
+
+    gets, _ = user_requests(sim)
+    assert sorted(gets) == sorted(emails), "the listing is asked for once, then everyone one by one"
+    assert [e.status for e in sim.exchanges if e.operation == USER_PAGE] == [403]
+    assert summary["sent"] == 5 and Counter(smtp.recipients()) == {e: 1 for e in emails.values()}
+
+
+def test_a_user_that_does_not_exist_fails_its_reminder_and_the_others_go_out(
+    learnifier_conn, hook, smtp, tmp_path
+):
+    sim = learnifier_conn
+    emails = named_people(sim, hook, 3)
+    gone = sorted(emails)[0]
+    sim.inject(404, method="GET", path=f"/users/{gone}")
+
+    with pytest.raises(LearnifierNudgeError, match="1 of 3") as caught:
+        nudge_everyone(sim, tmp_path / "ledger")
+
+    (failed,) = caught.value.summary["failed_ids"]
+    assert failed["user_id"] == gone and failed["error"] == "the user does not exist"
+    assert sorted(smtp.recipients()) == sorted(e for u, e in emails.items() if u != gone)
 
 
 # ---------------------------------------------------------------------- guards

@@ -335,3 +335,57 @@ def test_the_report_equals_the_state(monkeypatch, tmp_path_factory, spec_variant
 
         key = lambda row: row["participant_id"]  # noqa: E731 - the order of a listing is the server's
         assert sorted(read_report(target, "jsonl"), key=key) == sorted(expected_rows(sim, [PROJECT]), key=key)
+
+
+# ---------------------------------------------------------------------- nudges
+
+
+@given(
+    spec_variants=variants.map(lambda v: dataclasses.replace(v, drop_optional=False)),
+    user_lookup=st.sampled_from(["auto", "get", "scan"]),
+    scan_page_size=st.integers(1, 4),
+)
+def test_each_nudge_names_the_person_the_state_holds(
+    monkeypatch, tmp_path_factory, spec_variants, user_lookup, scan_page_size
+):
+    """Whatever the user listing's pages look like, each reminder carries its own user's record.
+
+    Optional members left out by the server cannot be in a reminder, so that variant is off here.
+    """
+    from datetime import timedelta
+
+    from airflow_provider_learnifier.operators.nudges import LearnifierNudgeOperator, Reminder
+
+    expected: dict[str, tuple[str, ...]] = {}
+    with simulator(monkeypatch) as sim:
+        with LearnifierHook() as hook:
+            for n in range(5):
+                person = (f"n{n}@example.com", f"First{n}", f"Last{n}", f"Display {n}")
+                user_id = hook.create_user(
+                    primary_email=person[0], first_name=person[1], last_name=person[2], display_name=person[3]
+                )
+                participant = hook.add_participant(seed.DEMO_ORG_UNIT_ID, PROJECT, user_id=user_id)
+                assert participant is not None
+                hook.activate_participant(seed.DEMO_ORG_UNIT_ID, PROJECT, participant)
+                activated = sim.now() - timedelta(days=10)
+                sim.set_participant_times(participant, firstActivation=activated, lastActivation=activated)
+                expected[str(participant)] = (str(user_id), *person)
+        _start(sim, spec_variants, None)
+        delivered: list[Reminder] = []
+
+        LearnifierNudgeOperator(
+            task_id="nudge",
+            selector={
+                "org_id": str(seed.DEMO_ORG_UNIT_ID),
+                "project_ids": [str(PROJECT)],
+                "states": {"not_started": {"days": 7}},
+            },
+            ledger_path=str(tmp_path_factory.mktemp("ledger")),
+            deliver=delivered.append,
+            user_lookup=user_lookup,
+            scan_page_size=scan_page_size,
+        ).execute({"logical_date": sim.now()})
+
+        fields = ("user_id", "email", "first_name", "last_name", "display_name")
+        got = [(r.participant_id, tuple(r.person[f] for f in fields)) for r in delivered]
+        assert dict(got) == expected and len(got) == len(expected)
