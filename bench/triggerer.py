@@ -84,6 +84,9 @@ def trigger_classes() -> tuple[type, type]:
         def describe(self) -> str:
             return str(self.check.describe())
 
+        def gone(self, hook: Any) -> str | None:
+            return self.check.gone(hook)  # type: ignore[no-any-return]
+
     class Ours(LearnifierParticipantCompletedTrigger):
         polled: ClassVar[list[int]] = []
 
@@ -142,9 +145,10 @@ async def load(
 ) -> dict[str, Any]:
     """Run ``count`` triggers of ``kind``; measure lag, CPU per poll and memory per trigger."""
 
-    async def drive(trigger: Any) -> None:
-        async for _ in trigger.run():
-            return
+    async def drive(trigger: Any) -> Any:
+        async for event in trigger.run():
+            return event
+        return None
 
     end_time = time.time() + 3600
     # One trigger first, so that imports, the worker threads and the TLS set-up are not counted per trigger.
@@ -153,6 +157,8 @@ async def load(
         drive(kind(0, participation_external_id="bench-0", poll_interval=60, end_time=end_time))
     )
     while kind.polled[0] == 0:
+        if first.done():  # it ended without polling: say why rather than wait for ever
+            raise RuntimeError(f"the first trigger ended without polling: {first.result()!r}")
         await asyncio.sleep(0.01)
     first.cancel()
     await asyncio.gather(first, return_exceptions=True)
@@ -220,7 +226,10 @@ def child(side: str, count: int, poll_interval: float, window: float) -> dict[st
 
         from airflow_provider_learnifier.hooks import learnifier
 
-        learnifier._shared_tls_adapter = lambda ssl_context, **kwargs: HTTPAdapter(**kwargs)  # type: ignore[assignment]
+        def unshared_adapter(ssl_context: Any, *, proxy: Any = None, **kwargs: Any) -> HTTPAdapter:
+            return HTTPAdapter(**kwargs)  # the benchmark uses no proxy
+
+        learnifier._shared_tls_adapter = unshared_adapter  # type: ignore[assignment]
     if side == "keepalive":
         # How the trigger waited before: its hook kept the TLS connection open between polls.
         from airflow_provider_learnifier.triggers import base
