@@ -86,6 +86,30 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"needs Airflow {version} or newer (installed: {installed}): {reason}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _operators_executable_from_any_thread() -> None:
+    """Let tests call ``operator.execute()`` from threads of their own on Airflow 2.
+
+    Airflow 2's ``ExecutorSafeguard`` keeps its callers in a thread-local that it fills only in the
+    thread that imported it, so ``execute()`` from any other thread fails with AttributeError
+    (Airflow 3 has no such check). The overlap tests run operators side by side in threads, as
+    two workers would run them side by side; each thread now starts with no callers, as the main
+    thread does.
+    """
+    import threading
+
+    try:
+        from airflow.models.baseoperator import ExecutorSafeguard  # type: ignore[attr-defined]
+    except ImportError:  # Airflow 3
+        return
+
+    class _Callers(threading.local):
+        def __init__(self) -> None:
+            self.callers: dict[str, Any] = {}
+
+    ExecutorSafeguard._sentinel = _Callers()
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """Create the session's Airflow metadata database (SQLite) once; return the Airflow home."""

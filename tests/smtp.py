@@ -10,6 +10,7 @@ import contextlib
 import email
 import email.policy
 import json
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -81,6 +82,9 @@ def running_sink() -> Iterator[tuple[SmtpSink, str]]:
     """Run an :class:`SmtpSink` on loopback; yield it and its Airflow connection as JSON."""
     from aiosmtpd.controller import Controller
 
+    # The test server's own protocol log (aiosmtpd's "mail.log", which quotes every address) is not
+    # the operator's: keep it out of the task logs that the tests search for personal data.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     sink = SmtpSink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
