@@ -596,7 +596,9 @@ def write_plan(path: Any, plan: PolicyPlan) -> str:
     target = roster_file(str(path)) if isinstance(path, str) else path
     if target is None:
         raise LearnifierInputError(f"plan_path must be a file path or URL, not {shown(path)!r}")
-    if isinstance(target, Path) and type(target).__module__ == "pathlib":  # object stores have no folders
+    # A local path (pathlib's own classes, in "pathlib._local" since Python 3.13): make its folder.
+    # Object stores have no folders (ObjectStoragePath may subclass Path too).
+    if isinstance(target, Path) and type(target).__module__.partition(".")[0] == "pathlib":
         target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(plan.full(), indent=2, ensure_ascii=False) + "\n")
     return str(target)
