@@ -32,6 +32,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import tomllib
+
 REPO = Path(__file__).resolve().parent.parent
 CONSTRAINTS = REPO / "constraints" / "airflow-3.3.2-py3.11.txt"
 PACKAGE = "airflow_provider_learnifier"
@@ -89,7 +91,12 @@ def check_archives(dist: Path) -> tuple[Path, Path]:
         "the provider's wheel declares no command and no pytest plugin",
     )
     check("License-Expression: Apache-2.0" in metadata, "the metadata says Apache-2.0")
-    check("Requires-Dist: apache-airflow>=2.11.0" in metadata, "the metadata requires apache-airflow>=2.11.0")
+    airflow_floor = next(
+        requirement
+        for requirement in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+        if requirement.startswith("apache-airflow>=")
+    )
+    check(f"Requires-Dist: {airflow_floor}" in metadata, f"the metadata requires {airflow_floor}")
     with tarfile.open(sdist) as archive:
         members = {"/".join(m.split("/")[1:]) for m in archive.getnames()}
     for needed in (
