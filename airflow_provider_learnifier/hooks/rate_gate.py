@@ -98,7 +98,9 @@ class RateGate:
         self.adaptive = adaptive
         self.max_pause = max_pause
         self._clock = clock or time.monotonic
-        self._sleep = sleep or time.sleep
+        # Looked up at each wait, not bound here: a gate is shared for the life of the process,
+        # and must wait the way the process waits now (a test's patched sleep included).
+        self._sleep = sleep
         self._lock = threading.Lock()
         #: Requests per second paced at, ``None`` while unpaced.
         self._rate: float | None = max_rate
@@ -162,7 +164,7 @@ class RateGate:
             now, turn, pauses = self.take_turn()
             if turn <= now:
                 return turn
-            self._sleep(turn - now)
+            (self._sleep or time.sleep)(turn - now)
             if self.turn_stands(pauses):
                 return turn
 

@@ -401,3 +401,15 @@ def test_two_tasks_of_one_account_in_one_process_share_the_gate_and_the_limit(mo
     assert all(summary["counts"]["failed"] == 0 for summary in summaries)
     assert len({id(gate) for gate in gates}) == 1, "one gate for the account"
     assert counts["refused"] <= 0.1 * (counts["admitted"] + counts["refused"])
+
+
+def test_a_gate_made_earlier_waits_with_the_sleep_of_now(mocker):
+    # A shared gate outlives the task (or test) that made it: its pause must use the process's
+    # sleep at the time it waits, not the one there was when the gate was made.
+    gate = RateGate()
+    sent = gate.acquire()
+    gate.answered(sent, 429, 2.0)
+    sleep = mocker.patch("time.sleep")
+    gate.acquire()
+    (call,) = sleep.call_args_list
+    assert 1.5 <= call.args[0] <= 2.0
