@@ -271,21 +271,20 @@ def _data_error(raw: Mapping[str, Any], field: str, value: Any, why: str) -> Lea
     )
 
 
-def _text_id(raw: Mapping[str, Any], field: str, *, required: bool) -> str | None:
-    from airflow_provider_learnifier.ids import id_problem
+def _id_field(raw: Mapping[str, Any], field: str, *, required: bool) -> str | None:
+    """The id in ``raw[field]`` as text (:func:`~airflow_provider_learnifier.ids.id_text_or_none`);
+    ``None`` when it is absent, ``null`` or empty and not ``required``.
+
+    :raises LearnifierParticipantDataError: for a value that is no id, or not usable as one.
+    """
+    from airflow_provider_learnifier.ids import id_problem, id_text_or_none
 
     value = raw.get(field)
-    if value is None or value == "":
-        if required:
+    text = id_text_or_none(value)
+    if text is None:
+        if required or (value is not None and value != ""):
             raise _data_error(raw, field, value, "is no id")
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _data_error(raw, field, value, "is no id")
-    if isinstance(value, int) and value >= 0:
-        return str(value)  # digits: always a usable id
-    text = str(value)
     problem = id_problem(text)
     if problem:
         raise _data_error(raw, field, value, f"is no id: {problem}")
@@ -352,7 +351,7 @@ def read_participation(raw: Any) -> Participation:
         raise LearnifierParticipantDataError(
             f"Learnifier sent a participant that is not an object: {type(raw).__name__}"
         )
-    participant_id = _text_id(raw, "id", required=True)
+    participant_id = _id_field(raw, "id", required=True)
     assert participant_id is not None
     times = {name: _time(raw, field) for name, field in _TIMESTAMPS}
     activated = _flag(raw, "activated")
@@ -361,8 +360,8 @@ def read_participation(raw: Any) -> Participation:
     error_message = raw.get("errorMessage")
     return Participation(
         id=participant_id,
-        user_id=_text_id(raw, "userId", required=False),
-        project_id=_text_id(raw, "projectId", required=False),
+        user_id=_id_field(raw, "userId", required=False),
+        project_id=_id_field(raw, "projectId", required=False),
         activated=activated,
         in_error=bool(_flag(raw, "inError")),
         error_message=error_message if isinstance(error_message, str) else None,

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import (
     LearnifierBulkOperationError,
     LearnifierEnrollmentError,
@@ -228,7 +229,7 @@ class LearnifierEnrollOperator(LearnifierBulkOperator):
         dry_run: bool = False,
         allow_empty_roster: bool = False,
         max_removals: int | float | RemovalLimit | None = DEFAULT_MAX_REMOVALS,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
@@ -421,7 +422,7 @@ class LearnifierLoginLinkOperator(LearnifierBulkOperator):
         project_external_id: str | None = None,
         push_links: bool = False,
         on_link: Callable[[str, str], Any] | None = None,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

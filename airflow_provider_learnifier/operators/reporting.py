@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, ObjectStoragePath
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.at_risk_page import DEFAULT_MAX_PEOPLE_PER_COURSE
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
-from airflow_provider_learnifier.ids import blank, id_list
+from airflow_provider_learnifier.ids import blank, id_list, id_text_or_none
 from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.operators._user_directory import (
     DEFAULT_MAX_CACHED_USERS,
@@ -238,7 +239,7 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
         project_external_ids: str | Sequence[str] | None = None,
         file_format: ReportFormat | None = None,
         asset: Asset | str | bool = False,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         storage_conn_id: str | None = None,
         user_lookup: UserLookup = "auto",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
@@ -888,11 +889,16 @@ class _Selection(NamedTuple):
 
 
 def _optional_id(value: Any, name: str) -> str | None:
-    if value is None:
+    """A templated id argument as stripped text, or ``None`` when it was left :func:`blank`.
+
+    :raises ValueError: naming ``name``, for a value that is no id (:func:`id_text_or_none`).
+    """
+    if blank(value):
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    text = id_text_or_none(value)
+    if text is None:
         raise ValueError(f"{name} must be a string or an integer, not {value!r}")
-    return None if blank(value) else str(value).strip()
+    return text.strip()
 
 
 def _id_list(value: Any, name: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError, LearnifierInputError
 from airflow_provider_learnifier.ids import blank, id_list
 from airflow_provider_learnifier.operators._base import (
@@ -82,7 +83,7 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
         org_external_id: str | None = None,
         parent: str | int | None = None,
         reuse_existing: bool = True,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
@@ -177,7 +178,7 @@ class _MembersOperator(LearnifierBulkOperator):
         user_ids: Any,
         org_id: str | int | None = None,
         org_external_id: str | None = None,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

@@ -197,7 +197,7 @@ class Condition:
                 return False
             if value is None:
                 return not tests_value
-            text = value if type(value) is str else _text(value)
+            text = value if type(value) is str else _comparable_text(value)
             if equals is not None and (text.casefold() if fold else text) not in equals:
                 return False
             if pattern is not None and not pattern.search(text):
@@ -563,12 +563,12 @@ def _compile_selector(raw: Any, where: str, problems: list[str]) -> Selector:
 def _compile_condition(column: str, raw: Any, where: str, problems: list[str]) -> Condition:
     if not isinstance(raw, Mapping):
         values = raw if isinstance(raw, list) else [raw]
-        return Condition(column, equals=frozenset(_text(value) for value in values))
+        return Condition(column, equals=frozenset(_comparable_text(value) for value in values))
     equals: frozenset[str] | None = None
     if "equals" in raw:
-        equals = frozenset((_text(raw["equals"]),))
+        equals = frozenset((_comparable_text(raw["equals"]),))
     if "in" in raw:
-        listed = frozenset(_text(value) for value in raw["in"])
+        listed = frozenset(_comparable_text(value) for value in raw["in"])
         equals = listed if equals is None else equals & listed
     if equals is not None and raw.get("ignore_case"):
         equals = frozenset(value.casefold() for value in equals)
@@ -611,7 +611,9 @@ def column_value(person: Person, column: str) -> Any:
 _PERSON_FIELD_NAMES = frozenset(PERSON_FIELDS)
 
 
-def _text(value: Any) -> str:
+def _comparable_text(value: Any) -> str:
+    """A roster cell or a condition's value as the text a condition compares: booleans as
+    ``true``/``false``, whole floats without ``.0``, the rest as ``str`` without outer white space."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

@@ -41,15 +41,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID, positive_seconds
 from airflow_provider_learnifier.completion import (
-    DEFAULT_CONN_ID,
     IdLike,
     check_project_naming,
     project_gone,
     share_threshold,
 )
 from airflow_provider_learnifier.exceptions import LearnifierNotFoundError, LearnifierResponseError
-from airflow_provider_learnifier.ids import id_problem
+from airflow_provider_learnifier.ids import id_problem, id_text_or_none
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, timestamp
 from airflow_provider_learnifier.triggers.base import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
@@ -101,13 +101,6 @@ def _refuse_on_airflow_2() -> None:
         raise AirflowOptionalProviderFeatureException(NOT_ON_AIRFLOW_2)
 
 
-def _text(value: Any) -> str | None:
-    """An id or external id from Learnifier as text, or ``None`` when it is none (an object, a list)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    return str(value)
-
-
 def _now() -> float:
     """The clock of :data:`RECORD_DELAY` (``time.monotonic``); a seam for tests."""
     return time.monotonic()
@@ -118,17 +111,6 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-def _positive_seconds(value: Any) -> float | None:
-    """``value`` as a positive, finite number of seconds, or ``None`` when it is not one."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 < seconds < float("inf") else None
-
-
 def _connection_poll_interval(conn: Any) -> float:
     """The connection's ``poll_interval`` extra, else :data:`DEFAULT_POLL_INTERVAL`.
 
@@ -137,13 +119,10 @@ def _connection_poll_interval(conn: Any) -> float:
     value = conn.extra_dejson.get("poll_interval")
     if value is None or value == "":
         return DEFAULT_POLL_INTERVAL
-    seconds = _positive_seconds(value)
-    if seconds is None:
-        raise ValueError(
-            f"Learnifier connection {conn.conn_id!r} is not usable: extra 'poll_interval' must be a "
-            f"positive number of seconds, not {value!r}"
-        )
-    return seconds
+    try:
+        return positive_seconds("extra 'poll_interval'", value)
+    except ValueError as err:
+        raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
 
 
 class _Poller:
@@ -201,7 +180,7 @@ class _Poller:
             record_key = f"learnifier_completions/{org_id}/{self._project['id']}"
         seen = []
         for project in projects:
-            project_id = _text(project.get("id")) or ""
+            project_id = id_text_or_none(project.get("id")) or ""
             if (problem := id_problem(project_id)) is not None:
                 log.warning(
                     "Skipping a project of organization unit %s without a usable id: %s", org_id, problem
@@ -233,7 +212,7 @@ def _usable(participants: list[JsonObject], project_id: str) -> dict[str, JsonOb
     """Participations by id, leaving out (with a warning) those without a usable id or counts."""
     usable: dict[str, JsonObject] = {}
     for participant in participants:
-        participant_id = _text(participant.get("id")) or ""
+        participant_id = id_text_or_none(participant.get("id")) or ""
         problem = id_problem(participant_id)
         if problem is not None:
             log.warning("Skipping a participant of project %s without a usable id: %s", project_id, problem)
@@ -385,16 +364,14 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                     "name one project by org_id and project_id or by project_external_id alone, "
                     "or every project of an organization unit by org_id alone"
                 ) from None
-        if poll_interval is not None and (
-            isinstance(poll_interval, (bool, str)) or _positive_seconds(poll_interval) is None
-        ):
-            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        if poll_interval is not None:
+            poll_interval = positive_seconds("poll_interval", poll_interval, text=False)
         self.org_id = org_id
         self.project_id = project_id
         self.project_external_id = project_external_id
         self.min_share = share_threshold("min_share", min_share)
         self.learnifier_conn_id = learnifier_conn_id
-        self.poll_interval = None if poll_interval is None else float(poll_interval)
+        self.poll_interval = poll_interval
         self.max_consecutive_failures = failure_budget(max_consecutive_failures)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -540,8 +517,8 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
             "project_id": project["project_id"],
             "project_external_id": project["project_external_id"],
             "participant_id": participant_id,
-            "user_id": _text(participant.get("userId")),
-            "participation_external_id": _text(participant.get("externalId")),
+            "user_id": id_text_or_none(participant.get("userId")),
+            "participation_external_id": id_text_or_none(participant.get("externalId")),
             "progress": {
                 "activities_completed": activity_count(participant, "activitiesCompleted"),
                 "activities_total": activity_count(participant, "activitiesTotal"),
