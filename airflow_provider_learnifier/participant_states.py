@@ -299,7 +299,7 @@ def _flag(raw: Mapping[str, Any], field: str) -> bool | None:
 
 
 def _time(raw: Mapping[str, Any], field: str) -> datetime | None:
-    from airflow_provider_learnifier.operators.reporting import utc_iso
+    from airflow_provider_learnifier.progress import utc_iso
 
     value = raw.get(field)
     try:
@@ -493,7 +493,7 @@ def classify(
 
 def _parse_due(value: Any) -> datetime | None:
     from airflow_provider_learnifier.ids import blank
-    from airflow_provider_learnifier.operators.reporting import utc_iso
+    from airflow_provider_learnifier.progress import utc_iso
 
     if isinstance(value, str) and blank(value):
         return None

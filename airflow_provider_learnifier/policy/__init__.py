@@ -41,8 +41,8 @@ from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.operators._roster import PERSON_FIELDS
 
 if TYPE_CHECKING:
+    from airflow_provider_learnifier.operators._removal_limit import RemovalLimit
     from airflow_provider_learnifier.operators._roster import Person, Roster
-    from airflow_provider_learnifier.operators.participants import RemovalLimit
 
 __all__ = [
     "SCHEMA_PATH",
@@ -490,7 +490,7 @@ def _course_label(document: Mapping[str, Any], index: int) -> str:
 
 
 def _compile(document: Mapping[str, Any], *, skip: Iterable[int] = ()) -> tuple[Policy | None, list[str]]:
-    from airflow_provider_learnifier.operators.participants import DEFAULT_MAX_REMOVALS, RemovalLimit
+    from airflow_provider_learnifier.operators._removal_limit import DEFAULT_MAX_REMOVALS, RemovalLimit
 
     problems: list[str] = []
     defaults = document.get("defaults") or {}
