@@ -1,33 +1,10 @@
 """Event-driven scheduling on Learnifier completions: an asset watcher that fires per completion.
 
-:class:`LearnifierCompletionEventTrigger` is a ``BaseEventTrigger`` for
-``Asset(watchers=[AssetWatcher(trigger=...)])`` (Airflow 3.0 or newer). It polls the participants
-of one project, or of every project of an organization unit, and fires one event per participant
-who newly completes a course; Airflow turns each event into an asset event, which schedules the
-DAGs on that asset.
-
-How it polls is the other triggers' design (:mod:`airflow_provider_learnifier.triggers.base`): the
-connection is fetched with Airflow's async API, every hook call (requests, the hook's retries and
-backoff) runs in a worker thread, and only the waits between polls happen on the event loop.
-
-Which completions it hands over, and across restarts (``docs/guides/event-driven.md``):
-
-* **Baseline.** Participants who have already completed when the trigger first polls are the
-  baseline: they are not handed over. Only completions seen after that poll are (in an
-  organization unit, also every completion in a project that appeared since).
-* **Hand-over record.** On Airflow 3.3 and newer, the triggerer gives the trigger the watched
-  asset's state store (kept in Airflow's metadata database). The trigger keeps there which
-  participants it has handed over (the baseline included), so a restarted or moved trigger goes
-  on from it: a completion that happened while no triggerer ran is handed over at the first poll,
-  and none is handed over again. A hand-over enters the record :data:`RECORD_DELAY` seconds after
-  its event was fired, once the triggerer has stored the event, so a crash can repeat the
-  completions of the last seconds but never lose one: at-least-once, and each event carries a
-  ``dedupe_key`` to make the DAG idempotent.
-  Before Airflow 3.3 there is no such store: the record lives in memory, and a restarted trigger
-  takes a new baseline (completions that happened while it was down are not handed over).
-* **Shared polls.** On Airflow 3.3 and newer, triggers watching the same project with the same
-  connection and poll interval share one poll (``shared_stream_key``): twenty assets watching one
-  course cost one request per interval. Each trigger keeps its own record and threshold.
+:class:`LearnifierCompletionEventTrigger` (Airflow 3.0 or newer) polls one project, or every
+project of an organization unit, the way the other triggers poll
+(:mod:`~airflow_provider_learnifier.triggers.base`), and fires one event per participant who newly
+completes a course. Which completions it hands over (the baseline, the record kept across
+restarts on Airflow 3.3, shared polls) is in :doc:`/guides/event-driven`.
 """
 
 from __future__ import annotations
@@ -35,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow.triggers.base import TriggerEvent
 
@@ -74,10 +51,12 @@ __all__ = ["LearnifierCompletionEventTrigger"]
 NOT_ON_AIRFLOW_2 = (
     "LearnifierCompletionEventTrigger needs Airflow 3.0 or newer: event-driven scheduling "
     "(Asset watchers and BaseEventTrigger) does not exist in Airflow 2. On Airflow 2, wait for "
-    "completions with LearnifierParticipantCompletionSensor or LearnifierProjectCompletionSensor."
+    "completions with LearnifierParticipantCompletedSensor or LearnifierProjectCompletionSensor."
 )
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Seconds by which Learnifier's clock may differ from ours when a participation's ``lastAccess``
 #: is compared with when the watch began: a participant first seen completed who last accessed
@@ -238,7 +217,7 @@ class _HandOverRecord:
     ``since`` is when the watch began (the first poll's ``seen_at``, on our clock).
     """
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: _AssetStateStore | None) -> None:
         self._store = store
         self.projects: dict[str, set[str]] | None = None
         #: When the watch began (ISO 8601, UTC); ``None`` for a record kept by an earlier version.
@@ -248,8 +227,10 @@ class _HandOverRecord:
         self._stored: dict[str, set[str]] | None = None
 
     async def load(self, key: str) -> None:
-        stored = await self._call("aget", key)
-        projects = stored.get("projects") if isinstance(stored, dict) else None
+        stored = await self._use_store(lambda store: store.aget(key))
+        if not isinstance(stored, dict):
+            return
+        projects = stored.get("projects")
         if isinstance(projects, dict) and all(isinstance(ids, list) for ids in projects.values()):
             self.projects = {str(project): {str(item) for item in ids} for project, ids in projects.items()}
             self._stored = {project: set(ids) for project, ids in self.projects.items()}
@@ -288,16 +269,16 @@ class _HandOverRecord:
         stored: JsonObject = {"projects": {project: sorted(ids) for project, ids in record.items()}}
         if self.since is not None:
             stored["since"] = self.since
-        if record != self._stored and await self._call("aset", key, stored):
+        if record != self._stored and await self._use_store(lambda store: _written(store.aset(key, stored))):
             self._stored = record
             self._fired = {fired: self._fired[fired] for fired in recent}
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        """Call the store's ``method``: its answer (True for a write), or ``None`` without a working store."""
+    async def _use_store(self, use: Callable[[_AssetStateStore], Awaitable[_T]]) -> _T | None:
+        """Await ``use(store)``: its answer, or ``None`` without a working store."""
         if self._store is None:
             return None
         try:
-            answer = await getattr(self._store, method)(*args)
+            return await use(self._store)
         except ValueError as err:
             # Several assets share this very trigger: there is no single store to keep one record in.
             log.warning("Keeping the hand-over record in memory only: %s", err)
@@ -306,9 +287,21 @@ class _HandOverRecord:
             log.warning(
                 "The asset state store failed (%s: %s); trying again next poll", type(err).__name__, err
             )
-        else:
-            return True if answer is None and method == "aset" else answer
         return None
+
+
+class _AssetStateStore(Protocol):
+    """What the hand-over record uses of the asset state store the triggerer gives (Airflow 3.3+)."""
+
+    async def aget(self, key: str) -> Any: ...
+
+    async def aset(self, key: str, value: Any) -> Any: ...
+
+
+async def _written(write: Awaitable[Any]) -> bool:
+    """Await a store's write: whether it was made (a store that answers ``None`` says yes)."""
+    answer = await write
+    return True if answer is None else bool(answer)
 
 
 class LearnifierCompletionEventTrigger(BaseEventTrigger):
@@ -324,7 +317,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
          "seen_at": "2026-11-30T17:00:00+00:00"}
 
     ``seen_at`` is when the trigger saw the completion (Learnifier does not say when it happened).
-    See the module documentation for the baseline and restart rules.
+    :doc:`/guides/event-driven` says which completions are handed over, across restarts too.
 
     :param org_id: the project's organization unit, with ``project_id``; alone, watch every project
         of the organization unit (one request for its projects and one per project each poll).
