@@ -2,18 +2,10 @@
 
 :class:`AtRiskPage` collects the rows of a progress report (see
 :class:`~airflow_provider_learnifier.operators.reporting.LearnifierProgressReportOperator`) one by
-one and renders, per course, the completion share, how many participants are in each state, a bar
-chart of those counts drawn in inline SVG, and the people at risk. See :doc:`/guides/reporting`.
-
-The page loads nothing: no script, no external style sheet, font or image, and its
-``Content-Security-Policy`` forbids any request but its own inline style, so opening it from a
-report folder, a mail attachment or an object store's console makes no network request. Every
-value that comes from outside (course and people's names, ids, emails, error messages) is
-HTML-escaped and isolated with ``<bdi>`` so that right-to-left text cannot reorder what is around
-it. Memory is bounded: per course, counts, and at most ``max_people_per_course`` people, those most
-at risk first.
-
-Only the standard library is imported here.
+one and renders, per course, the completion share, the participants in each state (a table and
+an inline SVG chart) and the people at risk. The page loads nothing, escapes and isolates every
+value from outside, and holds at most ``max_people_per_course`` people per course; see
+:doc:`/guides/reporting`. Only the standard library is imported here.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import airflow_provider_learnifier
 
 PACKAGE = airflow_provider_learnifier.__name__
@@ -107,13 +105,25 @@ def test_no_module_imports_itself_back():
     assert cycle is None, "import cycle: " + " -> ".join([*cycle, cycle[0]])
 
 
-@pytest.mark.parametrize("layer", ["hooks"])
-def test_the_hook_imports_nothing_above_it(layer):
+def test_the_hook_imports_nothing_that_builds_on_it():
     above = ("operators", "sensors", "triggers", "policy", "participant_states", "completion", "links")
     for module, targets in GRAPH.items():
-        if module.startswith(f"{PACKAGE}.{layer}."):
+        if module.startswith(f"{PACKAGE}.hooks."):
             wrong = sorted(t for t in targets if t.removeprefix(PACKAGE + ".").split(".")[0] in above)
             assert not wrong, f"{module} imports {wrong}, which build on the hook"
+
+
+#: The modules of the hook package that the rest of the package may import: the hook itself, and
+#: the operators' and sensors' cached hook. The others are the transport beneath the hook.
+HOOK_API = {f"{PACKAGE}.hooks.learnifier", f"{PACKAGE}.hooks.task"}
+
+
+def test_only_the_hook_package_imports_the_transport():
+    hooks = f"{PACKAGE}.hooks"
+    for module, targets in GRAPH.items():
+        if not module.startswith(hooks + "."):
+            wrong = sorted(t for t in targets if t.startswith(hooks + ".") and t not in HOOK_API)
+            assert not wrong, f"{module} imports {wrong}: use the hook's API methods instead"
 
 
 def test_the_provider_never_imports_the_simulator():

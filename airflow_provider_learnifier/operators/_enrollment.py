@@ -1,24 +1,17 @@
 """The work of :class:`~airflow_provider_learnifier.operators.participants.LearnifierEnrollOperator`.
 
-Imported only when the task runs. One :class:`Enrollment` enrolls one roster in one project:
+Imported only when the task runs. One :class:`Enrollment` enrolls one roster in one project, as
+its :class:`EnrollmentOptions` say:
 
 1. read the project's participants, and (unless every row names a user id) the account's users;
 2. find or create each person's user, concurrently;
-3. add each person as a participant unless they are one, and activate them, concurrently;
+3. add each person as a participant unless they are one, and activate them, concurrently
    (see :func:`activation_state` for participants whose listing does not say whether they are);
 4. with ``remove_missing``, remove the participants that are nobody on the roster.
 
-Every step is idempotent, so a rerun after a crash, or a retry, ends in the same state: existing
-users and participants are found before anything is created, a 409 means "already there" once
-what it names is checked to be the person, and a write whose answer was lost is settled by
-:func:`~airflow_provider_learnifier.operators._writes.write_once`.
-
-Overlapping runs (a manual run during the scheduled one, a retry beside a zombie attempt, two
-DAGs feeding one course) never activate a participant added during the overlap twice: only the
-run whose add Learnifier accepted activates it (the other gets a 409). A participant that was
-already enrolled and not activated when both runs started is read again just before it is
-activated, which narrows that window but cannot close it: give the tasks that enroll into one
-project one Airflow pool with one slot to exclude it.
+Every step is idempotent, and overlapping runs never activate a participant they added twice
+(:doc:`/guides/enrollment` says how, and what a pool must guard); a write whose answer was lost
+is settled by :func:`~airflow_provider_learnifier.operators._writes.write_once`.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
 """Users' fields for the operators that need more than a participation's user id.
 
-:class:`UserDirectory` is the ``user_lookup`` of
-:class:`~airflow_provider_learnifier.operators.reporting.LearnifierProgressReportOperator` and
-:class:`~airflow_provider_learnifier.operators.nudges.LearnifierNudgeOperator`: users fetched
-one by one (``GET /users/{id}``), or all read once with a paged scan of ``GET /users``, or (the
-default, ``"auto"``) one by one until one page's worth was fetched, then the scan.
-
-The scan only ever saves requests; it never decides an answer on its own. A user it did not
-list (created since, or left out by a server's short or inconsistent pages), a listed record
-whose id is no id, and an id listed twice are fetched one by one; ids are compared as the
-case-sensitive strings of the API (a number ``42`` is the id ``"42"``). A scan that cannot be
-read to its end (or that the API key may not read: ``GET /users`` needs full access) is dropped
-as a whole, and every user is then fetched one by one.
+:class:`UserDirectory` is the ``user_lookup`` of the progress report and the nudge operator:
+users fetched one by one (``GET /users/{id}``), or read once with a paged scan of ``GET /users``,
+or (``"auto"``) one by one until a page's worth was fetched, then the scan. The scan only ever
+saves requests: whatever it does not settle is fetched one by one. The rules are in
+:doc:`/guides/nudges` ("Who the person is: user lookups").
 """
 
 from __future__ import annotations

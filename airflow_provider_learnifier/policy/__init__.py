@@ -1,26 +1,10 @@
 """Assignment policies: who must take which Learnifier course, declared once.
 
 A policy is a YAML (or JSON) file, or the same structure as a dict, checked against the JSON
-Schema that ships with the package (:data:`SCHEMA_PATH`)::
-
-    version: 1
-    courses:
-      - project_external_id: acme-security-awareness-2026
-        who: all
-        remove: true
-      - project_external_id: acme-sales-onboarding
-        who:
-          department: [Sales, Presales]
-          hire_date: {after: -90d}
-
-:func:`validate_policy` checks a policy (and, given a roster, that every column it names is one
-of the roster's) and returns a :class:`Policy`; every problem is named with its course and key.
-DAG authors can run the same check in their CI::
-
-    python -m airflow_provider_learnifier.policy validate policy.yaml [--roster people.csv]
-
-The operators that plan and apply a policy are in
-:mod:`airflow_provider_learnifier.operators.policy`; see :doc:`/guides/assignment-policy`.
+Schema that ships with the package (:data:`SCHEMA_PATH`). :func:`validate_policy` checks one (and
+``python -m airflow_provider_learnifier.policy validate`` does in CI); the operators that plan
+and apply it are in :mod:`airflow_provider_learnifier.operators.policy`. The format, with
+examples: :doc:`/guides/assignment-policy`.
 
 PyYAML and jsonschema are imported when a policy is read, not when a DAG file imports this module.
 """
