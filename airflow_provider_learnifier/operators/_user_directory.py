@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_provider_learnifier.ids import id_text_or_none
+
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 
@@ -42,15 +44,6 @@ def check_user_lookup(user_lookup: Any, max_cached_users: Any, scan_page_size: A
 
 def _is_int_at_least(value: Any, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _listed_id(value: Any) -> str | None:
-    """A listed user's id as the API's string (``42`` and ``"42"`` alike), ``None`` if it is no id."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-        return None
-    return str(value)
 
 
 class UserDirectory:
@@ -131,7 +124,7 @@ class UserDirectory:
         listed_twice: set[str] = set()
         try:
             for user in self._hook.iter_users(page_size=self._page_size):
-                user_id = _listed_id(user.get("id")) if isinstance(user, Mapping) else None
+                user_id = id_text_or_none(user.get("id")) if isinstance(user, Mapping) else None
                 if user_id is None:
                     continue  # no usable id: whoever it is gets fetched one by one
                 if user_id in scanned:

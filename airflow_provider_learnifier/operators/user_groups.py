@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError, LearnifierInputError
-from airflow_provider_learnifier.ids import blank, id_list
+from airflow_provider_learnifier.ids import blank, id_list, id_text_or_none
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
@@ -32,9 +32,9 @@ __all__ = [
 
 
 def _group_id(group: Mapping[str, Any]) -> str | None:
-    """A listed group's id: the spec leaves list items undefined; it may be named ``groupId`` or ``id``."""
-    value = group.get("groupId", group.get("id"))
-    return None if value is None else id_text(value)
+    """A listed group's id, or ``None`` when it has none that is an id: the spec leaves list items
+    undefined; it may be named ``groupId`` or ``id``."""
+    return id_text_or_none(group.get("groupId", group.get("id")))
 
 
 def _group_parent(group: Mapping[str, Any]) -> str | None:
@@ -138,7 +138,7 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
         if None in ids:
             raise LearnifierResponseError(
                 f"Learnifier list_user_groups: org unit {org_id} lists a user group named {name!r} without "
-                "an id (neither 'groupId' nor 'id')",
+                "an id ('groupId' or 'id', a string or an integer)",
                 operation="list_user_groups",
                 method="GET",
                 path=f"/orgunits/{org_id}/usergroups",
