@@ -2,18 +2,10 @@
 
 :class:`AtRiskPage` collects the rows of a progress report (see
 :class:`~airflow_provider_learnifier.operators.reporting.LearnifierProgressReportOperator`) one by
-one and renders, per course, the completion share, how many participants are in each state, a bar
-chart of those counts drawn in inline SVG, and the people at risk. See :doc:`/guides/reporting`.
-
-The page loads nothing: no script, no external style sheet, font or image, and its
-``Content-Security-Policy`` forbids any request but its own inline style, so opening it from a
-report folder, a mail attachment or an object store's console makes no network request. Every
-value that comes from outside (course and people's names, ids, emails, error messages) is
-HTML-escaped and isolated with ``<bdi>`` so that right-to-left text cannot reorder what is around
-it. Memory is bounded: per course, counts, and at most ``max_people_per_course`` people, those most
-at risk first.
-
-Only the standard library is imported here.
+one and renders, per course, the completion share, the participants in each state (a table and
+an inline SVG chart) and the people at risk. The page loads nothing, escapes and isolates every
+value from outside, and holds at most ``max_people_per_course`` people per course; see
+:doc:`/guides/reporting`. Only the standard library is imported here.
 """
 
 from __future__ import annotations
@@ -181,7 +173,11 @@ class AtRiskPage:
         for course in courses:
             course.people.sort(key=lambda person: person.sort_key)
             del course.people[self.max_people_per_course :]
-        body = [f"<header><h1>{_text(title)}</h1>", self._intro(courses, generated_at, source), "</header>"]
+        body = [
+            f"<header><h1>{_escaped(title)}</h1>",
+            self._intro(courses, generated_at, source),
+            "</header>",
+        ]
         body.append("<main>")
         body.append(self._overview(courses))
         body.extend(self._course_section(number, course) for number, course in enumerate(courses, 1))
@@ -202,7 +198,9 @@ class AtRiskPage:
         if generated_at is not None:
             parts.append(f"As of {_time(generated_at.isoformat())}.")
         if source:
-            parts.append(f"Made from the report <bdi>{_text(source)}</bdi>, which lists every participant.")
+            parts.append(
+                f"Made from the report <bdi>{_escaped(source)}</bdi>, which lists every participant."
+            )
         return f'<p class="intro">{" ".join(parts)}</p>'
 
     def _overview(self, courses: list[_Course]) -> str:
@@ -210,7 +208,7 @@ class AtRiskPage:
         for number, course in enumerate(courses, 1):
             rows.append(
                 "<tr>"
-                f'<th scope="row"><a href="#course-{number}"><bdi>{_text(course.title)}</bdi></a></th>'
+                f'<th scope="row"><a href="#course-{number}"><bdi>{_escaped(course.title)}</bdi></a></th>'
                 f'<td data-label="Participants">{course.participants}</td>'
                 f'<td data-label="Activated">{course.activated}</td>'
                 f'<td data-label="Completed">{course.completed}</td>'
@@ -233,13 +231,13 @@ class AtRiskPage:
 
     def _course_section(self, number: int, course: _Course) -> str:
         heading = f"course-{number}-heading"
-        ids = [f"project {_text(course.project_id)}", f"organization unit {_text(course.org_id)}"]
+        ids = [f"project {_escaped(course.project_id)}", f"organization unit {_escaped(course.org_id)}"]
         if course.external_id:
-            ids.insert(1, f"external id <bdi>{_text(course.external_id)}</bdi>")
+            ids.insert(1, f"external id <bdi>{_escaped(course.external_id)}</bdi>")
         return "".join(
             [
                 f'<section id="course-{number}" class="course" aria-labelledby="{heading}">',
-                f'<h2 id="{heading}"><bdi>{_text(course.title)}</bdi></h2>',
+                f'<h2 id="{heading}"><bdi>{_escaped(course.title)}</bdi></h2>',
                 f'<p class="ids">{", ".join(ids)}</p>',
                 f'<p class="completion"><strong>{percent(course.share)}</strong> completed: '
                 f"{course.completed} of {course.activated} activated participant(s) "
@@ -264,11 +262,12 @@ class AtRiskPage:
                 else '<td colspan="2">not checked in this course</td>'
             )
             rows.append(
-                f'<tr data-state="{_text(state.name)}"><th scope="row">{_text(state.label)}</th>{cells}</tr>'
+                f'<tr data-state="{_escaped(state.name)}">'
+                f'<th scope="row">{_escaped(state.label)}</th>{cells}</tr>'
             )
         return (
             f'<table class="state-counts" id="course-{number}-states">'
-            f"<caption>Participants per state in <bdi>{_text(course.title)}</bdi></caption>"
+            f"<caption>Participants per state in <bdi>{_escaped(course.title)}</bdi></caption>"
             '<thead><tr><th scope="col">State</th><th scope="col">Participants</th>'
             f'<th scope="col">Share of enrolled</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
         )
@@ -290,12 +289,12 @@ class AtRiskPage:
             colour = self._rank[state.name] % 6
             length = round(plot_width * _share(count, course.participants), 2)
             bars.append(
-                f'<g class="bar" data-state="{_text(state.name)}">'
+                f'<g class="bar" data-state="{_escaped(state.name)}">'
                 f'<text class="label" x="{label_width - 8}" y="{y + bar_height / 2}" text-anchor="end" '
-                f'dominant-baseline="central">{_text(state.label)}</text>'
+                f'dominant-baseline="central">{_escaped(state.label)}</text>'
                 f'<rect class="track" x="{label_width}" y="{y}" width="{plot_width}" height="{bar_height}"/>'
                 f'<rect class="value state-{colour}" x="{label_width}" y="{y}" width="{length}" '
-                f'height="{bar_height}" data-state="{_text(state.name)}" data-count="{count}"/>'
+                f'height="{bar_height}" data-state="{_escaped(state.name)}" data-count="{count}"/>'
                 f'<text class="count" x="{label_width + plot_width + 8}" y="{y + bar_height / 2}" '
                 f'dominant-baseline="central">{count}</text></g>'
             )
@@ -303,14 +302,14 @@ class AtRiskPage:
             f'<figure class="chart"><svg role="img" aria-labelledby="{title_id} {desc_id}" '
             f'viewBox="0 0 {width} {height}" data-plot-width="{plot_width}" '
             f'data-participants="{course.participants}" preserveAspectRatio="xMinYMin meet">'
-            f'<title id="{title_id}">Participants per state in {_text(course.title)}</title>'
-            f'<desc id="{desc_id}">{_text(description)}</desc>{"".join(bars)}</svg>'
+            f'<title id="{title_id}">Participants per state in {_escaped(course.title)}</title>'
+            f'<desc id="{desc_id}">{_escaped(description)}</desc>{"".join(bars)}</svg>'
             f'<figcaption aria-hidden="true">Bar length: share of the {course.participants} enrolled '
             "participant(s); the table beside it gives the numbers.</figcaption></figure>"
         )
 
     def _people(self, number: int, course: _Course) -> str:
-        caption = f"People at risk in <bdi>{_text(course.title)}</bdi> ({course.at_risk})"
+        caption = f"People at risk in <bdi>{_escaped(course.title)}</bdi> ({course.at_risk})"
         if not course.at_risk:
             return f'<p class="none" id="course-{number}-people">Nobody at risk in this course.</p>'
         labels = {state.name: state.label for state in self.states}
@@ -319,8 +318,8 @@ class AtRiskPage:
             row = person.row
             who = row.get("user_email") or row.get("user_external_id") or f"user {row.get('user_id') or '?'}"
             rows.append(
-                f'<tr data-participant="{_text(row.get("participant_id"))}">'
-                f'<th scope="row" data-label="Person"><bdi>{_text(who)}</bdi></th>'
+                f'<tr data-participant="{_escaped(row.get("participant_id"))}">'
+                f'<th scope="row" data-label="Person"><bdi>{_escaped(who)}</bdi></th>'
                 f'<td data-label="Employee id">{_isolated(row.get("user_external_id"))}</td>'
                 f'<td data-label="State">{_states_text(person.states, labels, row.get("error_message"))}</td>'
                 f'<td data-label="Activities">{_activities(row)}</td>'
@@ -348,7 +347,7 @@ class AtRiskPage:
 
     def _legend(self) -> str:
         items = "".join(
-            f"<dt>{_text(state.label)}</dt><dd>{_text(state.meaning or state.name)}"
+            f"<dt>{_escaped(state.label)}</dt><dd>{_escaped(state.meaning or state.name)}"
             f"{'' if state.at_risk else ' (not at risk)'}</dd>"
             for state in self.states
         )
@@ -362,7 +361,7 @@ class AtRiskPage:
 # ---------------------------------------------------------------------- HTML helpers
 
 
-def _text(value: Any) -> str:
+def _escaped(value: Any) -> str:
     """Outside text, escaped for HTML element content and quoted attribute values."""
     return "" if value is None else html.escape(str(value), quote=True)
 
@@ -389,7 +388,7 @@ def _with_table_roles(markup: str) -> str:
 
 def _isolated(value: Any) -> str:
     """Outside text, escaped and isolated (``<bdi>``); nothing for none."""
-    return f"<bdi>{_text(value)}</bdi>" if value not in (None, "") else ""
+    return f"<bdi>{_escaped(value)}</bdi>" if value not in (None, "") else ""
 
 
 def _share(count: int, total: int) -> float:
@@ -399,19 +398,19 @@ def _share(count: int, total: int) -> float:
 def _time(value: Any, missing: str = "") -> str:
     """A UTC ISO 8601 time as ``<time>``, shown to the minute; ``missing`` when there is none."""
     if not value:
-        return _text(missing)
+        return _escaped(missing)
     text = str(value)
     shown = text[:16].replace("T", " ") + " UTC" if len(text) >= 16 and text[10:11] == "T" else text
-    return f'<time datetime="{_text(text)}">{_text(shown)}</time>'
+    return f'<time datetime="{_escaped(text)}">{_escaped(shown)}</time>'
 
 
 def _states_text(states: Sequence[str], labels: Mapping[str, str], error_message: Any) -> str:
     """The states of a person at risk; ``In error`` says Learnifier's reason."""
     shown = []
     for name in states:
-        text = _text(labels[name])
+        text = _escaped(labels[name])
         if name == "in_error" and error_message:
-            text += f" (<bdi>{_text(error_message)}</bdi>)"
+            text += f" (<bdi>{_escaped(error_message)}</bdi>)"
         shown.append(text)
     return ", ".join(shown)
 
@@ -420,7 +419,7 @@ def _activities(row: Mapping[str, Any]) -> str:
     done, total = row.get("activities_completed"), row.get("activities_total")
     if done is None or total is None:
         return "unreadable"
-    return f"{_text(done)} of {_text(total)}"
+    return f"{_escaped(done)} of {_escaped(total)}"
 
 
 _STYLE = """
@@ -476,5 +475,5 @@ def _document(title: str, body: str) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="referrer" content="no-referrer">\n'
-        f"<title>{_text(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f"<title>{_escaped(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )

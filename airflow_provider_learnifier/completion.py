@@ -37,9 +37,6 @@ IdLike = str | int
 NeverCompletingAction = Literal["fail", "succeed"]
 NEVER_COMPLETING_ACTIONS: tuple[str, ...] = ("fail", "succeed")
 
-#: The connection id the sensors and triggers use by default (``LearnifierHook.default_conn_name``).
-DEFAULT_CONN_ID = "learnifier_default"
-
 #: How many participants with unreadable activity counts a project check names in its warnings.
 MAX_NAMED_UNREADABLE = 20
 

@@ -36,6 +36,28 @@ def id_problem(text: str) -> str | None:
     return None
 
 
+def id_text_or_none(value: Any) -> str | None:
+    """An id as text: a string, an integer (the spec types some ids as int64), or a float with an
+    integer value (as a JSON reader may give one); ``None`` for ``None``, ``""`` and anything else
+    (a boolean, an object, a list).
+
+    The one reading of a value that should be an id, from an answer or an argument. It does not
+    check the text for use in a URL: :func:`usable_id` does.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        return None
+    return str(value)
+
+
+def usable_id(value: Any) -> str | None:
+    """An id as text (:func:`id_text_or_none`) that is usable in a URL path (:func:`id_problem`),
+    or ``None``: for ids an answer names, which are shown or used only when they are ids."""
+    text = id_text_or_none(value)
+    return None if text is None or id_problem(text) else text
+
+
 def check_id(name: str, value: Any) -> str:
     """Return ``value`` as id text.
 

@@ -1,17 +1,9 @@
 """OpenLineage datasets of the Learnifier operators, for ``apache-airflow-providers-openlineage``.
 
 An operator records what it read and wrote while it runs, as a :class:`LineageRecord` of plain
-``(namespace, name)`` pairs: no API call is made for lineage, and nothing from OpenLineage is
-imported. Its ``get_openlineage_facets_on_complete`` turns the record into an
-``OperatorLineage``; only then, and only when the OpenLineage provider calls it, is OpenLineage
-imported.
-
-Names follow the OpenLineage naming spec:
-
-* a Learnifier project: namespace ``learnifier://<host>`` (``:<port>`` when the connection
-  names a port other than 443), name ``org/<org id>/project/<project id>``;
-* a local file: namespace ``file``, name its absolute path;
-* an object: namespace ``<scheme>://<bucket>`` (``s3``, ``gs``, ``abfs``...), name its key.
+``(namespace, name)`` pairs: no API call is made for lineage, and OpenLineage is imported only
+when the OpenLineage provider asks for the facets. The names follow the OpenLineage naming spec,
+as :doc:`/guides/lineage` shows.
 """
 
 from __future__ import annotations

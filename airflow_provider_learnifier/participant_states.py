@@ -2,71 +2,10 @@
 
 One module decides a participation's states, for the nudge operator
 (:class:`~airflow_provider_learnifier.operators.nudges.LearnifierNudgeOperator`) and the progress
-report alike; see :doc:`/guides/nudges`.
-
-Public API:
-
-* :data:`STATE_NAMES`: the states, ``not_started``, ``stalled``, ``expiring``, ``in_error``,
-  ``overdue`` and ``completed``.
-* :class:`StateRule`: one named state with its parameters (``days``, ``every_days``).
-* :func:`read_participation`: check one participation dict, as
-  :meth:`~airflow_provider_learnifier.hooks.learnifier.LearnifierHook.list_participants` returns
-  it, into a :class:`Participation` (typed, UTC datetimes, ``None`` for never); hostile values
-  raise :class:`~airflow_provider_learnifier.exceptions.LearnifierParticipantDataError`.
-* :func:`classify`: the pure function: a participation, the reference time (the run's logical
-  date), the rules and the course's due date give the :class:`StateMatch` of each state it is in,
-  each with its *milestone* (what one reminder is sent for).
-* :class:`StateSelector`: which states to look for in which courses, per organization unit and
-  per course (:class:`CourseScope`), read from a JSON-able spec with
-  :meth:`StateSelector.from_spec`; :meth:`StateSelector.rules_for` gives a project's combined
-  rules and due date, :meth:`StateSelector.classify` a participation's matches in that project.
-* :func:`reference_time`: the time a run's selection is relative to, from its Airflow context.
-
-A selector spec is a list of scopes (a single mapping is a list of one)::
-
-    [
-        # every course of organization unit 1001
-        {"org_id": "1001", "states": {"not_started": {"days": 7}, "expiring": {"days": 14}}},
-        # one course, with its due date: adds overdue and stalled there, and a shorter not_started
-        {"org_id": "1001", "project_ids": ["2002"], "due": "2026-03-01T00:00:00Z",
-         "states": {"overdue": {}, "stalled": {"days": 10, "every_days": 7}, "not_started": {"days": 3}}},
-        {"project_external_ids": ["onboarding-2026"], "states": ["in_error"]},
-    ]
-
-A course gets the states of every scope that covers it; for a state named both by its
-organization unit's scope and by a scope naming the course, the course's parameters win, and so
-does its ``due``.
-
-Times are UTC and relative to the reference time ``as_of`` (the run's logical date), never to
-the clock, so a rerun of a past run applies the thresholds that run applied. A missing or
-``null`` timestamp means the event never happened (the spec marks no field nullable, and
-Learnifier leaves out what is unknown). A timestamp later than ``as_of`` (the data is current,
-the run may be old) counts as having happened: a person who accessed the course after a past
-run's date is not "not started" in its rerun.
-
-The states of a participation (``usable`` below means activated, not in error and not expired at
-``as_of``; ``completed`` means ``activitiesCompleted >= activitiesTotal > 0``):
-
-``not_started`` (``days``, default 7)
-    usable, not completed, never accessed (no ``firstAccess`` nor ``lastAccess``), and activated
-    (``firstActivation``, else ``lastActivation``) at least ``days`` days before ``as_of``.
-    Milestone: that activation time.
-``stalled`` (``days``, default 14)
-    usable, not completed, accessed, and the last access (``lastAccess``, else ``firstAccess``) at
-    least ``days`` days before ``as_of``. Milestone: that last access.
-``expiring`` (``days``, default 14)
-    usable, not completed, and ``expiration`` after ``as_of`` and at most ``days`` days after it.
-    Milestone: that expiration (a renewed access is a new milestone).
-``in_error``
-    ``inError`` is true. Milestone: the error message (a different error is a new milestone).
-``overdue`` (needs the course's ``due``)
-    activated, not completed, and ``as_of`` at or after ``due``. Milestone: the due date.
-``completed``
-    every activity completed. Milestone: completion (one per course).
-
-``every_days`` (``not_started``, ``stalled``, ``expiring``, ``overdue``) repeats the milestone:
-while the state lasts, each ``every_days`` days from the time it began is a new milestone
-(``#0``, ``#1``...), so a reminder goes out once per period rather than once.
+report alike. :func:`read_participation` checks a participation as the API sends it,
+:func:`classify` gives the states it is in at a reference time (the run's logical date, never the
+clock), each with its milestone, and :class:`StateSelector` says which states to look for in which
+courses. What each state means, selectors and milestones: :doc:`/guides/nudges`.
 """
 
 from __future__ import annotations
@@ -137,8 +76,8 @@ class StateRule:
     """One named state to look for, with its parameters.
 
     :param state: one of :data:`STATE_NAMES`.
-    :param days: the threshold of ``not_started``, ``stalled`` and ``expiring`` (see the module's
-        docstring); :data:`DEFAULT_DAYS` when left out. Other states take none.
+    :param days: the threshold of ``not_started``, ``stalled`` and ``expiring`` (see
+        :doc:`/guides/nudges`); :data:`DEFAULT_DAYS` when left out. Other states take none.
     :param every_days: repeat the milestone every this many days while the state lasts (states of
         :data:`REPEATABLE_STATES`); ``None``: one milestone per occurrence.
     :raises ValueError: for an unknown state or a parameter it does not take or cannot use.
@@ -271,21 +210,20 @@ def _data_error(raw: Mapping[str, Any], field: str, value: Any, why: str) -> Lea
     )
 
 
-def _text_id(raw: Mapping[str, Any], field: str, *, required: bool) -> str | None:
-    from airflow_provider_learnifier.ids import id_problem
+def _id_field(raw: Mapping[str, Any], field: str, *, required: bool) -> str | None:
+    """The id in ``raw[field]`` as text (:func:`~airflow_provider_learnifier.ids.id_text_or_none`);
+    ``None`` when it is absent, ``null`` or empty and not ``required``.
+
+    :raises LearnifierParticipantDataError: for a value that is no id, or not usable as one.
+    """
+    from airflow_provider_learnifier.ids import id_problem, id_text_or_none
 
     value = raw.get(field)
-    if value is None or value == "":
-        if required:
+    text = id_text_or_none(value)
+    if text is None:
+        if required or (value is not None and value != ""):
             raise _data_error(raw, field, value, "is no id")
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _data_error(raw, field, value, "is no id")
-    if isinstance(value, int) and value >= 0:
-        return str(value)  # digits: always a usable id
-    text = str(value)
     problem = id_problem(text)
     if problem:
         raise _data_error(raw, field, value, f"is no id: {problem}")
@@ -300,7 +238,7 @@ def _flag(raw: Mapping[str, Any], field: str) -> bool | None:
 
 
 def _time(raw: Mapping[str, Any], field: str) -> datetime | None:
-    from airflow_provider_learnifier.operators.reporting import utc_iso
+    from airflow_provider_learnifier.progress import utc_iso
 
     value = raw.get(field)
     try:
@@ -352,7 +290,7 @@ def read_participation(raw: Any) -> Participation:
         raise LearnifierParticipantDataError(
             f"Learnifier sent a participant that is not an object: {type(raw).__name__}"
         )
-    participant_id = _text_id(raw, "id", required=True)
+    participant_id = _id_field(raw, "id", required=True)
     assert participant_id is not None
     times = {name: _time(raw, field) for name, field in _TIMESTAMPS}
     activated = _flag(raw, "activated")
@@ -361,8 +299,8 @@ def read_participation(raw: Any) -> Participation:
     error_message = raw.get("errorMessage")
     return Participation(
         id=participant_id,
-        user_id=_text_id(raw, "userId", required=False),
-        project_id=_text_id(raw, "projectId", required=False),
+        user_id=_id_field(raw, "userId", required=False),
+        project_id=_id_field(raw, "projectId", required=False),
         activated=activated,
         in_error=bool(_flag(raw, "inError")),
         error_message=error_message if isinstance(error_message, str) else None,
@@ -494,7 +432,7 @@ def classify(
 
 def _parse_due(value: Any) -> datetime | None:
     from airflow_provider_learnifier.ids import blank
-    from airflow_provider_learnifier.operators.reporting import utc_iso
+    from airflow_provider_learnifier.progress import utc_iso
 
     if isinstance(value, str) and blank(value):
         return None
@@ -555,7 +493,7 @@ class CourseScope:
 
     @classmethod
     def from_spec(cls, spec: Any) -> CourseScope:
-        """Read one scope of a selector spec (see the module's docstring)."""
+        """Read one scope of a selector spec (see :meth:`StateSelector.from_spec`)."""
         from airflow_provider_learnifier.ids import check_id
 
         if not isinstance(spec, Mapping):
@@ -638,6 +576,16 @@ class StateSelector:
     @classmethod
     def from_spec(cls, spec: Any) -> StateSelector:
         """Read a selector: a list of scope mappings, one mapping, their text (JSON or Python), or a selector.
+
+        A course gets the states of every scope that covers it; where its organization unit's scope
+        and a scope naming the course both name a state, the course's parameters (and ``due``) win::
+
+            [
+                {"org_id": "1001", "states": {"not_started": {"days": 7}, "expiring": {"days": 14}}},
+                {"org_id": "1001", "project_ids": ["2002"], "due": "2026-03-01T00:00:00Z",
+                 "states": {"overdue": {}, "stalled": {"days": 10, "every_days": 7}}},
+                {"project_external_ids": ["onboarding-2026"], "states": ["in_error"]},
+            ]
 
         :raises ValueError: naming what is wrong.
         """

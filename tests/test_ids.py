@@ -15,8 +15,10 @@ from airflow_provider_learnifier.ids import (
     check_id,
     id_list,
     id_problem,
+    id_text_or_none,
     int_like,
     parse_list_text,
+    usable_id,
 )
 
 #: Characters that cannot change a URL path's meaning: what a usable id is made of here.
@@ -222,3 +224,28 @@ def test_what_is_not_a_list_of_usable_ids_is_refused_naming_the_argument(value, 
 def test_no_list_with_an_unusable_id_passes(before, bad, after):
     with pytest.raises(LearnifierInputError, match="not a valid Learnifier id"):
         id_list([*before, bad, *after], "user_ids")
+
+
+@given(st.one_of(st.text(min_size=1), st.integers()))
+def test_an_id_as_text_is_the_string_or_the_integer_written_out(value):
+    assert id_text_or_none(value) == str(value)
+
+
+@given(st.integers(min_value=-(2**53), max_value=2**53))
+def test_a_float_with_an_integer_value_is_the_integer_as_text(number):
+    assert id_text_or_none(float(number)) == str(number)
+
+
+@pytest.mark.parametrize("value", [None, "", True, False, 1.5, float("nan"), float("inf"), [], {}, {"id": 1}])
+def test_what_is_no_id_gives_none(value):
+    assert id_text_or_none(value) is None
+    assert usable_id(value) is None
+
+
+@given(st.one_of(st.text(), st.integers(), st.floats(), st.booleans(), st.none()))
+def test_a_usable_id_is_an_id_as_text_without_a_problem(value):
+    text = id_text_or_none(value)
+    expected = text if text is not None and id_problem(text) is None else None
+    assert usable_id(value) == expected
+    if expected is not None:
+        assert check_id("user_id", expected) == expected

@@ -1,4 +1,5 @@
-"""Participant and project progress: counts as the spec permits them, shares, never-completing reasons."""
+"""Participant and project progress: counts as the spec permits them, shares, never-completing reasons,
+and the timestamps Learnifier sends."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from airflow_provider_learnifier.progress import (
     percent,
     project_progress,
     share_of,
+    utc_iso,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -192,3 +194,35 @@ def test_project_counts_are_nested(rows):
     progress = project_progress(people)
     assert progress.participants == len(rows)
     assert progress.completed + progress.never_completing <= progress.activated <= progress.participants
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00.000Z"),
+        ("2026-03-01T10:00:00.5+01:00", "2026-03-01T09:00:00.500Z"),
+        ("2026-03-01T10:00:00.123456-05:30", "2026-03-01T15:30:00.123Z"),
+        ("2026-03-01T10:00:00", "2026-03-01T10:00:00.000Z"),
+        ("2026-03-01 10:00:00", "2026-03-01T10:00:00.000Z"),
+        ("2026-03-01", "2026-03-01T00:00:00.000Z"),
+        (1772359200, "2026-03-01T10:00:00.000Z"),
+        (1772359200123, "2026-03-01T10:00:00.123Z"),
+        ("1772359200123", "2026-03-01T10:00:00.123Z"),
+        ("20260301", "2026-03-01T00:00:00.000Z"),
+        ("20260301T100000Z", "2026-03-01T10:00:00.000Z"),
+        ("20260301T120000+0200", "2026-03-01T10:00:00.000Z"),
+    ],
+)
+def test_utc_iso(value, expected):
+    assert utc_iso(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yesterday", "2026-13-01", "2026-02-30T10:00:00Z", "9999-12-31T23:59:59-05:00", 10**20, True, [1]],
+)
+def test_utc_iso_refuses_what_is_not_a_timestamp(value):
+    with pytest.raises(ValueError, match="timestamp"):
+        utc_iso(value, field="lastAccess")

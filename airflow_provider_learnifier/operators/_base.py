@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.ids import blank
 
@@ -80,7 +81,7 @@ class LearnifierBaseOperator(LearnifierHookMixin, BaseOperator):
 
     ui_color = "#e8f4ea"
 
-    def __init__(self, *, learnifier_conn_id: str = "learnifier_default", **kwargs: Any) -> None:
+    def __init__(self, *, learnifier_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.learnifier_conn_id = learnifier_conn_id
 

@@ -1,24 +1,17 @@
 """The work of :class:`~airflow_provider_learnifier.operators.participants.LearnifierEnrollOperator`.
 
-Imported only when the task runs. One :class:`Enrollment` enrolls one roster in one project:
+Imported only when the task runs. One :class:`Enrollment` enrolls one roster in one project, as
+its :class:`EnrollmentOptions` say:
 
 1. read the project's participants, and (unless every row names a user id) the account's users;
 2. find or create each person's user, concurrently;
-3. add each person as a participant unless they are one, and activate them, concurrently;
+3. add each person as a participant unless they are one, and activate them, concurrently
    (see :func:`activation_state` for participants whose listing does not say whether they are);
 4. with ``remove_missing``, remove the participants that are nobody on the roster.
 
-Every step is idempotent, so a rerun after a crash, or a retry, ends in the same state: existing
-users and participants are found before anything is created, a 409 means "already there" once
-what it names is checked to be the person, and a write whose answer was lost is settled by
-:func:`~airflow_provider_learnifier.operators._writes.write_once`.
-
-Overlapping runs (a manual run during the scheduled one, a retry beside a zombie attempt, two
-DAGs feeding one course) never activate a participant added during the overlap twice: only the
-run whose add Learnifier accepted activates it (the other gets a 409). A participant that was
-already enrolled and not activated when both runs started is read again just before it is
-activated, which narrows that window but cannot close it: give the tasks that enroll into one
-project one Airflow pool with one slot to exclude it.
+Every step is idempotent, and overlapping runs never activate a participant they added twice
+(:doc:`/guides/enrollment` says how, and what a pool must guard); a write whose answer was lost
+is settled by :func:`~airflow_provider_learnifier.operators._writes.write_once`.
 """
 
 from __future__ import annotations
@@ -48,8 +41,8 @@ from airflow_provider_learnifier.operators._writes import SETTLE_PAUSES, write_o
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
+    from airflow_provider_learnifier.operators._removal_limit import RemovalLimit
     from airflow_provider_learnifier.operators._roster import Person, Roster
-    from airflow_provider_learnifier.operators.participants import RemovalLimit
 
 JsonObject = dict[str, Any]
 
@@ -119,18 +112,34 @@ class _Resolved:
     user_id: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class EnrollmentOptions:
+    """What one enrollment does: built once from the enroll operator's arguments or a policy's course.
+
+    :param activate: activate participants that are not.
+    :param create_missing_users: create users for people who have none.
+    :param home_org: the home organization unit of created users, unless a row gives one.
+    :param remove_missing: remove participants that are nobody on the roster.
+    :param max_removals: the most participants ``remove_missing`` may remove (``None``: no limit).
+    :param dry_run: change nothing; report what would be done.
+    :param max_concurrency: at most this many requests at a time.
+    """
+
+    activate: bool
+    create_missing_users: bool
+    home_org: int | str | None
+    remove_missing: bool
+    max_removals: RemovalLimit | None
+    dry_run: bool
+    max_concurrency: int
+
+
 class Enrollment:
     """Enroll one roster in one project; see the module's description.
 
     :param hook: the hook, shared by all threads.
     :param project: the project, as the API returned it.
-    :param activate: activate participants that are not.
-    :param create_missing_users: create users for people who have none.
-    :param home_org: the home organization unit of created users, unless a row gives one.
-    :param remove_missing: remove participants that are nobody on the roster.
-    :param dry_run: change nothing; report what would be done.
-    :param max_removals: the most participants ``remove_missing`` may remove (``None``: no limit).
-    :param max_concurrency: at most this many requests at a time.
+    :param options: what to do (:class:`EnrollmentOptions`).
     :param stop: once set, people not yet started are skipped (the task is being killed).
     :param log: where to log.
     """
@@ -139,14 +148,8 @@ class Enrollment:
         self,
         hook: LearnifierHook,
         project: Mapping[str, Any],
+        options: EnrollmentOptions,
         *,
-        activate: bool,
-        create_missing_users: bool,
-        home_org: int | str | None,
-        remove_missing: bool,
-        dry_run: bool,
-        max_concurrency: int,
-        max_removals: RemovalLimit | None = None,
         stop: threading.Event | None = None,
         log: logging.Logger | Any = None,
     ) -> None:
@@ -154,13 +157,7 @@ class Enrollment:
         self.project = project
         self.org_id = id_text(project["orgId"])
         self.project_id = id_text(project["id"])
-        self.activate = activate
-        self.create_missing_users = create_missing_users
-        self.home_org = home_org
-        self.remove_missing = remove_missing
-        self.dry_run = dry_run
-        self.max_concurrency = max_concurrency
-        self.max_removals = max_removals
+        self.options = options
         self.stop = stop
         self.log = log or logging.getLogger(__name__)
         self.tally = Tally(*CATEGORIES, "participant_ids")
@@ -189,7 +186,7 @@ class Enrollment:
         self.participants_by_user = {id_text(p["userId"]): p for p in participants if p.get("userId")}
         if index is not None:
             self.index = index
-        elif self.remove_missing or any(not person.user_id for person in roster.people):
+        elif self.options.remove_missing or any(not person.user_id for person in roster.people):
             self.index = UserIndex.load(self.hook)
         self.log.info(
             "Project %s/%s has %d participant(s); the account has %s user(s). %s %d person(s), "
@@ -198,19 +195,19 @@ class Enrollment:
             self.project_id,
             len(participants),
             len(self.index) if self.index is not None else "(not read)",
-            "Dry run for" if self.dry_run else "Enrolling",
+            "Dry run for" if self.options.dry_run else "Enrolling",
             len(roster.people),
-            self.max_concurrency,
+            self.options.max_concurrency,
         )
 
         resolved = run_concurrently(
-            self._resolve, roster.people, max_workers=self.max_concurrency, stop=self.stop
+            self._resolve, roster.people, max_workers=self.options.max_concurrency, stop=self.stop
         )
         targets = self._distinct_users(roster.people, resolved)
-        run_concurrently(self._enroll, targets, max_workers=self.max_concurrency, stop=self.stop)
+        run_concurrently(self._enroll, targets, max_workers=self.options.max_concurrency, stop=self.stop)
 
-        summary: JsonObject = {"project": project_summary(self.project), "dry_run": self.dry_run}
-        if self.remove_missing:
+        summary: JsonObject = {"project": project_summary(self.project), "dry_run": self.options.dry_run}
+        if self.options.remove_missing:
             unresolved = sum(result is None for result in resolved)
             summary.update(self._remove_missing(roster, targets, unresolved))
         for category in CATEGORIES:
@@ -259,12 +256,12 @@ class Enrollment:
             if person.user_id:
                 self._fail(person, f"no Learnifier user has the id {person.user_id!r}")
                 return None
-            if not self.create_missing_users:
+            if not self.options.create_missing_users:
                 self._fail(
                     person, f"no Learnifier user has {_identifiers(person)}, and create_missing_users is off"
                 )
                 return None
-            if self.dry_run:
+            if self.options.dry_run:
                 self.tally.add("created_users", person.row, person.label)
                 return _Resolved(person, None)
             user_id, created = self._create_user(person)
@@ -291,7 +288,7 @@ class Enrollment:
             "last_name": person.last_name,
             "display_name": person.display_name,
             "locale": person.locale,
-            "home_org": person.home_org if person.home_org is not None else self.home_org,
+            "home_org": person.home_org if person.home_org is not None else self.options.home_org,
             "hard_lock": person.hard_lock,
         }
 
@@ -344,9 +341,9 @@ class Enrollment:
             participant = self.participants_by_user.get(user_id) if user_id else None
             enrolled_before = participant is not None
             if participant is None:
-                if self.dry_run or user_id is None:
+                if self.options.dry_run or user_id is None:
                     self.tally.add("enrolled", person.row, person.label)
-                    if self.activate:
+                    if self.options.activate:
                         self.tally.add("activated", person.row, person.label)
                     return
                 participant, added = self._add_participant(user_id)
@@ -357,7 +354,7 @@ class Enrollment:
             participant_id = id_text(participant["id"])
             self.tally.add("participant_ids", person.row, (person.label, participant_id))
             listed = activation_state(participant)
-            if not self.activate or listed is True:
+            if not self.options.activate or listed is True:
                 return
             if not (added or enrolled_before):
                 # Another run added them while this one ran: that run activates them.
@@ -368,7 +365,7 @@ class Enrollment:
                 return
             step = "activating the participant"
             assert user_id is not None
-            if not added and (listed is None or not self.dry_run):
+            if not added and (listed is None or not self.options.dry_run):
                 # Enrolled before this run: an overlapping run may have activated them meanwhile,
                 # and a listing that did not say must not lead to a second activation.
                 step = "reading whether the participant is activated"
@@ -384,7 +381,7 @@ class Enrollment:
                     self._activation_unknown(person, participant_id)
                     return
                 step = "activating the participant"
-            if not self.dry_run:
+            if not self.options.dry_run:
                 self._activate(user_id, participant_id)
             self.tally.add("activated", person.row, person.label)
         except (LearnifierError, ValueError) as error:
@@ -469,21 +466,33 @@ class Enrollment:
         :return: what goes into the summary: ``removal_skipped`` (why nobody was removed, on
             doubt), or ``removal_refused`` and ``would_remove`` (the guard), or nothing.
         """
-        doubt = []
-        if roster.problems:
-            doubt.append(f"{len(roster.problems)} roster row(s) are bad")
-        if unresolved:
-            doubt.append(f"{unresolved} roster row(s) could not be matched to a Learnifier user")
-        if doubt:
+        doubt = _removal_doubt(roster, unresolved)
+        if doubt is not None:
+            self.log.warning("Not removing missing participants: %s", doubt)
+            return {"removal_skipped": doubt}
+        missing = self._missing_participants(roster, targets)
+        current = len(self.participants_by_user)
+        limit = self.options.max_removals
+        if limit is not None and not limit.allows(len(missing), current):
             reason = (
-                f"{' and '.join(doubt)}, so the people they meant are unknown; no participant was removed"
+                f"removing {len(missing)} of the project's {current} participant(s) is more than "
+                f"max_removals allows ({limit}); no participant was removed"
             )
-            self.log.warning("Not removing missing participants: %s", reason)
-            return {"removal_skipped": reason}
+            self.log.error("Not removing missing participants: %s", reason)
+            return {"removal_refused": reason, "would_remove": [label for label, _ in missing]}
+        self._remove(missing, first_row=roster.size + 1)
+        return {}
+
+    def _missing_participants(
+        self, roster: Roster, targets: list[_Resolved]
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The participants that are nobody on the roster, each with its label, in the labels' order.
+
+        A participant stays when their user is anyone on the roster, even someone whose row
+        failed: by the user id a row resolved to, or by a row's user id, external id or email.
+        """
         assert self.index is not None
         index = self.index
-        # A participant stays when their user is anyone on the roster, even someone whose row
-        # failed: by the user id a row resolved to, or by a row's user id, external id or email.
         user_ids = {target.user_id for target in targets if target.user_id}
         user_ids.update(person.user_id for person in roster.people if person.user_id)
         external_ids = {person.external_id for person in roster.people if person.external_id}
@@ -497,7 +506,7 @@ class Enrollment:
                 or str(user.get("primaryEmail") or "").casefold() in emails
             )
 
-        missing = sorted(
+        return sorted(
             (
                 (self._participant_label(participant), participant)
                 for user_id, participant in self.participants_by_user.items()
@@ -505,25 +514,23 @@ class Enrollment:
             ),
             key=lambda item: item[0],
         )
-        current = len(self.participants_by_user)
-        if self.max_removals is not None and not self.max_removals.allows(len(missing), current):
-            reason = (
-                f"removing {len(missing)} of the project's {current} participant(s) is more than "
-                f"max_removals allows ({self.max_removals}); no participant was removed"
-            )
-            self.log.error("Not removing missing participants: %s", reason)
-            return {"removal_refused": reason, "would_remove": [label for label, _ in missing]}
+
+    def _remove(self, missing: list[tuple[str, Mapping[str, Any]]], *, first_row: int) -> None:
+        """Remove the participants (a dry run only counts them), concurrently; failures are recorded.
+
+        :param first_row: the summary's row number of the first of them (after the roster's rows).
+        """
         self.log.info(
             "%s %d participant(s) that are not on the roster",
-            "Would remove" if self.dry_run else "Removing",
+            "Would remove" if self.options.dry_run else "Removing",
             len(missing),
         )
-        order = {id(participant): roster.size + 1 + n for n, (_, participant) in enumerate(missing)}
+        order = {id(participant): first_row + n for n, (_, participant) in enumerate(missing)}
 
         def remove(item: tuple[str, Mapping[str, Any]]) -> None:
             label, participant = item
             try:
-                if not self.dry_run:
+                if not self.options.dry_run:
                     try:
                         self.hook.delete_participant(self.org_id, self.project_id, id_text(participant["id"]))
                     except LearnifierNotFoundError:
@@ -533,8 +540,7 @@ class Enrollment:
                 self.log.warning("Removing participant %s (%s) failed: %s", participant["id"], label, error)
                 self.tally.fail(order[id(participant)], label, f"removing the participant failed: {error}")
 
-        run_concurrently(remove, missing, max_workers=self.max_concurrency, stop=self.stop)
-        return {}
+        run_concurrently(remove, missing, max_workers=self.options.max_concurrency, stop=self.stop)
 
     def _participant_label(self, participant: Mapping[str, Any]) -> str:
         user_id = id_text(participant.get("userId"))
@@ -542,6 +548,18 @@ class Enrollment:
         if user:
             return str(user.get("externalId") or user.get("primaryEmail") or user_id)
         return user_id
+
+
+def _removal_doubt(roster: Roster, unresolved: int) -> str | None:
+    """Why the people the roster meant are not all known (so nobody may be removed), or ``None``."""
+    doubt = []
+    if roster.problems:
+        doubt.append(f"{len(roster.problems)} roster row(s) are bad")
+    if unresolved:
+        doubt.append(f"{unresolved} roster row(s) could not be matched to a Learnifier user")
+    if not doubt:
+        return None
+    return f"{' and '.join(doubt)}, so the people they meant are unknown; no participant was removed"
 
 
 def _identifiers(person: Person) -> str:

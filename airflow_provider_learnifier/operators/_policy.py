@@ -513,9 +513,9 @@ def apply_plan(
     The plan's guards must have been checked. Each course's removals are capped at what the plan
     counted: participants that appeared since are not removed (the course's summary says so).
     """
-    from airflow_provider_learnifier.operators._enrollment import Enrollment
+    from airflow_provider_learnifier.operators._enrollment import Enrollment, EnrollmentOptions
+    from airflow_provider_learnifier.operators._removal_limit import RemovalLimit
     from airflow_provider_learnifier.operators._roster import Roster as RosterType
-    from airflow_provider_learnifier.operators.participants import RemovalLimit
 
     log = log or logging.getLogger(__name__)
     entries = []
@@ -523,19 +523,16 @@ def apply_plan(
     for course_plan in plan.courses:
         course = course_plan.course
         remove = course.remove and plan.hold_reason is None
-        enrollment = Enrollment(
-            hook,
-            course_plan.project,
+        options = EnrollmentOptions(
             activate=course.activate,
             create_missing_users=create_missing_users,
             home_org=course_plan.project["orgId"],
             remove_missing=remove,
+            max_removals=RemovalLimit(count=len(course_plan.remove)),
             dry_run=False,
             max_concurrency=max_concurrency,
-            max_removals=RemovalLimit(count=len(course_plan.remove)),
-            stop=stop,
-            log=log,
         )
+        enrollment = Enrollment(hook, course_plan.project, options, stop=stop, log=log)
         people = RosterType(people=list(course_plan.selected), problems=[], ignored_columns=[])
         try:
             result = enrollment.run(people, participants=course_plan.participants, index=index)

@@ -1,17 +1,10 @@
 """Users' fields for the operators that need more than a participation's user id.
 
-:class:`UserDirectory` is the ``user_lookup`` of
-:class:`~airflow_provider_learnifier.operators.reporting.LearnifierProgressReportOperator` and
-:class:`~airflow_provider_learnifier.operators.nudges.LearnifierNudgeOperator`: users fetched
-one by one (``GET /users/{id}``), or all read once with a paged scan of ``GET /users``, or (the
-default, ``"auto"``) one by one until one page's worth was fetched, then the scan.
-
-The scan only ever saves requests; it never decides an answer on its own. A user it did not
-list (created since, or left out by a server's short or inconsistent pages), a listed record
-whose id is no id, and an id listed twice are fetched one by one; ids are compared as the
-case-sensitive strings of the API (a number ``42`` is the id ``"42"``). A scan that cannot be
-read to its end (or that the API key may not read: ``GET /users`` needs full access) is dropped
-as a whole, and every user is then fetched one by one.
+:class:`UserDirectory` is the ``user_lookup`` of the progress report and the nudge operator:
+users fetched one by one (``GET /users/{id}``), or read once with a paged scan of ``GET /users``,
+or (``"auto"``) one by one until a page's worth was fetched, then the scan. The scan only ever
+saves requests: whatever it does not settle is fetched one by one. The rules are in
+:doc:`/guides/nudges` ("Who the person is: user lookups").
 """
 
 from __future__ import annotations
@@ -19,6 +12,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
+
+from airflow_provider_learnifier.ids import id_text_or_none
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
@@ -49,15 +44,6 @@ def check_user_lookup(user_lookup: Any, max_cached_users: Any, scan_page_size: A
 
 def _is_int_at_least(value: Any, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _listed_id(value: Any) -> str | None:
-    """A listed user's id as the API's string (``42`` and ``"42"`` alike), ``None`` if it is no id."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-        return None
-    return str(value)
 
 
 class UserDirectory:
@@ -138,7 +124,7 @@ class UserDirectory:
         listed_twice: set[str] = set()
         try:
             for user in self._hook.iter_users(page_size=self._page_size):
-                user_id = _listed_id(user.get("id")) if isinstance(user, Mapping) else None
+                user_id = id_text_or_none(user.get("id")) if isinstance(user, Mapping) else None
                 if user_id is None:
                     continue  # no usable id: whoever it is gets fetched one by one
                 if user_id in scanned:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
+from airflow_provider_learnifier.ids import usable_id
 from airflow_provider_learnifier.operators._user_directory import (
     DEFAULT_MAX_CACHED_USERS,
     DEFAULT_SCAN_PAGE_SIZE,
@@ -263,7 +265,7 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
         as_of: str | datetime | None = None,
         max_nudges: int | None = 500,
         dry_run: bool = False,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         storage_conn_id: str | None = None,
         user_lookup: UserLookup = "auto",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
@@ -417,7 +419,7 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
                     problem = {
                         "org_id": course["org_id"],
                         "project_id": course["id"],
-                        "participant_id": _safe_id(raw.get("id") if isinstance(raw, Mapping) else None),
+                        "participant_id": usable_id(raw.get("id") if isinstance(raw, Mapping) else None),
                         "field": err.field,
                     }
                     tally.bad_data.append(problem)
@@ -526,9 +528,8 @@ class LearnifierNudgeOperator(LearnifierHookMixin, BaseOperator):
             found = users.find(participation.user_id)
             if found is None:
                 raise ReminderRefused("the user does not exist")
-            person.update(
-                (name, _text(value)) for (_, name), value in zip(_PERSON_FIELDS, found, strict=True)
-            )
+            fields = zip(_PERSON_FIELDS, found, strict=True)
+            person.update((name, _nonempty_string(value)) for (_, name), value in fields)
         return Reminder(
             person=person,
             course=candidate.course,
@@ -671,8 +672,8 @@ def _courses(hook: LearnifierHook, selector: StateSelector) -> list[JsonObject]:
             seen[key] = {
                 "org_id": project.org_id,
                 "id": project.id,
-                "name": _text(project.name),
-                "external_id": _text(project.external_id),
+                "name": _nonempty_string(project.name),
+                "external_id": _nonempty_string(project.external_id),
             }
 
     for scope in selector.scopes:
@@ -714,17 +715,9 @@ def _usable_email(value: Any) -> bool:
     )
 
 
-def _text(value: Any) -> str | None:
+def _nonempty_string(value: Any) -> str | None:
+    """``value`` when it is a string that is not empty, else ``None``."""
     return value if isinstance(value, str) and value else None
-
-
-def _safe_id(value: Any) -> str | None:
-    from airflow_provider_learnifier.ids import id_problem
-
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    text = str(value)
-    return text if id_problem(text) is None else None
 
 
 def _error_kind(err: BaseException) -> str:

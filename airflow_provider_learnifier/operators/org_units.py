@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.operators._base import (
@@ -76,7 +77,7 @@ class LearnifierCreateOrgUnitOperator(LearnifierBaseOperator):
         parent: str | int | None = None,
         caller: str | None = None,
         reuse_existing: bool = True,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
@@ -216,7 +217,7 @@ class LearnifierUpdateOrgUnitOperator(LearnifierBaseOperator):
         country: str | None = None,
         parent: str | int | None = None,
         caller: str | None = None,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

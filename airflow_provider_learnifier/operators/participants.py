@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import (
     LearnifierBulkOperationError,
     LearnifierEnrollmentError,
     LearnifierInputError,
     LearnifierMassRemovalError,
 )
-from airflow_provider_learnifier.ids import blank, id_list
+from airflow_provider_learnifier.ids import id_list
 from airflow_provider_learnifier.links.projects import LearnifierProjectLink
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
@@ -25,6 +25,7 @@ from airflow_provider_learnifier.operators._base import (
     describe_failures,
     id_text,
 )
+from airflow_provider_learnifier.operators._removal_limit import DEFAULT_MAX_REMOVALS, RemovalLimit
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -41,70 +42,6 @@ __all__ = [
 
 #: The XCom key of the enrollment summary of a run that failed (``return_value`` of one that succeeded).
 ENROLLMENT_SUMMARY_XCOM_KEY = "enrollment_summary"
-
-
-@dataclass(frozen=True)
-class RemovalLimit:
-    """How many participants one sync may remove: at most ``count`` people, and at most ``share``
-    of the project's participants. With both, a run is refused only when it exceeds both (so a
-    small course may lose a few people, and a large one a small share).
-
-    :param count: the most people, or ``None`` for no limit by count.
-    :param share: the most, as a share (below 1) of the project's current participants.
-    """
-
-    count: int | None = None
-    share: float | None = None
-
-    @classmethod
-    def of(cls, value: int | float | str | RemovalLimit | None) -> RemovalLimit | None:
-        """Read ``max_removals``: a count, a share below 1, a :class:`RemovalLimit`, or ``None`` (off).
-
-        A rendered template gives text: ``"12"`` or ``"0.2"``; a blank or ``"None"`` rendering
-        means the default guard, never "no guard" (only the Python value ``None`` turns it off).
-
-        :raises ValueError: naming the value, for anything else.
-        """
-        if value is None or isinstance(value, RemovalLimit):
-            return value
-        if isinstance(value, str):
-            if blank(value):
-                return DEFAULT_MAX_REMOVALS
-            text = value.strip()
-            if text.isdigit():
-                value = int(text)
-            elif text.replace(".", "", 1).isdigit():
-                value = float(text)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return cls(count=value)
-        if isinstance(value, float) and 0 <= value < 1:
-            return cls(share=value)
-        raise ValueError(
-            "max_removals must be a count (a non-negative integer), a share of the participants "
-            f"below 1 (a float such as 0.2), or None to turn the guard off, not {value!r}"
-        )
-
-    def allows(self, removals: int, participants: int) -> bool:
-        """Tell whether removing ``removals`` of ``participants`` people stays within the limit."""
-        over_count = self.count is not None and removals > self.count
-        over_share = self.share is not None and removals > self.share * participants
-        if self.count is not None and self.share is not None:
-            return not (over_count and over_share)
-        return not (over_count or over_share)
-
-    def __str__(self) -> str:
-        parts = []
-        if self.share is not None:
-            parts.append(f"{self.share:.0%} of the participants")
-        if self.count is not None:
-            parts.append(f"{self.count} people")
-        return "more than " + " and more than ".join(parts) + " is refused"
-
-
-#: The default guard of ``remove_missing``: a sync that would remove more than 10% of a project's
-#: participants and more than 10 people is refused (after Microsoft Entra provisioning's
-#: accidental-deletion threshold).
-DEFAULT_MAX_REMOVALS = RemovalLimit(count=10, share=0.1)
 
 
 class LearnifierEnrollOperator(LearnifierBulkOperator):
@@ -228,7 +165,7 @@ class LearnifierEnrollOperator(LearnifierBulkOperator):
         dry_run: bool = False,
         allow_empty_roster: bool = False,
         max_removals: int | float | RemovalLimit | None = DEFAULT_MAX_REMOVALS,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
@@ -252,7 +189,7 @@ class LearnifierEnrollOperator(LearnifierBulkOperator):
     def execute_with_hook(self, hook: LearnifierHook, context: Context) -> JsonObject:
         """Enroll the roster; return the summary."""
         from airflow_provider_learnifier.lineage import LineageRecord, file_dataset, project_dataset
-        from airflow_provider_learnifier.operators._enrollment import Enrollment
+        from airflow_provider_learnifier.operators._enrollment import Enrollment, EnrollmentOptions
         from airflow_provider_learnifier.operators._roster import read_roster, roster_error, roster_file
 
         self._lineage_record = lineage = LineageRecord()
@@ -286,19 +223,16 @@ class LearnifierEnrollOperator(LearnifierBulkOperator):
         home_org = int_like(self.home_org) if self.home_org not in (None, "") else project["orgId"]
 
         self._stop_event = threading.Event()
-        enrollment = Enrollment(
-            hook,
-            project,
+        options = EnrollmentOptions(
             activate=self.activate,
             create_missing_users=self.create_missing_users,
             home_org=home_org,
             remove_missing=self.remove_missing,
+            max_removals=max_removals,
             dry_run=self.is_dry_run,
             max_concurrency=self.max_concurrency,
-            max_removals=max_removals,
-            stop=self._stop_event,
-            log=self.log,
         )
+        enrollment = Enrollment(hook, project, options, stop=self._stop_event, log=self.log)
         summary = enrollment.run(roster)
         counts = summary["counts"]
         self.log.info(
@@ -421,7 +355,7 @@ class LearnifierLoginLinkOperator(LearnifierBulkOperator):
         project_external_id: str | None = None,
         push_links: bool = False,
         on_link: Callable[[str, str], Any] | None = None,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

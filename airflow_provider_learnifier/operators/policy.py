@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import (
     LearnifierEnrollmentError,
     LearnifierInputError,
@@ -55,7 +56,7 @@ class _LearnifierPolicyOperator(LearnifierBulkOperator):
         reference_date: str | dt.date | None = None,
         create_missing_users: bool = True,
         plan_path: Any = None,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

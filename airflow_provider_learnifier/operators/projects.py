@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import (
     LearnifierConflictError,
     LearnifierInputError,
@@ -49,13 +50,14 @@ _PROJECT_FIELDS = {
 }
 
 
-def _text_or_none(value: Any) -> str | None:
+def _optional_text(value: Any) -> str | None:
+    """A templated text argument as text, or ``None`` when it was left :func:`blank`."""
     return None if blank(value) else str(value)
 
 
 def _external_id(project: Mapping[str, Any]) -> str | None:
-    value = project.get("externalId")
-    return None if blank(value) else str(value)
+    """A project's external id, or ``None`` when it has none."""
+    return _optional_text(project.get("externalId"))
 
 
 def id_order(project_id: Any) -> tuple[int, int, str]:
@@ -160,7 +162,7 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
         user_description: str | None = None,
         user_title: str | None = None,
         delete_duplicates: bool = True,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
@@ -188,7 +190,7 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
         if blank(self.design_id) == blank(self.design_name):
             raise LearnifierInputError(f"{self.task_id}: give design_id or design_name (exactly one of them)")
         name = str(self.name)
-        external_id = _text_or_none(self.external_id)
+        external_id = _optional_text(self.external_id)
         try:
             org_id = self.resolve_org_id(hook, self.org_id, self.org_external_id)
         except ValueError as error:
@@ -252,13 +254,13 @@ class LearnifierCreateProjectOperator(LearnifierBaseOperator):
     def _send_create(
         self, hook: LearnifierHook, org_id: str, name: str, design_id: str | int, external_id: str | None
     ) -> Mapping[str, Any]:
-        fields = {argument: _text_or_none(getattr(self, argument)) for argument in _PROJECT_FIELDS}
+        fields = {argument: _optional_text(getattr(self, argument)) for argument in _PROJECT_FIELDS}
         return hook.create_project(
             org_id,
             name=name,
             design_id=design_id,
             external_id=external_id,
-            created_by=_text_or_none(self.created_by),
+            created_by=_optional_text(self.created_by),
             **fields,
         )
 
@@ -631,7 +633,7 @@ class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
         timezone: str | None = None,
         user_description: str | None = None,
         user_title: str | None = None,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
@@ -661,7 +663,7 @@ class LearnifierUpdateProjectOperator(LearnifierBaseOperator):
                 )
             wanted["status"] = status
         for argument in _PROJECT_FIELDS:
-            value = _text_or_none(getattr(self, argument))
+            value = _optional_text(getattr(self, argument))
             if value is not None:
                 wanted[argument] = value
         if not wanted:
@@ -710,7 +712,7 @@ class LearnifierDeleteProjectOperator(LearnifierBaseOperator):
         project_id: str | int | None = None,
         project_external_id: str | None = None,
         missing_ok: bool = False,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

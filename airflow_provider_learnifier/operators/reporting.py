@@ -17,14 +17,14 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TextIO
 
 from airflow.providers.common.compat.sdk import Asset, BaseOperator, ObjectStoragePath
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.at_risk_page import DEFAULT_MAX_PEOPLE_PER_COURSE
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
-from airflow_provider_learnifier.ids import blank, id_list
+from airflow_provider_learnifier.ids import blank, id_list, id_text_or_none
 from airflow_provider_learnifier.operators._base import id_text
 from airflow_provider_learnifier.operators._user_directory import (
     DEFAULT_MAX_CACHED_USERS,
@@ -33,7 +33,7 @@ from airflow_provider_learnifier.operators._user_directory import (
     UserLookup,
     check_user_lookup,
 )
-from airflow_provider_learnifier.progress import activity_count, completed_share, percent, share_of
+from airflow_provider_learnifier.progress import activity_count, completed_share, percent, share_of, utc_iso
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -238,7 +238,7 @@ class LearnifierProgressReportOperator(LearnifierHookMixin, BaseOperator):
         project_external_ids: str | Sequence[str] | None = None,
         file_format: ReportFormat | None = None,
         asset: Asset | str | bool = False,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         storage_conn_id: str | None = None,
         user_lookup: UserLookup = "auto",
         max_cached_users: int = DEFAULT_MAX_CACHED_USERS,
@@ -888,11 +888,16 @@ class _Selection(NamedTuple):
 
 
 def _optional_id(value: Any, name: str) -> str | None:
-    if value is None:
+    """A templated id argument as stripped text, or ``None`` when it was left :func:`blank`.
+
+    :raises ValueError: naming ``name``, for a value that is no id (:func:`id_text_or_none`).
+    """
+    if blank(value):
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    text = id_text_or_none(value)
+    if text is None:
         raise ValueError(f"{name} must be a string or an integer, not {value!r}")
-    return None if blank(value) else str(value).strip()
+    return text.strip()
 
 
 def _id_list(value: Any, name: str) -> list[str]:
@@ -1036,71 +1041,3 @@ def _row(
     row["error_message"] = participant.get("errorMessage") or None
     row["data_error"] = "; ".join(problems) or None
     return row, readable and completed_share(done, total)
-
-
-def utc_iso(value: Any, *, field: str = "timestamp") -> str | None:
-    """Normalise a timestamp the API sent to UTC ISO 8601 with milliseconds and ``Z``.
-
-    Takes ISO 8601 strings in the extended (``2026-03-01T10:00:00+02:00``) or basic
-    (``20260301T100000Z``, ``20260301``) format with any offset or none (read as UTC, as
-    Learnifier's timestamps are), dates (midnight UTC), and epoch numbers or other digit strings
-    (seconds, or milliseconds when beyond the year 5138). ``None`` and ``""`` give ``None``.
-
-    :raises ValueError: for a value that is not a timestamp, or one outside the years 1 to 9999
-        once in UTC.
-    """
-    if value is None or value == "":
-        return None
-    moment: datetime
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = _from_epoch(value, field)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) != 8:
-        moment = _from_epoch(int(value.strip()), field)
-    elif isinstance(value, str):
-        moment = _parse_iso(value.strip(), field)
-    else:
-        raise ValueError(f"{field} {value!r} is not a timestamp")
-    try:
-        utc = moment.astimezone(timezone.utc)
-    except OverflowError:
-        raise ValueError(f"{field} {value!r} is not a timestamp of the years 1 to 9999 in UTC") from None
-    if type(utc) is not datetime:  # a subclass (pendulum's) may write itself otherwise
-        utc = datetime(
-            utc.year,
-            utc.month,
-            utc.day,
-            utc.hour,
-            utc.minute,
-            utc.second,
-            utc.microsecond,
-            tzinfo=timezone.utc,
-        )
-    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse_iso(text: str, field: str) -> datetime:
-    """Parse ISO 8601; naive times are UTC. The standard library first: it is fifty times faster
-    than pendulum, which reads the forms it does not (and the export parses three per row)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        import pendulum
-
-        try:
-            parsed = pendulum.parse(text, tz="UTC")
-        except (ValueError, TypeError, OverflowError) as err:
-            raise ValueError(f"{field} {text!r} is not an ISO 8601 timestamp: {err}") from None
-        if not isinstance(parsed, datetime):
-            raise ValueError(f"{field} {text!r} is not an ISO 8601 timestamp") from None
-        return parsed
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _from_epoch(value: float, field: str) -> datetime:
-    seconds = value / 1000 if abs(value) >= 1e11 else value
-    try:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError(f"{field} {value!r} is not a timestamp of the years 1 to 9999") from None

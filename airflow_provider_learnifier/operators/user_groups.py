@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError, LearnifierInputError
-from airflow_provider_learnifier.ids import blank, id_list
+from airflow_provider_learnifier.ids import blank, id_list, id_text_or_none
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
     LearnifierBaseOperator,
@@ -31,9 +32,9 @@ __all__ = [
 
 
 def _group_id(group: Mapping[str, Any]) -> str | None:
-    """A listed group's id: the spec leaves list items undefined; it may be named ``groupId`` or ``id``."""
-    value = group.get("groupId", group.get("id"))
-    return None if value is None else id_text(value)
+    """A listed group's id, or ``None`` when it has none that is an id: the spec leaves list items
+    undefined; it may be named ``groupId`` or ``id``."""
+    return id_text_or_none(group.get("groupId", group.get("id")))
 
 
 def _group_parent(group: Mapping[str, Any]) -> str | None:
@@ -82,7 +83,7 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
         org_external_id: str | None = None,
         parent: str | int | None = None,
         reuse_existing: bool = True,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)
@@ -137,7 +138,7 @@ class LearnifierCreateUserGroupOperator(LearnifierBaseOperator):
         if None in ids:
             raise LearnifierResponseError(
                 f"Learnifier list_user_groups: org unit {org_id} lists a user group named {name!r} without "
-                "an id (neither 'groupId' nor 'id')",
+                "an id ('groupId' or 'id', a string or an integer)",
                 operation="list_user_groups",
                 method="GET",
                 path=f"/orgunits/{org_id}/usergroups",
@@ -177,7 +178,7 @@ class _MembersOperator(LearnifierBulkOperator):
         user_ids: Any,
         org_id: str | int | None = None,
         org_external_id: str | None = None,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import LearnifierBulkOperationError
 from airflow_provider_learnifier.operators._base import (
     JsonObject,
@@ -135,7 +136,7 @@ class LearnifierUpsertUsersOperator(LearnifierBulkOperator):
         users: Any,
         match_by: Sequence[str] = MATCH_FIELDS,
         create_missing: bool = True,
-        learnifier_conn_id: str = "learnifier_default",
+        learnifier_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(learnifier_conn_id=learnifier_conn_id, **kwargs)

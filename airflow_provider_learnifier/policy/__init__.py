@@ -1,26 +1,10 @@
 """Assignment policies: who must take which Learnifier course, declared once.
 
 A policy is a YAML (or JSON) file, or the same structure as a dict, checked against the JSON
-Schema that ships with the package (:data:`SCHEMA_PATH`)::
-
-    version: 1
-    courses:
-      - project_external_id: acme-security-awareness-2026
-        who: all
-        remove: true
-      - project_external_id: acme-sales-onboarding
-        who:
-          department: [Sales, Presales]
-          hire_date: {after: -90d}
-
-:func:`validate_policy` checks a policy (and, given a roster, that every column it names is one
-of the roster's) and returns a :class:`Policy`; every problem is named with its course and key.
-DAG authors can run the same check in their CI::
-
-    python -m airflow_provider_learnifier.policy validate policy.yaml [--roster people.csv]
-
-The operators that plan and apply a policy are in
-:mod:`airflow_provider_learnifier.operators.policy`; see :doc:`/guides/assignment-policy`.
+Schema that ships with the package (:data:`SCHEMA_PATH`). :func:`validate_policy` checks one (and
+``python -m airflow_provider_learnifier.policy validate`` does in CI); the operators that plan
+and apply it are in :mod:`airflow_provider_learnifier.operators.policy`. The format, with
+examples: :doc:`/guides/assignment-policy`.
 
 PyYAML and jsonschema are imported when a policy is read, not when a DAG file imports this module.
 """
@@ -41,8 +25,8 @@ from airflow_provider_learnifier.exceptions import LearnifierInputError
 from airflow_provider_learnifier.operators._roster import PERSON_FIELDS
 
 if TYPE_CHECKING:
+    from airflow_provider_learnifier.operators._removal_limit import RemovalLimit
     from airflow_provider_learnifier.operators._roster import Person, Roster
-    from airflow_provider_learnifier.operators.participants import RemovalLimit
 
 __all__ = [
     "SCHEMA_PATH",
@@ -197,7 +181,7 @@ class Condition:
                 return False
             if value is None:
                 return not tests_value
-            text = value if type(value) is str else _text(value)
+            text = value if type(value) is str else _comparable_text(value)
             if equals is not None and (text.casefold() if fold else text) not in equals:
                 return False
             if pattern is not None and not pattern.search(text):
@@ -490,7 +474,7 @@ def _course_label(document: Mapping[str, Any], index: int) -> str:
 
 
 def _compile(document: Mapping[str, Any], *, skip: Iterable[int] = ()) -> tuple[Policy | None, list[str]]:
-    from airflow_provider_learnifier.operators.participants import DEFAULT_MAX_REMOVALS, RemovalLimit
+    from airflow_provider_learnifier.operators._removal_limit import DEFAULT_MAX_REMOVALS, RemovalLimit
 
     problems: list[str] = []
     defaults = document.get("defaults") or {}
@@ -563,12 +547,12 @@ def _compile_selector(raw: Any, where: str, problems: list[str]) -> Selector:
 def _compile_condition(column: str, raw: Any, where: str, problems: list[str]) -> Condition:
     if not isinstance(raw, Mapping):
         values = raw if isinstance(raw, list) else [raw]
-        return Condition(column, equals=frozenset(_text(value) for value in values))
+        return Condition(column, equals=frozenset(_comparable_text(value) for value in values))
     equals: frozenset[str] | None = None
     if "equals" in raw:
-        equals = frozenset((_text(raw["equals"]),))
+        equals = frozenset((_comparable_text(raw["equals"]),))
     if "in" in raw:
-        listed = frozenset(_text(value) for value in raw["in"])
+        listed = frozenset(_comparable_text(value) for value in raw["in"])
         equals = listed if equals is None else equals & listed
     if equals is not None and raw.get("ignore_case"):
         equals = frozenset(value.casefold() for value in equals)
@@ -611,7 +595,9 @@ def column_value(person: Person, column: str) -> Any:
 _PERSON_FIELD_NAMES = frozenset(PERSON_FIELDS)
 
 
-def _text(value: Any) -> str:
+def _comparable_text(value: Any) -> str:
+    """A roster cell or a condition's value as the text a condition compares: booleans as
+    ``true``/``false``, whole floats without ``.0``, the rest as ``str`` without outer white space."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

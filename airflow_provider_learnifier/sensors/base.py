@@ -13,7 +13,8 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_learnifier.completion import DEFAULT_CONN_ID, SUCCESS, TIMEOUT
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID, positive_seconds
+from airflow_provider_learnifier.completion import SUCCESS, TIMEOUT
 from airflow_provider_learnifier.hooks.task import LearnifierHookMixin
 from airflow_provider_learnifier.ids import blank
 from airflow_provider_learnifier.sensors._first_try import first_try_start
@@ -140,17 +141,8 @@ class LearnifierCompletionSensor(LearnifierHookMixin, BaseSensorOperator):
 
         :raises ValueError: for anything but a positive number of seconds.
         """
-        if blank(self.poll_interval):
-            return
-        try:
-            seconds = float(self.poll_interval)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            seconds = float("nan")
-        if not 0 < seconds < float("inf"):
-            raise ValueError(
-                f"poll_interval must be a positive number of seconds, not {self.poll_interval!r}"
-            )
-        self.poke_interval = seconds
+        if not blank(self.poll_interval):
+            self.poke_interval = positive_seconds("poll_interval", self.poll_interval)
 
     def _execute_deferrable(self, context: Context) -> Any:
         # Counted from the first try's start, so that a retry after an error event does not get the

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.completion import (
-    DEFAULT_CONN_ID,
     ERROR,
     SUCCESS,
     TIMEOUT,

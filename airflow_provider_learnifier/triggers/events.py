@@ -1,33 +1,10 @@
 """Event-driven scheduling on Learnifier completions: an asset watcher that fires per completion.
 
-:class:`LearnifierCompletionEventTrigger` is a ``BaseEventTrigger`` for
-``Asset(watchers=[AssetWatcher(trigger=...)])`` (Airflow 3.0 or newer). It polls the participants
-of one project, or of every project of an organization unit, and fires one event per participant
-who newly completes a course; Airflow turns each event into an asset event, which schedules the
-DAGs on that asset.
-
-How it polls is the other triggers' design (:mod:`airflow_provider_learnifier.triggers.base`): the
-connection is fetched with Airflow's async API, every hook call (requests, the hook's retries and
-backoff) runs in a worker thread, and only the waits between polls happen on the event loop.
-
-Which completions it hands over, and across restarts (``docs/guides/event-driven.md``):
-
-* **Baseline.** Participants who have already completed when the trigger first polls are the
-  baseline: they are not handed over. Only completions seen after that poll are (in an
-  organization unit, also every completion in a project that appeared since).
-* **Hand-over record.** On Airflow 3.3 and newer, the triggerer gives the trigger the watched
-  asset's state store (kept in Airflow's metadata database). The trigger keeps there which
-  participants it has handed over (the baseline included), so a restarted or moved trigger goes
-  on from it: a completion that happened while no triggerer ran is handed over at the first poll,
-  and none is handed over again. A hand-over enters the record :data:`RECORD_DELAY` seconds after
-  its event was fired, once the triggerer has stored the event, so a crash can repeat the
-  completions of the last seconds but never lose one: at-least-once, and each event carries a
-  ``dedupe_key`` to make the DAG idempotent.
-  Before Airflow 3.3 there is no such store: the record lives in memory, and a restarted trigger
-  takes a new baseline (completions that happened while it was down are not handed over).
-* **Shared polls.** On Airflow 3.3 and newer, triggers watching the same project with the same
-  connection and poll interval share one poll (``shared_stream_key``): twenty assets watching one
-  course cost one request per interval. Each trigger keeps its own record and threshold.
+:class:`LearnifierCompletionEventTrigger` (Airflow 3.0 or newer) polls one project, or every
+project of an organization unit, the way the other triggers poll
+(:mod:`~airflow_provider_learnifier.triggers.base`), and fires one event per participant who newly
+completes a course. Which completions it hands over (the baseline, the record kept across
+restarts on Airflow 3.3, shared polls) is in :doc:`/guides/event-driven`.
 """
 
 from __future__ import annotations
@@ -35,21 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID, positive_seconds
 from airflow_provider_learnifier.completion import (
-    DEFAULT_CONN_ID,
     IdLike,
     check_project_naming,
     project_gone,
     share_threshold,
 )
 from airflow_provider_learnifier.exceptions import LearnifierNotFoundError, LearnifierResponseError
-from airflow_provider_learnifier.ids import id_problem
+from airflow_provider_learnifier.ids import id_problem, id_text_or_none
 from airflow_provider_learnifier.progress import activity_count, completion_share, is_completed, timestamp
 from airflow_provider_learnifier.triggers.base import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
@@ -74,10 +51,12 @@ __all__ = ["LearnifierCompletionEventTrigger"]
 NOT_ON_AIRFLOW_2 = (
     "LearnifierCompletionEventTrigger needs Airflow 3.0 or newer: event-driven scheduling "
     "(Asset watchers and BaseEventTrigger) does not exist in Airflow 2. On Airflow 2, wait for "
-    "completions with LearnifierParticipantCompletionSensor or LearnifierProjectCompletionSensor."
+    "completions with LearnifierParticipantCompletedSensor or LearnifierProjectCompletionSensor."
 )
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Seconds by which Learnifier's clock may differ from ours when a participation's ``lastAccess``
 #: is compared with when the watch began: a participant first seen completed who last accessed
@@ -101,13 +80,6 @@ def _refuse_on_airflow_2() -> None:
         raise AirflowOptionalProviderFeatureException(NOT_ON_AIRFLOW_2)
 
 
-def _text(value: Any) -> str | None:
-    """An id or external id from Learnifier as text, or ``None`` when it is none (an object, a list)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    return str(value)
-
-
 def _now() -> float:
     """The clock of :data:`RECORD_DELAY` (``time.monotonic``); a seam for tests."""
     return time.monotonic()
@@ -118,17 +90,6 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-def _positive_seconds(value: Any) -> float | None:
-    """``value`` as a positive, finite number of seconds, or ``None`` when it is not one."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 < seconds < float("inf") else None
-
-
 def _connection_poll_interval(conn: Any) -> float:
     """The connection's ``poll_interval`` extra, else :data:`DEFAULT_POLL_INTERVAL`.
 
@@ -137,13 +98,10 @@ def _connection_poll_interval(conn: Any) -> float:
     value = conn.extra_dejson.get("poll_interval")
     if value is None or value == "":
         return DEFAULT_POLL_INTERVAL
-    seconds = _positive_seconds(value)
-    if seconds is None:
-        raise ValueError(
-            f"Learnifier connection {conn.conn_id!r} is not usable: extra 'poll_interval' must be a "
-            f"positive number of seconds, not {value!r}"
-        )
-    return seconds
+    try:
+        return positive_seconds("extra 'poll_interval'", value)
+    except ValueError as err:
+        raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
 
 
 class _Poller:
@@ -201,7 +159,7 @@ class _Poller:
             record_key = f"learnifier_completions/{org_id}/{self._project['id']}"
         seen = []
         for project in projects:
-            project_id = _text(project.get("id")) or ""
+            project_id = id_text_or_none(project.get("id")) or ""
             if (problem := id_problem(project_id)) is not None:
                 log.warning(
                     "Skipping a project of organization unit %s without a usable id: %s", org_id, problem
@@ -233,7 +191,7 @@ def _usable(participants: list[JsonObject], project_id: str) -> dict[str, JsonOb
     """Participations by id, leaving out (with a warning) those without a usable id or counts."""
     usable: dict[str, JsonObject] = {}
     for participant in participants:
-        participant_id = _text(participant.get("id")) or ""
+        participant_id = id_text_or_none(participant.get("id")) or ""
         problem = id_problem(participant_id)
         if problem is not None:
             log.warning("Skipping a participant of project %s without a usable id: %s", project_id, problem)
@@ -259,7 +217,7 @@ class _HandOverRecord:
     ``since`` is when the watch began (the first poll's ``seen_at``, on our clock).
     """
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: _AssetStateStore | None) -> None:
         self._store = store
         self.projects: dict[str, set[str]] | None = None
         #: When the watch began (ISO 8601, UTC); ``None`` for a record kept by an earlier version.
@@ -269,8 +227,10 @@ class _HandOverRecord:
         self._stored: dict[str, set[str]] | None = None
 
     async def load(self, key: str) -> None:
-        stored = await self._call("aget", key)
-        projects = stored.get("projects") if isinstance(stored, dict) else None
+        stored = await self._use_store(lambda store: store.aget(key))
+        if not isinstance(stored, dict):
+            return
+        projects = stored.get("projects")
         if isinstance(projects, dict) and all(isinstance(ids, list) for ids in projects.values()):
             self.projects = {str(project): {str(item) for item in ids} for project, ids in projects.items()}
             self._stored = {project: set(ids) for project, ids in self.projects.items()}
@@ -309,16 +269,16 @@ class _HandOverRecord:
         stored: JsonObject = {"projects": {project: sorted(ids) for project, ids in record.items()}}
         if self.since is not None:
             stored["since"] = self.since
-        if record != self._stored and await self._call("aset", key, stored):
+        if record != self._stored and await self._use_store(lambda store: _written(store.aset(key, stored))):
             self._stored = record
             self._fired = {fired: self._fired[fired] for fired in recent}
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        """Call the store's ``method``: its answer (True for a write), or ``None`` without a working store."""
+    async def _use_store(self, use: Callable[[_AssetStateStore], Awaitable[_T]]) -> _T | None:
+        """Await ``use(store)``: its answer, or ``None`` without a working store."""
         if self._store is None:
             return None
         try:
-            answer = await getattr(self._store, method)(*args)
+            return await use(self._store)
         except ValueError as err:
             # Several assets share this very trigger: there is no single store to keep one record in.
             log.warning("Keeping the hand-over record in memory only: %s", err)
@@ -327,9 +287,21 @@ class _HandOverRecord:
             log.warning(
                 "The asset state store failed (%s: %s); trying again next poll", type(err).__name__, err
             )
-        else:
-            return True if answer is None and method == "aset" else answer
         return None
+
+
+class _AssetStateStore(Protocol):
+    """What the hand-over record uses of the asset state store the triggerer gives (Airflow 3.3+)."""
+
+    async def aget(self, key: str) -> Any: ...
+
+    async def aset(self, key: str, value: Any) -> Any: ...
+
+
+async def _written(write: Awaitable[Any]) -> bool:
+    """Await a store's write: whether it was made (a store that answers ``None`` says yes)."""
+    answer = await write
+    return True if answer is None else bool(answer)
 
 
 class LearnifierCompletionEventTrigger(BaseEventTrigger):
@@ -345,7 +317,7 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
          "seen_at": "2026-11-30T17:00:00+00:00"}
 
     ``seen_at`` is when the trigger saw the completion (Learnifier does not say when it happened).
-    See the module documentation for the baseline and restart rules.
+    :doc:`/guides/event-driven` says which completions are handed over, across restarts too.
 
     :param org_id: the project's organization unit, with ``project_id``; alone, watch every project
         of the organization unit (one request for its projects and one per project each poll).
@@ -385,16 +357,14 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
                     "name one project by org_id and project_id or by project_external_id alone, "
                     "or every project of an organization unit by org_id alone"
                 ) from None
-        if poll_interval is not None and (
-            isinstance(poll_interval, (bool, str)) or _positive_seconds(poll_interval) is None
-        ):
-            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        if poll_interval is not None:
+            poll_interval = positive_seconds("poll_interval", poll_interval, text=False)
         self.org_id = org_id
         self.project_id = project_id
         self.project_external_id = project_external_id
         self.min_share = share_threshold("min_share", min_share)
         self.learnifier_conn_id = learnifier_conn_id
-        self.poll_interval = None if poll_interval is None else float(poll_interval)
+        self.poll_interval = poll_interval
         self.max_consecutive_failures = failure_budget(max_consecutive_failures)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -540,8 +510,8 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
             "project_id": project["project_id"],
             "project_external_id": project["project_external_id"],
             "participant_id": participant_id,
-            "user_id": _text(participant.get("userId")),
-            "participation_external_id": _text(participant.get("externalId")),
+            "user_id": id_text_or_none(participant.get("userId")),
+            "participation_external_id": id_text_or_none(participant.get("externalId")),
             "progress": {
                 "activities_completed": activity_count(participant, "activitiesCompleted"),
                 "activities_total": activity_count(participant, "activitiesTotal"),

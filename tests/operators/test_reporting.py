@@ -28,7 +28,6 @@ from airflow_provider_learnifier.operators.reporting import (
     COLUMNS,
     LearnifierProgressReportOperator,
     asset_uri,
-    utc_iso,
     write_atomically,
 )
 from learnifier_simulator import seed
@@ -789,38 +788,6 @@ def test_on_bad_data_fail_raises_a_typed_error_with_the_details(
         "firstAccess",
     )
     assert os.listdir(tmp_path) == []
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00.000Z"),
-        ("2026-03-01T10:00:00.5+01:00", "2026-03-01T09:00:00.500Z"),
-        ("2026-03-01T10:00:00.123456-05:30", "2026-03-01T15:30:00.123Z"),
-        ("2026-03-01T10:00:00", "2026-03-01T10:00:00.000Z"),
-        ("2026-03-01 10:00:00", "2026-03-01T10:00:00.000Z"),
-        ("2026-03-01", "2026-03-01T00:00:00.000Z"),
-        (1772359200, "2026-03-01T10:00:00.000Z"),
-        (1772359200123, "2026-03-01T10:00:00.123Z"),
-        ("1772359200123", "2026-03-01T10:00:00.123Z"),
-        ("20260301", "2026-03-01T00:00:00.000Z"),
-        ("20260301T100000Z", "2026-03-01T10:00:00.000Z"),
-        ("20260301T120000+0200", "2026-03-01T10:00:00.000Z"),
-    ],
-)
-def test_utc_iso(value, expected):
-    assert utc_iso(value) == expected
-
-
-@pytest.mark.parametrize(
-    "value",
-    ["yesterday", "2026-13-01", "2026-02-30T10:00:00Z", "9999-12-31T23:59:59-05:00", 10**20, True, [1]],
-)
-def test_utc_iso_refuses_what_is_not_a_timestamp(value):
-    with pytest.raises(ValueError, match="timestamp"):
-        utc_iso(value, field="lastAccess")
 
 
 # ---------------------------------------------------------------------- arguments

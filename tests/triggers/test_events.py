@@ -633,3 +633,56 @@ def test_a_last_access_just_before_the_watch_began_is_within_the_clock_skew_tole
     events = run_for(sim, make(), 4, {1: appears_completed})
 
     assert [event["participant_id"] for event in events] == ([str(person)] if handed_over else [])
+
+
+class FailingStateStore(MemoryStateStore):
+    """A state store whose next writes raise the given errors, or answer ``False`` (not written)."""
+
+    def __init__(self, *answers: BaseException | bool) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.writes = 0
+
+    async def aset(self, key: str, value: Any) -> Any:
+        self.writes += 1
+        answer = self.answers.pop(0) if self.answers else None
+        if isinstance(answer, BaseException):
+            raise answer
+        if answer is None:
+            await super().aset(key, value)
+        return answer
+
+
+def _record_after_saves(store: MemoryStateStore, saves: int, clock: list[float]) -> Any:
+    """Save a record of one hand-over ``saves`` times into ``store``; return the record."""
+    from airflow_provider_learnifier.triggers.events import RECORD_DELAY, _HandOverRecord
+
+    async def scenario() -> Any:
+        record = _HandOverRecord(store)
+        await record.load("key")
+        assert record.projects is None  # nothing stored yet
+        record.projects = {str(PROJECT_ID): set()}
+        record.add(str(PROJECT_ID), "3001")
+        clock[0] += RECORD_DELAY
+        for _ in range(saves):
+            await record.save("key")
+        return record
+
+    return asyncio.run(scenario())
+
+
+def test_a_failed_or_refused_write_of_the_record_is_made_again_at_the_next_save(clock, caplog):
+    store = FailingStateStore(RuntimeError("the database is away"), False)
+    _record_after_saves(store, 4, clock)
+    assert store.writes == 3  # failed, refused, written; the fourth save had nothing new
+    assert json.loads(store.values["key"]) == {"projects": {str(PROJECT_ID): ["3001"]}}
+    assert "The asset state store failed (RuntimeError: the database is away)" in caplog.text
+
+
+def test_a_store_that_cannot_keep_one_record_leaves_it_in_memory(clock, caplog):
+    store = FailingStateStore(ValueError("several assets share this trigger"))
+    record = _record_after_saves(store, 2, clock)
+    assert store.writes == 1  # not asked again
+    assert "key" not in store.values
+    assert "Keeping the hand-over record in memory only: several assets share" in caplog.text
+    assert record.projects == {str(PROJECT_ID): {"3001"}}
