@@ -17,7 +17,6 @@ import functools
 import heapq
 import ipaddress
 import json
-import logging
 import os
 import random
 import re
@@ -30,8 +29,6 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
-
-from airflow.providers.common.compat.sdk import mask_secret
 
 from airflow_provider_learnifier import __version__
 from airflow_provider_learnifier.exceptions import (
@@ -47,7 +44,12 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
-from airflow_provider_learnifier.hooks._scrub import SCRUBBER, ScrubbingLogFilter
+from airflow_provider_learnifier.hooks._transport.redaction import (
+    AIRFLOW_CALLS,
+    SCRUBBER,
+    mask_in_task_logs,
+    scrub_answer,
+)
 from airflow_provider_learnifier.hooks.proxy import ProxySettings, proxy_from_extras
 from airflow_provider_learnifier.hooks.rate_gate import RateGate, shared_rate_gate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
@@ -78,10 +80,6 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Answers after which a POST or PATCH may be repeated: Learnifier says it did not take it.
 _REFUSED_STATUSES = frozenset({429, 503})
 _USER_AGENT = f"airflow-provider-learnifier/{__version__}"
-#: The hook's calls into Airflow's task runner (the connection lookup, ``mask_secret``) take turns
-#: across threads: Airflow 3.0's in-process runner (``dag.test()``) swaps a module global around
-#: each call, so two threads calling at once can leave the task without its supervisor link.
-_AIRFLOW_CALLS = threading.Lock()
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
 #: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
@@ -92,8 +90,6 @@ _MAX_API_FIELD = 100
 _BODY_CHUNK = 64 * 1024
 #: The most redirects ``get_user_picture`` follows (the others are never followed).
 MAX_REDIRECTS = 5
-#: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
-_URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
 
 
 def _now() -> float:
@@ -412,29 +408,9 @@ def _proxy_refusal(error: Exception) -> str | None:
     return found.group(1).strip() if found else None
 
 
-def _mask(*secrets: str) -> None:
-    """Have Airflow mask ``secrets`` in task logs (one thread at a time, see ``_AIRFLOW_CALLS``)."""
-    with _AIRFLOW_CALLS:
-        for secret in secrets:
-            mask_secret(secret)
-
-
-for _name in _URLLIB3_URL_LOGGERS:
-    logging.getLogger(_name).addFilter(ScrubbingLogFilter(SCRUBBER))
-
-
 def _decode_answer(content: bytes) -> Any:
     """Decode a JSON answer (:func:`_decode_json`) and scrub it of credentials (:data:`SCRUBBER`)."""
     return SCRUBBER.scrub_json_answer(content, _decode_json(content))
-
-
-def _scrub_answer(response: requests.Response) -> None:
-    """Scrub an answer's headers and reason phrase of credentials, for every later reader of them."""
-    for name, value in list(response.headers.items()):
-        if SCRUBBER.holds(value):
-            response.headers[name] = SCRUBBER.scrub(value)
-    if response.reason and SCRUBBER.holds(response.reason):
-        response.reason = SCRUBBER.scrub(response.reason)
 
 
 @dataclass(frozen=True)
@@ -512,11 +488,11 @@ class LearnifierHook(BaseHook):
         if self._settings is None:
             with self._lazy_lock:
                 if self._settings is None:
-                    with _AIRFLOW_CALLS:
+                    with AIRFLOW_CALLS:
                         connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
                     proxy_secrets = settings.proxy.secrets if settings.proxy else ()
-                    _mask(
+                    mask_in_task_logs(
                         settings.key, settings.secret, settings.authorization, settings.token, *proxy_secrets
                     )
                     SCRUBBER.add_basic_auth(settings.key, settings.secret)
@@ -632,9 +608,9 @@ class LearnifierHook(BaseHook):
         Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`, see
         :meth:`_send_attempt`): an answer still arriving past it fails the attempt like a read timeout.
         Every answer is scrubbed of credentials as it arrives (its headers, reason phrase and JSON
-        body, see :mod:`~airflow_provider_learnifier.hooks._scrub`), and so is the text of transport
-        errors; a ``requests`` exception that says a credential (the picture's URL holds the key)
-        is not chained to the error raised.
+        body, see :mod:`~airflow_provider_learnifier.hooks._transport.redaction`), and so is the
+        text of transport errors; a ``requests`` exception that says a credential (the picture's
+        URL holds the key) is not chained to the error raised.
 
         :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
@@ -704,7 +680,7 @@ class LearnifierHook(BaseHook):
                 headers=headers,
                 follow_redirects=follow_redirects,
             )
-            _scrub_answer(response)
+            scrub_answer(response)
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             gate.answered(turn, response.status_code, retry_after)
         except requests.exceptions.SSLError as err:
@@ -1196,7 +1172,7 @@ class LearnifierHook(BaseHook):
                 method="POST",
                 path=path,
             )
-        _mask(link)
+        mask_in_task_logs(link)
         return link
 
     def get_participation_by_external_id(self, external_id: str) -> JsonObject:

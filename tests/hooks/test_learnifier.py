@@ -535,7 +535,7 @@ def test_calls_into_airflow_from_many_threads_take_turns(sim, make_hook, mocker)
         with guard:
             inside[0] -= 1
 
-    mocker.patch("airflow_provider_learnifier.hooks.learnifier.mask_secret", mask_secret)
+    mocker.patch("airflow_provider_learnifier.hooks._transport.redaction.mask_secret", mask_secret)
     hook = make_hook(sim)
     project = _new_project(hook)
     participants = [

@@ -176,9 +176,9 @@ def test_a_picture_refused_by_tls_verification_shows_no_key(monkeypatch, debug_l
 
 def test_urllib3_debug_lines_of_the_picture_request_show_no_key(monkeypatch, debug_logs, capfd, mocker):
     """Before, urllib3's DEBUG line held the whole URL, ``?key=<API key>``."""
-    from airflow_provider_learnifier.hooks import learnifier
+    from airflow_provider_learnifier.hooks._transport import redaction
 
-    masked = mocker.patch.object(learnifier, "mask_secret")
+    masked = mocker.patch.object(redaction, "mask_secret")
     with RecordingServer(lambda seen: Answer(200, {"Content-Type": "image/png"}, PNG)) as server:
         _point_at(monkeypatch, server.base_url)
         hook = LearnifierHook()

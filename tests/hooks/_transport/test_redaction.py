@@ -24,7 +24,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
-from airflow_provider_learnifier.hooks._scrub import SCRUBBER, CredentialScrubber
+from airflow_provider_learnifier.hooks._transport.redaction import SCRUBBER, CredentialScrubber
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from learnifier_simulator import LearnifierSimulator, seed
 
