@@ -44,13 +44,13 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.hooks._transport.proxy import ProxySettings, proxy_from_extras
 from airflow_provider_learnifier.hooks._transport.redaction import (
     AIRFLOW_CALLS,
     SCRUBBER,
     mask_in_task_logs,
     scrub_answer,
 )
-from airflow_provider_learnifier.hooks.proxy import ProxySettings, proxy_from_extras
 from airflow_provider_learnifier.hooks.rate_gate import RateGate, shared_rate_gate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook
@@ -451,7 +451,7 @@ class LearnifierHook(BaseHook):
     (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
     ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, connect to last byte),
     ``max_requests_per_second``, and ``proxy``, ``no_proxy`` and ``proxy_from_environment`` (a
-    forward proxy: :mod:`airflow_provider_learnifier.hooks.proxy`, ``docs/connection.md``).
+    forward proxy: :mod:`~airflow_provider_learnifier.hooks._transport.proxy`, ``docs/connection.md``).
 
     Every hook verifying with the same CA bundle shares one TLS context in the process.
     Every hook of one account (the same base URL and API key) in the process shares one

@@ -17,8 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_learnifier.exceptions import LearnifierConnectionError
+from airflow_provider_learnifier.hooks._transport.proxy import (
+    ProxySettings,
+    parse_proxy_url,
+    proxy_from_extras,
+)
 from airflow_provider_learnifier.hooks._transport.redaction import SCRUBBER
-from airflow_provider_learnifier.hooks.proxy import ProxySettings, parse_proxy_url, proxy_from_extras
 from learnifier_simulator import LearnifierSimulator
 from learnifier_simulator.tls import create_certificates
 from tests.forward_proxy import ForwardProxy
