@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import heapq
 import json
 import os
 import random
@@ -22,7 +21,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -42,6 +40,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.hooks._transport.deadline import WATCHDOG
 from airflow_provider_learnifier.hooks._transport.redaction import (
     AIRFLOW_CALLS,
     SCRUBBER,
@@ -108,11 +107,6 @@ _MAX_API_FIELD = 100
 _BODY_CHUNK = 64 * 1024
 #: The most redirects ``get_user_picture`` follows (the others are never followed).
 MAX_REDIRECTS = 5
-
-
-def _now() -> float:
-    """The clock of request deadlines (``time.monotonic``); a seam for tests."""
-    return time.monotonic()
 
 
 def _segment(name: str, value: str | int) -> str:
@@ -594,7 +588,7 @@ class LearnifierHook(BaseHook):
         """Send one attempt of a request and read its whole answer, redirects included, within the deadline.
 
         The deadline spans the attempt: connecting, sending, the headers and the body of every
-        redirect hop. An attempt that outlives it has its connection cut (:class:`_AttemptWatchdog`)
+        redirect hop. An attempt that outlives it has its connection cut (:data:`WATCHDOG`)
         and raises ``requests.exceptions.ReadTimeout`` whatever part of an answer arrived; like
         any read timeout, that leaves a write possibly applied. The connect timeout is lowered to
         the deadline where that is shorter.
@@ -609,7 +603,7 @@ class LearnifierHook(BaseHook):
         connect_timeout, read_timeout = settings.timeout
         response: requests.Response | None = None
         redirected_too_often = False
-        with _WATCHDOG.watch(deadline) as attempt:
+        with WATCHDOG.watch(deadline) as attempt:
             try:
                 response = self.session.request(
                     method,
@@ -1364,7 +1358,7 @@ def _shared_tls_adapter_class() -> type:
 
 
 def _shared_tls_adapter(ssl_context: ssl.SSLContext, **kwargs: Any) -> requests.adapters.HTTPAdapter:
-    """An HTTP adapter whose connections use ``ssl_context`` and are watched by :data:`_WATCHDOG`
+    """An HTTP adapter whose connections use ``ssl_context`` and are watched by :data:`WATCHDOG`
     (its class is made on first use)."""
     adapter: requests.adapters.HTTPAdapter = _watched_adapter_class()(ssl_context, **kwargs)
     return adapter
@@ -1441,7 +1435,7 @@ def _read_body(response: requests.Response) -> None:
     """Read the whole body of a streamed ``response`` into ``response.content``.
 
     Read here rather than by ``requests`` so that every way a hostile server can break the body
-    is one of ``requests``' exceptions; the attempt's deadline is kept by :data:`_WATCHDOG`.
+    is one of ``requests``' exceptions; the attempt's deadline is kept by :data:`WATCHDOG`.
 
     :raises requests.exceptions.RequestException: for a connection that fails while the body is read.
     """
@@ -1470,142 +1464,9 @@ def _read_body(response: requests.Response) -> None:
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------------- attempt deadlines
-
-
-class _Attempt:
-    """One request attempt under watch: its deadline, and the sockets it is using now.
-
-    Each socket is held as a duplicate of its descriptor, so that cutting it can never hit a
-    descriptor the connection closed and the process reused for something else.
-    """
-
-    __slots__ = ("deadline", "expired", "finished", "sockets")
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.expired = False
-        self.finished = False
-        self.sockets: dict[int, socket.socket] = {}
-
-    def __lt__(self, other: _Attempt) -> bool:
-        return self.deadline < other.deadline
-
-
-class _AttemptWatchdog:
-    """Cut the connections of request attempts that outlive their deadline.
-
-    The read timeout bounds each wait for data, so a server sending its headers or body a byte at
-    a time could hold an attempt for ever. One daemon thread per process keeps the deadlines of
-    the attempts in progress in a heap and, when one passes, shuts down the attempt's socket: the
-    read in progress ends at once, and :meth:`watch`'s caller sees ``attempt.expired``. The hot
-    path costs a heap push, a descriptor duplicate per connection used, and no thread.
-    """
-
-    def __init__(self) -> None:
-        self._reset()
-        if hasattr(os, "register_at_fork"):
-            # A task process forked while the thread held the lock must not inherit it held.
-            os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._heap: list[_Attempt] = []
-        self._finished_in_heap = 0
-        self._thread: threading.Thread | None = None
-        self._local = threading.local()
-
-    @contextmanager
-    def watch(self, seconds: float) -> Iterator[_Attempt]:
-        """Watch the attempt made in this block: its connections are cut ``seconds`` from now."""
-        attempt = _Attempt(_now() + seconds)
-        with self._lock:
-            heapq.heappush(self._heap, attempt)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="learnifier-request-deadlines", daemon=True
-                )
-                self._thread.start()
-            elif self._heap[0] is attempt:
-                self._wake.notify()
-        self._local.attempt = attempt
-        try:
-            yield attempt
-        finally:
-            self._local.attempt = None
-            with self._lock:
-                attempt.finished = True
-                if not attempt.expired:
-                    self._finished_in_heap += 1
-                    if self._finished_in_heap > 64 and self._finished_in_heap * 2 > len(self._heap):
-                        # Drop finished attempts now and then, so the heap stays about as long as
-                        # the number of attempts in progress.
-                        self._heap = [entry for entry in self._heap if not entry.finished]
-                        heapq.heapify(self._heap)
-                        self._finished_in_heap = 0
-                sockets, attempt.sockets = list(attempt.sockets.values()), {}
-            for duplicate in sockets:
-                duplicate.close()
-
-    def attach(self, connection: object, sock: socket.socket) -> None:
-        """Put the socket of ``connection`` under this thread's attempt (called as it is used)."""
-        attempt = getattr(self._local, "attempt", None)
-        if attempt is None or id(connection) in attempt.sockets:
-            return
-        try:
-            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
-        except OSError:
-            return  # already closed: nothing left to cut
-        with self._lock:
-            if not attempt.finished:
-                if attempt.expired:
-                    _cut(duplicate)
-                attempt.sockets[id(connection)] = duplicate
-                return
-        duplicate.close()
-
-    def release(self, connection: object) -> None:
-        """Take ``connection`` from this thread's attempt: its answer is read, it goes back to the pool."""
-        attempt = getattr(self._local, "attempt", None)
-        if attempt is None:
-            return
-        with self._lock:
-            duplicate = attempt.sockets.pop(id(connection), None)
-        if duplicate is not None:
-            duplicate.close()
-
-    def _run(self) -> None:
-        with self._lock:
-            while True:
-                while self._heap and self._heap[0].finished:
-                    heapq.heappop(self._heap)
-                    self._finished_in_heap -= 1
-                if not self._heap:
-                    self._wake.wait()
-                    continue
-                left = self._heap[0].deadline - _now()
-                if left > 0:
-                    self._wake.wait(left)
-                    continue
-                attempt = heapq.heappop(self._heap)
-                attempt.expired = True
-                for duplicate in attempt.sockets.values():
-                    _cut(duplicate)
-
-
-def _cut(sock: socket.socket) -> None:
-    """Shut a connection down both ways: a read blocked on it returns at once, the server sees it closed."""
-    with suppress(OSError):  # closed by the server meanwhile
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-_WATCHDOG = _AttemptWatchdog()
-
-
 @functools.cache
 def _watched_adapter_class() -> type:
-    """A ``requests`` adapter whose connections put their sockets under :data:`_WATCHDOG`.
+    """A ``requests`` adapter whose connections put their sockets under :data:`WATCHDOG`.
 
     Made on first use, so that importing this module does not import ``requests``.
     """
@@ -1617,13 +1478,13 @@ def _watched_adapter_class() -> type:
         # included); a pooled connection's from the moment it is used again.
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()  # type: ignore[misc]
-            _WATCHDOG.attach(self, sock)
+            WATCHDOG.attach(self, sock)
             return sock
 
         def request(self, *args: Any, **kwargs: Any) -> None:
             sock = getattr(self, "sock", None)
             if sock is not None:
-                _WATCHDOG.attach(self, sock)
+                WATCHDOG.attach(self, sock)
             super().request(*args, **kwargs)  # type: ignore[misc]
 
     class WatchedHTTPConnection(WatchedConnection, HTTPConnection):
@@ -1635,7 +1496,7 @@ def _watched_adapter_class() -> type:
     class WatchedPool:
         def _put_conn(self, conn: Any) -> None:
             if conn is not None:
-                _WATCHDOG.release(conn)
+                WATCHDOG.release(conn)
             super()._put_conn(conn)  # type: ignore[misc]
 
     class WatchedHTTPPool(WatchedPool, HTTPConnectionPool):

@@ -341,7 +341,7 @@ def test_one_watchdog_thread_keeps_the_deadlines_of_concurrent_attempts(monkeypa
 
 def test_finished_attempts_do_not_pile_up_in_the_watchdog(monkeypatch):
     """Attempts that finish long before their deadline (all of them, normally) leave the heap."""
-    from airflow_provider_learnifier.hooks.learnifier import _WATCHDOG
+    from airflow_provider_learnifier.hooks._transport.deadline import WATCHDOG
 
     body = json.dumps({"orgUnits": []}).encode()
     with DribblingServer(body, interval=0) as server:
@@ -350,7 +350,7 @@ def test_finished_attempts_do_not_pile_up_in_the_watchdog(monkeypatch):
         for _ in range(300):
             hook.list_org_units()
     assert server.requests_seen == 300
-    assert len(_WATCHDOG._heap) < 150, "finished attempts are dropped from the heap now and then"
+    assert len(WATCHDOG._heap) < 150, "finished attempts are dropped from the heap now and then"
 
 
 @pytest.mark.parametrize(
