@@ -12,12 +12,9 @@ module (which every operator does) stays cheap for the DAG processor.
 from __future__ import annotations
 
 import enum
-import functools
 import json
-import os
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -26,7 +23,6 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-from airflow_provider_learnifier import __version__
 from airflow_provider_learnifier.exceptions import (
     LearnifierActivationError,
     LearnifierAuthError,
@@ -52,6 +48,7 @@ from airflow_provider_learnifier.hooks._transport.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    MAX_REDIRECTS,
     LearnifierConnectionSettings,
     build_base_url,
     is_loopback_host,
@@ -61,11 +58,8 @@ from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook
 
 if TYPE_CHECKING:
-    import ssl
-
     import requests
 
-    from airflow_provider_learnifier.hooks._transport.proxy import ProxySettings
 
 __all__ = [
     "DEFAULT_BACKOFF_FACTOR",
@@ -96,7 +90,6 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Answers after which a POST or PATCH may be repeated: Learnifier says it did not take it.
 _REFUSED_STATUSES = frozenset({429, 503})
-_USER_AGENT = f"airflow-provider-learnifier/{__version__}"
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
 #: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
@@ -105,8 +98,6 @@ MAX_API_MESSAGE = 500
 _MAX_API_FIELD = 100
 #: The body of an answer is read in pieces of at most this many bytes.
 _BODY_CHUNK = 64 * 1024
-#: The most redirects ``get_user_picture`` follows (the others are never followed).
-MAX_REDIRECTS = 5
 
 
 def _segment(name: str, value: str | int) -> str:
@@ -327,28 +318,10 @@ class LearnifierHook(BaseHook):
         if self._session is None:
             with self._lazy_lock:
                 if self._session is None:
-                    self._session = self._make_session(settings)
+                    from airflow_provider_learnifier.hooks._transport.session import make_session
+
+                    self._session = make_session(settings, pool_maxsize=self.pool_maxsize)
         return self._session
-
-    def _make_session(self, settings: LearnifierConnectionSettings) -> requests.Session:
-        import requests
-
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = settings.verify
-        session.auth = _BasicAuth(settings.authorization)
-        session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
-        session.max_redirects = MAX_REDIRECTS
-        adapter = _shared_tls_adapter(
-            _shared_ssl_context(settings.verify),
-            pool_connections=1,
-            pool_maxsize=self.pool_maxsize,
-            max_retries=0,
-            proxy=settings.proxy,
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
 
     def get_conn(self) -> requests.Session:
         """Return the hook's HTTP session."""
@@ -1233,154 +1206,6 @@ class LearnifierHook(BaseHook):
         self._call("remove_user_group_member", "DELETE", path)
 
 
-_SSL_CONTEXTS: dict[tuple[str, int, int], ssl.SSLContext] = {}
-_SSL_CONTEXTS_LOCK = threading.Lock()
-
-
-def _shared_ssl_context(verify: bool | str) -> ssl.SSLContext:
-    """The process's one TLS context for a CA bundle (``True``: the bundle ``requests`` uses).
-
-    Loading a system-size bundle costs a context most of a megabyte, so every hook verifying
-    with the same bundle shares one: a triggerer with thousands of deferred sensors holds one.
-    A bundle changed on disk (another size or modification time) gets a new context. The
-    context verifies certificates and host names, and refuses to be changed once shared.
-    """
-    from requests.utils import DEFAULT_CA_BUNDLE_PATH
-
-    path = os.path.abspath(DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify))
-    stat = os.stat(path)
-    key = (path, stat.st_mtime_ns, stat.st_size)
-    with _SSL_CONTEXTS_LOCK:
-        context = _SSL_CONTEXTS.get(key)
-        if context is None:
-            context = _frozen_context(path)
-            for old in [old for old in _SSL_CONTEXTS if old[0] == path]:
-                del _SSL_CONTEXTS[old]
-            _SSL_CONTEXTS[key] = context
-    return context
-
-
-def _frozen_context(ca_bundle: str) -> ssl.SSLContext:
-    import ssl
-
-    from urllib3.util.ssl_ import ALPN_PROTOCOLS
-
-    parent_check_hostname: Any = ssl.SSLContext.check_hostname
-
-    class SharedSSLContext(ssl.SSLContext):
-        """Refuses changes once shared; setting again what it already holds (as urllib3 does for
-        each connection) is a no-op, so threads never write to it while others use it."""
-
-        frozen = False
-
-        def set_alpn_protocols(self, alpn_protocols: Any) -> None:
-            if not self.frozen:
-                super().set_alpn_protocols(alpn_protocols)
-            elif list(alpn_protocols) != list(ALPN_PROTOCOLS):
-                raise ValueError("a shared TLS context cannot change its ALPN protocols")
-
-        def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
-            if not self.frozen:
-                super().load_verify_locations(cafile, capath, cadata)
-            elif (cafile, capath, cadata) != (ca_bundle, None, None):
-                raise ValueError("a shared TLS context cannot trust other certificates")
-
-        @ssl.SSLContext.verify_mode.setter  # type: ignore[attr-defined]
-        def verify_mode(self, value: ssl.VerifyMode) -> None:
-            if not self.frozen:
-                ssl.SSLContext.verify_mode.fset(self, value)  # type: ignore[attr-defined]
-            elif value != ssl.CERT_REQUIRED:
-                raise ValueError("a shared TLS context always verifies certificates")
-
-        def _set_check_hostname(self, value: bool) -> None:
-            if not self.frozen:
-                parent_check_hostname.__set__(self, value)
-            elif not value:
-                raise ValueError("a shared TLS context always checks host names")
-
-        check_hostname = property(parent_check_hostname.__get__, _set_check_hostname)
-
-    context = SharedSSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_verify_locations(cafile=ca_bundle)
-    context.set_alpn_protocols(ALPN_PROTOCOLS)
-    context.frozen = True
-    return context
-
-
-@functools.cache
-def _shared_tls_adapter_class() -> type:
-    from requests.adapters import HTTPAdapter
-
-    class SharedTLSAdapter(HTTPAdapter):
-        """An adapter whose connections all use one shared TLS context, which holds the CA bundle
-        (``requests`` would otherwise have urllib3 load the bundle into a context per connection)."""
-
-        def __init__(
-            self, ssl_context: ssl.SSLContext, *, proxy: ProxySettings | None = None, **kwargs: Any
-        ) -> None:
-            self._ssl_context = ssl_context
-            self._proxy = proxy
-            super().__init__(**kwargs)
-
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["ssl_context"] = self._ssl_context
-            super().init_poolmanager(*args, **kwargs)
-
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            # The adapter alone decides about the proxy, for each URL (a redirect hop too): the
-            # connection's proxy unless the host is in its no_proxy; never the environment's.
-            proxy, url = self._proxy, request.url
-            if proxy is not None and proxy.applies_to(url):
-                kwargs["proxies"] = {url.split(":", 1)[0].lower(): proxy.url}
-            else:
-                kwargs["proxies"] = {}
-            return super().send(request, *args, **kwargs)
-
-        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-            # Through the proxy, Learnifier's certificate is verified with the shared context too
-            # (requests would have urllib3 make one per connection); an https:// proxy's as well.
-            proxy_kwargs.setdefault("ssl_context", self._ssl_context)
-            proxy_kwargs.setdefault("proxy_ssl_context", self._ssl_context)
-            return super().proxy_manager_for(proxy, **proxy_kwargs)
-
-        def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
-            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-            pool_kwargs.pop("ca_certs", None)
-            pool_kwargs.pop("ca_cert_dir", None)
-            return host_params, pool_kwargs
-
-        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            super().cert_verify(conn, url, verify, cert)
-            conn.ca_certs = conn.ca_cert_dir = None  # in the shared context already
-
-    return SharedTLSAdapter
-
-
-def _shared_tls_adapter(ssl_context: ssl.SSLContext, **kwargs: Any) -> requests.adapters.HTTPAdapter:
-    """An HTTP adapter whose connections use ``ssl_context`` and are watched by :data:`WATCHDOG`
-    (its class is made on first use)."""
-    adapter: requests.adapters.HTTPAdapter = _watched_adapter_class()(ssl_context, **kwargs)
-    return adapter
-
-
-class _BasicAuth:
-    """Sets the precomputed ``Authorization`` header; its ``repr`` never shows it.
-
-    Used as ``requests.Session.auth``, so ``requests`` drops it on a redirect to another host.
-    """
-
-    def __init__(self, header_value: str) -> None:
-        self._header_value = header_value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._header_value
-        return request
-
-    def __repr__(self) -> str:
-        return "<Learnifier Basic auth>"
-
-
 def _participants_path(
     org_id: str | int, project_id: str | int, participant_id: str | int | None = None
 ) -> str:
@@ -1443,6 +1268,8 @@ def _read_body(response: requests.Response) -> None:
     from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
     from urllib3.exceptions import HTTPError as Urllib3Error
 
+    from airflow_provider_learnifier.hooks._transport.urllib3_internals import set_content
+
     # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read.
     read = getattr(response.raw, "read1", None) or response.raw.read
     pieces: list[bytes] = []
@@ -1460,62 +1287,7 @@ def _read_body(response: requests.Response) -> None:
         raise requests.exceptions.ContentDecodingError(err) from err
     except (Urllib3Error, OSError) as err:
         raise requests.exceptions.ConnectionError(err) from err
-    response._content = b"".join(pieces)
-    response._content_consumed = True  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _watched_adapter_class() -> type:
-    """A ``requests`` adapter whose connections put their sockets under :data:`WATCHDOG`.
-
-    Made on first use, so that importing this module does not import ``requests``.
-    """
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class WatchedConnection:
-        # A new connection's socket is watched from the moment it is connected (the TLS handshake
-        # included); a pooled connection's from the moment it is used again.
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()  # type: ignore[misc]
-            WATCHDOG.attach(self, sock)
-            return sock
-
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            sock = getattr(self, "sock", None)
-            if sock is not None:
-                WATCHDOG.attach(self, sock)
-            super().request(*args, **kwargs)  # type: ignore[misc]
-
-    class WatchedHTTPConnection(WatchedConnection, HTTPConnection):
-        pass
-
-    class WatchedHTTPSConnection(WatchedConnection, HTTPSConnection):
-        pass
-
-    class WatchedPool:
-        def _put_conn(self, conn: Any) -> None:
-            if conn is not None:
-                WATCHDOG.release(conn)
-            super()._put_conn(conn)  # type: ignore[misc]
-
-    class WatchedHTTPPool(WatchedPool, HTTPConnectionPool):
-        ConnectionCls = WatchedHTTPConnection
-
-    class WatchedHTTPSPool(WatchedPool, HTTPSConnectionPool):
-        ConnectionCls = WatchedHTTPSConnection
-
-    class WatchedAdapter(_shared_tls_adapter_class()):  # type: ignore[misc]
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
-
-        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-            manager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
-            return manager
-
-    return WatchedAdapter
+    set_content(response, b"".join(pieces))
 
 
 def _decode_json(content: bytes) -> Any:

@@ -28,6 +28,8 @@ DEFAULT_BASE_URL = "https://learnifier.com"
 DEFAULT_TIMEOUT = (10.0, 60.0)
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_BACKOFF_FACTOR = 0.5
+#: The most redirects ``get_user_picture`` follows (the others are never followed).
+MAX_REDIRECTS = 5
 
 
 def is_loopback_host(hostname: str) -> bool:
