@@ -21,20 +21,22 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from airflow_provider_learnifier.exceptions import (
-    LearnifierActivationError,
-    LearnifierAuthError,
-    LearnifierConflictError,
     LearnifierConnectionError,
     LearnifierError,
     LearnifierNotFoundError,
-    LearnifierRateLimitError,
-    LearnifierRefusedError,
     LearnifierResponseError,
-    LearnifierServerError,
-    LearnifierValidationError,
+)
+from airflow_provider_learnifier.hooks._transport.answers import (
+    MAX_API_MESSAGE,
+    JsonObject,
+    decode_answer,
+    error_for,
+    expect,
+    id_from_location,
+    object_list,
 )
 from airflow_provider_learnifier.hooks._transport.deadline import WATCHDOG
 from airflow_provider_learnifier.hooks._transport.redaction import (
@@ -83,8 +85,6 @@ MAX_BACKOFF_SECONDS = 60.0
 #: A ``Retry-After`` longer than this is not waited out in the task: the error is raised instead.
 MAX_RETRY_AFTER_SECONDS = 300.0
 
-JsonObject = dict[str, Any]
-
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Answers worth another try of a request that may safely be repeated.
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -92,10 +92,6 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REFUSED_STATUSES = frozenset({429, 503})
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
-#: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
-MAX_API_MESSAGE = 500
-#: Learnifier's error ``field`` is cut to this many characters.
-_MAX_API_FIELD = 100
 #: The body of an answer is read in pieces of at most this many bytes.
 _BODY_CHUNK = 64 * 1024
 
@@ -197,9 +193,19 @@ def _proxy_refusal(error: Exception) -> str | None:
     return found.group(1).strip() if found else None
 
 
-def _decode_answer(content: bytes) -> Any:
-    """Decode a JSON answer (:func:`_decode_json`) and scrub it of credentials (:data:`SCRUBBER`)."""
-    return SCRUBBER.scrub_json_answer(content, _decode_json(content))
+def _header_bool(value: str) -> bool:
+    """Read a boolean header (``true``/``false``, any case)."""
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(value)
+    return lowered == "true"
+
+
+def _header_count(value: str) -> int:
+    """Read a non-negative integer header."""
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(value)
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -499,7 +505,7 @@ class LearnifierHook(BaseHook):
             if not expect_json or not response.content:
                 return _Outcome(answer=response)
             try:
-                return _Outcome(answer=response, payload=_decode_answer(response.content))
+                return _Outcome(answer=response, payload=decode_answer(response.content))
             except ValueError:
                 not_json = LearnifierResponseError(
                     f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
@@ -522,7 +528,7 @@ class LearnifierHook(BaseHook):
             retry = _Retry.ALWAYS if refused else _Retry.NEVER
         return _Outcome(
             response=response,
-            error=_error_for(response, retry_after, **context),
+            error=error_for(response, retry_after, **context),
             retry=retry,
             retry_after=retry_after,
             what=f"{method} {path} answered {status}",
@@ -641,13 +647,13 @@ class LearnifierHook(BaseHook):
 
     def _call_list(self, operation: str, path: str, *, params: Mapping[str, Any] | None = None) -> list[Any]:
         """GET a JSON array of objects."""
-        return _object_list(self._call(operation, "GET", path, params=params), operation, "GET", path)
+        return object_list(self._call(operation, "GET", path, params=params), operation, "GET", path)
 
     def _call_object(
         self, operation: str, method: str, path: str, *, required: tuple[str, ...] = (), **kwargs: Any
     ) -> JsonObject:
         """Send a request whose answer is a JSON object holding at least the ``required`` members."""
-        result = _expect(self._call(operation, method, path, **kwargs), dict, operation, method, path)
+        result = expect(self._call(operation, method, path, **kwargs), dict, operation, method, path)
         missing = [name for name in required if result.get(name) in (None, "")]
         if missing:
             raise LearnifierResponseError(
@@ -669,7 +675,7 @@ class LearnifierHook(BaseHook):
     def list_org_units(self) -> list[JsonObject]:
         """List the organization units (``GET /orgunits``), unwrapped from ``{"orgUnits": [...]}``."""
         result = self._call_object("list_org_units", "GET", "/orgunits")
-        return _object_list(result.get("orgUnits", []), "list_org_units", "GET", "/orgunits")
+        return object_list(result.get("orgUnits", []), "list_org_units", "GET", "/orgunits")
 
     def get_org_unit(self, org_id: str | int) -> JsonObject:
         """Get one organization unit (``GET /orgunits/{orgid}``)."""
@@ -817,7 +823,7 @@ class LearnifierHook(BaseHook):
         path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id))
         result = self._call("update_project", "PATCH", path, body=body)
         # Any 2xx is success: an answer without a body (a 204) applied the update too.
-        return None if result is None else _expect(result, dict, "update_project", "PATCH", path)
+        return None if result is None else expect(result, dict, "update_project", "PATCH", path)
 
     def delete_project(self, org_id: str | int, project_id: str | int) -> None:
         """Delete a project (``DELETE /orgunits/{orgid}/projects/{projectid}``).
@@ -901,7 +907,7 @@ class LearnifierHook(BaseHook):
         location = response.headers.get("Location")
         if location is None:
             return None
-        participant_id = _id_from_location(location)
+        participant_id = id_from_location(location)
         if participant_id is None:
             raise LearnifierResponseError(
                 f"Learnifier add_participant: POST {path} answered a Location header that names no usable "
@@ -978,7 +984,7 @@ class LearnifierHook(BaseHook):
         params = _fields(limit=_non_negative("limit", limit), offset=_non_negative("offset", offset))
         operation, path = "list_users", "/users"
         response, payload = self._request(operation, "GET", path, params=params or None, expect_json=True)
-        users = _object_list(payload, operation, "GET", path)
+        users = object_list(payload, operation, "GET", path)
         headers = response.headers
 
         def header(name: str, parse: Any) -> Any:
@@ -1137,7 +1143,7 @@ class LearnifierHook(BaseHook):
         # The spec declares one object where the API answers a list; take either.
         if isinstance(result, dict):
             return [result]
-        return _object_list(result, "list_user_participations", "GET", path)
+        return object_list(result, "list_user_participations", "GET", path)
 
     # ------------------------------------------------------------------ user groups
 
@@ -1288,163 +1294,3 @@ def _read_body(response: requests.Response) -> None:
     except (Urllib3Error, OSError) as err:
         raise requests.exceptions.ConnectionError(err) from err
     set_content(response, b"".join(pieces))
-
-
-def _decode_json(content: bytes) -> Any:
-    """Decode a JSON answer strictly.
-
-    :raises ValueError: for a body that is not JSON, not UTF-8 (or UTF-16/32 as JSON allows),
-        holds ``NaN`` or ``Infinity`` (not JSON, and unwritable to a JSON Lines report), or nests
-        deeper than the parser can follow (its ``RecursionError``).
-    """
-
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not a JSON value")
-
-    try:
-        return json.loads(content, parse_constant=refuse)
-    except RecursionError:
-        raise ValueError("the JSON nests too deep") from None
-
-
-def _id_from_location(location: str | None) -> str | None:
-    """The id in the last path segment of a ``Location`` header, percent-decoded and checked
-    (:func:`~airflow_provider_learnifier.ids.id_problem`); ``None`` when absent or unusable."""
-    if not location:
-        return None
-    last = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
-    if id_problem(last):
-        return None
-    return last
-
-
-def _capped(value: Any, limit: int) -> str | None:
-    """A text Learnifier sent, cut to ``limit`` characters with its length noted; ``None`` if not text."""
-    if not isinstance(value, str):
-        return None
-    if len(value) <= limit:
-        return value
-    return f"{value[:limit]}... ({len(value)} characters)"
-
-
-def _usable_id(value: Any) -> str | None:
-    """An id an error answer named, as text, or ``None`` when it is not usable as an id."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    return None if id_problem(str(value)) else str(value)
-
-
-def _object_list(value: Any, operation: str, method: str, path: str) -> list[JsonObject]:
-    """Check that an answer is a JSON array of objects."""
-    items: list[JsonObject] = _expect(value, list, operation, method, path)
-    for item in items:
-        _expect(item, dict, operation, method, path)
-    return items
-
-
-def _header_bool(value: str) -> bool:
-    """Read a boolean header (``true``/``false``, any case)."""
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(value)
-    return lowered == "true"
-
-
-def _header_count(value: str) -> int:
-    """Read a non-negative integer header."""
-    if not (value.isascii() and value.isdigit()):
-        raise ValueError(value)
-    return int(value)
-
-
-def _expect(value: Any, kind: type, operation: str, method: str, path: str) -> Any:
-    if not isinstance(value, kind):
-        expected = "a JSON array" if kind is list else "a JSON object"
-        raise LearnifierResponseError(
-            f"Learnifier {operation}: {method} {path} answered {type(value).__name__} "
-            f"where {expected} was expected",
-            operation=operation,
-            method=method,
-            path=path,
-        )
-    return value
-
-
-def _error_for(
-    response: requests.Response,
-    retry_after: float | None,
-    *,
-    operation: str,
-    method: str,
-    path: str,
-) -> LearnifierError:
-    """Map an error answer to the typed :class:`LearnifierError` subclass, with a clear message."""
-    status = response.status_code
-    try:
-        payload = _decode_answer(response.content) if response.content else None
-    except ValueError:
-        payload = None
-    details: JsonObject = payload if isinstance(payload, dict) else {}
-    code = details.get("code") if isinstance(details.get("code"), int) else None
-    field_name = _capped(details.get("field"), _MAX_API_FIELD)
-    api_message = _capped(details.get("message"), MAX_API_MESSAGE)
-    said = ", ".join(
-        part
-        for part in (
-            f"code {code}" if code is not None else "",
-            f"field {field_name!r}" if field_name else "",
-            f"message {api_message!r}" if api_message else "",
-        )
-        if part
-    )
-    message = f"Learnifier {operation}: {method} {path} answered {status} {response.reason or ''}".rstrip()
-    if said:
-        message += f" ({said})"
-    kwargs: JsonObject = {
-        "operation": operation,
-        "method": method,
-        "path": path,
-        "status": status,
-        "code": code,
-        "field": field_name,
-        "api_message": api_message,
-    }
-    if 300 <= status < 400:
-        target = urlsplit(response.headers.get("Location", "")).netloc or "an unknown location"
-        return LearnifierResponseError(
-            f"{message}: an unexpected redirect to {target}, not followed", **kwargs
-        )
-    if status in (401, 403):
-        return LearnifierAuthError(f"{message}: check the API key and secret of the connection", **kwargs)
-    if status == 404:
-        return LearnifierNotFoundError(message, **kwargs)
-    if status == 409:
-        existing = (
-            _usable_id(details.get("userId"))
-            or _usable_id(details.get("id"))
-            or _id_from_location(response.headers.get("Location"))
-        )
-        if existing is not None:
-            message += f": it already exists as {existing}"
-        return LearnifierConflictError(message, existing_id=existing, **kwargs)
-    if status in (400, 422):
-        return LearnifierValidationError(message, **kwargs)
-    if status == 406:
-        failures = details.get("failures") if isinstance(details.get("failures"), list) else []
-        if failures:
-            message += ": " + "; ".join(
-                _capped(str(failure.get("message") or failure.get("type")), MAX_API_MESSAGE) or ""
-                for failure in failures[:10]
-                if isinstance(failure, dict)
-            )
-            if len(failures) > 10:
-                message += f"; and {len(failures) - 10} more failure(s)"
-        error_class = (
-            LearnifierActivationError if operation == "activate_participant" else LearnifierRefusedError
-        )
-        return error_class(message, failures=failures, **kwargs)
-    if status == 429:
-        return LearnifierRateLimitError(message, retry_after=retry_after, **kwargs)
-    if status >= 500:
-        return LearnifierServerError(message, **kwargs)
-    return LearnifierError(message, **kwargs)
