@@ -11,20 +11,15 @@ module (which every operator does) stays cheap for the DAG processor.
 
 from __future__ import annotations
 
-import enum
 import json
-import random
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_provider_learnifier.exceptions import (
-    LearnifierConnectionError,
     LearnifierError,
     LearnifierNotFoundError,
     LearnifierResponseError,
@@ -32,18 +27,20 @@ from airflow_provider_learnifier.exceptions import (
 from airflow_provider_learnifier.hooks._transport.answers import (
     MAX_API_MESSAGE,
     JsonObject,
-    decode_answer,
-    error_for,
     expect,
     id_from_location,
     object_list,
 )
-from airflow_provider_learnifier.hooks._transport.deadline import WATCHDOG
+from airflow_provider_learnifier.hooks._transport.attempt import try_once
 from airflow_provider_learnifier.hooks._transport.redaction import (
     AIRFLOW_CALLS,
     SCRUBBER,
     mask_in_task_logs,
-    scrub_answer,
+)
+from airflow_provider_learnifier.hooks._transport.retries import (
+    MAX_BACKOFF_SECONDS,
+    MAX_RETRY_AFTER_SECONDS,
+    retry_delay,
 )
 from airflow_provider_learnifier.hooks._transport.settings import (
     DEFAULT_BACKOFF_FACTOR,
@@ -80,20 +77,8 @@ __all__ = [
     "is_loopback_host",
 ]
 
-#: The longest backoff between two attempts, before jitter.
-MAX_BACKOFF_SECONDS = 60.0
-#: A ``Retry-After`` longer than this is not waited out in the task: the error is raised instead.
-MAX_RETRY_AFTER_SECONDS = 300.0
-
-_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Answers worth another try of a request that may safely be repeated.
-_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-#: Answers after which a POST or PATCH may be repeated: Learnifier says it did not take it.
-_REFUSED_STATUSES = frozenset({429, 503})
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
-#: The body of an answer is read in pieces of at most this many bytes.
-_BODY_CHUNK = 64 * 1024
 
 
 def _segment(name: str, value: str | int) -> str:
@@ -109,88 +94,6 @@ def _path(*parts: str | tuple[str, str | int]) -> str:
 def _fields(**values: Any) -> JsonObject:
     """Build a JSON body from keyword arguments, leaving out the ones that are ``None``."""
     return {name: value for name, value in values.items() if value is not None}
-
-
-def _retry_after_seconds(header: str | None) -> float | None:
-    """Read a ``Retry-After`` header given as seconds or as an HTTP date."""
-    if not header:
-        return None
-    header = header.strip()
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
-
-
-class _Retry(enum.Enum):
-    """Whether a failed attempt may be repeated, before counting attempts and waits."""
-
-    #: Never: the failure will not change (a TLS failure, a client error).
-    NEVER = "never"
-    #: Only a GET, PUT, DELETE (...): a POST or PATCH may have been applied.
-    IF_IDEMPOTENT = "if idempotent"
-    #: Any method: Learnifier cannot have applied the request (no connection, or it refused it).
-    ALWAYS = "always"
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """How one attempt of a request went: its answer, or the error it would raise and whether to retry.
-
-    :param answer: the successful response.
-    :param payload: its decoded JSON body, when one was expected.
-    :param error: the error to raise if the request is not repeated.
-    :param cause: the exception chained to ``error`` (unless the request sends the key).
-    :param response: the error answer, closed when the request is repeated.
-    :param retry: whether the failure may be repeated.
-    :param retry_after: the answer's ``Retry-After`` in seconds.
-    :param what: the failure, for the retry's log line.
-    :param paused: the rate gate already holds every thread back, so the retry does not sleep itself.
-    """
-
-    answer: requests.Response | None = None
-    payload: Any = None
-    error: LearnifierError | None = None
-    cause: BaseException | None = None
-    response: requests.Response | None = None
-    retry: _Retry = _Retry.NEVER
-    retry_after: float | None = None
-    what: str = ""
-    paused: bool = False
-
-
-def _reached_server(error: Exception) -> bool:
-    """Tell whether a failed request may have reached the server (so a POST must not be repeated)."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
-    from urllib3.exceptions import ProxyError as Urllib3ProxyError
-
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return False
-    if isinstance(error, requests.exceptions.ConnectionError):
-        reason = error.args[0] if error.args else None
-        if isinstance(reason, MaxRetryError):
-            reason = reason.reason
-        if isinstance(reason, Urllib3ProxyError):
-            # The proxy could not be reached, or refused the tunnel: nothing was sent to Learnifier.
-            # Any other error that urllib3 1.26 wraps as a proxy error may have come after sending.
-            reason = reason.original_error
-            if isinstance(reason, OSError) and str(reason).startswith("Tunnel connection failed"):
-                return False
-        return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
-    return True
-
-
-def _proxy_refusal(error: Exception) -> str | None:
-    """The proxy's answer when it refused to open the tunnel for want of credentials (407, or 401
-    as tinyproxy answers), else ``None``."""
-    found = re.search(r"Tunnel connection failed: (40[17]\b[\w -]*)", str(error))
-    return found.group(1).strip() if found else None
 
 
 def _header_bool(value: str) -> bool:
@@ -399,7 +302,8 @@ class LearnifierHook(BaseHook):
             headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
-            outcome = self._try_once(
+            outcome = try_once(
+                self,
                 operation,
                 method,
                 path,
@@ -413,7 +317,7 @@ class LearnifierHook(BaseHook):
             if outcome.error is None:
                 assert outcome.answer is not None
                 return outcome.answer, outcome.payload
-            delay = self._retry_delay(method, outcome, attempt)
+            delay = retry_delay(self.settings, method, outcome, attempt)
             if delay is None:
                 # Raised here, outside any except clause, and chained only to a cause that says no
                 # credential: the picture's URL holds the key, and every requests exception repeats it.
@@ -423,207 +327,6 @@ class LearnifierHook(BaseHook):
             if outcome.response is not None:
                 outcome.response.close()  # an error answer is not needed once the request is repeated
             self._wait(delay, outcome.what, attempt, sleep=not outcome.paused)
-
-    def _try_once(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None,
-        data: bytes | None,
-        headers: Mapping[str, str],
-        follow_redirects: bool,
-        expect_json: bool,
-        attempts: int,
-    ) -> _Outcome:
-        """Send the request once, through the rate gate, and say how it went; never raise for the API.
-
-        :param attempts: how many attempts this one makes, counted into the error it would raise.
-        """
-        import requests
-
-        gate = self.rate_gate
-        context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
-        response: requests.Response | None = None
-        try:
-            turn = gate.acquire()
-            response = self._send_attempt(
-                operation,
-                method,
-                path,
-                params=params,
-                data=data,
-                headers=headers,
-                follow_redirects=follow_redirects,
-            )
-            scrub_answer(response)
-            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-            gate.answered(turn, response.status_code, retry_after)
-        except requests.exceptions.SSLError as err:
-            error = LearnifierConnectionError(
-                f"Learnifier {operation}: {method} {path} failed TLS verification of "
-                f"{self.settings.base_url} (give the CA bundle in the connection's 'verify' extra for a "
-                f"private CA): {SCRUBBER.scrub(str(err))}",
-                reached_server=False,
-                **context,
-            )
-            return _Outcome(error=error, cause=err, retry=_Retry.NEVER)
-        except requests.exceptions.RequestException as err:
-            if response is not None:
-                response.close()  # never reuse a connection whose answer was not read to its end
-            reason = SCRUBBER.scrub(f"{type(err).__name__}: {err}")
-            reached = _reached_server(err)
-            proxy = self.settings.proxy
-            if proxy is not None and isinstance(err, requests.exceptions.ProxyError):
-                reason = f"the proxy {proxy.display} failed: {reason}"
-                refusal = _proxy_refusal(err)
-                if refusal is not None:
-                    # Asking again with the same credentials gets the same answer.
-                    error = LearnifierConnectionError(
-                        f"Learnifier {operation}: {method} {path}: the proxy {proxy.display} refused "
-                        f"the credentials of the connection's 'proxy' extra ({refusal})",
-                        reached_server=False,
-                        **context,
-                    )
-                    return _Outcome(error=error, cause=err, retry=_Retry.NEVER)
-            error = LearnifierConnectionError(
-                f"Learnifier {operation}: {method} {path} got no answer after {attempts} attempt(s): "
-                f"{reason}",
-                reached_server=reached,
-                **context,
-            )
-            return _Outcome(
-                error=error,
-                cause=err,
-                retry=_Retry.IF_IDEMPOTENT if reached else _Retry.ALWAYS,
-                what=f"{method} {path} failed ({reason})",
-            )
-
-        status = response.status_code
-        if status < 300:
-            if not expect_json or not response.content:
-                return _Outcome(answer=response)
-            try:
-                return _Outcome(answer=response, payload=decode_answer(response.content))
-            except ValueError:
-                not_json = LearnifierResponseError(
-                    f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
-                    f"JSON (Content-Type {response.headers.get('Content-Type')!r}, "
-                    f"{len(response.content)} bytes)",
-                    status=status,
-                    **context,
-                )
-                # Chained to nothing: the decoding error would only repeat the body.
-                return _Outcome(
-                    error=not_json,
-                    retry=_Retry.IF_IDEMPOTENT,
-                    what=f"{method} {path} answered {status} without JSON",
-                )
-        if method in _IDEMPOTENT_METHODS:
-            retry = _Retry.IF_IDEMPOTENT if status in _RETRYABLE_STATUSES else _Retry.NEVER
-        else:
-            # A write is repeated only when Learnifier says it did not take it and when to come back.
-            refused = status in _REFUSED_STATUSES and retry_after is not None
-            retry = _Retry.ALWAYS if refused else _Retry.NEVER
-        return _Outcome(
-            response=response,
-            error=error_for(response, retry_after, **context),
-            retry=retry,
-            retry_after=retry_after,
-            what=f"{method} {path} answered {status}",
-            # After a 429 with Retry-After the gate holds back every thread, this one included.
-            paused=status == 429 and retry_after is not None and gate.adaptive,
-        )
-
-    def _retry_delay(self, method: str, outcome: _Outcome, attempt: int) -> float | None:
-        """The one retry policy: how long to wait before trying again, or ``None`` to give up.
-
-        Idempotent requests are repeated after any failure marked retryable; a POST or PATCH only
-        when Learnifier cannot have applied it (see :class:`_Retry`). Another try waits the
-        answer's ``Retry-After``, else the backoff; a ``Retry-After`` beyond
-        :data:`MAX_RETRY_AFTER_SECONDS` is not waited out.
-        """
-        if attempt >= self.settings.max_retries:
-            return None
-        if outcome.retry is _Retry.NEVER:
-            return None
-        if outcome.retry is _Retry.IF_IDEMPOTENT and method not in _IDEMPOTENT_METHODS:
-            return None
-        delay = outcome.retry_after if outcome.retry_after is not None else self._backoff(attempt + 1)
-        return delay if delay <= MAX_RETRY_AFTER_SECONDS else None
-
-    def _send_attempt(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None,
-        data: bytes | None,
-        headers: Mapping[str, str],
-        follow_redirects: bool,
-    ) -> requests.Response:
-        """Send one attempt of a request and read its whole answer, redirects included, within the deadline.
-
-        The deadline spans the attempt: connecting, sending, the headers and the body of every
-        redirect hop. An attempt that outlives it has its connection cut (:data:`WATCHDOG`)
-        and raises ``requests.exceptions.ReadTimeout`` whatever part of an answer arrived; like
-        any read timeout, that leaves a write possibly applied. The connect timeout is lowered to
-        the deadline where that is shorter.
-
-        :raises requests.exceptions.RequestException: the attempt failed; the response is closed.
-        :raises LearnifierResponseError: a redirect chain longer than :data:`MAX_REDIRECTS`.
-        """
-        import requests
-
-        settings = self.settings
-        deadline = settings.deadline
-        connect_timeout, read_timeout = settings.timeout
-        response: requests.Response | None = None
-        redirected_too_often = False
-        with WATCHDOG.watch(deadline) as attempt:
-            try:
-                response = self.session.request(
-                    method,
-                    settings.base_url + path,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    timeout=(min(connect_timeout, deadline), read_timeout),
-                    allow_redirects=follow_redirects,
-                    stream=True,
-                )
-                _read_body(response)
-                if attempt.expired:
-                    # Cut in its headers, an answer can look whole: http.client takes the end of the
-                    # stream for the end of the headers. So an attempt cut off fails, whatever arrived.
-                    raise requests.exceptions.ReadTimeout("the connection was cut at the deadline")
-            except requests.exceptions.TooManyRedirects:
-                redirected_too_often = True
-            except requests.exceptions.RequestException as err:
-                if response is not None:
-                    response.close()  # never reuse a connection whose answer was not read to its end
-                if attempt.expired:
-                    raise requests.exceptions.ReadTimeout(
-                        f"the answer did not arrive whole within the request deadline of {deadline:g} s"
-                    ) from err
-                raise
-        if redirected_too_often:
-            # Raised here, outside the except clause, so that no exception holding the URL is chained.
-            raise LearnifierResponseError(
-                f"Learnifier {operation}: {method} {path} was redirected more than {MAX_REDIRECTS} times",
-                operation=operation,
-                method=method,
-                path=path,
-            )
-        assert response is not None
-        return response
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: half the step fixed, half random."""
-        step = min(MAX_BACKOFF_SECONDS, self.settings.backoff_factor * 2 ** (attempt - 1))
-        return step / 2 + random.uniform(0, step / 2)
 
     def _wait(self, seconds: float, what: str, attempt: int, *, sleep: bool = True) -> None:
         self.log.warning(
@@ -1260,37 +963,3 @@ def _non_negative(name: str, value: int | None) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
     return value
-
-
-def _read_body(response: requests.Response) -> None:
-    """Read the whole body of a streamed ``response`` into ``response.content``.
-
-    Read here rather than by ``requests`` so that every way a hostile server can break the body
-    is one of ``requests``' exceptions; the attempt's deadline is kept by :data:`WATCHDOG`.
-
-    :raises requests.exceptions.RequestException: for a connection that fails while the body is read.
-    """
-    import requests
-    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
-    from urllib3.exceptions import HTTPError as Urllib3Error
-
-    from airflow_provider_learnifier.hooks._transport.urllib3_internals import set_content
-
-    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read.
-    read = getattr(response.raw, "read1", None) or response.raw.read
-    pieces: list[bytes] = []
-    try:
-        while True:
-            piece = read(_BODY_CHUNK, decode_content=True)
-            if not piece:
-                break
-            pieces.append(piece)
-    except ReadTimeoutError as err:
-        raise requests.exceptions.ReadTimeout(err) from err
-    except ProtocolError as err:
-        raise requests.exceptions.ChunkedEncodingError(err) from err
-    except DecodeError as err:
-        raise requests.exceptions.ContentDecodingError(err) from err
-    except (Urllib3Error, OSError) as err:
-        raise requests.exceptions.ConnectionError(err) from err
-    set_content(response, b"".join(pieces))
