@@ -1,12 +1,11 @@
-"""Hook for Learnifier's Admin API.
+"""Hook for Learnifier's Admin API: :class:`LearnifierHook`, one method per API operation.
 
-One public method per API operation, all over one private request helper that owns the HTTP
-plumbing: the base URL and HTTPS policy, HTTP Basic authentication, timeouts, retries with
-backoff, and the mapping of error answers to the typed errors in
-:mod:`airflow_provider_learnifier.exceptions`.
+Every method goes through the hook's one request entry point, ``_request``; the transport under
+it (connection settings, TLS, deadlines, retries, error mapping, redaction) lives in the private
+package :mod:`~airflow_provider_learnifier.hooks._transport`. ``docs/guides/hook.md`` shows the
+hook in use; ``docs/connection.md`` the connection; ``docs/reliability.md`` how requests fail.
 
-``requests`` is imported where a session is made, not at module level, so that importing this
-module (which every operator does) stays cheap for the DAG processor.
+Importing this module stays cheap: ``requests`` is imported when the hook makes its session.
 """
 
 from __future__ import annotations
@@ -14,27 +13,40 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_learnifier.exceptions import (
+# Every exception the hook raises stays importable from here, as before the transport moved out.
+from airflow_provider_learnifier.exceptions import (  # noqa: F401
+    LearnifierActivationError,
+    LearnifierAuthError,
+    LearnifierConflictError,
+    LearnifierConnectionError,
     LearnifierError,
     LearnifierNotFoundError,
+    LearnifierRateLimitError,
+    LearnifierRefusedError,
     LearnifierResponseError,
+    LearnifierServerError,
+    LearnifierValidationError,
 )
 from airflow_provider_learnifier.hooks._transport.answers import (
     MAX_API_MESSAGE,
     JsonObject,
     expect,
+    header_bool,
+    header_count,
     id_from_location,
     object_list,
+    read_header,
 )
 from airflow_provider_learnifier.hooks._transport.attempt import try_once
 from airflow_provider_learnifier.hooks._transport.redaction import (
     AIRFLOW_CALLS,
     SCRUBBER,
+    hide_credentials,
     mask_in_task_logs,
 )
 from airflow_provider_learnifier.hooks._transport.retries import (
@@ -96,19 +108,54 @@ def _fields(**values: Any) -> JsonObject:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _header_bool(value: str) -> bool:
-    """Read a boolean header (``true``/``false``, any case)."""
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(value)
-    return lowered == "true"
+def _participants_path(
+    org_id: str | int, project_id: str | int, participant_id: str | int | None = None
+) -> str:
+    parts: list[str | tuple[str, str | int]] = [
+        "orgunits",
+        ("org_id", org_id),
+        "projects",
+        ("project_id", project_id),
+        "participants",
+    ]
+    if participant_id is not None:
+        parts.append(("participant_id", participant_id))
+    return _path(*parts)
 
 
-def _header_count(value: str) -> int:
-    """Read a non-negative integer header."""
-    if not (value.isascii() and value.isdigit()):
-        raise ValueError(value)
-    return int(value)
+def _user_fields(
+    *,
+    primary_email: str | None,
+    external_id: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    display_name: str | None,
+    locale: str | None,
+    home_org: str | int | None,
+    hard_lock: bool | None,
+) -> JsonObject:
+    return _fields(
+        primaryEmail=primary_email,
+        externalId=external_id,
+        firstName=first_name,
+        lastName=last_name,
+        displayName=display_name,
+        locale=locale,
+        homeOrg=int_like(home_org),
+        hardLock=hard_lock,
+    )
+
+
+def _text(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _non_negative(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -189,14 +236,7 @@ class LearnifierHook(BaseHook):
                     with AIRFLOW_CALLS:
                         connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
-                    proxy_secrets = settings.proxy.secrets if settings.proxy else ()
-                    mask_in_task_logs(
-                        settings.key, settings.secret, settings.authorization, settings.token, *proxy_secrets
-                    )
-                    SCRUBBER.add_basic_auth(settings.key, settings.secret)
-                    # The proxy's password and Proxy-Authorization token; not its user name, which
-                    # is no secret (and scrubbed would garble messages: a user called "proxy").
-                    SCRUBBER.add(*proxy_secrets)
+                    hide_credentials(settings)
                     self._settings = settings
         return self._settings
 
@@ -265,7 +305,7 @@ class LearnifierHook(BaseHook):
             self.close()
         return True, f"Connected to {self.base_url}: the account sees {len(org_units)} organization unit(s)."
 
-    # ------------------------------------------------------------------ request plumbing
+    # ------------------------------------------------------------------ the request entry point
 
     def _request(
         self,
@@ -280,17 +320,14 @@ class LearnifierHook(BaseHook):
     ) -> tuple[requests.Response, Any]:
         """Send one API request with retries and return the successful response.
 
-        Idempotent methods are retried on connection errors, timeouts, 429/500/502/503/504 and,
-        with ``expect_json``, a success whose body is not JSON. POST and PATCH are retried only
-        when the request provably never reached the server (the connection could not be made)
-        or on 429/503 with ``Retry-After``.
-
-        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`, see
-        :meth:`_send_attempt`): an answer still arriving past it fails the attempt like a read timeout.
-        Every answer is scrubbed of credentials as it arrives (its headers, reason phrase and JSON
-        body, see :mod:`~airflow_provider_learnifier.hooks._transport.redaction`), and so is the
-        text of transport errors; a ``requests`` exception that says a credential (the picture's
-        URL holds the key) is not chained to the error raised.
+        Each attempt (:func:`~airflow_provider_learnifier.hooks._transport.attempt.try_once`) has a
+        deadline (:attr:`LearnifierConnectionSettings.deadline`) and its answer is scrubbed of
+        credentials as it arrives. A failed attempt is repeated as
+        :func:`~airflow_provider_learnifier.hooks._transport.retries.retry_delay` says: idempotent
+        methods after connection errors, timeouts, 429/500/502/503/504 and (with ``expect_json``)
+        a success that is not JSON; POST and PATCH only when the request provably never reached
+        the server, or on 429/503 with ``Retry-After``. A ``requests`` exception that says a
+        credential (the picture's URL holds the key) is not chained to the error raised.
 
         :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
@@ -688,30 +725,16 @@ class LearnifierHook(BaseHook):
         operation, path = "list_users", "/users"
         response, payload = self._request(operation, "GET", path, params=params or None, expect_json=True)
         users = object_list(payload, operation, "GET", path)
-        headers = response.headers
 
-        def header(name: str, parse: Any) -> Any:
-            value = headers.get(name)
-            if value is None:
-                return None
-            try:
-                return parse(value.strip())
-            except ValueError:
-                raise LearnifierResponseError(
-                    f"Learnifier {operation}: GET {path} answered a {name} header that is not "
-                    f"what the spec declares ({value[:40]!r})",
-                    operation=operation,
-                    method="GET",
-                    path=path,
-                    status=response.status_code,
-                ) from None
+        def header(name: str, parse: Callable[[str], Any]) -> Any:
+            return read_header(response, name, parse, operation=operation, method="GET", path=path)
 
         return UsersPage(
             users=users,
-            more=header("X-More", _header_bool),
-            offset=header("X-Offset", _header_count),
-            size=header("X-Size", _header_count),
-            limit=header("X-Limit", _header_count),
+            more=header("X-More", header_bool),
+            offset=header("X-Offset", header_count),
+            size=header("X-Size", header_count),
+            limit=header("X-Limit", header_count),
         )
 
     def iter_users(self, *, page_size: int = 500) -> Iterator[JsonObject]:
@@ -913,53 +936,3 @@ class LearnifierHook(BaseHook):
             ("user_id", user_id),
         )
         self._call("remove_user_group_member", "DELETE", path)
-
-
-def _participants_path(
-    org_id: str | int, project_id: str | int, participant_id: str | int | None = None
-) -> str:
-    parts: list[str | tuple[str, str | int]] = [
-        "orgunits",
-        ("org_id", org_id),
-        "projects",
-        ("project_id", project_id),
-        "participants",
-    ]
-    if participant_id is not None:
-        parts.append(("participant_id", participant_id))
-    return _path(*parts)
-
-
-def _user_fields(
-    *,
-    primary_email: str | None,
-    external_id: str | None,
-    first_name: str | None,
-    last_name: str | None,
-    display_name: str | None,
-    locale: str | None,
-    home_org: str | int | None,
-    hard_lock: bool | None,
-) -> JsonObject:
-    return _fields(
-        primaryEmail=primary_email,
-        externalId=external_id,
-        firstName=first_name,
-        lastName=last_name,
-        displayName=display_name,
-        locale=locale,
-        homeOrg=int_like(home_org),
-        hardLock=hard_lock,
-    )
-
-
-def _text(name: str, value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string, not {value!r}")
-    return value
-
-
-def _non_negative(name: str, value: int | None) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
-    return value

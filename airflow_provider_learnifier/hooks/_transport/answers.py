@@ -10,6 +10,7 @@ characters. See ``docs/guides/hook.md`` (errors) and ``docs/reliability.md``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -107,6 +108,51 @@ def object_list(value: Any, operation: str, method: str, path: str) -> list[Json
     for item in items:
         expect(item, dict, operation, method, path)
     return items
+
+
+def header_bool(value: str) -> bool:
+    """Read a boolean header (``true``/``false``, any case)."""
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(value)
+    return lowered == "true"
+
+
+def header_count(value: str) -> int:
+    """Read a non-negative integer header."""
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(value)
+    return int(value)
+
+
+def read_header(
+    response: requests.Response,
+    name: str,
+    parse: Callable[[str], Any],
+    *,
+    operation: str,
+    method: str,
+    path: str,
+) -> Any:
+    """Read a header of ``response`` with ``parse`` (:func:`header_bool`, :func:`header_count`).
+
+    :return: what ``parse`` made of it, or ``None`` when the header is absent.
+    :raises LearnifierResponseError: when ``parse`` refuses it: it is not what the spec declares.
+    """
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    try:
+        return parse(value.strip())
+    except ValueError:
+        raise LearnifierResponseError(
+            f"Learnifier {operation}: {method} {path} answered a {name} header that is not "
+            f"what the spec declares ({value[:40]!r})",
+            operation=operation,
+            method=method,
+            path=path,
+            status=response.status_code,
+        ) from None
 
 
 def error_for(

@@ -27,6 +27,8 @@ from airflow.providers.common.compat.sdk import mask_secret
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_learnifier.hooks._transport.settings import LearnifierConnectionSettings
+
 #: The byte that makes a needle's case vary (a percent-escape's hex digits).
 _PERCENT = b"%"
 #: What a credential is replaced with.
@@ -262,3 +264,13 @@ def mask_in_task_logs(*secrets: str) -> None:
     with AIRFLOW_CALLS:
         for secret in secrets:
             mask_secret(secret)
+
+
+def hide_credentials(settings: LearnifierConnectionSettings) -> None:
+    """Hide a connection's credentials from now on: masked in task logs, scrubbed from answers."""
+    proxy_secrets = settings.proxy.secrets if settings.proxy else ()
+    mask_in_task_logs(settings.key, settings.secret, settings.authorization, settings.token, *proxy_secrets)
+    SCRUBBER.add_basic_auth(settings.key, settings.secret)
+    # The proxy's password and Proxy-Authorization token; not its user name, which is no secret
+    # (and scrubbed would garble messages: a user called "proxy").
+    SCRUBBER.add(*proxy_secrets)
