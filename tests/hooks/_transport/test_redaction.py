@@ -69,11 +69,6 @@ def echoing(monkeypatch):
         yield simulator
 
 
-@pytest.fixture
-def no_sleep(mocker):
-    return mocker.patch("airflow_provider_learnifier.hooks.learnifier.time.sleep")
-
-
 # ---------------------------------------------------------------------- the scrubber itself
 
 
