@@ -366,6 +366,7 @@ class LearnifierHook(BaseHook):
             self._wait(delay, outcome.what, attempt, sleep=not outcome.paused)
 
     def _wait(self, seconds: float, what: str, attempt: int, *, sleep: bool = True) -> None:
+        """Log the retry to come and wait for it (``sleep=False``: the rate gate already holds back)."""
         self.log.warning(
             "Learnifier %s; retry %d of %d in %.2f s", what, attempt, self.settings.max_retries, seconds
         )
