@@ -32,8 +32,10 @@ from airflow_provider_learnifier.exceptions import (  # noqa: F401
     LearnifierServerError,
     LearnifierValidationError,
 )
+from airflow_provider_learnifier.hooks._transport import answers as transport_answers
+from airflow_provider_learnifier.hooks._transport import retries as transport_retries
+from airflow_provider_learnifier.hooks._transport import settings as transport_settings
 from airflow_provider_learnifier.hooks._transport.answers import (
-    MAX_API_MESSAGE,
     JsonObject,
     expect,
     header_bool,
@@ -49,17 +51,8 @@ from airflow_provider_learnifier.hooks._transport.redaction import (
     hide_credentials,
     mask_in_task_logs,
 )
-from airflow_provider_learnifier.hooks._transport.retries import (
-    MAX_BACKOFF_SECONDS,
-    MAX_RETRY_AFTER_SECONDS,
-    retry_delay,
-)
+from airflow_provider_learnifier.hooks._transport.retries import retry_delay
 from airflow_provider_learnifier.hooks._transport.settings import (
-    DEFAULT_BACKOFF_FACTOR,
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    MAX_REDIRECTS,
     LearnifierConnectionSettings,
     build_base_url,
     is_loopback_host,
@@ -72,22 +65,40 @@ if TYPE_CHECKING:
     import requests
 
 
-__all__ = [
-    "DEFAULT_BACKOFF_FACTOR",
-    "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_TIMEOUT",
-    "MAX_API_MESSAGE",
-    "MAX_BACKOFF_SECONDS",
-    "MAX_REDIRECTS",
-    "MAX_RETRY_AFTER_SECONDS",
-    "JsonObject",
-    "LearnifierConnectionSettings",
+# In reading order, which the API reference follows.
+__all__ = [  # noqa: RUF022
     "LearnifierHook",
     "UsersPage",
+    "JsonObject",
+    "LearnifierConnectionSettings",
     "build_base_url",
     "is_loopback_host",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_BACKOFF_FACTOR",
+    "MAX_BACKOFF_SECONDS",
+    "MAX_RETRY_AFTER_SECONDS",
+    "MAX_API_MESSAGE",
+    "MAX_REDIRECTS",
 ]
+
+# The defaults and limits users tune against: defined by the transport, documented where users
+# import them from.
+#: Learnifier's production API, used when the connection's host is empty.
+DEFAULT_BASE_URL = transport_settings.DEFAULT_BASE_URL
+#: Seconds to wait for a connection, then for an answer, unless the connection's extras say otherwise.
+DEFAULT_TIMEOUT = transport_settings.DEFAULT_TIMEOUT
+DEFAULT_MAX_RETRIES = transport_settings.DEFAULT_MAX_RETRIES
+DEFAULT_BACKOFF_FACTOR = transport_settings.DEFAULT_BACKOFF_FACTOR
+#: The longest backoff between two attempts, before jitter.
+MAX_BACKOFF_SECONDS = transport_retries.MAX_BACKOFF_SECONDS
+#: A ``Retry-After`` longer than this is not waited out in the task: the error is raised instead.
+MAX_RETRY_AFTER_SECONDS = transport_retries.MAX_RETRY_AFTER_SECONDS
+#: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
+MAX_API_MESSAGE = transport_answers.MAX_API_MESSAGE
+#: The most redirects ``get_user_picture`` follows (the others are never followed).
+MAX_REDIRECTS = transport_settings.MAX_REDIRECTS
 
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
