@@ -224,12 +224,12 @@ def child(side: str, count: int, poll_interval: float, window: float) -> dict[st
         # How the hook connected before: urllib3 made a TLS context, loading the bundle, per connection.
         from requests.adapters import HTTPAdapter
 
-        from airflow_provider_learnifier.hooks import learnifier
+        from airflow_provider_learnifier.hooks._transport import session
 
         def unshared_adapter(ssl_context: Any, *, proxy: Any = None, **kwargs: Any) -> HTTPAdapter:
             return HTTPAdapter(**kwargs)  # the benchmark uses no proxy
 
-        learnifier._shared_tls_adapter = unshared_adapter  # type: ignore[assignment]
+        session.WatchedAdapter = unshared_adapter  # type: ignore[assignment,misc]
     if side == "keepalive":
         # How the trigger waited before: its hook kept the TLS connection open between polls.
         from airflow_provider_learnifier.triggers import base

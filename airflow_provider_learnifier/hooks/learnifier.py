@@ -1,40 +1,25 @@
-"""Hook for Learnifier's Admin API.
+"""Hook for Learnifier's Admin API: :class:`LearnifierHook`, one method per API operation.
 
-One public method per API operation, all over one private request helper that owns the HTTP
-plumbing: the base URL and HTTPS policy, HTTP Basic authentication, timeouts, retries with
-backoff, and the mapping of error answers to the typed errors in
-:mod:`airflow_provider_learnifier.exceptions`.
+Every method goes through the hook's one request entry point, ``_request``; the transport under
+it (connection settings, TLS, deadlines, retries, error mapping, redaction) lives in the private
+package :mod:`~airflow_provider_learnifier.hooks._transport`. ``docs/guides/hook.md`` shows the
+hook in use; ``docs/connection.md`` the connection; ``docs/reliability.md`` how requests fail.
 
-``requests`` is imported where a session is made, not at module level, so that importing this
-module (which every operator does) stays cheap for the DAG processor.
+Importing this module stays cheap: ``requests`` is imported when the hook makes its session.
 """
 
 from __future__ import annotations
 
-import base64
-import enum
-import functools
-import heapq
-import ipaddress
 import json
-import logging
-import os
-import random
-import re
-import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
-from airflow.providers.common.compat.sdk import mask_secret
-
-from airflow_provider_learnifier import __version__
-from airflow_provider_learnifier.exceptions import (
+# Every exception the hook raises stays importable from here, as before the transport moved out.
+from airflow_provider_learnifier.exceptions import (  # noqa: F401
     LearnifierActivationError,
     LearnifierAuthError,
     LearnifierConflictError,
@@ -47,272 +32,76 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
-from airflow_provider_learnifier.hooks._scrub import SCRUBBER, ScrubbingLogFilter
-from airflow_provider_learnifier.hooks.proxy import ProxySettings, proxy_from_extras
+from airflow_provider_learnifier.hooks._transport import answers as transport_answers
+from airflow_provider_learnifier.hooks._transport import retries as transport_retries
+from airflow_provider_learnifier.hooks._transport import settings as transport_settings
+from airflow_provider_learnifier.hooks._transport.answers import (
+    JsonObject,
+    expect,
+    header_bool,
+    header_count,
+    id_from_location,
+    object_list,
+    read_header,
+)
+from airflow_provider_learnifier.hooks._transport.attempt import try_once
+from airflow_provider_learnifier.hooks._transport.redaction import (
+    AIRFLOW_CALLS,
+    SCRUBBER,
+    hide_credentials,
+    mask_in_task_logs,
+)
+from airflow_provider_learnifier.hooks._transport.retries import retry_delay
+from airflow_provider_learnifier.hooks._transport.settings import (
+    LearnifierConnectionSettings,
+    build_base_url,
+    is_loopback_host,
+)
 from airflow_provider_learnifier.hooks.rate_gate import RateGate, shared_rate_gate
 from airflow_provider_learnifier.ids import check_id, id_problem, int_like
 from airflow_provider_learnifier.version_compat import BaseHook
 
 if TYPE_CHECKING:
-    import ssl
-
     import requests
-    from airflow.sdk import Connection
 
+
+# In reading order, which the API reference follows.
+__all__ = [  # noqa: RUF022
+    "LearnifierHook",
+    "UsersPage",
+    "JsonObject",
+    "LearnifierConnectionSettings",
+    "build_base_url",
+    "is_loopback_host",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_BACKOFF_FACTOR",
+    "MAX_BACKOFF_SECONDS",
+    "MAX_RETRY_AFTER_SECONDS",
+    "MAX_API_MESSAGE",
+    "MAX_REDIRECTS",
+]
+
+# The defaults and limits users tune against: defined by the transport, documented where users
+# import them from.
 #: Learnifier's production API, used when the connection's host is empty.
-DEFAULT_BASE_URL = "https://learnifier.com"
+DEFAULT_BASE_URL = transport_settings.DEFAULT_BASE_URL
 #: Seconds to wait for a connection, then for an answer, unless the connection's extras say otherwise.
-DEFAULT_TIMEOUT = (10.0, 60.0)
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_BACKOFF_FACTOR = 0.5
+DEFAULT_TIMEOUT = transport_settings.DEFAULT_TIMEOUT
+DEFAULT_MAX_RETRIES = transport_settings.DEFAULT_MAX_RETRIES
+DEFAULT_BACKOFF_FACTOR = transport_settings.DEFAULT_BACKOFF_FACTOR
 #: The longest backoff between two attempts, before jitter.
-MAX_BACKOFF_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = transport_retries.MAX_BACKOFF_SECONDS
 #: A ``Retry-After`` longer than this is not waited out in the task: the error is raised instead.
-MAX_RETRY_AFTER_SECONDS = 300.0
+MAX_RETRY_AFTER_SECONDS = transport_retries.MAX_RETRY_AFTER_SECONDS
+#: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
+MAX_API_MESSAGE = transport_answers.MAX_API_MESSAGE
+#: The most redirects ``get_user_picture`` follows (the others are never followed).
+MAX_REDIRECTS = transport_settings.MAX_REDIRECTS
 
-JsonObject = dict[str, Any]
-
-_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Answers worth another try of a request that may safely be repeated.
-_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-#: Answers after which a POST or PATCH may be repeated: Learnifier says it did not take it.
-_REFUSED_STATUSES = frozenset({429, 503})
-_USER_AGENT = f"airflow-provider-learnifier/{__version__}"
-#: The hook's calls into Airflow's task runner (the connection lookup, ``mask_secret``) take turns
-#: across threads: Airflow 3.0's in-process runner (``dag.test()``) swaps a module global around
-#: each call, so two threads calling at once can leave the task without its supervisor link.
-_AIRFLOW_CALLS = threading.Lock()
 #: What every project answer must hold for callers to act on the project.
 _PROJECT_KEYS = ("id", "orgId")
-#: Learnifier's error ``message`` is cut to this many characters in errors, logs and summaries.
-MAX_API_MESSAGE = 500
-#: Learnifier's error ``field`` is cut to this many characters.
-_MAX_API_FIELD = 100
-#: The body of an answer is read in pieces of at most this many bytes.
-_BODY_CHUNK = 64 * 1024
-#: The most redirects ``get_user_picture`` follows (the others are never followed).
-MAX_REDIRECTS = 5
-#: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
-_URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
-
-
-def _now() -> float:
-    """The clock of request deadlines (``time.monotonic``); a seam for tests."""
-    return time.monotonic()
-
-
-def is_loopback_host(hostname: str) -> bool:
-    """Tell whether ``hostname`` names this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
-    if hostname.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
-def build_base_url(host: str | None, port: int | None = None, schema: str | None = None) -> str:
-    """Make the API base URL from a connection's host (a hostname or a URL with a path), port and schema.
-
-    An empty host means :data:`DEFAULT_BASE_URL`; a host without a scheme means ``https``.
-
-    :raises ValueError: for a scheme other than ``https``, plain ``http`` to a host that is not
-        loopback, credentials, a query or a fragment in the host.
-    """
-    host = (host or "").strip()
-    if not host:
-        return DEFAULT_BASE_URL
-    if "://" not in host:
-        host = f"https://{host}"
-    parts = urlsplit(host)
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        raise ValueError(f"host must be an https:// URL or a hostname, not a {scheme}:// URL")
-    if "@" in parts.netloc:
-        raise ValueError(
-            "host must not contain credentials: put the API key in login and the secret in password"
-        )
-    if not parts.hostname:
-        raise ValueError(f"host {host!r} names no hostname")
-    try:
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError:
-        raise ValueError(f"host {host!r} has an invalid port") from None
-    if parts.query or parts.fragment:
-        raise ValueError("host must not contain a query string or a fragment")
-    if scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError(
-            f"plain http:// is refused for {parts.hostname!r}: Learnifier is HTTPS-only, and http:// is "
-            "allowed only to loopback hosts (localhost, 127.0.0.0/8, ::1) such as the local simulator"
-        )
-    netloc = parts.netloc
-    if port and parts.port is None:
-        netloc = f"{netloc}:{int(port)}"
-    path = parts.path.rstrip("/")
-    if not path and schema:
-        path = "/" + schema.strip("/")
-    return f"{scheme}://{netloc}{path}"
-
-
-def _parse_timeout(value: Any) -> tuple[float, float]:
-    if value is None or value == "":
-        return DEFAULT_TIMEOUT
-    try:
-        if isinstance(value, str):
-            value = json.loads(value)
-        if isinstance(value, Mapping):
-            connect, read = value.get("connect", DEFAULT_TIMEOUT[0]), value.get("read", DEFAULT_TIMEOUT[1])
-        elif isinstance(value, (list, tuple)) and len(value) == 2:
-            connect, read = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            connect, read = min(DEFAULT_TIMEOUT[0], value), value
-        else:
-            raise TypeError
-        timeout = (float(connect), float(read))
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"extra 'timeout' must be read seconds, [connect, read] or {{'connect', 'read'}}, not {value!r}"
-        ) from None
-    if min(timeout) <= 0:
-        raise ValueError(f"extra 'timeout' must be positive, not {value!r}")
-    return timeout
-
-
-def _parse_verify(value: Any) -> bool | str:
-    if value is None or value is True or (isinstance(value, str) and value.strip().lower() in ("", "true")):
-        return True
-    if value is False or (isinstance(value, str) and value.strip().lower() == "false"):
-        raise ValueError(
-            "extra 'verify' cannot turn certificate verification off; give the path of a CA bundle "
-            "for a private certificate authority instead"
-        )
-    if not isinstance(value, str):
-        raise ValueError(f"extra 'verify' must be true or the path of a CA bundle, not {value!r}")
-    path = os.path.expanduser(value.strip())
-    if not os.path.exists(path):
-        raise ValueError(f"extra 'verify': the CA bundle {path!r} does not exist")
-    return path
-
-
-def _parse_deadline(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        deadline = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"extra 'request_deadline' must be a number of seconds, not {value!r}") from None
-    if not deadline > 0 or deadline == float("inf"):
-        raise ValueError(f"extra 'request_deadline' must be a positive number of seconds, not {value!r}")
-    return deadline
-
-
-def _parse_max_rate(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        rate = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"extra 'max_requests_per_second' must be a number of requests, not {value!r}"
-        ) from None
-    if not rate > 0 or rate == float("inf"):
-        raise ValueError(f"extra 'max_requests_per_second' must be a positive number, not {value!r}")
-    return rate
-
-
-def _parse_number(extras: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
-    value = extras.get(name)
-    if value is None or value == "":
-        return kind(default)
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"extra {name!r} must be a number, not {value!r}") from None
-    if number < 0:
-        raise ValueError(f"extra {name!r} must not be negative, not {value!r}")
-    return number
-
-
-@dataclass(frozen=True)
-class LearnifierConnectionSettings:
-    """Everything the hook needs from an Airflow connection, checked.
-
-    :param base_url: the API base URL, without a trailing slash.
-    :param key: the account's API key (HTTP Basic user name); never shown in ``repr``.
-    :param secret: the account's API secret (HTTP Basic password); never shown in ``repr``.
-    :param timeout: (connect, read) timeout in seconds. The read timeout bounds each wait for
-        data from the socket, not the whole answer: see ``request_deadline``.
-    :param verify: ``True``, or the path of a CA bundle that signs the server's certificate.
-    :param max_retries: how many times a failed request may be retried.
-    :param backoff_factor: the first backoff in seconds; each next one doubles.
-    :param request_deadline: the longest one attempt may take in seconds: connecting, the
-        headers and the body, across redirects; ``None`` means connect plus read timeout. A server
-        that sends its headers or answer a byte at a time cannot hold a request longer than this.
-    :param max_requests_per_second: send at most this many requests per second from one hook
-        (all its threads together); ``None``: no maximum, the hook learns the limit from 429 answers.
-    :param proxy: the forward proxy to send requests through (extras ``proxy``, ``no_proxy`` and
-        ``proxy_from_environment``); ``None``: connect directly. Its ``repr`` has no credentials.
-    """
-
-    base_url: str
-    key: str = field(repr=False)
-    secret: str = field(repr=False)
-    timeout: tuple[float, float] = DEFAULT_TIMEOUT
-    verify: bool | str = True
-    max_retries: int = DEFAULT_MAX_RETRIES
-    backoff_factor: float = DEFAULT_BACKOFF_FACTOR
-    request_deadline: float | None = None
-    max_requests_per_second: float | None = None
-    proxy: ProxySettings | None = None
-
-    @classmethod
-    def from_connection(cls, conn: Connection) -> LearnifierConnectionSettings:
-        """Read and check an Airflow connection of type ``learnifier``.
-
-        :raises ValueError: naming the connection and what is wrong with it.
-        """
-        try:
-            if not conn.login:
-                raise ValueError("it has no API key: set the connection's login")
-            if not conn.password:
-                raise ValueError("it has no API secret: set the connection's password")
-            extras = conn.extra_dejson
-            base_url = build_base_url(conn.host, conn.port, conn.schema)
-            return cls(
-                base_url=base_url,
-                key=conn.login,
-                secret=conn.password,
-                timeout=_parse_timeout(extras.get("timeout")),
-                verify=_parse_verify(extras.get("verify")),
-                max_retries=_parse_number(extras, "max_retries", DEFAULT_MAX_RETRIES, int),
-                backoff_factor=_parse_number(extras, "backoff_factor", DEFAULT_BACKOFF_FACTOR, float),
-                request_deadline=_parse_deadline(extras.get("request_deadline")),
-                max_requests_per_second=_parse_max_rate(extras.get("max_requests_per_second")),
-                proxy=proxy_from_extras(extras, base_url),
-            )
-        except ValueError as err:
-            raise ValueError(f"Learnifier connection {conn.conn_id!r} is not usable: {err}") from None
-
-    @property
-    def deadline(self) -> float:
-        """The longest one attempt may take: ``request_deadline``, else connect plus read timeout."""
-        if self.request_deadline is not None:
-            return self.request_deadline
-        return self.timeout[0] + self.timeout[1]
-
-    @property
-    def token(self) -> str:
-        """The HTTP Basic token: ``base64(key:secret)``, UTF-8 encoded."""
-        return base64.b64encode(f"{self.key}:{self.secret}".encode()).decode("ascii")
-
-    @property
-    def authorization(self) -> str:
-        """The ``Authorization`` header value: ``Basic`` and :attr:`token`."""
-        return f"Basic {self.token}"
 
 
 def _segment(name: str, value: str | int) -> str:
@@ -330,111 +119,54 @@ def _fields(**values: Any) -> JsonObject:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _retry_after_seconds(header: str | None) -> float | None:
-    """Read a ``Retry-After`` header given as seconds or as an HTTP date."""
-    if not header:
-        return None
-    header = header.strip()
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+def _participants_path(
+    org_id: str | int, project_id: str | int, participant_id: str | int | None = None
+) -> str:
+    parts: list[str | tuple[str, str | int]] = [
+        "orgunits",
+        ("org_id", org_id),
+        "projects",
+        ("project_id", project_id),
+        "participants",
+    ]
+    if participant_id is not None:
+        parts.append(("participant_id", participant_id))
+    return _path(*parts)
 
 
-class _Retry(enum.Enum):
-    """Whether a failed attempt may be repeated, before counting attempts and waits."""
-
-    #: Never: the failure will not change (a TLS failure, a client error).
-    NEVER = "never"
-    #: Only a GET, PUT, DELETE (...): a POST or PATCH may have been applied.
-    IF_IDEMPOTENT = "if idempotent"
-    #: Any method: Learnifier cannot have applied the request (no connection, or it refused it).
-    ALWAYS = "always"
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """How one attempt of a request went: its answer, or the error it would raise and whether to retry.
-
-    :param answer: the successful response.
-    :param payload: its decoded JSON body, when one was expected.
-    :param error: the error to raise if the request is not repeated.
-    :param cause: the exception chained to ``error`` (unless the request sends the key).
-    :param response: the error answer, closed when the request is repeated.
-    :param retry: whether the failure may be repeated.
-    :param retry_after: the answer's ``Retry-After`` in seconds.
-    :param what: the failure, for the retry's log line.
-    :param paused: the rate gate already holds every thread back, so the retry does not sleep itself.
-    """
-
-    answer: requests.Response | None = None
-    payload: Any = None
-    error: LearnifierError | None = None
-    cause: BaseException | None = None
-    response: requests.Response | None = None
-    retry: _Retry = _Retry.NEVER
-    retry_after: float | None = None
-    what: str = ""
-    paused: bool = False
+def _user_fields(
+    *,
+    primary_email: str | None,
+    external_id: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    display_name: str | None,
+    locale: str | None,
+    home_org: str | int | None,
+    hard_lock: bool | None,
+) -> JsonObject:
+    return _fields(
+        primaryEmail=primary_email,
+        externalId=external_id,
+        firstName=first_name,
+        lastName=last_name,
+        displayName=display_name,
+        locale=locale,
+        homeOrg=int_like(home_org),
+        hardLock=hard_lock,
+    )
 
 
-def _reached_server(error: Exception) -> bool:
-    """Tell whether a failed request may have reached the server (so a POST must not be repeated)."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
-    from urllib3.exceptions import ProxyError as Urllib3ProxyError
-
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return False
-    if isinstance(error, requests.exceptions.ConnectionError):
-        reason = error.args[0] if error.args else None
-        if isinstance(reason, MaxRetryError):
-            reason = reason.reason
-        if isinstance(reason, Urllib3ProxyError):
-            # The proxy could not be reached, or refused the tunnel: nothing was sent to Learnifier.
-            # Any other error that urllib3 1.26 wraps as a proxy error may have come after sending.
-            reason = reason.original_error
-            if isinstance(reason, OSError) and str(reason).startswith("Tunnel connection failed"):
-                return False
-        return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
-    return True
+def _text(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, not {value!r}")
+    return value
 
 
-def _proxy_refusal(error: Exception) -> str | None:
-    """The proxy's answer when it refused to open the tunnel for want of credentials (407, or 401
-    as tinyproxy answers), else ``None``."""
-    found = re.search(r"Tunnel connection failed: (40[17]\b[\w -]*)", str(error))
-    return found.group(1).strip() if found else None
-
-
-def _mask(*secrets: str) -> None:
-    """Have Airflow mask ``secrets`` in task logs (one thread at a time, see ``_AIRFLOW_CALLS``)."""
-    with _AIRFLOW_CALLS:
-        for secret in secrets:
-            mask_secret(secret)
-
-
-for _name in _URLLIB3_URL_LOGGERS:
-    logging.getLogger(_name).addFilter(ScrubbingLogFilter(SCRUBBER))
-
-
-def _decode_answer(content: bytes) -> Any:
-    """Decode a JSON answer (:func:`_decode_json`) and scrub it of credentials (:data:`SCRUBBER`)."""
-    return SCRUBBER.scrub_json_answer(content, _decode_json(content))
-
-
-def _scrub_answer(response: requests.Response) -> None:
-    """Scrub an answer's headers and reason phrase of credentials, for every later reader of them."""
-    for name, value in list(response.headers.items()):
-        if SCRUBBER.holds(value):
-            response.headers[name] = SCRUBBER.scrub(value)
-    if response.reason and SCRUBBER.holds(response.reason):
-        response.reason = SCRUBBER.scrub(response.reason)
+def _non_negative(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -475,7 +207,7 @@ class LearnifierHook(BaseHook):
     (read seconds, or ``[connect, read]``), ``verify`` (``true`` or a CA bundle path), ``max_retries``,
     ``backoff_factor``, ``request_deadline`` (seconds one attempt may take, connect to last byte),
     ``max_requests_per_second``, and ``proxy``, ``no_proxy`` and ``proxy_from_environment`` (a
-    forward proxy: :mod:`airflow_provider_learnifier.hooks.proxy`, ``docs/connection.md``).
+    forward proxy: :mod:`~airflow_provider_learnifier.hooks._transport.proxy`, ``docs/connection.md``).
 
     Every hook verifying with the same CA bundle shares one TLS context in the process.
     Every hook of one account (the same base URL and API key) in the process shares one
@@ -512,17 +244,10 @@ class LearnifierHook(BaseHook):
         if self._settings is None:
             with self._lazy_lock:
                 if self._settings is None:
-                    with _AIRFLOW_CALLS:
+                    with AIRFLOW_CALLS:
                         connection = self.get_connection(self.learnifier_conn_id)
                     settings = LearnifierConnectionSettings.from_connection(connection)
-                    proxy_secrets = settings.proxy.secrets if settings.proxy else ()
-                    _mask(
-                        settings.key, settings.secret, settings.authorization, settings.token, *proxy_secrets
-                    )
-                    SCRUBBER.add_basic_auth(settings.key, settings.secret)
-                    # The proxy's password and Proxy-Authorization token; not its user name, which
-                    # is no secret (and scrubbed would garble messages: a user called "proxy").
-                    SCRUBBER.add(*proxy_secrets)
+                    hide_credentials(settings)
                     self._settings = settings
         return self._settings
 
@@ -553,28 +278,10 @@ class LearnifierHook(BaseHook):
         if self._session is None:
             with self._lazy_lock:
                 if self._session is None:
-                    self._session = self._make_session(settings)
+                    from airflow_provider_learnifier.hooks._transport.session import make_session
+
+                    self._session = make_session(settings, pool_maxsize=self.pool_maxsize)
         return self._session
-
-    def _make_session(self, settings: LearnifierConnectionSettings) -> requests.Session:
-        import requests
-
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = settings.verify
-        session.auth = _BasicAuth(settings.authorization)
-        session.headers.update({"Accept": "application/json", "User-Agent": _USER_AGENT})
-        session.max_redirects = MAX_REDIRECTS
-        adapter = _shared_tls_adapter(
-            _shared_ssl_context(settings.verify),
-            pool_connections=1,
-            pool_maxsize=self.pool_maxsize,
-            max_retries=0,
-            proxy=settings.proxy,
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
 
     def get_conn(self) -> requests.Session:
         """Return the hook's HTTP session."""
@@ -609,7 +316,7 @@ class LearnifierHook(BaseHook):
             self.close()
         return True, f"Connected to {self.base_url}: the account sees {len(org_units)} organization unit(s)."
 
-    # ------------------------------------------------------------------ request plumbing
+    # ------------------------------------------------------------------ the request entry point
 
     def _request(
         self,
@@ -624,17 +331,14 @@ class LearnifierHook(BaseHook):
     ) -> tuple[requests.Response, Any]:
         """Send one API request with retries and return the successful response.
 
-        Idempotent methods are retried on connection errors, timeouts, 429/500/502/503/504 and,
-        with ``expect_json``, a success whose body is not JSON. POST and PATCH are retried only
-        when the request provably never reached the server (the connection could not be made)
-        or on 429/503 with ``Retry-After``.
-
-        Each attempt has a deadline (:attr:`LearnifierConnectionSettings.deadline`, see
-        :meth:`_send_attempt`): an answer still arriving past it fails the attempt like a read timeout.
-        Every answer is scrubbed of credentials as it arrives (its headers, reason phrase and JSON
-        body, see :mod:`~airflow_provider_learnifier.hooks._scrub`), and so is the text of transport
-        errors; a ``requests`` exception that says a credential (the picture's URL holds the key)
-        is not chained to the error raised.
+        Each attempt (:func:`~airflow_provider_learnifier.hooks._transport.attempt.try_once`) has a
+        deadline (:attr:`LearnifierConnectionSettings.deadline`) and its answer is scrubbed of
+        credentials as it arrives. A failed attempt is repeated as
+        :func:`~airflow_provider_learnifier.hooks._transport.retries.retry_delay` says: idempotent
+        methods after connection errors, timeouts, 429/500/502/503/504 and (with ``expect_json``)
+        a success that is not JSON; POST and PATCH only when the request provably never reached
+        the server, or on 429/503 with ``Retry-After``. A ``requests`` exception that says a
+        credential (the picture's URL holds the key) is not chained to the error raised.
 
         :return: the response, and its decoded JSON body with ``expect_json`` (``None`` when empty).
         :raises LearnifierError: the typed subclass for the final answer.
@@ -646,7 +350,8 @@ class LearnifierHook(BaseHook):
             headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
-            outcome = self._try_once(
+            outcome = try_once(
+                self,
                 operation,
                 method,
                 path,
@@ -660,7 +365,7 @@ class LearnifierHook(BaseHook):
             if outcome.error is None:
                 assert outcome.answer is not None
                 return outcome.answer, outcome.payload
-            delay = self._retry_delay(method, outcome, attempt)
+            delay = retry_delay(self.settings, method, outcome, attempt)
             if delay is None:
                 # Raised here, outside any except clause, and chained only to a cause that says no
                 # credential: the picture's URL holds the key, and every requests exception repeats it.
@@ -671,208 +376,8 @@ class LearnifierHook(BaseHook):
                 outcome.response.close()  # an error answer is not needed once the request is repeated
             self._wait(delay, outcome.what, attempt, sleep=not outcome.paused)
 
-    def _try_once(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None,
-        data: bytes | None,
-        headers: Mapping[str, str],
-        follow_redirects: bool,
-        expect_json: bool,
-        attempts: int,
-    ) -> _Outcome:
-        """Send the request once, through the rate gate, and say how it went; never raise for the API.
-
-        :param attempts: how many attempts this one makes, counted into the error it would raise.
-        """
-        import requests
-
-        gate = self.rate_gate
-        context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
-        response: requests.Response | None = None
-        try:
-            turn = gate.acquire()
-            response = self._send_attempt(
-                operation,
-                method,
-                path,
-                params=params,
-                data=data,
-                headers=headers,
-                follow_redirects=follow_redirects,
-            )
-            _scrub_answer(response)
-            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-            gate.answered(turn, response.status_code, retry_after)
-        except requests.exceptions.SSLError as err:
-            error = LearnifierConnectionError(
-                f"Learnifier {operation}: {method} {path} failed TLS verification of "
-                f"{self.settings.base_url} (give the CA bundle in the connection's 'verify' extra for a "
-                f"private CA): {SCRUBBER.scrub(str(err))}",
-                reached_server=False,
-                **context,
-            )
-            return _Outcome(error=error, cause=err, retry=_Retry.NEVER)
-        except requests.exceptions.RequestException as err:
-            if response is not None:
-                response.close()  # never reuse a connection whose answer was not read to its end
-            reason = SCRUBBER.scrub(f"{type(err).__name__}: {err}")
-            reached = _reached_server(err)
-            proxy = self.settings.proxy
-            if proxy is not None and isinstance(err, requests.exceptions.ProxyError):
-                reason = f"the proxy {proxy.display} failed: {reason}"
-                refusal = _proxy_refusal(err)
-                if refusal is not None:
-                    # Asking again with the same credentials gets the same answer.
-                    error = LearnifierConnectionError(
-                        f"Learnifier {operation}: {method} {path}: the proxy {proxy.display} refused "
-                        f"the credentials of the connection's 'proxy' extra ({refusal})",
-                        reached_server=False,
-                        **context,
-                    )
-                    return _Outcome(error=error, cause=err, retry=_Retry.NEVER)
-            error = LearnifierConnectionError(
-                f"Learnifier {operation}: {method} {path} got no answer after {attempts} attempt(s): "
-                f"{reason}",
-                reached_server=reached,
-                **context,
-            )
-            return _Outcome(
-                error=error,
-                cause=err,
-                retry=_Retry.IF_IDEMPOTENT if reached else _Retry.ALWAYS,
-                what=f"{method} {path} failed ({reason})",
-            )
-
-        status = response.status_code
-        if status < 300:
-            if not expect_json or not response.content:
-                return _Outcome(answer=response)
-            try:
-                return _Outcome(answer=response, payload=_decode_answer(response.content))
-            except ValueError:
-                not_json = LearnifierResponseError(
-                    f"Learnifier {operation}: {method} {path} answered {status} with a body that is not "
-                    f"JSON (Content-Type {response.headers.get('Content-Type')!r}, "
-                    f"{len(response.content)} bytes)",
-                    status=status,
-                    **context,
-                )
-                # Chained to nothing: the decoding error would only repeat the body.
-                return _Outcome(
-                    error=not_json,
-                    retry=_Retry.IF_IDEMPOTENT,
-                    what=f"{method} {path} answered {status} without JSON",
-                )
-        if method in _IDEMPOTENT_METHODS:
-            retry = _Retry.IF_IDEMPOTENT if status in _RETRYABLE_STATUSES else _Retry.NEVER
-        else:
-            # A write is repeated only when Learnifier says it did not take it and when to come back.
-            refused = status in _REFUSED_STATUSES and retry_after is not None
-            retry = _Retry.ALWAYS if refused else _Retry.NEVER
-        return _Outcome(
-            response=response,
-            error=_error_for(response, retry_after, **context),
-            retry=retry,
-            retry_after=retry_after,
-            what=f"{method} {path} answered {status}",
-            # After a 429 with Retry-After the gate holds back every thread, this one included.
-            paused=status == 429 and retry_after is not None and gate.adaptive,
-        )
-
-    def _retry_delay(self, method: str, outcome: _Outcome, attempt: int) -> float | None:
-        """The one retry policy: how long to wait before trying again, or ``None`` to give up.
-
-        Idempotent requests are repeated after any failure marked retryable; a POST or PATCH only
-        when Learnifier cannot have applied it (see :class:`_Retry`). Another try waits the
-        answer's ``Retry-After``, else the backoff; a ``Retry-After`` beyond
-        :data:`MAX_RETRY_AFTER_SECONDS` is not waited out.
-        """
-        if attempt >= self.settings.max_retries:
-            return None
-        if outcome.retry is _Retry.NEVER:
-            return None
-        if outcome.retry is _Retry.IF_IDEMPOTENT and method not in _IDEMPOTENT_METHODS:
-            return None
-        delay = outcome.retry_after if outcome.retry_after is not None else self._backoff(attempt + 1)
-        return delay if delay <= MAX_RETRY_AFTER_SECONDS else None
-
-    def _send_attempt(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None,
-        data: bytes | None,
-        headers: Mapping[str, str],
-        follow_redirects: bool,
-    ) -> requests.Response:
-        """Send one attempt of a request and read its whole answer, redirects included, within the deadline.
-
-        The deadline spans the attempt: connecting, sending, the headers and the body of every
-        redirect hop. An attempt that outlives it has its connection cut (:class:`_AttemptWatchdog`)
-        and raises ``requests.exceptions.ReadTimeout`` whatever part of an answer arrived; like
-        any read timeout, that leaves a write possibly applied. The connect timeout is lowered to
-        the deadline where that is shorter.
-
-        :raises requests.exceptions.RequestException: the attempt failed; the response is closed.
-        :raises LearnifierResponseError: a redirect chain longer than :data:`MAX_REDIRECTS`.
-        """
-        import requests
-
-        settings = self.settings
-        deadline = settings.deadline
-        connect_timeout, read_timeout = settings.timeout
-        response: requests.Response | None = None
-        redirected_too_often = False
-        with _WATCHDOG.watch(deadline) as attempt:
-            try:
-                response = self.session.request(
-                    method,
-                    settings.base_url + path,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    timeout=(min(connect_timeout, deadline), read_timeout),
-                    allow_redirects=follow_redirects,
-                    stream=True,
-                )
-                _read_body(response)
-                if attempt.expired:
-                    # Cut in its headers, an answer can look whole: http.client takes the end of the
-                    # stream for the end of the headers. So an attempt cut off fails, whatever arrived.
-                    raise requests.exceptions.ReadTimeout("the connection was cut at the deadline")
-            except requests.exceptions.TooManyRedirects:
-                redirected_too_often = True
-            except requests.exceptions.RequestException as err:
-                if response is not None:
-                    response.close()  # never reuse a connection whose answer was not read to its end
-                if attempt.expired:
-                    raise requests.exceptions.ReadTimeout(
-                        f"the answer did not arrive whole within the request deadline of {deadline:g} s"
-                    ) from err
-                raise
-        if redirected_too_often:
-            # Raised here, outside the except clause, so that no exception holding the URL is chained.
-            raise LearnifierResponseError(
-                f"Learnifier {operation}: {method} {path} was redirected more than {MAX_REDIRECTS} times",
-                operation=operation,
-                method=method,
-                path=path,
-            )
-        assert response is not None
-        return response
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: half the step fixed, half random."""
-        step = min(MAX_BACKOFF_SECONDS, self.settings.backoff_factor * 2 ** (attempt - 1))
-        return step / 2 + random.uniform(0, step / 2)
-
     def _wait(self, seconds: float, what: str, attempt: int, *, sleep: bool = True) -> None:
+        """Log the retry to come and wait for it (``sleep=False``: the rate gate already holds back)."""
         self.log.warning(
             "Learnifier %s; retry %d of %d in %.2f s", what, attempt, self.settings.max_retries, seconds
         )
@@ -894,13 +399,13 @@ class LearnifierHook(BaseHook):
 
     def _call_list(self, operation: str, path: str, *, params: Mapping[str, Any] | None = None) -> list[Any]:
         """GET a JSON array of objects."""
-        return _object_list(self._call(operation, "GET", path, params=params), operation, "GET", path)
+        return object_list(self._call(operation, "GET", path, params=params), operation, "GET", path)
 
     def _call_object(
         self, operation: str, method: str, path: str, *, required: tuple[str, ...] = (), **kwargs: Any
     ) -> JsonObject:
         """Send a request whose answer is a JSON object holding at least the ``required`` members."""
-        result = _expect(self._call(operation, method, path, **kwargs), dict, operation, method, path)
+        result = expect(self._call(operation, method, path, **kwargs), dict, operation, method, path)
         missing = [name for name in required if result.get(name) in (None, "")]
         if missing:
             raise LearnifierResponseError(
@@ -922,7 +427,7 @@ class LearnifierHook(BaseHook):
     def list_org_units(self) -> list[JsonObject]:
         """List the organization units (``GET /orgunits``), unwrapped from ``{"orgUnits": [...]}``."""
         result = self._call_object("list_org_units", "GET", "/orgunits")
-        return _object_list(result.get("orgUnits", []), "list_org_units", "GET", "/orgunits")
+        return object_list(result.get("orgUnits", []), "list_org_units", "GET", "/orgunits")
 
     def get_org_unit(self, org_id: str | int) -> JsonObject:
         """Get one organization unit (``GET /orgunits/{orgid}``)."""
@@ -1070,7 +575,7 @@ class LearnifierHook(BaseHook):
         path = _path("orgunits", ("org_id", org_id), "projects", ("project_id", project_id))
         result = self._call("update_project", "PATCH", path, body=body)
         # Any 2xx is success: an answer without a body (a 204) applied the update too.
-        return None if result is None else _expect(result, dict, "update_project", "PATCH", path)
+        return None if result is None else expect(result, dict, "update_project", "PATCH", path)
 
     def delete_project(self, org_id: str | int, project_id: str | int) -> None:
         """Delete a project (``DELETE /orgunits/{orgid}/projects/{projectid}``).
@@ -1154,7 +659,7 @@ class LearnifierHook(BaseHook):
         location = response.headers.get("Location")
         if location is None:
             return None
-        participant_id = _id_from_location(location)
+        participant_id = id_from_location(location)
         if participant_id is None:
             raise LearnifierResponseError(
                 f"Learnifier add_participant: POST {path} answered a Location header that names no usable "
@@ -1196,7 +701,7 @@ class LearnifierHook(BaseHook):
                 method="POST",
                 path=path,
             )
-        _mask(link)
+        mask_in_task_logs(link)
         return link
 
     def get_participation_by_external_id(self, external_id: str) -> JsonObject:
@@ -1231,31 +736,17 @@ class LearnifierHook(BaseHook):
         params = _fields(limit=_non_negative("limit", limit), offset=_non_negative("offset", offset))
         operation, path = "list_users", "/users"
         response, payload = self._request(operation, "GET", path, params=params or None, expect_json=True)
-        users = _object_list(payload, operation, "GET", path)
-        headers = response.headers
+        users = object_list(payload, operation, "GET", path)
 
-        def header(name: str, parse: Any) -> Any:
-            value = headers.get(name)
-            if value is None:
-                return None
-            try:
-                return parse(value.strip())
-            except ValueError:
-                raise LearnifierResponseError(
-                    f"Learnifier {operation}: GET {path} answered a {name} header that is not "
-                    f"what the spec declares ({value[:40]!r})",
-                    operation=operation,
-                    method="GET",
-                    path=path,
-                    status=response.status_code,
-                ) from None
+        def header(name: str, parse: Callable[[str], Any]) -> Any:
+            return read_header(response, name, parse, operation=operation, method="GET", path=path)
 
         return UsersPage(
             users=users,
-            more=header("X-More", _header_bool),
-            offset=header("X-Offset", _header_count),
-            size=header("X-Size", _header_count),
-            limit=header("X-Limit", _header_count),
+            more=header("X-More", header_bool),
+            offset=header("X-Offset", header_count),
+            size=header("X-Size", header_count),
+            limit=header("X-Limit", header_count),
         )
 
     def iter_users(self, *, page_size: int = 500) -> Iterator[JsonObject]:
@@ -1390,7 +881,7 @@ class LearnifierHook(BaseHook):
         # The spec declares one object where the API answers a list; take either.
         if isinstance(result, dict):
             return [result]
-        return _object_list(result, "list_user_participations", "GET", path)
+        return object_list(result, "list_user_participations", "GET", path)
 
     # ------------------------------------------------------------------ user groups
 
@@ -1457,581 +948,3 @@ class LearnifierHook(BaseHook):
             ("user_id", user_id),
         )
         self._call("remove_user_group_member", "DELETE", path)
-
-
-_SSL_CONTEXTS: dict[tuple[str, int, int], ssl.SSLContext] = {}
-_SSL_CONTEXTS_LOCK = threading.Lock()
-
-
-def _shared_ssl_context(verify: bool | str) -> ssl.SSLContext:
-    """The process's one TLS context for a CA bundle (``True``: the bundle ``requests`` uses).
-
-    Loading a system-size bundle costs a context most of a megabyte, so every hook verifying
-    with the same bundle shares one: a triggerer with thousands of deferred sensors holds one.
-    A bundle changed on disk (another size or modification time) gets a new context. The
-    context verifies certificates and host names, and refuses to be changed once shared.
-    """
-    from requests.utils import DEFAULT_CA_BUNDLE_PATH
-
-    path = os.path.abspath(DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify))
-    stat = os.stat(path)
-    key = (path, stat.st_mtime_ns, stat.st_size)
-    with _SSL_CONTEXTS_LOCK:
-        context = _SSL_CONTEXTS.get(key)
-        if context is None:
-            context = _frozen_context(path)
-            for old in [old for old in _SSL_CONTEXTS if old[0] == path]:
-                del _SSL_CONTEXTS[old]
-            _SSL_CONTEXTS[key] = context
-    return context
-
-
-def _frozen_context(ca_bundle: str) -> ssl.SSLContext:
-    import ssl
-
-    from urllib3.util.ssl_ import ALPN_PROTOCOLS
-
-    parent_check_hostname: Any = ssl.SSLContext.check_hostname
-
-    class SharedSSLContext(ssl.SSLContext):
-        """Refuses changes once shared; setting again what it already holds (as urllib3 does for
-        each connection) is a no-op, so threads never write to it while others use it."""
-
-        frozen = False
-
-        def set_alpn_protocols(self, alpn_protocols: Any) -> None:
-            if not self.frozen:
-                super().set_alpn_protocols(alpn_protocols)
-            elif list(alpn_protocols) != list(ALPN_PROTOCOLS):
-                raise ValueError("a shared TLS context cannot change its ALPN protocols")
-
-        def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
-            if not self.frozen:
-                super().load_verify_locations(cafile, capath, cadata)
-            elif (cafile, capath, cadata) != (ca_bundle, None, None):
-                raise ValueError("a shared TLS context cannot trust other certificates")
-
-        @ssl.SSLContext.verify_mode.setter  # type: ignore[attr-defined]
-        def verify_mode(self, value: ssl.VerifyMode) -> None:
-            if not self.frozen:
-                ssl.SSLContext.verify_mode.fset(self, value)  # type: ignore[attr-defined]
-            elif value != ssl.CERT_REQUIRED:
-                raise ValueError("a shared TLS context always verifies certificates")
-
-        def _set_check_hostname(self, value: bool) -> None:
-            if not self.frozen:
-                parent_check_hostname.__set__(self, value)
-            elif not value:
-                raise ValueError("a shared TLS context always checks host names")
-
-        check_hostname = property(parent_check_hostname.__get__, _set_check_hostname)
-
-    context = SharedSSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_verify_locations(cafile=ca_bundle)
-    context.set_alpn_protocols(ALPN_PROTOCOLS)
-    context.frozen = True
-    return context
-
-
-@functools.cache
-def _shared_tls_adapter_class() -> type:
-    from requests.adapters import HTTPAdapter
-
-    class SharedTLSAdapter(HTTPAdapter):
-        """An adapter whose connections all use one shared TLS context, which holds the CA bundle
-        (``requests`` would otherwise have urllib3 load the bundle into a context per connection)."""
-
-        def __init__(
-            self, ssl_context: ssl.SSLContext, *, proxy: ProxySettings | None = None, **kwargs: Any
-        ) -> None:
-            self._ssl_context = ssl_context
-            self._proxy = proxy
-            super().__init__(**kwargs)
-
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["ssl_context"] = self._ssl_context
-            super().init_poolmanager(*args, **kwargs)
-
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            # The adapter alone decides about the proxy, for each URL (a redirect hop too): the
-            # connection's proxy unless the host is in its no_proxy; never the environment's.
-            proxy, url = self._proxy, request.url
-            if proxy is not None and proxy.applies_to(url):
-                kwargs["proxies"] = {url.split(":", 1)[0].lower(): proxy.url}
-            else:
-                kwargs["proxies"] = {}
-            return super().send(request, *args, **kwargs)
-
-        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-            # Through the proxy, Learnifier's certificate is verified with the shared context too
-            # (requests would have urllib3 make one per connection); an https:// proxy's as well.
-            proxy_kwargs.setdefault("ssl_context", self._ssl_context)
-            proxy_kwargs.setdefault("proxy_ssl_context", self._ssl_context)
-            return super().proxy_manager_for(proxy, **proxy_kwargs)
-
-        def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
-            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-            pool_kwargs.pop("ca_certs", None)
-            pool_kwargs.pop("ca_cert_dir", None)
-            return host_params, pool_kwargs
-
-        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            super().cert_verify(conn, url, verify, cert)
-            conn.ca_certs = conn.ca_cert_dir = None  # in the shared context already
-
-    return SharedTLSAdapter
-
-
-def _shared_tls_adapter(ssl_context: ssl.SSLContext, **kwargs: Any) -> requests.adapters.HTTPAdapter:
-    """An HTTP adapter whose connections use ``ssl_context`` and are watched by :data:`_WATCHDOG`
-    (its class is made on first use)."""
-    adapter: requests.adapters.HTTPAdapter = _watched_adapter_class()(ssl_context, **kwargs)
-    return adapter
-
-
-class _BasicAuth:
-    """Sets the precomputed ``Authorization`` header; its ``repr`` never shows it.
-
-    Used as ``requests.Session.auth``, so ``requests`` drops it on a redirect to another host.
-    """
-
-    def __init__(self, header_value: str) -> None:
-        self._header_value = header_value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._header_value
-        return request
-
-    def __repr__(self) -> str:
-        return "<Learnifier Basic auth>"
-
-
-def _participants_path(
-    org_id: str | int, project_id: str | int, participant_id: str | int | None = None
-) -> str:
-    parts: list[str | tuple[str, str | int]] = [
-        "orgunits",
-        ("org_id", org_id),
-        "projects",
-        ("project_id", project_id),
-        "participants",
-    ]
-    if participant_id is not None:
-        parts.append(("participant_id", participant_id))
-    return _path(*parts)
-
-
-def _user_fields(
-    *,
-    primary_email: str | None,
-    external_id: str | None,
-    first_name: str | None,
-    last_name: str | None,
-    display_name: str | None,
-    locale: str | None,
-    home_org: str | int | None,
-    hard_lock: bool | None,
-) -> JsonObject:
-    return _fields(
-        primaryEmail=primary_email,
-        externalId=external_id,
-        firstName=first_name,
-        lastName=last_name,
-        displayName=display_name,
-        locale=locale,
-        homeOrg=int_like(home_org),
-        hardLock=hard_lock,
-    )
-
-
-def _text(name: str, value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string, not {value!r}")
-    return value
-
-
-def _non_negative(name: str, value: int | None) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
-    return value
-
-
-def _read_body(response: requests.Response) -> None:
-    """Read the whole body of a streamed ``response`` into ``response.content``.
-
-    Read here rather than by ``requests`` so that every way a hostile server can break the body
-    is one of ``requests``' exceptions; the attempt's deadline is kept by :data:`_WATCHDOG`.
-
-    :raises requests.exceptions.RequestException: for a connection that fails while the body is read.
-    """
-    import requests
-    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
-    from urllib3.exceptions import HTTPError as Urllib3Error
-
-    # urllib3 2's read1 returns what has arrived; urllib3 1.26 has only read.
-    read = getattr(response.raw, "read1", None) or response.raw.read
-    pieces: list[bytes] = []
-    try:
-        while True:
-            piece = read(_BODY_CHUNK, decode_content=True)
-            if not piece:
-                break
-            pieces.append(piece)
-    except ReadTimeoutError as err:
-        raise requests.exceptions.ReadTimeout(err) from err
-    except ProtocolError as err:
-        raise requests.exceptions.ChunkedEncodingError(err) from err
-    except DecodeError as err:
-        raise requests.exceptions.ContentDecodingError(err) from err
-    except (Urllib3Error, OSError) as err:
-        raise requests.exceptions.ConnectionError(err) from err
-    response._content = b"".join(pieces)
-    response._content_consumed = True  # type: ignore[attr-defined]
-
-
-# ---------------------------------------------------------------------- attempt deadlines
-
-
-class _Attempt:
-    """One request attempt under watch: its deadline, and the sockets it is using now.
-
-    Each socket is held as a duplicate of its descriptor, so that cutting it can never hit a
-    descriptor the connection closed and the process reused for something else.
-    """
-
-    __slots__ = ("deadline", "expired", "finished", "sockets")
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.expired = False
-        self.finished = False
-        self.sockets: dict[int, socket.socket] = {}
-
-    def __lt__(self, other: _Attempt) -> bool:
-        return self.deadline < other.deadline
-
-
-class _AttemptWatchdog:
-    """Cut the connections of request attempts that outlive their deadline.
-
-    The read timeout bounds each wait for data, so a server sending its headers or body a byte at
-    a time could hold an attempt for ever. One daemon thread per process keeps the deadlines of
-    the attempts in progress in a heap and, when one passes, shuts down the attempt's socket: the
-    read in progress ends at once, and :meth:`watch`'s caller sees ``attempt.expired``. The hot
-    path costs a heap push, a descriptor duplicate per connection used, and no thread.
-    """
-
-    def __init__(self) -> None:
-        self._reset()
-        if hasattr(os, "register_at_fork"):
-            # A task process forked while the thread held the lock must not inherit it held.
-            os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._heap: list[_Attempt] = []
-        self._finished_in_heap = 0
-        self._thread: threading.Thread | None = None
-        self._local = threading.local()
-
-    @contextmanager
-    def watch(self, seconds: float) -> Iterator[_Attempt]:
-        """Watch the attempt made in this block: its connections are cut ``seconds`` from now."""
-        attempt = _Attempt(_now() + seconds)
-        with self._lock:
-            heapq.heappush(self._heap, attempt)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="learnifier-request-deadlines", daemon=True
-                )
-                self._thread.start()
-            elif self._heap[0] is attempt:
-                self._wake.notify()
-        self._local.attempt = attempt
-        try:
-            yield attempt
-        finally:
-            self._local.attempt = None
-            with self._lock:
-                attempt.finished = True
-                if not attempt.expired:
-                    self._finished_in_heap += 1
-                    if self._finished_in_heap > 64 and self._finished_in_heap * 2 > len(self._heap):
-                        # Drop finished attempts now and then, so the heap stays about as long as
-                        # the number of attempts in progress.
-                        self._heap = [entry for entry in self._heap if not entry.finished]
-                        heapq.heapify(self._heap)
-                        self._finished_in_heap = 0
-                sockets, attempt.sockets = list(attempt.sockets.values()), {}
-            for duplicate in sockets:
-                duplicate.close()
-
-    def attach(self, connection: object, sock: socket.socket) -> None:
-        """Put the socket of ``connection`` under this thread's attempt (called as it is used)."""
-        attempt = getattr(self._local, "attempt", None)
-        if attempt is None or id(connection) in attempt.sockets:
-            return
-        try:
-            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
-        except OSError:
-            return  # already closed: nothing left to cut
-        with self._lock:
-            if not attempt.finished:
-                if attempt.expired:
-                    _cut(duplicate)
-                attempt.sockets[id(connection)] = duplicate
-                return
-        duplicate.close()
-
-    def release(self, connection: object) -> None:
-        """Take ``connection`` from this thread's attempt: its answer is read, it goes back to the pool."""
-        attempt = getattr(self._local, "attempt", None)
-        if attempt is None:
-            return
-        with self._lock:
-            duplicate = attempt.sockets.pop(id(connection), None)
-        if duplicate is not None:
-            duplicate.close()
-
-    def _run(self) -> None:
-        with self._lock:
-            while True:
-                while self._heap and self._heap[0].finished:
-                    heapq.heappop(self._heap)
-                    self._finished_in_heap -= 1
-                if not self._heap:
-                    self._wake.wait()
-                    continue
-                left = self._heap[0].deadline - _now()
-                if left > 0:
-                    self._wake.wait(left)
-                    continue
-                attempt = heapq.heappop(self._heap)
-                attempt.expired = True
-                for duplicate in attempt.sockets.values():
-                    _cut(duplicate)
-
-
-def _cut(sock: socket.socket) -> None:
-    """Shut a connection down both ways: a read blocked on it returns at once, the server sees it closed."""
-    with suppress(OSError):  # closed by the server meanwhile
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-_WATCHDOG = _AttemptWatchdog()
-
-
-@functools.cache
-def _watched_adapter_class() -> type:
-    """A ``requests`` adapter whose connections put their sockets under :data:`_WATCHDOG`.
-
-    Made on first use, so that importing this module does not import ``requests``.
-    """
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class WatchedConnection:
-        # A new connection's socket is watched from the moment it is connected (the TLS handshake
-        # included); a pooled connection's from the moment it is used again.
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()  # type: ignore[misc]
-            _WATCHDOG.attach(self, sock)
-            return sock
-
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            sock = getattr(self, "sock", None)
-            if sock is not None:
-                _WATCHDOG.attach(self, sock)
-            super().request(*args, **kwargs)  # type: ignore[misc]
-
-    class WatchedHTTPConnection(WatchedConnection, HTTPConnection):
-        pass
-
-    class WatchedHTTPSConnection(WatchedConnection, HTTPSConnection):
-        pass
-
-    class WatchedPool:
-        def _put_conn(self, conn: Any) -> None:
-            if conn is not None:
-                _WATCHDOG.release(conn)
-            super()._put_conn(conn)  # type: ignore[misc]
-
-    class WatchedHTTPPool(WatchedPool, HTTPConnectionPool):
-        ConnectionCls = WatchedHTTPConnection
-
-    class WatchedHTTPSPool(WatchedPool, HTTPSConnectionPool):
-        ConnectionCls = WatchedHTTPSConnection
-
-    class WatchedAdapter(_shared_tls_adapter_class()):  # type: ignore[misc]
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
-
-        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-            manager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
-            return manager
-
-    return WatchedAdapter
-
-
-def _decode_json(content: bytes) -> Any:
-    """Decode a JSON answer strictly.
-
-    :raises ValueError: for a body that is not JSON, not UTF-8 (or UTF-16/32 as JSON allows),
-        holds ``NaN`` or ``Infinity`` (not JSON, and unwritable to a JSON Lines report), or nests
-        deeper than the parser can follow (its ``RecursionError``).
-    """
-
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not a JSON value")
-
-    try:
-        return json.loads(content, parse_constant=refuse)
-    except RecursionError:
-        raise ValueError("the JSON nests too deep") from None
-
-
-def _id_from_location(location: str | None) -> str | None:
-    """The id in the last path segment of a ``Location`` header, percent-decoded and checked
-    (:func:`~airflow_provider_learnifier.ids.id_problem`); ``None`` when absent or unusable."""
-    if not location:
-        return None
-    last = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
-    if id_problem(last):
-        return None
-    return last
-
-
-def _capped(value: Any, limit: int) -> str | None:
-    """A text Learnifier sent, cut to ``limit`` characters with its length noted; ``None`` if not text."""
-    if not isinstance(value, str):
-        return None
-    if len(value) <= limit:
-        return value
-    return f"{value[:limit]}... ({len(value)} characters)"
-
-
-def _usable_id(value: Any) -> str | None:
-    """An id an error answer named, as text, or ``None`` when it is not usable as an id."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    return None if id_problem(str(value)) else str(value)
-
-
-def _object_list(value: Any, operation: str, method: str, path: str) -> list[JsonObject]:
-    """Check that an answer is a JSON array of objects."""
-    items: list[JsonObject] = _expect(value, list, operation, method, path)
-    for item in items:
-        _expect(item, dict, operation, method, path)
-    return items
-
-
-def _header_bool(value: str) -> bool:
-    """Read a boolean header (``true``/``false``, any case)."""
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(value)
-    return lowered == "true"
-
-
-def _header_count(value: str) -> int:
-    """Read a non-negative integer header."""
-    if not (value.isascii() and value.isdigit()):
-        raise ValueError(value)
-    return int(value)
-
-
-def _expect(value: Any, kind: type, operation: str, method: str, path: str) -> Any:
-    if not isinstance(value, kind):
-        expected = "a JSON array" if kind is list else "a JSON object"
-        raise LearnifierResponseError(
-            f"Learnifier {operation}: {method} {path} answered {type(value).__name__} "
-            f"where {expected} was expected",
-            operation=operation,
-            method=method,
-            path=path,
-        )
-    return value
-
-
-def _error_for(
-    response: requests.Response,
-    retry_after: float | None,
-    *,
-    operation: str,
-    method: str,
-    path: str,
-) -> LearnifierError:
-    """Map an error answer to the typed :class:`LearnifierError` subclass, with a clear message."""
-    status = response.status_code
-    try:
-        payload = _decode_answer(response.content) if response.content else None
-    except ValueError:
-        payload = None
-    details: JsonObject = payload if isinstance(payload, dict) else {}
-    code = details.get("code") if isinstance(details.get("code"), int) else None
-    field_name = _capped(details.get("field"), _MAX_API_FIELD)
-    api_message = _capped(details.get("message"), MAX_API_MESSAGE)
-    said = ", ".join(
-        part
-        for part in (
-            f"code {code}" if code is not None else "",
-            f"field {field_name!r}" if field_name else "",
-            f"message {api_message!r}" if api_message else "",
-        )
-        if part
-    )
-    message = f"Learnifier {operation}: {method} {path} answered {status} {response.reason or ''}".rstrip()
-    if said:
-        message += f" ({said})"
-    kwargs: JsonObject = {
-        "operation": operation,
-        "method": method,
-        "path": path,
-        "status": status,
-        "code": code,
-        "field": field_name,
-        "api_message": api_message,
-    }
-    if 300 <= status < 400:
-        target = urlsplit(response.headers.get("Location", "")).netloc or "an unknown location"
-        return LearnifierResponseError(
-            f"{message}: an unexpected redirect to {target}, not followed", **kwargs
-        )
-    if status in (401, 403):
-        return LearnifierAuthError(f"{message}: check the API key and secret of the connection", **kwargs)
-    if status == 404:
-        return LearnifierNotFoundError(message, **kwargs)
-    if status == 409:
-        existing = (
-            _usable_id(details.get("userId"))
-            or _usable_id(details.get("id"))
-            or _id_from_location(response.headers.get("Location"))
-        )
-        if existing is not None:
-            message += f": it already exists as {existing}"
-        return LearnifierConflictError(message, existing_id=existing, **kwargs)
-    if status in (400, 422):
-        return LearnifierValidationError(message, **kwargs)
-    if status == 406:
-        failures = details.get("failures") if isinstance(details.get("failures"), list) else []
-        if failures:
-            message += ": " + "; ".join(
-                _capped(str(failure.get("message") or failure.get("type")), MAX_API_MESSAGE) or ""
-                for failure in failures[:10]
-                if isinstance(failure, dict)
-            )
-            if len(failures) > 10:
-                message += f"; and {len(failures) - 10} more failure(s)"
-        error_class = (
-            LearnifierActivationError if operation == "activate_participant" else LearnifierRefusedError
-        )
-        return error_class(message, failures=failures, **kwargs)
-    if status == 429:
-        return LearnifierRateLimitError(message, retry_after=retry_after, **kwargs)
-    if status >= 500:
-        return LearnifierServerError(message, **kwargs)
-    return LearnifierError(message, **kwargs)

@@ -13,6 +13,18 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
+def sim(learnifier_simulator):
+    """The session's simulator (HTTPS, with its own CA), under a short name."""
+    return learnifier_simulator
+
+
+@pytest.fixture
+def no_sleep(mocker):
+    """Replace the hook's sleep between retries, recording the requested waits."""
+    return mocker.patch("airflow_provider_learnifier.hooks.learnifier.time.sleep")
+
+
+@pytest.fixture
 def make_hook(monkeypatch):
     """Return ``make(sim, **extra)``: a hook on a fresh connection to ``sim`` with the given extras."""
     made: list[LearnifierHook] = []

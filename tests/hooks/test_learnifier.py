@@ -27,26 +27,12 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierValidationError,
 )
 from airflow_provider_learnifier.hooks.learnifier import (
-    DEFAULT_BASE_URL,
-    LearnifierConnectionSettings,
     LearnifierHook,
-    build_base_url,
 )
 from learnifier_simulator import LearnifierSimulator
 from tests.openapi_contract import validate_all
 
 SPEC_OPERATION_COUNT = 34
-
-
-@pytest.fixture
-def sim(learnifier_simulator):
-    return learnifier_simulator
-
-
-@pytest.fixture
-def no_sleep(mocker):
-    """Replace the hook's sleep between retries, recording the requested waits."""
-    return mocker.patch("airflow_provider_learnifier.hooks.learnifier.time.sleep")
 
 
 def _api_exchanges(simulator: LearnifierSimulator):
@@ -157,173 +143,6 @@ def test_create_user_group_reads_the_spec_list_answer(sim, make_hook):
     org_id = hook.list_org_units()[0]["id"]
     group_id = hook.create_user_group(org_id, name="Managers")
     assert hook.get_user_group(org_id, group_id)["name"] == "Managers"
-
-
-# ---------------------------------------------------------------------------------------- HTTPS policy
-
-
-@pytest.mark.parametrize(
-    ("host", "port", "schema", "expected"),
-    [
-        ("", None, None, DEFAULT_BASE_URL),
-        (None, None, None, DEFAULT_BASE_URL),
-        ("learnifier.example.com", None, None, "https://learnifier.example.com"),
-        ("learnifier.example.com", 8443, "api/v1", "https://learnifier.example.com:8443/api/v1"),
-        ("https://learnifier.example.com/api/", None, None, "https://learnifier.example.com/api"),
-        ("http://127.0.0.1:8080", None, None, "http://127.0.0.1:8080"),
-        ("http://127.1.2.3", None, None, "http://127.1.2.3"),
-        ("http://localhost:9000/base", None, None, "http://localhost:9000/base"),
-        ("http://[::1]:9000", None, None, "http://[::1]:9000"),
-    ],
-)
-def test_base_url_from_host_port_and_schema(host, port, schema, expected):
-    assert build_base_url(host, port, schema) == expected
-
-
-@pytest.mark.parametrize(
-    ("host", "problem"),
-    [
-        ("http://learnifier.com", "plain http:// is refused"),
-        ("http://10.0.0.5", "plain http:// is refused"),
-        ("http://localhost.example.com", "plain http:// is refused"),
-        ("ftp://learnifier.com", "not a ftp:// URL"),
-        ("https://key:secret@learnifier.com", "must not contain credentials"),
-        ("https://key:s3cret@", "must not contain credentials"),
-        ("https://learnifier.com:99999", "invalid port"),
-        ("https://learnifier.com/?debug=1", "query string"),
-    ],
-)
-def test_bad_hosts_are_refused_with_a_clear_error(host, problem):
-    with pytest.raises(ValueError, match=problem):
-        build_base_url(host)
-
-
-def test_plain_http_to_a_non_loopback_host_is_refused_before_any_request(monkeypatch):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_LEARNIFIER_PLAIN",
-        json.dumps(
-            {"conn_type": "learnifier", "host": "http://learnifier.com", "login": "k", "password": "s3cr3t!"}
-        ),
-    )
-    with pytest.raises(ValueError, match=r"learnifier_plain.*plain http:// is refused"):
-        LearnifierHook("learnifier_plain").list_org_units()
-
-
-def test_plain_http_to_loopback_works(make_hook):
-    with LearnifierSimulator(seed="demo", tls=False) as simulator:
-        assert simulator.base_url.startswith("http://127.0.0.1:")
-        assert make_hook(simulator).list_org_units()
-
-
-def test_certificate_of_an_unknown_ca_fails_verification(sim, make_hook, no_sleep):
-    hook = make_hook(sim, verify=True)  # the system CAs, which did not sign the simulator's certificate
-    with pytest.raises(LearnifierConnectionError, match="failed TLS verification") as caught:
-        hook.list_org_units()
-    assert caught.value.reached_server is False
-    assert no_sleep.call_count == 0
-    assert _api_exchanges(sim) == []
-
-
-def test_hooks_verifying_with_one_ca_bundle_share_one_tls_context(sim, make_hook):
-    hooks = [make_hook(sim, f"learnifier_shared_{n}") for n in range(3)]
-    for hook in hooks:
-        assert hook.list_org_units()
-    contexts = {id(hook.session.get_adapter(sim.base_url)._ssl_context) for hook in hooks}
-    assert len(contexts) == 1
-
-
-def test_a_certificate_from_another_ca_fails_with_the_shared_context(sim, make_hook, no_sleep, tmp_path):
-    from learnifier_simulator.tls import create_certificates
-
-    assert make_hook(sim).list_org_units()  # the simulator's CA, shared
-    other_ca = create_certificates(tmp_path).ca_file
-    with pytest.raises(LearnifierConnectionError, match="failed TLS verification"):
-        make_hook(sim, "learnifier_other_ca", verify=str(other_ca)).list_org_units()
-
-
-def test_a_certificate_for_another_host_name_fails_verification(make_hook, no_sleep):
-    # The simulator's certificate names localhost, 127.0.0.1 and ::1, not 127.0.0.2.
-    with LearnifierSimulator(seed="demo", host="127.0.0.2") as simulator:
-        with pytest.raises(LearnifierConnectionError, match="failed TLS verification"):
-            make_hook(simulator).list_org_units()
-        assert _api_exchanges(simulator) == []
-
-
-def test_ca_bundle_path_that_does_not_exist_is_a_clear_error(sim, make_hook):
-    hook = make_hook(sim, verify="/nonexistent/ca.pem")
-    with pytest.raises(ValueError, match=r"CA bundle '/nonexistent/ca\.pem' does not exist"):
-        hook.list_org_units()
-
-
-def test_verification_cannot_be_turned_off(sim, make_hook):
-    hook = make_hook(sim, verify=False)
-    with pytest.raises(ValueError, match="cannot turn certificate verification off"):
-        hook.list_org_units()
-
-
-@pytest.mark.parametrize(
-    ("conn", "problem"),
-    [
-        ({"login": "", "password": "s3cr3t!"}, "no API key"),
-        ({"login": "key", "password": ""}, "no API secret"),
-        ({"login": "key", "password": "s3cr3t!", "extra": {"timeout": "soon"}}, "timeout"),
-        ({"login": "key", "password": "s3cr3t!", "extra": {"timeout": -1}}, "must be positive"),
-        ({"login": "key", "password": "s3cr3t!", "extra": {"max_retries": "many"}}, "max_retries"),
-    ],
-)
-def test_unusable_connections_name_the_problem(conn, problem):
-    from airflow.models import Connection
-
-    connection = Connection(conn_id="learnifier_bad", conn_type="learnifier", host="learnifier.com", **conn)
-    with pytest.raises(ValueError, match=f"learnifier_bad.*{problem}"):
-        LearnifierConnectionSettings.from_connection(connection)
-
-
-def test_connection_uri_and_json_forms_give_the_same_settings():
-    from airflow.models import Connection
-
-    from_uri = Connection(
-        conn_id="a",
-        uri="learnifier://my%20key:my%2Fsecret@https%3A%2F%2Flms.example.com%2Fapi/"
-        "?timeout=30&max_retries=2&backoff_factor=0.25",
-    )
-    from_json = Connection.from_json(
-        json.dumps(
-            {
-                "conn_type": "learnifier",
-                "host": "https://lms.example.com/api",
-                "login": "my key",
-                "password": "my/secret",
-                "extra": {"timeout": 30, "max_retries": 2, "backoff_factor": 0.25},
-            }
-        ),
-        conn_id="b",
-    )
-    expected = LearnifierConnectionSettings(
-        base_url="https://lms.example.com/api",
-        key="my key",
-        secret="my/secret",
-        timeout=(10.0, 30.0),
-        max_retries=2,
-        backoff_factor=0.25,
-    )
-    assert LearnifierConnectionSettings.from_connection(from_uri) == expected
-    assert LearnifierConnectionSettings.from_connection(from_json) == expected
-
-
-def test_timeout_extra_forms():
-    from airflow.models import Connection
-
-    def timeout_of(value):
-        conn = Connection(
-            conn_id="t", conn_type="learnifier", login="k", password="s3cr3t!", extra={"timeout": value}
-        )
-        return LearnifierConnectionSettings.from_connection(conn).timeout
-
-    assert timeout_of(None) == (10.0, 60.0)
-    assert timeout_of(5) == (5.0, 5.0)
-    assert timeout_of([3, 20]) == (3.0, 20.0)
-    assert timeout_of({"connect": 2, "read": 7}) == (2.0, 7.0)
 
 
 # ---------------------------------------------------------------------------------------- path values
@@ -535,7 +354,7 @@ def test_calls_into_airflow_from_many_threads_take_turns(sim, make_hook, mocker)
         with guard:
             inside[0] -= 1
 
-    mocker.patch("airflow_provider_learnifier.hooks.learnifier.mask_secret", mask_secret)
+    mocker.patch("airflow_provider_learnifier.hooks._transport.redaction.mask_secret", mask_secret)
     hook = make_hook(sim)
     project = _new_project(hook)
     participants = [

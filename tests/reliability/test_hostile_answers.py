@@ -176,9 +176,9 @@ def test_a_picture_refused_by_tls_verification_shows_no_key(monkeypatch, debug_l
 
 def test_urllib3_debug_lines_of_the_picture_request_show_no_key(monkeypatch, debug_logs, capfd, mocker):
     """Before, urllib3's DEBUG line held the whole URL, ``?key=<API key>``."""
-    from airflow_provider_learnifier.hooks import learnifier
+    from airflow_provider_learnifier.hooks._transport import redaction
 
-    masked = mocker.patch.object(learnifier, "mask_secret")
+    masked = mocker.patch.object(redaction, "mask_secret")
     with RecordingServer(lambda seen: Answer(200, {"Content-Type": "image/png"}, PNG)) as server:
         _point_at(monkeypatch, server.base_url)
         hook = LearnifierHook()
@@ -341,7 +341,7 @@ def test_one_watchdog_thread_keeps_the_deadlines_of_concurrent_attempts(monkeypa
 
 def test_finished_attempts_do_not_pile_up_in_the_watchdog(monkeypatch):
     """Attempts that finish long before their deadline (all of them, normally) leave the heap."""
-    from airflow_provider_learnifier.hooks.learnifier import _WATCHDOG
+    from airflow_provider_learnifier.hooks._transport.deadline import WATCHDOG
 
     body = json.dumps({"orgUnits": []}).encode()
     with DribblingServer(body, interval=0) as server:
@@ -350,7 +350,7 @@ def test_finished_attempts_do_not_pile_up_in_the_watchdog(monkeypatch):
         for _ in range(300):
             hook.list_org_units()
     assert server.requests_seen == 300
-    assert len(_WATCHDOG._heap) < 150, "finished attempts are dropped from the heap now and then"
+    assert len(WATCHDOG._heap) < 150, "finished attempts are dropped from the heap now and then"
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,15 @@
-"""The one credential scrubber: every text that comes from Learnifier passes it before anyone sees it.
+"""Redaction: no credential leaves the hook, in an answer, an error or a log line.
 
-A server may repeat what it was sent: the ``Authorization`` header in an error ``message``, the
-API key in a redirect target, the secret in a field. Airflow's secrets masker covers task logs
-only, and knows the secret but not its base64 or percent-encoded forms; XComs, trigger events and
-exceptions are not masked at all. So the hook hands every answer to :data:`SCRUBBER` at its edge
-(headers, reason phrase, JSON bodies, the text of transport errors) and nothing downstream ever
-holds a credential. See ``docs/reliability.md``.
+A server may repeat what it was sent (the ``Authorization`` header in an error ``message``, the
+API key in a redirect target), and Airflow's secrets masker covers task logs only, without the
+secret's base64 or percent-encoded forms. So every answer passes :data:`SCRUBBER` at the hook's
+edge (headers, reason phrase, JSON bodies, the text of transport errors), and the hook has Airflow
+mask each credential in task logs (:func:`mask_in_task_logs`). See ``docs/reliability.md``.
 
 Register credentials with :meth:`CredentialScrubber.add` (a secret alone) or
-:meth:`CredentialScrubber.add_basic_auth` (a user and password sent as HTTP Basic, such as the
-API key and secret, or a proxy's credentials); scrub with :meth:`CredentialScrubber.scrub` (text)
-or :meth:`CredentialScrubber.scrub_json` (a decoded JSON value).
+:meth:`CredentialScrubber.add_basic_auth` (an HTTP Basic pair: the API key and secret, or a
+proxy's credentials); scrub with :meth:`CredentialScrubber.scrub` (text) or
+:meth:`CredentialScrubber.scrub_json` (a decoded JSON value).
 """
 
 from __future__ import annotations
@@ -20,8 +19,15 @@ import json
 import logging
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
+
+from airflow.providers.common.compat.sdk import mask_secret
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_learnifier.hooks._transport.settings import LearnifierConnectionSettings
 
 #: The byte that makes a needle's case vary (a percent-escape's hex digits).
 _PERCENT = b"%"
@@ -229,3 +235,42 @@ class ScrubbingLogFilter(logging.Filter):
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True
+
+
+#: The loggers of ``urllib3`` that write request URLs (at DEBUG, and in retry warnings).
+_URLLIB3_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
+
+for _name in _URLLIB3_URL_LOGGERS:
+    logging.getLogger(_name).addFilter(ScrubbingLogFilter(SCRUBBER))
+
+
+def scrub_answer(response: requests.Response) -> None:
+    """Scrub an answer's headers and reason phrase of credentials, for every later reader of them."""
+    for name, value in list(response.headers.items()):
+        if SCRUBBER.holds(value):
+            response.headers[name] = SCRUBBER.scrub(value)
+    if response.reason and SCRUBBER.holds(response.reason):
+        response.reason = SCRUBBER.scrub(response.reason)
+
+
+#: The hook's calls into Airflow's task runner (the connection lookup, ``mask_secret``) take turns
+#: across threads: Airflow 3.0's in-process runner (``dag.test()``) swaps a module global around
+#: each call, so two threads calling at once can leave the task without its supervisor link.
+AIRFLOW_CALLS = threading.Lock()
+
+
+def mask_in_task_logs(*secrets: str) -> None:
+    """Have Airflow mask ``secrets`` in task logs (one thread at a time, see :data:`AIRFLOW_CALLS`)."""
+    with AIRFLOW_CALLS:
+        for secret in secrets:
+            mask_secret(secret)
+
+
+def hide_credentials(settings: LearnifierConnectionSettings) -> None:
+    """Hide a connection's credentials from now on: masked in task logs, scrubbed from answers."""
+    proxy_secrets = settings.proxy.secrets if settings.proxy else ()
+    mask_in_task_logs(settings.key, settings.secret, settings.authorization, settings.token, *proxy_secrets)
+    SCRUBBER.add_basic_auth(settings.key, settings.secret)
+    # The proxy's password and Proxy-Authorization token; not its user name, which is no secret
+    # (and scrubbed would garble messages: a user called "proxy").
+    SCRUBBER.add(*proxy_secrets)

@@ -17,8 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_learnifier.exceptions import LearnifierConnectionError
-from airflow_provider_learnifier.hooks._scrub import SCRUBBER
-from airflow_provider_learnifier.hooks.proxy import ProxySettings, parse_proxy_url, proxy_from_extras
+from airflow_provider_learnifier.hooks._transport.proxy import (
+    ProxySettings,
+    parse_proxy_url,
+    proxy_from_extras,
+)
+from airflow_provider_learnifier.hooks._transport.redaction import SCRUBBER
 from learnifier_simulator import LearnifierSimulator
 from learnifier_simulator.tls import create_certificates
 from tests.forward_proxy import ForwardProxy
@@ -164,7 +168,7 @@ def test_the_proxy_password_is_registered_with_the_secrets_masker_and_the_scrubb
     learnifier_simulator, proxy, make_hook, mocker
 ):
     masked: list[str] = []
-    mocker.patch("airflow_provider_learnifier.hooks.learnifier.mask_secret", masked.append)
+    mocker.patch("airflow_provider_learnifier.hooks._transport.redaction.mask_secret", masked.append)
 
     make_hook(learnifier_simulator, proxy=proxy.url()).list_org_units()
 

@@ -28,6 +28,37 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
 
 
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``host:port`` (or ``[v6]:port``) into the host and the port; a bare IPv6 address has no port."""
+    bracketed = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", entry)
+    if bracketed:
+        return bracketed.group(1), int(bracketed.group(2)) if bracketed.group(2) else None
+    host, sep, port = entry.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host, int(port)
+    return entry, None
+
+
+def _bypass_matches(entry: str, host: str, port: int | None) -> bool:
+    """Tell whether one ``no_proxy`` entry names ``host`` (and ``port``, when the entry has one)."""
+    if entry == "*":
+        return True
+    entry_host, entry_port = _split_port(entry)
+    if entry_port is not None and entry_port != port:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        try:
+            return address in ipaddress.ip_network(entry_host, strict=False)
+        except ValueError:
+            return False
+    domain = entry_host.lstrip(".")
+    return bool(domain) and (host == domain or host.endswith("." + domain))
+
+
 @dataclass(frozen=True)
 class ProxySettings:
     """A checked forward proxy.
@@ -87,37 +118,6 @@ class ProxySettings:
         except ValueError:
             port = None
         return not any(_bypass_matches(entry, host, port) for entry in self.no_proxy)
-
-
-def _bypass_matches(entry: str, host: str, port: int | None) -> bool:
-    """Tell whether one ``no_proxy`` entry names ``host`` (and ``port``, when the entry has one)."""
-    if entry == "*":
-        return True
-    entry_host, entry_port = _split_port(entry)
-    if entry_port is not None and entry_port != port:
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is not None:
-        try:
-            return address in ipaddress.ip_network(entry_host, strict=False)
-        except ValueError:
-            return False
-    domain = entry_host.lstrip(".")
-    return bool(domain) and (host == domain or host.endswith("." + domain))
-
-
-def _split_port(entry: str) -> tuple[str, int | None]:
-    """``host:port`` (or ``[v6]:port``) into the host and the port; a bare IPv6 address has no port."""
-    bracketed = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", entry)
-    if bracketed:
-        return bracketed.group(1), int(bracketed.group(2)) if bracketed.group(2) else None
-    host, sep, port = entry.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host, int(port)
-    return entry, None
 
 
 def parse_proxy_url(
@@ -181,6 +181,10 @@ def _parse_flag(value: Any, name: str) -> bool:
     raise ValueError(f"extra {name!r} must be true or false, not {value!r}")
 
 
+def _environ(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or env.get(name.upper()) or "").strip()
+
+
 def proxy_from_extras(
     extras: Mapping[str, Any], base_url: str, environ: Mapping[str, str] | None = None
 ) -> ProxySettings | None:
@@ -218,7 +222,3 @@ def proxy_from_extras(
     if not proxy:
         return None
     return parse_proxy_url(proxy, no_proxy, source=source)
-
-
-def _environ(env: Mapping[str, str], name: str) -> str:
-    return (env.get(name) or env.get(name.upper()) or "").strip()

@@ -24,7 +24,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierServerError,
     LearnifierValidationError,
 )
-from airflow_provider_learnifier.hooks._scrub import SCRUBBER, CredentialScrubber
+from airflow_provider_learnifier.hooks._transport.redaction import SCRUBBER, CredentialScrubber
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
 from learnifier_simulator import LearnifierSimulator, seed
 
@@ -67,11 +67,6 @@ def echoing(monkeypatch):
     with LearnifierSimulator(key=KEY, secret=SECRET, seed="demo", tls=True) as simulator:
         monkeypatch.setenv("AIRFLOW_CONN_LEARNIFIER_DEFAULT", simulator.connection_json())
         yield simulator
-
-
-@pytest.fixture
-def no_sleep(mocker):
-    return mocker.patch("airflow_provider_learnifier.hooks.learnifier.time.sleep")
 
 
 # ---------------------------------------------------------------------- the scrubber itself
