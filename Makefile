@@ -45,13 +45,16 @@ test: venv system-packages
 	$(BIN)/python -m pytest -n auto -m "$(FAST_TESTS)"
 
 # The same tests on the lowest and the highest Python that Airflow supports, beside 3.11 (.venv):
-# `make test-python PYTHON_VERSION=3.10` (or 3.13) builds .venv-py3.10 with Airflow 3.3.2, pinned by
-# constraints/airflow-3.3.2-py3.10.txt, and runs `make test`'s tests there. The interpreter is
-# pyenv's (as on this kind of machine) or python3.10 on the PATH.
+# `make test-python PYTHON_VERSION=3.13` (or 3.10) builds .venv-py3.13 with Airflow 3.3.2, pinned by
+# constraints/airflow-3.3.2-py3.13.txt, and runs `make test`'s tests there. The interpreter is
+# pyenv's (as on this kind of machine) or python3.13 on the PATH. On 3.10 common-compat is 1.20 (the
+# newest there), so version_compat's own mask_secret and get_async_connection are the ones used.
 PYTHON_VERSION ?= 3.13
 PYENV_ROOT ?= $(HOME)/.pyenv
-OTHER_PYTHON = $(firstword $(wildcard $(PYENV_ROOT)/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)) \
-    $(shell command -v python$(PYTHON_VERSION) 2>/dev/null))
+# $(call find_python,3.10): pyenv's interpreter of that version, else pythonX.Y on the PATH.
+find_python = $(firstword $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python$(1)) \
+    $(shell command -v python$(1) 2>/dev/null))
+OTHER_PYTHON = $(call find_python,$(PYTHON_VERSION))
 OTHER_VENV := .venv-py$(PYTHON_VERSION)
 comma := ,
 OTHER_CONSTRAINTS := constraints/airflow-3.3.2-py$(PYTHON_VERSION).txt
@@ -80,18 +83,23 @@ constraints-python:
 	  echo "# Regenerate with 'make constraints-python PYTHON_VERSION=$(PYTHON_VERSION)' after changing dependencies."; \
 	  $(OTHER_VENV)/bin/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(OTHER_CONSTRAINTS)
 
-# The floors of pyproject.toml's dependencies, tested: `make test-lowest` builds .venv-lowest from
-# constraints/lowest-direct-py3.11.txt, a lowest-direct resolution (each direct dependency at its
-# declared floor: Airflow 2.11.2, requests 2.31.0, urllib3 2.0.2, ...; the rest as the Airflow 2.11.2
-# matrix environment has it), and runs the tests that environment runs. `make lowest-lock`
-# regenerates the file (scripts/lowest_lock.py) with uv, the resolver that has a lowest-direct mode.
+# The floors of pyproject.toml's dependencies, tested on the lowest Python it declares (3.10): `make
+# test-lowest` builds .venv-lowest with Python 3.10 from constraints/lowest-direct-py3.10.txt, a
+# lowest-direct resolution (each direct dependency at its declared floor: Airflow 2.11.2,
+# common-compat 1.20.0, requests 2.31.0, urllib3 2.0.2, ...; the rest as the Airflow 2.11.2 matrix
+# environment has it, where that installs on 3.10), and runs the tests that environment runs.
+# `make lowest-lock` regenerates the file (scripts/lowest_lock.py) with uv, the resolver that has a
+# lowest-direct mode.
+LOWEST_PYTHON_VERSION := 3.10
+LOWEST_PYTHON = $(call find_python,$(LOWEST_PYTHON_VERSION))
 LOWEST_VENV := .venv-lowest
-LOWEST_CONSTRAINTS := constraints/lowest-direct-py3.11.txt
+LOWEST_CONSTRAINTS := constraints/lowest-direct-py$(LOWEST_PYTHON_VERSION).txt
 UV_VERSION := 0.13.9
 .PHONY: test-lowest lowest-lock
 
 $(LOWEST_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(LOWEST_CONSTRAINTS)
-	$(call test_venv,$(PYTHON),$(LOWEST_VENV),$(LOWEST_CONSTRAINTS),test)
+	@test -n "$(LOWEST_PYTHON)" || { echo "no Python $(LOWEST_PYTHON_VERSION) found (pyenv or PATH)"; exit 1; }
+	$(call test_venv,$(LOWEST_PYTHON),$(LOWEST_VENV),$(LOWEST_CONSTRAINTS),test)
 
 test-lowest: $(LOWEST_VENV)/.installed system-packages
 	$(LOWEST_VENV)/bin/python -m pytest tests -n auto -p no:cacheprovider -m "$(FAST_TESTS)" \
