@@ -59,18 +59,28 @@ OTHER_VENV := .venv-py$(PYTHON_VERSION)
 comma := ,
 OTHER_CONSTRAINTS := constraints/airflow-3.3.2-py$(PYTHON_VERSION).txt
 
-# A test environment beside .venv: $(call test_venv,PYTHON,VENV,CONSTRAINTS,EXTRAS).
+# uv (pinned) installs the test environments beside .venv and the matrix's: every one is fully
+# pinned by its constraints file, so what is installed is the same as with pip, in a tenth of the
+# time (it links each package from one shared cache instead of unpacking it again per environment:
+# 12 s instead of 113 s for .venv-lowest). make lowest-lock uses its resolver.
+UV_VERSION := 0.13.9
+UV_VENV := .uv
+UV := $(UV_VENV)/bin/uv
+$(UV):
+	rm -rf $(UV_VENV) && $(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+# A test environment beside .venv: $(call test_venv,PYTHON,VENV,CONSTRAINTS,EXTRAS). The targets
+# that call it depend on $(UV).
 define test_venv
 	rm -rf $(2)
 	$(1) -m venv $(2)
-	$(2)/bin/python -m pip install --quiet --upgrade pip
-	$(2)/bin/python -m pip install --quiet --constraint $(3) --editable ".[$(4)]"
-	$(2)/bin/python -m pip install --quiet --constraint $(3) --editable ./simulator
+	$(UV) pip install --quiet --python $(2)/bin/python --constraint $(3) --editable ".[$(4)]" --editable ./simulator
 	touch $(2)/.installed
 endef
 
 .PHONY: test-python constraints-python
-$(OTHER_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(OTHER_CONSTRAINTS)
+$(OTHER_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(OTHER_CONSTRAINTS) | $(UV)
 	@test -n "$(OTHER_PYTHON)" || { echo "no Python $(PYTHON_VERSION) found (pyenv or PATH)"; exit 1; }
 	$(call test_venv,$(OTHER_PYTHON),$(OTHER_VENV),$(OTHER_CONSTRAINTS),test$(comma)openlineage)
 
@@ -94,10 +104,9 @@ LOWEST_PYTHON_VERSION := 3.10
 LOWEST_PYTHON = $(call find_python,$(LOWEST_PYTHON_VERSION))
 LOWEST_VENV := .venv-lowest
 LOWEST_CONSTRAINTS := constraints/lowest-direct-py$(LOWEST_PYTHON_VERSION).txt
-UV_VERSION := 0.13.9
 .PHONY: test-lowest lowest-lock
 
-$(LOWEST_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(LOWEST_CONSTRAINTS)
+$(LOWEST_VENV)/.installed: pyproject.toml simulator/pyproject.toml $(LOWEST_CONSTRAINTS) | $(UV)
 	@test -n "$(LOWEST_PYTHON)" || { echo "no Python $(LOWEST_PYTHON_VERSION) found (pyenv or PATH)"; exit 1; }
 	$(call test_venv,$(LOWEST_PYTHON),$(LOWEST_VENV),$(LOWEST_CONSTRAINTS),test)
 
@@ -105,11 +114,8 @@ test-lowest: $(LOWEST_VENV)/.installed system-packages
 	$(LOWEST_VENV)/bin/python -m pytest tests -n auto -p no:cacheprovider -m "$(FAST_TESTS)" \
 	    --ignore=tests/bench --ignore=tests/reliability --ignore=tests/integration
 
-lowest-lock:
-	rm -rf .uv-lock-venv && $(PYTHON) -m venv .uv-lock-venv
-	.uv-lock-venv/bin/python -m pip install --quiet uv==$(UV_VERSION)
-	.uv-lock-venv/bin/python scripts/lowest_lock.py .uv-lock-venv/bin/uv
-	rm -rf .uv-lock-venv
+lowest-lock: | $(UV)
+	$(PYTHON) scripts/lowest_lock.py $(UV)
 
 .PHONY: test-demo test-bench test-faults test-crashes
 test-demo: venv
@@ -217,8 +223,8 @@ dist: $(TOOLS_STAMP)
 check-dist: dist
 	$(BIN)/python scripts/check_dist.py dist
 
-matrix: venv system-packages
-	$(BIN)/python scripts/matrix.py run $(MATRIX_ARGS) $(MATRIX_VERSIONS)
+matrix: venv system-packages | $(UV)
+	LEARNIFIER_UV=$(abspath $(UV)) $(BIN)/python scripts/matrix.py run $(MATRIX_ARGS) $(MATRIX_VERSIONS)
 
 matrix-lock: venv
 	$(BIN)/python scripts/matrix.py lock $(filter-out 3.3.2,$(MATRIX_VERSIONS))
@@ -232,4 +238,4 @@ constraints: venv
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i -e '^airflow-provider-learnifier' -e '^learnifier-simulator' | sort -f; } > $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .venv-py3.* .venv-lowest .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build
+	rm -rf $(VENV) .venv-py3.* .venv-lowest $(UV_VENV) .demo .pytest_cache .mypy_cache .ruff_cache build dist .matrix docs/_build

@@ -97,6 +97,19 @@ def pip(venv: Path, *args: str | Path) -> None:
     run([venv / "bin" / "python", "-m", "pip", "--quiet", *args], cwd=REPO)
 
 
+#: uv, when ``make matrix`` gives it (``LEARNIFIER_UV``): it installs the pinned environments from
+#: one shared cache, several times faster than pip; without it, pip does.
+UV = os.environ.get("LEARNIFIER_UV")
+
+
+def install(venv: Path, *args: str | Path) -> None:
+    """``pip install ARGS`` into ``venv``, by uv when there is one."""
+    if UV:
+        run([UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", *args], cwd=REPO)
+    else:
+        pip(venv, "install", *args)
+
+
 def requirements_file(version: str) -> Path:
     """What the version's constraints were resolved from: Airflow, its upper bounds, extra packages."""
     return REPO / "constraints" / f"airflow-{version}-{PY_TAG}.in"
@@ -132,12 +145,13 @@ def ensure_venv(version: str) -> Path:
         return venv
     shutil.rmtree(venv, ignore_errors=True)
     run([sys.executable, "-m", "venv", venv])
-    pip(venv, "install", "--upgrade", "pip")
+    if not UV:
+        pip(venv, "install", "--upgrade", "pip")
     # The .in file too: it may add packages the Airflow version needs around it (such as the FAB
     # provider on 3.0), which the constraints pin but do not install.
     requirements = requirements_file(version)
     extra: list[str | Path] = ["--requirement", requirements] if requirements.exists() else []
-    pip(venv, "install", "--constraint", constraints, *extra, *EDITABLE_INSTALL)
+    install(venv, "--constraint", constraints, *extra, *EDITABLE_INSTALL)
     stamp.write_text(fingerprint(version))
     return venv
 
