@@ -121,7 +121,17 @@ def timestamp(value: Any) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        # Python 3.10's fromisoformat reads only the forms isoformat() writes (not ".1", seven
+        # fractional digits or the basic format); pendulum reads the rest of ISO 8601, as in reports.
+        import pendulum
+
+        try:
+            parsed = pendulum.parse(text, tz="UTC")
+        except (ValueError, TypeError, OverflowError):
+            return None
+        if not isinstance(parsed, datetime):
+            return None
+        moment = parsed
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

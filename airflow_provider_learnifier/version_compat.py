@@ -2,8 +2,11 @@
 
 Airflow's public classes come from ``airflow.providers.common.compat.sdk``, which finds each one
 where the installed Airflow keeps it (the Task SDK on Airflow 3, the older modules on 2.11). This
-module holds only what that package does not: the version flags, and a ``BaseHook`` that
-describes the connection form on Airflow below 3.2.
+module holds only what that package does not: the version flags, a ``BaseHook`` that
+describes the connection form on Airflow below 3.2, and two names that common-compat has only from
+1.23 on, which needs Python 3.11: :func:`mask_secret` and a :func:`get_async_connection` that
+never masks synchronously on the triggerer's event loop. On Python 3.10 the newest common-compat
+is 1.20, so these two are found here for every common-compat the provider allows.
 
 The connection form is described once, in the provider info's ``ui-field-behaviour`` and
 ``conn-fields``. Airflow 3.2 and newer read it from there (and warn when a hook still defines
@@ -15,12 +18,26 @@ the provider info: one source of truth for every Airflow line.
 
 from __future__ import annotations
 
+import functools
+import importlib
+from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _airflow_version
 from packaging.version import Version
 
-__all__ = ["AIRFLOW_VERSION", "AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS", "BaseHook"]
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "BaseHook",
+    "get_async_connection",
+    "mask_secret",
+]
 
 #: The installed Airflow's version, without pre-release or local parts.
 AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
@@ -121,3 +138,69 @@ else:
     from airflow.providers.common.compat.sdk import BaseHook as _AirflowBaseHook
 
     BaseHook = _AirflowBaseHook if AIRFLOW_V_3_2_PLUS else _hook_base(_AirflowBaseHook)
+
+
+#: Where Airflow keeps ``mask_secret``, newest first: the places common-compat 1.23 looks.
+MASK_SECRET_MODULES = (
+    "airflow.sdk.log",
+    "airflow.sdk.execution_time.secrets_masker",
+    "airflow.utils.log.secrets_masker",
+)
+
+
+def find_mask_secret(compat_sdk: ModuleType | Any) -> Callable[..., None]:
+    """``compat_sdk.mask_secret`` (common-compat 1.23+), else the installed Airflow's own.
+
+    :param compat_sdk: ``airflow.providers.common.compat.sdk`` (a parameter so tests can hand in
+        one without the name, as common-compat 1.20, the newest on Python 3.10, is).
+    """
+    try:
+        return compat_sdk.mask_secret
+    except AttributeError:
+        pass
+    for module_name in MASK_SECRET_MODULES:
+        try:
+            return importlib.import_module(module_name).mask_secret
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError(f"no mask_secret in common-compat's sdk nor in any of {', '.join(MASK_SECRET_MODULES)}")
+
+
+@functools.cache
+def _mask_secret() -> Callable[..., None]:
+    from airflow.providers.common.compat import sdk
+
+    return find_mask_secret(sdk)
+
+
+def mask_secret(secret: Any, name: str | None = None) -> None:
+    """Have Airflow mask ``secret`` in every log and rendered field (its ``mask_secret``).
+
+    Looked up at the first call, not at import: importing an operator stays cheap.
+    """
+    _mask_secret()(secret, name)
+
+
+async def get_async_connection(conn_id: str) -> Connection:
+    """The connection ``conn_id``, looked up from a coroutine (a trigger's ``run``).
+
+    Below Airflow 3.3.2, ``BaseHook.aget_connection`` (3.1+) masks the connection's secrets with a
+    synchronous call to the task supervisor, which fails (``DeadlockImminentError``) while another
+    coroutine of the triggerer's loop waits on it; there, as on Airflow 2.11 and 3.0, which have no
+    ``aget_connection``, the synchronous lookup runs in a worker thread. From 3.3.2 on
+    (``Connection.aextra_dejson`` marks it) common-compat's ``get_async_connection`` is used.
+    common-compat 1.23 does the same, but older releases (the newest on Python 3.10 is 1.20) call
+    ``aget_connection`` on every Airflow that has it.
+    """
+    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow.providers.common.compat.sdk import Connection as _Connection
+
+    if hasattr(_Connection, "aextra_dejson"):
+        from airflow.providers.common.compat.connection import (
+            get_async_connection as _compat_get_async_connection,
+        )
+
+        return await _compat_get_async_connection(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)

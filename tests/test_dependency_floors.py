@@ -1,22 +1,30 @@
 """The floors of pyproject.toml's dependencies are what CI installs and tests (``make test-lowest``).
 
-``constraints/lowest-direct-py3.11.txt`` is a lowest-direct resolution: each direct dependency at
-the lowest version its floor allows. These tests fail when a floor changes without the file being
-regenerated (``make lowest-lock``), so the lowest job never tests other versions than the floors.
+``constraints/lowest-direct-py3.10.txt`` is a lowest-direct resolution on the lowest Python the
+package declares: each direct dependency at the lowest version its floor allows. These tests fail
+when a floor changes without the file being regenerated (``make lowest-lock``), so the lowest job
+never tests other versions than the floors.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: pytest's own TOML reader
+    import tomli as tomllib
+
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-LOWEST = REPO / "constraints" / "lowest-direct-py3.11.txt"
+#: The lowest Python the package declares, and the one the lowest-direct resolution is for.
+LOWEST_PYTHON = "3.10"
+LOWEST = REPO / "constraints" / f"lowest-direct-py{LOWEST_PYTHON}.txt"
 
 
 def _pins(path: Path) -> dict[str, Version]:
@@ -71,7 +79,19 @@ def test_the_declared_pythons_are_the_tested_ones():
         for c in project["classifiers"]
         if c.startswith("Programming Language :: Python :: 3.")
     }
-    assert classifiers == {"3.11", "3.12", "3.13"}
-    assert SpecifierSet(project["requires-python"]) == SpecifierSet(">=3.11")
-    # Each tested Python besides the main environment's has its constraints.
-    assert (REPO / "constraints" / "airflow-3.3.2-py3.13.txt").exists()
+    assert classifiers == {"3.10", "3.11", "3.12", "3.13"}
+    assert SpecifierSet(project["requires-python"]) == SpecifierSet(f">={LOWEST_PYTHON}")
+    # The lowest declared Python runs the lowest-direct resolution (make test-lowest), the highest
+    # the suite with Airflow 3.3.2 (make test-python); each has its constraints, as has 3.10 with
+    # Airflow 3.3.2 (make test-python PYTHON_VERSION=3.10).
+    assert f"Python {LOWEST_PYTHON}" in LOWEST.read_text(encoding="utf-8").replace("\n# ", " ")
+    for python in ("3.10", "3.13"):
+        assert (REPO / "constraints" / f"airflow-3.3.2-py{python}.txt").exists()
+
+
+def test_the_tooling_targets_the_lowest_declared_python():
+    """mypy flags standard-library names the lowest Python lacks (``datetime.UTC``, ``tomllib``, ...);
+    ruff its syntax, and rewrites only to what it has."""
+    target = PYPROJECT["tool"]["ruff"]["target-version"]
+    assert target == "py" + LOWEST_PYTHON.replace(".", "")
+    assert PYPROJECT["tool"]["mypy"]["python_version"] == LOWEST_PYTHON

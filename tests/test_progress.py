@@ -21,6 +21,7 @@ from airflow_provider_learnifier.progress import (
     percent,
     project_progress,
     share_of,
+    timestamp,
     utc_iso,
 )
 
@@ -127,6 +128,21 @@ def test_an_expired_participation_never_completes_and_a_future_one_still_can():
     assert never_completes(participant(expiration=future), NOW) is None
     # A timestamp without an offset is read as UTC.
     assert never_completes(participant(expiration="2026-02-28T12:00:00"), NOW) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-02-28T12:00:00.1Z", datetime(2026, 2, 28, 12, 0, 0, 100000, tzinfo=timezone.utc)),
+        ("2026-02-28T12:00:00.1234567Z", datetime(2026, 2, 28, 12, 0, 0, 123456, tzinfo=timezone.utc)),
+        ("2026-02-28T12:00:00.12+02:00", datetime(2026, 2, 28, 10, 0, 0, 120000, tzinfo=timezone.utc)),
+        ("20260228T120000Z", datetime(2026, 2, 28, 12, tzinfo=timezone.utc)),
+        ("2026-02-28T12:00", datetime(2026, 2, 28, 12, tzinfo=timezone.utc)),
+    ],
+)
+def test_every_iso_8601_timestamp_is_read_on_every_python(text, expected):
+    """Python 3.10's fromisoformat reads none of these but the last: the same moments on 3.10 to 3.13."""
+    assert timestamp(text) == expected
 
 
 @pytest.mark.parametrize("expiration", ["soon", "", None, 1234567890, "2026-13-40"])

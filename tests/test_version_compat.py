@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
+import threading
+import types
 import warnings
 
 import airflow
@@ -28,7 +32,6 @@ SDK_NAMES = [
     "PokeReturnValue",
     "XCom",
     "conf",
-    "mask_secret",
 ]
 
 
@@ -41,6 +44,7 @@ def test_every_name_the_provider_uses_resolves_without_deprecation_warnings():
         f"for name in {SDK_NAMES!r}:\n"
         "    getattr(sdk, name)\n"
         "from airflow_provider_learnifier import version_compat\n"
+        "version_compat.find_mask_secret(sdk)\n"
         "from airflow.providers.common.compat.connection import get_async_connection\n"
         "from airflow.triggers.base import BaseTrigger, TriggerEvent\n"
     )
@@ -101,3 +105,109 @@ def test_connection_form_methods_come_from_the_provider_info_below_airflow_3_2()
     assert sorted(widgets) == sorted(connection_type["conn-fields"])
     assert widgets["max_retries"].field_class.__name__ == "IntegerField"
     assert widgets["timeout"].field_class.__name__ == "StringField"
+
+
+# mask_secret and get_async_connection: common-compat has the first, and the second's guard, only from
+# 1.23 (Python 3.11+); the provider allows 1.20, the newest on Python 3.10. The lowest stage of CI
+# (Python 3.10, common-compat 1.20) takes the fallbacks for real; these tests take each branch on
+# every Airflow of the matrix.
+
+
+def test_mask_secret_is_common_compats_where_common_compat_has_it():
+    def compat_mask_secret(secret, name=None):
+        pass
+
+    assert version_compat.find_mask_secret(types.SimpleNamespace(mask_secret=compat_mask_secret)) is (
+        compat_mask_secret
+    )
+
+
+def test_without_common_compats_mask_secret_airflows_own_is_found_where_common_compat_1_23_looks():
+    from airflow.providers.common.compat import sdk
+
+    found = version_compat.find_mask_secret(types.SimpleNamespace())
+
+    assert found.__name__ == "mask_secret"
+    if hasattr(sdk, "mask_secret"):
+        # common-compat 1.23+: the fallback finds the very function common-compat gives.
+        assert found is sdk.mask_secret
+    else:
+        # common-compat below 1.23 (Python 3.10): the provider's mask_secret is this one.
+        assert version_compat.find_mask_secret(sdk) is found
+
+
+def test_mask_secret_makes_airflow_mask_the_value():
+    from airflow.providers.common.compat.sdk import redact
+
+    secret = "compat-check-s3cr3t-4711"
+    version_compat.mask_secret(secret)
+
+    assert secret not in str(redact(f"token={secret}"))
+
+
+def _set_connection(conn_id, monkeypatch):
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps({"conn_type": "learnifier", "host": "learnifier.example", "password": "pw"}),
+    )
+
+
+def test_get_async_connection_finds_the_connection(monkeypatch):
+    _set_connection("compat_async_lookup", monkeypatch)
+
+    connection = asyncio.run(version_compat.get_async_connection("compat_async_lookup"))
+
+    assert (connection.conn_id, connection.host) == ("compat_async_lookup", "learnifier.example")
+
+
+def test_get_async_connection_looks_up_in_a_worker_thread_below_airflow_3_3_2(monkeypatch):
+    """Where ``aget_connection`` would mask synchronously on the loop, it is never called."""
+    from airflow.providers.common.compat.sdk import BaseHook, Connection
+
+    _set_connection("compat_thread_lookup", monkeypatch)
+    monkeypatch.delattr(Connection, "aextra_dejson", raising=False)
+
+    async def masks_synchronously(*args, **kwargs):
+        raise AssertionError("aget_connection called where it masks synchronously")
+
+    monkeypatch.setattr(BaseHook, "aget_connection", classmethod(masks_synchronously), raising=False)
+    threads = []
+    sync_lookup = BaseHook.get_connection.__func__
+
+    def recording_lookup(cls, conn_id):
+        threads.append(threading.current_thread())
+        return sync_lookup(cls, conn_id)
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(recording_lookup))
+
+    async def look_up():
+        return threading.current_thread(), await version_compat.get_async_connection("compat_thread_lookup")
+
+    loop_thread, connection = asyncio.run(look_up())
+
+    assert connection.host == "learnifier.example"
+    assert len(threads) == 1
+    assert threads[0] is not loop_thread
+
+
+def test_get_async_connection_is_common_compats_from_airflow_3_3_2(monkeypatch):
+    """``Connection.aextra_dejson`` (Airflow 3.3.2+) marks an ``aget_connection`` masking asynchronously."""
+    from airflow.providers.common.compat import connection as compat_connection
+    from airflow.providers.common.compat.sdk import Connection
+
+    async def aextra_dejson(self):
+        return {}
+
+    if not hasattr(Connection, "aextra_dejson"):
+        monkeypatch.setattr(Connection, "aextra_dejson", aextra_dejson, raising=False)
+    asked = []
+
+    async def compat_get_async_connection(conn_id, hook=None):
+        asked.append(conn_id)
+        return "the connection common-compat found"
+
+    monkeypatch.setattr(compat_connection, "get_async_connection", compat_get_async_connection)
+
+    found = asyncio.run(version_compat.get_async_connection("compat_lookup"))
+
+    assert (found, asked) == ("the connection common-compat found", ["compat_lookup"])

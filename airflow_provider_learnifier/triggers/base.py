@@ -295,8 +295,8 @@ class LearnifierCompletionTrigger(BaseTrigger):
         status: CompletionStatus | None = None
         failures = PollFailures(self.max_consecutive_failures)
         try:
-            # Looked up here, not at import: the common-compat connection helper is only for run().
-            from airflow.providers.common.compat.connection import get_async_connection
+            # Looked up here, not at import: the connection helper is only for run().
+            from airflow_provider_learnifier.version_compat import get_async_connection
 
             check = self.make_check()
             connection = await get_async_connection(self.learnifier_conn_id)

@@ -412,8 +412,8 @@ class LearnifierCompletionEventTrigger(BaseEventTrigger):
         (authentication, a ``poll_interval`` extra that is not a positive number), one failure more
         than the budget, or the watched resource's own 404 ends the stream, failing its triggers.
         """
-        # Looked up here, not at import: the common-compat connection helper is only for the triggerer.
-        from airflow.providers.common.compat.connection import get_async_connection
+        # Looked up here, not at import: the connection helper is only for the triggerer.
+        from airflow_provider_learnifier.version_compat import get_async_connection
 
         poller = _Poller(kwargs["org_id"], kwargs["project_id"], kwargs["project_external_id"])
         failures = PollFailures(kwargs.get("max_consecutive_failures", DEFAULT_MAX_CONSECUTIVE_FAILURES))

@@ -22,7 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
-from airflow.providers.common.compat.sdk import mask_secret
+from airflow_provider_learnifier.version_compat import mask_secret
 
 if TYPE_CHECKING:
     import requests
