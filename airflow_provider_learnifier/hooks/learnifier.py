@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 # Every exception the hook raises stays importable from here, as before the transport moved out.
+from airflow_provider_learnifier._arguments import DEFAULT_CONN_ID
 from airflow_provider_learnifier.exceptions import (  # noqa: F401
     LearnifierActivationError,
     LearnifierAuthError,
@@ -157,7 +158,7 @@ def _user_fields(
     )
 
 
-def _text(name: str, value: str) -> str:
+def _non_blank_text(name: str, value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} must be a non-empty string, not {value!r}")
     return value
@@ -221,7 +222,7 @@ class LearnifierHook(BaseHook):
     """
 
     conn_name_attr = "learnifier_conn_id"
-    default_conn_name = "learnifier_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "learnifier"
     hook_name = "Learnifier"
 
@@ -439,7 +440,7 @@ class LearnifierHook(BaseHook):
             "get_org_unit_by_external_id",
             "GET",
             "/extorgunit",
-            params={"extid": _text("external_id", external_id)},
+            params={"extid": _non_blank_text("external_id", external_id)},
         )
 
     def create_org_unit(
@@ -506,7 +507,7 @@ class LearnifierHook(BaseHook):
             "get_project_by_external_id",
             "GET",
             "/extproject",
-            params={"extid": _text("external_id", external_id)},
+            params={"extid": _non_blank_text("external_id", external_id)},
             required=_PROJECT_KEYS,
         )
 
@@ -710,7 +711,7 @@ class LearnifierHook(BaseHook):
             "get_participation_by_external_id",
             "GET",
             "/extparticipation",
-            params={"extid": _text("external_id", external_id)},
+            params={"extid": _non_blank_text("external_id", external_id)},
         )
 
     def list_team_members(self, org_id: str | int, project_id: str | int) -> list[JsonObject]:
@@ -793,7 +794,10 @@ class LearnifierHook(BaseHook):
     def get_user_by_external_id(self, external_id: str) -> JsonObject:
         """Get the user with an external id (``GET /extuser``)."""
         return self._call_object(
-            "get_user_by_external_id", "GET", "/extuser", params={"extid": _text("external_id", external_id)}
+            "get_user_by_external_id",
+            "GET",
+            "/extuser",
+            params={"extid": _non_blank_text("external_id", external_id)},
         )
 
     def create_user(
@@ -935,7 +939,7 @@ class LearnifierHook(BaseHook):
     def add_user_group_member(self, org_id: str | int, group_id: str | int, user_id: str) -> None:
         """Add a user to a user group (``POST /orgunits/{orgid}/usergroups/{groupid}/members``)."""
         path = _path("orgunits", ("org_id", org_id), "usergroups", ("group_id", group_id), "members")
-        self._call("add_user_group_member", "POST", path, body={"uuid": _text("user_id", user_id)})
+        self._call("add_user_group_member", "POST", path, body={"uuid": _non_blank_text("user_id", user_id)})
 
     def remove_user_group_member(self, org_id: str | int, group_id: str | int, user_id: str) -> None:
         """Remove a user from a user group (``DELETE .../usergroups/{groupid}/members/{uuid}``)."""

@@ -27,7 +27,7 @@ from airflow_provider_learnifier.exceptions import (
     LearnifierValidationError,
 )
 from airflow_provider_learnifier.hooks._transport.redaction import SCRUBBER
-from airflow_provider_learnifier.ids import id_problem
+from airflow_provider_learnifier.ids import id_problem, usable_id
 
 if TYPE_CHECKING:
     import requests
@@ -69,13 +69,6 @@ def _capped(value: Any, limit: int) -> str | None:
     if len(value) <= limit:
         return value
     return f"{value[:limit]}... ({len(value)} characters)"
-
-
-def _usable_id(value: Any) -> str | None:
-    """An id an error answer named, as text, or ``None`` when it is not usable as an id."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    return None if id_problem(str(value)) else str(value)
 
 
 def id_from_location(location: str | None) -> str | None:
@@ -205,8 +198,8 @@ def error_for(
         return LearnifierNotFoundError(message, **kwargs)
     if status == 409:
         existing = (
-            _usable_id(details.get("userId"))
-            or _usable_id(details.get("id"))
+            usable_id(details.get("userId"))
+            or usable_id(details.get("id"))
             or id_from_location(response.headers.get("Location"))
         )
         if existing is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_learnifier._arguments import positive_number, positive_seconds
 from airflow_provider_learnifier.hooks._transport.proxy import ProxySettings, proxy_from_extras
 
 if TYPE_CHECKING:
@@ -128,29 +129,14 @@ def _parse_verify(value: Any) -> bool | str:
 def _parse_deadline(value: Any) -> float | None:
     if value is None or value == "":
         return None
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        deadline = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"extra 'request_deadline' must be a number of seconds, not {value!r}") from None
-    if not deadline > 0 or deadline == float("inf"):
-        raise ValueError(f"extra 'request_deadline' must be a positive number of seconds, not {value!r}")
-    return deadline
+    return positive_seconds("extra 'request_deadline'", value)
 
 
 def _parse_max_rate(value: Any) -> float | None:
     if value is None or value == "":
         return None
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        rate = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"extra 'max_requests_per_second' must be a number of requests, not {value!r}"
-        ) from None
-    if not rate > 0 or rate == float("inf"):
+    rate = positive_number(value)
+    if rate is None:
         raise ValueError(f"extra 'max_requests_per_second' must be a positive number, not {value!r}")
     return rate
 
