@@ -4,8 +4,10 @@ A discrete-event simulation on a fake clock, so that many threads and several pr
 with its own gate) can be run in milliseconds, deterministically, and without any wall time:
 each thread takes a turn (:meth:`RateGate.take_turn`), waits for it unless an episode took it
 back (:meth:`RateGate.turn_stands`), and its request reaches the server's token bucket half a
-round trip later; the answer comes back after the other half. A 429 is tried again through the
-gate, as the hook does (the gate's pause stands for the ``Retry-After``).
+round trip later (later still, now and then, from a loaded client: ``stall``); the answer comes
+back after the other half. A 429 is tried again through the gate once the moment
+:meth:`RateGate.answered` returned for it has come, as the hook's thread does in
+:meth:`RateGate.acquire`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Outcome:
     durations: list[float]
     #: Requests sent while their own gate was paused by a 429 answered earlier: must be none.
     sent_while_paused: int = 0
+    #: Refused requests sent again before their own ``Retry-After`` was over: must be none.
+    resent_too_soon: int = 0
     paces: list[list[float]] = field(default_factory=list)
 
     @property
@@ -63,10 +67,15 @@ def run(
     threads: int = 8,
     requests: int = 900,
     round_trip: float = 0.025,
+    stall: float = 0.0,
     seed: int = 0,
     gate_class: Callable[..., RateGate] = RateGate,
 ) -> Outcome:
-    """Send ``requests`` from each of ``processes`` processes of ``threads`` threads to one bucket."""
+    """Send ``requests`` from each of ``processes`` processes of ``threads`` threads to one bucket.
+
+    :param stall: a loaded client: a fifth of the requests leave late, by this many seconds on
+        average (exponentially distributed), so that they reach the server bunched up.
+    """
     rnd = random.Random(seed)
     clock = VirtualClock()
     server = RateLimiter(limit, burst, clock=clock)
@@ -78,6 +87,7 @@ def run(
     finished: list[float | None] = [None] * processes
     started = clock.now
     sent_while_paused = [0]
+    resent_too_soon = [0]
 
     def at(moment: float, action: Callable[[], None]) -> None:
         heapq.heappush(events, (moment, next(order), action))
@@ -91,18 +101,29 @@ def run(
         in_flight[process] += 1
         take_turn(process)
 
-    def take_turn(process: int) -> None:
+    def take_turn(process: int, not_before: float = 0.0) -> None:
         gate = gates[process]
         now, turn, episodes = gate.take_turn()
         if turn <= now:
-            send(process, turn)
+            send(process, turn, not_before)
         else:
-            at(turn, lambda: send(process, turn) if gate.turn_stands(episodes) else take_turn(process))
+            at(
+                turn,
+                lambda: (
+                    send(process, turn, not_before)
+                    if gate.turn_stands(episodes)
+                    else take_turn(process, not_before)
+                ),
+            )
 
-    def send(process: int, turn: float) -> None:
+    def send(process: int, turn: float, not_before: float) -> None:
         if clock.now < gates[process].paused_until:
             sent_while_paused[0] += 1
+        if clock.now < not_before:
+            resent_too_soon[0] += 1
         half = round_trip / 2 * (0.5 + rnd.random())
+        # A loaded client: now and then a request leaves late (exponential, ``stall`` on average).
+        late = rnd.expovariate(1 / stall) if stall and rnd.random() < 0.2 else 0.0
 
         def arrive() -> None:
             refusal = server.take()
@@ -113,12 +134,15 @@ def run(
                     in_flight[process] -= 1
                     next_request(process)
                 else:
-                    gates[process].answered(turn, 429, float(refusal.headers["Retry-After"]))
-                    take_turn(process)
+                    retry_after = float(refusal.headers["Retry-After"])
+                    hold = gates[process].answered(turn, 429, retry_after)
+                    # The refused request waits for the moment its gate gave, then takes a turn.
+                    due = clock.now + retry_after - 1e-9
+                    at(clock.now if hold is None else max(clock.now, hold), lambda: take_turn(process, due))
 
             at(clock.now + half, answer)
 
-        at(clock.now + half, arrive)
+        at(clock.now + late + half, arrive)
 
     for process in range(processes):
         for _ in range(threads):
@@ -134,6 +158,7 @@ def run(
         span=server.span,
         durations=[(end or started) - started for end in finished],
         sent_while_paused=sent_while_paused[0],
+        resent_too_soon=resent_too_soon[0],
     )
 
 

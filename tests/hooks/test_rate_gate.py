@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import statistics
 import weakref
 from typing import Any
 
@@ -14,9 +15,17 @@ from hypothesis import strategies as st
 
 from airflow_provider_learnifier.hooks.learnifier import LearnifierConnectionSettings
 from airflow_provider_learnifier.hooks.rate_gate import (
-    DECREASE,
+    DRAIN_SECONDS,
+    GROWTH_SEND_SHARE,
     GROWTH_SHARE,
+    MEASURED_SHARE,
+    PACED_DECREASE,
     PLATEAU_SECONDS,
+    QUIET_GROWTH,
+    QUIET_SECONDS,
+    RAMP_FACTOR,
+    RAMP_SECONDS,
+    START_SHARE,
     RateGate,
     shared_rate_gate,
 )
@@ -98,50 +107,70 @@ def test_a_429_pauses_every_thread_once_for_its_retry_after(clock, sleep):
     assert sleep.call_count == 1
 
 
-def test_the_rate_after_a_429_is_the_share_admitted_of_what_was_on_its_way(clock, sleep):
-    gate = RateGate(clock=clock, sleep=sleep)
+def sent_at_100_per_second(gate: RateGate, clock: FakeClock) -> None:
+    """One second of requests through ``gate``, all admitted, at 100 a second."""
     for _ in range(100):
         gate.answered(gate.acquire(), 200, None)
         clock.advance(0.01)
-    in_flight = [gate.acquire() for _ in range(7)]
-    gate.answered(gate.acquire(), 429, 1.0)
-    for turn, status in zip(in_flight, (200, 429, 200, 429, 429, 200, 429), strict=True):
-        gate.answered(turn, status, 1.0 if status == 429 else None)
-    # Sent at 100/s; of the 8 answers from the moment the server's bucket ran dry, 3 were admitted:
-    # about 44/s, less than the least share of the send rate kept.
-    assert gate.rate == pytest.approx(0.97 * 100 * max(3.5 / 8, DECREASE), rel=0.01)
-    gate.answered(gate.acquire(), 200, None)
-    for _ in range(20):
-        gate.answered(in_flight[0], 200, None)
-    # Stragglers admitted raise the share: 23 of 28.
-    assert gate.rate == pytest.approx(0.97 * 100 * 23.5 / 28, rel=0.02)
+
+
+def on_their_way(gate: RateGate, clock: FakeClock, count: int) -> list[float]:
+    """``count`` more turns at 100 a second, not answered yet."""
+    turns = []
+    for _ in range(count):
+        turns.append(gate.acquire())
+        clock.advance(0.01)
+    return turns
+
+
+def test_the_first_pace_is_the_share_admitted_of_what_was_on_its_way_at_most_a_tenth(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    sent_at_100_per_second(gate, clock)
+    refused = gate.acquire()
+    in_flight = on_their_way(gate, clock, 7)
+    gate.answered(refused, 429, 1.0)
+    # Sent at about 100/s: a slow start from a tenth of that, whatever the in-flight share says.
+    assert gate.rate == pytest.approx(MEASURED_SHARE * START_SHARE * 100, rel=0.15)
+    for turn in in_flight:
+        gate.answered(turn, 429, 1.0)
+    # Of the 8 answers from the moment the server's bucket ran dry none was admitted: less than that.
+    assert gate.rate == pytest.approx(MEASURED_SHARE * 100 * 0.5 / 8, rel=0.15)
 
 
 def test_requests_sent_before_the_first_refused_one_say_nothing_of_the_empty_bucket(clock, sleep):
     gate = RateGate(clock=clock, sleep=sleep)
-    for _ in range(100):
-        gate.answered(gate.acquire(), 200, None)
-        clock.advance(0.01)
-    earlier = [gate.acquire() for _ in range(6)]
-    clock.advance(0.001)
+    sent_at_100_per_second(gate, clock)
+    earlier = on_their_way(gate, clock, 7)
     gate.answered(gate.acquire(), 429, 1.0)
     for turn in earlier:
-        gate.answered(turn, 200, None)
-    # Admitted while the bucket still held tokens: the cut stays at its floor.
-    assert gate.rate == pytest.approx(0.97 * 100 * DECREASE, rel=0.05)
+        gate.answered(turn, 429, 1.0)
+    # Refused before the bucket's last token went, they are not counted: the start stays.
+    assert gate.rate == pytest.approx(MEASURED_SHARE * START_SHARE * 100, rel=0.15)
+
+
+def test_after_the_first_429_the_pace_starts_slowly_and_grows_to_the_send_rate(clock, sleep):
+    gate = RateGate(clock=clock, sleep=sleep)
+    sent_at_100_per_second(gate, clock)
+    gate.answered(gate.acquire(), 429, 2.0)
+    start = gate.rate
+    clock.advance(2.0)  # nothing grows while every thread waits the Retry-After
+    assert gate.rate == start
+    clock.advance(4 * RAMP_SECONDS)
+    assert gate.rate == pytest.approx(start * RAMP_FACTOR**4)
+    clock.advance(60.0)
+    assert gate.rate == pytest.approx(100.0, rel=0.15), "no faster than requests went before the 429"
 
 
 def test_a_429_from_a_request_sent_after_the_pause_starts_a_new_episode(clock, sleep):
     gate = RateGate(clock=clock, sleep=sleep)
-    for _ in range(100):
-        gate.answered(gate.acquire(), 200, None)
-        clock.advance(0.01)
+    sent_at_100_per_second(gate, clock)
     gate.answered(gate.acquire(), 429, 1.0)
-    first = gate.rate
-    for _ in range(10):
+    for _ in range(30):
         gate.answered(gate.acquire(), 200, None)
+    clock.advance(1.0)
+    before = gate.rate
     gate.answered(gate.acquire(), 429, 1.0)
-    assert gate.rate < first
+    assert gate.rate < before
 
 
 def test_a_429_saying_retry_now_neither_pauses_nor_paces(clock, sleep):
@@ -177,10 +206,72 @@ def test_the_rate_grows_slowly_after_an_episode_but_never_past_the_maximum(clock
         gate.answered(gate.acquire(), 200, None)
     gate.answered(gate.acquire(), 429, 1.0)
     after_episode = gate.rate
+    assert after_episode == pytest.approx(MEASURED_SHARE * PACED_DECREASE * 10.0)
     clock.advance(10.0)
     assert after_episode < gate.rate <= 10.0
     clock.advance(10_000.0)
     assert gate.rate == 10.0
+
+
+def paced_gate(clock: FakeClock, sleep: Any, rate: float = 50.0) -> RateGate:
+    """A gate that has met its first 429 and paced ``rate`` requests a second for 10 s, all admitted."""
+    gate = RateGate(clock=clock, sleep=sleep)
+    sent_at_100_per_second(gate, clock)
+    gate.answered(gate.acquire(), 429, 1.0)
+    clock.advance(1.0)
+    gate.lower_max_rate(rate)
+    for _ in range(int(10 * rate)):
+        gate.answered(gate.acquire(), 200, None)
+    return gate
+
+
+def test_a_paced_429_holds_the_refused_request_its_retry_after_and_the_others_two_turns(clock, mocker):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sleeps = mocker.Mock(side_effect=clock.advance)
+    gate = paced_gate(clock, sleeps)
+    earlier = gate.acquire()
+    refused = gate.acquire()
+    began = clock()
+    assert gate.answered(refused, 429, 2.0) == pytest.approx(began + 2.0)
+    # Another thread goes on at the new pace after a drain of two turns, within a tenth of a second.
+    with ThreadPoolExecutor(1) as other_thread:
+        turn = other_thread.submit(gate.acquire).result()
+    assert turn <= began + DRAIN_SECONDS + 1e-9
+    # A request sent before the refused one, refused too, starts no episode and pauses nobody else.
+    paused = gate.paused_until
+    assert gate.answered(earlier, 429, 2.0) == pytest.approx(clock() + 2.0)
+    assert gate.paused_until == paused
+    # The refused thread itself sends again only once its Retry-After is over.
+    assert gate.acquire() >= began + 2.0
+
+
+def test_a_429_while_the_last_retry_after_runs_and_nothing_was_admitted_pauses_everyone(clock, sleep):
+    gate = paced_gate(clock, sleep)
+    gate.answered(gate.acquire(), 429, 2.0)
+    clock.advance(0.5)
+    # From another thread: a turn after the drain, refused too, and nothing admitted meanwhile.
+    turn = gate.take_turn()[1]
+    clock.advance(max(0.0, turn - clock()))
+    gate.answered(turn, 429, 2.0)
+    assert gate.paused_until == pytest.approx(clock() + 2.0)
+
+
+def test_a_paced_429_cuts_to_the_rate_measured_over_enough_requests(clock, sleep):
+    gate = paced_gate(clock, sleep, rate=20.0)
+    gate.lower_max_rate(10.0)
+    # Paced at 10/s, the server admitted 10/s: the gate keeps 97% of what it measured.
+    for _ in range(50):
+        gate.answered(gate.acquire(), 200, None)
+    gate.answered(gate.acquire(), 429, 1.0)
+    assert gate.rate == pytest.approx(MEASURED_SHARE * 10.0, rel=0.03)
+    # Right after it, too few requests to measure anything: the pace loses a tenth only.
+    clock.advance(0.5)
+    pace = gate.rate
+    for _ in range(3):
+        gate.answered(gate.acquire(), 200, None)
+    gate.answered(gate.acquire(), 429, 1.0)
+    assert gate.rate == pytest.approx(MEASURED_SHARE * PACED_DECREASE * pace, rel=0.01)
 
 
 @given(limit=st.sampled_from([5.0, 20.0, 100.0, 500.0]), headroom=st.sampled_from([2.0, 5.0, 20.0]))
@@ -211,35 +302,43 @@ def test_a_turn_given_before_a_429_is_taken_again_after_its_pause(clock, mocker)
     assert sleep.call_count == 2
 
 
-def test_after_an_episode_the_pace_holds_then_grows_steadily_and_never_while_paused(clock, sleep):
+def test_after_a_paced_episode_the_pace_holds_then_grows_steadily_and_never_while_paused(clock, sleep):
     gate = RateGate(clock=clock, sleep=sleep)
-    for _ in range(100):
-        gate.answered(gate.acquire(), 200, None)
-        clock.advance(0.01)
-    early = gate.acquire()  # sent before the refused one; its answer comes late
-    clock.advance(0.01)
+    sent_at_100_per_second(gate, clock)
+    gate.answered(gate.acquire(), 429, 1.0)
+    clock.advance(3.0)  # the slow start after the first 429 grows to the send rate meanwhile
     gate.answered(gate.acquire(), 429, 2.0)
     pace = gate.rate
-    # Paused: nothing grows, however long the pause.
-    clock.advance(2.0 + PLATEAU_SECONDS - 0.01)
+    assert gate.paused_until <= clock() + DRAIN_SECONDS, "the others wait two turns, not the Retry-After"
+    clock.advance(gate.paused_until - clock() + PLATEAU_SECONDS - 0.01)
     assert gate.rate == pace
     rates = []
-    for _ in range(10):
+    for _ in range(int(QUIET_SECONDS)):
         clock.advance(1.0)
         rates.append(gate.rate)
     steps = [later - earlier for earlier, later in itertools.pairwise(rates)]
     assert rates[0] > pace
     assert steps == pytest.approx([steps[0]] * len(steps))
-    # The growth's scale is the highest pace used (the same for every process of an account).
-    assert steps[0] == pytest.approx(GROWTH_SHARE * pace)
-    # A late 429 asks for another pause while the pace grows: the pace holds where it is meanwhile.
-    before = gate.rate
-    gate.answered(early, 429, 3.0)
-    assert gate.paused_until == pytest.approx(clock() + 3.0)
-    clock.advance(3.0)
-    assert gate.rate == pytest.approx(before)
+    # The growth's scale is at least half the send rate at the first 429 (100/s), the same for
+    # every process of an account that runs alike, so that their shares converge.
+    assert steps[0] == pytest.approx(GROWTH_SHARE * GROWTH_SEND_SHARE * 100.0, rel=0.15)
+    # Long without a 429, it grows faster: 10% a second more.
+    clock.advance(2.0)
+    quiet = gate.rate
     clock.advance(1.0)
-    assert gate.rate == pytest.approx(before + GROWTH_SHARE * pace)
+    assert gate.rate - quiet >= steps[0] + (QUIET_GROWTH - 1) * quiet
+    # Every thread waits a 429's Retry-After while the last one's runs and nothing was admitted:
+    # the pace holds where it is meanwhile.
+    before = gate.rate
+    gate.answered(gate.acquire(), 429, 1.0)
+    turn = gate.take_turn()[1]  # another thread's, after the drain
+    clock.advance(max(0.0, turn - clock()))
+    gate.answered(turn, 429, 3.0)
+    assert gate.paused_until == pytest.approx(clock() + 3.0)
+    cut = gate.rate
+    assert cut < before
+    clock.advance(3.0 + PLATEAU_SECONDS)
+    assert gate.rate == pytest.approx(cut)
 
 
 def test_the_connection_extra_sets_the_maximum(monkeypatch):
@@ -286,6 +385,7 @@ def test_enrolling_against_a_rate_limit_fails_nobody_and_meets_few_429s(monkeypa
 )
 @example(limit=50.0, burst_share=0.1, processes=4, threads=2, seed=9988)
 @example(limit=5.0, burst_share=0.1, processes=4, threads=8, seed=1551)
+@example(limit=50.0, burst_share=None, processes=3, threads=1, seed=25)
 def test_no_request_goes_while_its_gate_is_paused_and_nobody_starves(
     limit, burst_share, processes, threads, seed
 ):
@@ -294,28 +394,77 @@ def test_no_request_goes_while_its_gate_is_paused_and_nobody_starves(
         limit, burst=burst, processes=processes, threads=threads, requests=int(4 * limit), seed=seed
     )
     assert outcome.sent_while_paused == 0
+    assert outcome.resent_too_soon == 0, "a refused request went again before its Retry-After"
     assert outcome.admitted == processes * int(4 * limit)
     # Each process got on: none waited out more than four times the slowest share of the rest.
     # With a bucket far smaller than a second's worth, where each whole-second Retry-After costs
-    # more than the bucket holds, the shares converge more slowly: up to eight times (seen: 5.4 in
-    # 600 random cases; the known gap of issue 27, docs/benchmarks.md).
-    assert outcome.spread <= (4.0 if burst is None or burst >= limit else 8.0)
+    # more than the bucket holds, the shares converge more slowly: up to six times (seen: at most
+    # 4.1 in 1,440 cases of these jobs of four seconds; 6.1 before the change of 2026-12-07).
+    assert outcome.spread <= (4.0 if burst is None or burst >= limit else 6.0)
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_four_processes_sharing_an_account_use_its_limit_fairly(seed):
-    """Four processes of 8 threads, each with its own gate, enrolling into one account at R = 50/s."""
-    outcome = gate_harness.run(50.0, processes=4, threads=8, requests=620, seed=seed)
+#: A client on a loaded machine: none, or now and then a request 10 or 30 ms late on average.
+STALLS = st.sampled_from([0.0, 0.01, 0.03])
+TARGETS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def shared_account(seed: int, stall: float) -> gate_harness.Outcome:
+    """Issue 27's case: four processes of 8 threads, 200 people (620 requests) each, R = 50/s."""
+    return gate_harness.run(50.0, processes=4, threads=8, requests=620, seed=seed, stall=stall)
+
+
+@TARGETS
+@given(seed=st.integers(min_value=0, max_value=10_000), stall=STALLS)
+def test_four_processes_sharing_an_account_use_its_limit_fairly(seed, stall):
+    outcome = shared_account(seed, stall)
+    # Targets: >= 0.90x R in total, <= 5% 429s, the slowest within 1.5x the fastest. Each
+    # process learns its share from its own 429s alone, so a run can fall short of the first and
+    # the last (1 seed in 100 under 0.90x, at least 0.88x; 1 in 10 over 1.5x, at most 1.8x):
+    # their distribution is held below.
+    assert outcome.share_of_limit >= 0.87 * 50.0
+    assert outcome.refused_share <= 0.05
+    assert outcome.spread <= 2.0
+
+
+def test_four_processes_sharing_an_account_meet_the_targets_in_most_runs():
+    outcomes = [shared_account(seed, stall) for seed in range(30) for stall in (0.0, 0.03)]
+    shares = [outcome.share_of_limit / 50.0 for outcome in outcomes]
+    spreads = [outcome.spread for outcome in outcomes]
+    assert statistics.median(shares) >= 0.95
+    assert sum(share >= 0.90 for share in shares) >= 0.95 * len(outcomes)
+    assert statistics.median(spreads) <= 1.35
+    assert sum(spread <= 1.5 for spread in spreads) >= 0.85 * len(outcomes)
+
+
+@TARGETS
+@given(seed=st.integers(min_value=0, max_value=10_000), stall=STALLS)
+def test_one_enrollment_against_a_bucket_of_five_reaches_the_limit(seed, stall):
+    """R = 50/s with a bucket of 5: each whole-second Retry-After is worth ten buckets."""
+    outcome = gate_harness.run(50.0, burst=5.0, threads=8, requests=900, seed=seed, stall=stall)
     assert outcome.share_of_limit >= 0.85 * 50.0
     assert outcome.refused_share <= 0.05
-    assert outcome.spread <= 2.5
 
 
-@pytest.mark.parametrize("threads", [8, 32])
-def test_a_short_job_reaches_the_limit(threads):
-    """About 900 requests at R = 100/s: the job is over before any plateau would end."""
-    outcomes = [gate_harness.run(100.0, threads=threads, requests=900, seed=seed) for seed in range(3)]
-    assert min(outcome.share_of_limit for outcome in outcomes) >= 0.85 * 100.0
+@TARGETS
+@given(threads=st.sampled_from([8, 32]), seed=st.integers(min_value=0, max_value=10_000), stall=STALLS)
+def test_a_short_job_reaches_the_limit(threads, seed, stall):
+    """About 900 requests at R = 100/s: the job is over in nine seconds."""
+    outcome = gate_harness.run(100.0, threads=threads, requests=900, seed=seed, stall=stall)
+    assert outcome.share_of_limit >= 0.85 * 100.0
+    assert outcome.refused_share <= 0.05
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    limit=st.sampled_from([20.0, 100.0, 500.0]),
+    threads=st.sampled_from([8, 32]),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_a_long_job_keeps_to_the_limit(limit, threads, seed):
+    """Thirty seconds' worth of requests, or as many as the threads can send (8 x 40/s here)."""
+    requests = int(30 * min(limit, threads / 0.025))
+    outcome = gate_harness.run(limit, threads=threads, requests=requests, seed=seed)
+    assert outcome.share_of_limit >= 0.95 * min(limit, threads / 0.025)
 
 
 def test_every_hook_of_one_account_shares_one_gate(monkeypatch):
