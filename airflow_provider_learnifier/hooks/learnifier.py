@@ -213,8 +213,9 @@ class LearnifierHook(BaseHook):
     Every hook verifying with the same CA bundle shares one TLS context in the process.
     Every hook of one account (the same base URL and API key) in the process shares one
     :class:`~airflow_provider_learnifier.hooks.rate_gate.RateGate` (see
-    :func:`~airflow_provider_learnifier.hooks.rate_gate.shared_rate_gate`): a 429 pauses all their
-    threads once, for its ``Retry-After``, and they go on at the rate Learnifier admitted.
+    :func:`~airflow_provider_learnifier.hooks.rate_gate.shared_rate_gate`): the refused request
+    waits its ``Retry-After`` (at the first 429 all their threads do), and the others go on at
+    the rate Learnifier admitted.
 
     :param learnifier_conn_id: the Airflow connection to use.
     :param pool_maxsize: how many connections to keep open to Learnifier, for callers that send

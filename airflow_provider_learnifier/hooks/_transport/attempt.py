@@ -261,6 +261,6 @@ def try_once(
         retry=retry,
         retry_after=retry_after,
         what=f"{method} {path} answered {status}",
-        # After a 429 with Retry-After the gate holds back every thread, this one included.
+        # After a 429 with Retry-After the gate holds this thread back for it (the others briefly).
         paused=status == 429 and retry_after is not None and gate.adaptive,
     )

@@ -74,7 +74,8 @@ class Outcome:
     :param retry: whether the failure may be repeated.
     :param retry_after: the answer's ``Retry-After`` in seconds.
     :param what: the failure, for the retry's log line.
-    :param paused: the rate gate already holds every thread back, so the retry does not sleep itself.
+    :param paused: the rate gate holds this thread back for the ``Retry-After``, so the retry does
+        not sleep itself.
     """
 
     answer: requests.Response | None = None
