@@ -161,14 +161,14 @@ def measure_plan(people: int, courses: int) -> dict[str, Any]:
 
 def measure_apply(people: int, courses: int, gate: bool, run: str) -> dict[str, Any]:
     """Apply a fresh policy under the rate limit; then apply it again (a no-op)."""
-    from airflow_provider_learnifier.hooks import learnifier, rate_gate
+    from airflow_provider_learnifier.hooks import rate_gate
     from airflow_provider_learnifier.operators.policy import LearnifierPolicyApplyOperator
 
     roster = bench_roster(people, existing=False, run=run)
     policy = apply_policy(courses)
-    learnifier.RateGate = (  # type: ignore[misc]
-        rate_gate.RateGate if gate else functools.partial(rate_gate.RateGate, adaptive=False)
-    )
+    # The hook's gate is made by rate_gate.shared_rate_gate, from that module's RateGate.
+    ours = rate_gate.RateGate
+    rate_gate.RateGate = ours if gate else functools.partial(ours, adaptive=False)  # type: ignore[misc]
     try:
         populate = {"projects": courses, "participants": 0}
         with SimulatorProcess(latency=LATENCY, rate_limit=RATE_LIMIT, populate=populate) as sim:
@@ -190,7 +190,7 @@ def measure_apply(people: int, courses: int, gate: bool, run: str) -> dict[str, 
             again = apply()
             rerun = sim.api_requests()
     finally:
-        learnifier.RateGate = rate_gate.RateGate  # type: ignore[misc]
+        rate_gate.RateGate = ours  # type: ignore[misc]
     total = limited["admitted"] + limited["refused"]
     return {
         "seconds": seconds,
