@@ -419,11 +419,12 @@ def test_four_processes_sharing_an_account_use_its_limit_fairly(seed, stall):
     outcome = shared_account(seed, stall)
     # Targets: >= 0.90x R in total, <= 5% 429s, the slowest within 1.5x the fastest. Each
     # process learns its share from its own 429s alone, so a run can fall short of the first and
-    # the last (1 seed in 100 under 0.90x, at least 0.88x; 1 in 10 over 1.5x, at most 1.8x):
-    # their distribution is held below.
-    assert outcome.share_of_limit >= 0.87 * 50.0
-    assert outcome.refused_share <= 0.05
-    assert outcome.spread <= 2.0
+    # the last: their distribution is held below. What every run holds is a looser bound. Seen
+    # in seeds 0-1,499 at each stall (4,500 runs): at least 0.872x R, at most 4.7% 429s, the
+    # slowest at most 2.11x the fastest (6.5% of runs over 1.5x, 0.2% over 2.0x).
+    assert outcome.share_of_limit >= 0.85 * 50.0
+    assert outcome.refused_share <= 0.06
+    assert outcome.spread <= 2.5
 
 
 def test_four_processes_sharing_an_account_meet_the_targets_in_most_runs():
