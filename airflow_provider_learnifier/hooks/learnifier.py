@@ -45,7 +45,7 @@ from airflow_provider_learnifier.hooks._transport.answers import (
     object_list,
     read_header,
 )
-from airflow_provider_learnifier.hooks._transport.attempt import try_once
+from airflow_provider_learnifier.hooks._transport.attempt import ApiRequest, try_once
 from airflow_provider_learnifier.hooks._transport.redaction import (
     AIRFLOW_CALLS,
     SCRUBBER,
@@ -350,20 +350,19 @@ class LearnifierHook(BaseHook):
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
+        request = ApiRequest(
+            operation,
+            method,
+            path,
+            params=params,
+            data=data,
+            headers=headers,
+            follow_redirects=follow_redirects,
+            expect_json=expect_json,
+        )
         attempt = 0
         while True:
-            outcome = try_once(
-                self,
-                operation,
-                method,
-                path,
-                params=params,
-                data=data,
-                headers=headers,
-                follow_redirects=follow_redirects,
-                expect_json=expect_json,
-                attempts=attempt + 1,
-            )
+            outcome = try_once(self, request, attempts=attempt + 1)
             if outcome.error is None:
                 assert outcome.answer is not None
                 return outcome.answer, outcome.payload

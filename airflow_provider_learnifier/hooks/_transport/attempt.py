@@ -10,6 +10,7 @@ deadline. See ``docs/reliability.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_learnifier.exceptions import LearnifierConnectionError, LearnifierResponseError
@@ -36,6 +37,27 @@ if TYPE_CHECKING:
 
 #: The body of an answer is read in pieces of at most this many bytes.
 _BODY_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One API request as every attempt of it sends it: the operation, for errors and logs, and
+    what goes on the wire."""
+
+    operation: str
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    data: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    follow_redirects: bool = False
+    #: Whether a success must carry a JSON body (one that does not is an error, retried if safe).
+    expect_json: bool = False
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """What every error of this request names."""
+        return {"operation": self.operation, "method": self.method, "path": self.path}
 
 
 class Sender(Protocol):
@@ -85,17 +107,7 @@ def read_body(response: requests.Response) -> None:
     set_content(response, b"".join(pieces))
 
 
-def send_attempt(
-    sender: Sender,
-    operation: str,
-    method: str,
-    path: str,
-    *,
-    params: Mapping[str, Any] | None,
-    data: bytes | None,
-    headers: Mapping[str, str],
-    follow_redirects: bool,
-) -> requests.Response:
+def send_attempt(sender: Sender, request: ApiRequest) -> requests.Response:
     """Send one attempt of a request and read its whole answer, redirects included, within the deadline.
 
     The deadline spans the attempt: connecting, sending, the headers and the body of every
@@ -117,13 +129,13 @@ def send_attempt(
     with WATCHDOG.watch(deadline) as attempt:
         try:
             response = sender.session.request(
-                method,
-                settings.base_url + path,
-                params=params,
-                data=data,
-                headers=headers,
+                request.method,
+                settings.base_url + request.path,
+                params=request.params,
+                data=request.data,
+                headers=request.headers,
                 timeout=(min(connect_timeout, deadline), read_timeout),
-                allow_redirects=follow_redirects,
+                allow_redirects=request.follow_redirects,
                 stream=True,
             )
             read_body(response)
@@ -144,28 +156,15 @@ def send_attempt(
     if redirected_too_often:
         # Raised here, outside the except clause, so that no exception holding the URL is chained.
         raise LearnifierResponseError(
-            f"Learnifier {operation}: {method} {path} was redirected more than {MAX_REDIRECTS} times",
-            operation=operation,
-            method=method,
-            path=path,
+            f"Learnifier {request.operation}: {request.method} {request.path} was redirected more "
+            f"than {MAX_REDIRECTS} times",
+            **request.context,
         )
     assert response is not None
     return response
 
 
-def try_once(
-    sender: Sender,
-    operation: str,
-    method: str,
-    path: str,
-    *,
-    params: Mapping[str, Any] | None,
-    data: bytes | None,
-    headers: Mapping[str, str],
-    follow_redirects: bool,
-    expect_json: bool,
-    attempts: int,
-) -> Outcome:
+def try_once(sender: Sender, request: ApiRequest, *, attempts: int) -> Outcome:
     """Send the request once, through the rate gate, and say how it went; never raise for the API.
 
     :param attempts: how many attempts this one makes, counted into the error it would raise.
@@ -173,20 +172,12 @@ def try_once(
     import requests
 
     gate = sender.rate_gate
-    context: dict[str, Any] = {"operation": operation, "method": method, "path": path}
+    operation, method, path = request.operation, request.method, request.path
+    context = request.context
     response: requests.Response | None = None
     try:
         turn = gate.acquire()
-        response = send_attempt(
-            sender,
-            operation,
-            method,
-            path,
-            params=params,
-            data=data,
-            headers=headers,
-            follow_redirects=follow_redirects,
-        )
+        response = send_attempt(sender, request)
         scrub_answer(response)
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         gate.answered(turn, response.status_code, retry_after)
@@ -231,7 +222,7 @@ def try_once(
 
     status = response.status_code
     if status < 300:
-        if not expect_json or not response.content:
+        if not request.expect_json or not response.content:
             return Outcome(answer=response)
         try:
             return Outcome(answer=response, payload=decode_answer(response.content))
