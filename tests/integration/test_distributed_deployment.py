@@ -11,8 +11,9 @@ the workers and the triggerer read it through Airflow's execution API.
 
 It triggers ``learnifier_enrollment`` (example_dags/) and waits for its sensor to defer to the
 triggerer; while it waits, ``deployment_mapped_enrollment`` (tests/integration/dags/) enrolls the
-roster in four courses, a mapped ``create_project`` and ``enroll`` task instance per course. Then
-everyone completes the example's course, and the sensor's trigger sees it. It asserts:
+roster in four courses, a mapped ``create_project`` and ``enroll`` task instance per course (two
+``enroll`` instances wait for each other, so that both workers enroll at once). Then everyone
+completes the example's course, and the sensor's trigger sees it. It asserts:
 
 - both runs succeeded, every task instance with them; the sensor was deferred with a Learnifier
   trigger in the triggerer and resumed, not retried; its trigger log shows the polls;
@@ -120,7 +121,8 @@ def test_enrollment_on_celery_workers_postgres_and_redis(
             assert waiting["triggerer_job"]["job_type"] == "TriggererJob"
 
             # While the sensor waits in the triggerer, the workers enroll the roster in four courses.
-            mapped_run_id = deployment.trigger(MAPPED_DAG_ID)
+            rendezvous = {"rendezvous_dir": str(tmp_path / "rendezvous")}
+            mapped_run_id = deployment.trigger(MAPPED_DAG_ID, rendezvous)
             mapped_run = deployment.wait_for_run(MAPPED_DAG_ID, mapped_run_id, DEADLINE_SECONDS)
             mapped_instances = deployment.task_instance_list(MAPPED_DAG_ID, mapped_run_id)
             assert mapped_run["state"] == "success", mapped_instances
