@@ -7,7 +7,7 @@ the CSV: per course the completion, the counts per state in the table and in the
 (their drawn lengths too), the people at risk; and that it made no request but its own document.
 A loopback HTTP server stands where hostile names point, and must see nothing.
 
-Screenshots of both widths are left in the test's ``tmp_path`` (``.pytest-tmp``).
+Screenshots of both widths go to the test's ``tmp_path``, kept in ``.pytest-tmp`` when it fails.
 """
 
 from __future__ import annotations
