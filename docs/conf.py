@@ -26,6 +26,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "learnifier_examples",
     "learnifier_policy_schema",
+    "learnifier_rendered_check",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

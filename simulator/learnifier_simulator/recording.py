@@ -11,7 +11,7 @@ from typing import Any
 
 
 class HeaderMap(Mapping[str, str]):
-    """Read-only HTTP headers whose names compare case-insensitively; repeated ones are joined by ``, ``."""
+    """Read-only HTTP headers whose names compare case-insensitively; repeated ones are joined by a comma and a space."""
 
     def __init__(self, headers: Iterable[tuple[str, str]] = ()) -> None:
         self._headers: dict[str, tuple[str, str]] = {}
