@@ -140,7 +140,8 @@ class Participation:
     :param user_id: its user's id (``None`` when Learnifier left it out).
     :param project_id: its project's id as sent (``None`` when left out).
     :param activated: whether it is activated; when Learnifier leaves ``activated`` out, whether
-        an activation time was sent.
+        an activation time or an ``accessLink`` was sent
+        (:func:`~airflow_provider_learnifier.progress.activation_state`).
     :param in_error: whether Learnifier marks it in error.
     :param error_message: Learnifier's reason (may name the person: keep it out of logs).
     :param activities_completed: activities completed.
@@ -282,7 +283,7 @@ def read_participation(raw: Any) -> Participation:
         anything else: no object, no id, an id unusable in a URL, a count or a timestamp that is
         none, a flag that is no boolean, an ``accessLink`` that is not an ``https://`` URL.
     """
-    from airflow_provider_learnifier.progress import activity_count
+    from airflow_provider_learnifier.progress import activation_state, activity_count
 
     if not isinstance(raw, Mapping):
         from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
@@ -293,9 +294,8 @@ def read_participation(raw: Any) -> Participation:
     participant_id = _id_field(raw, "id", required=True)
     assert participant_id is not None
     times = {name: _time(raw, field) for name, field in _TIMESTAMPS}
-    activated = _flag(raw, "activated")
-    if activated is None:
-        activated = times["first_activation"] is not None or times["last_activation"] is not None
+    _flag(raw, "activated")  # a value that is no boolean is an error here, not "unknown"
+    activated = activation_state(raw) is True
     error_message = raw.get("errorMessage")
     return Participation(
         id=participant_id,

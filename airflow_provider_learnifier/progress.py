@@ -13,6 +13,35 @@ if TYPE_CHECKING:
     from airflow_provider_learnifier.exceptions import LearnifierParticipantDataError
 
 
+#: What says a participation is activated when Learnifier leaves ``activated`` out (the spec makes
+#: every member optional): a timestamp of its activation, or its ``accessLink``, which the spec
+#: says is null while the participation is not activated.
+ACTIVATION_EVIDENCE = ("firstActivation", "lastActivation", "accessLink")
+
+
+def activation_state(participation: Mapping[str, Any] | None) -> bool | None:
+    """Tell whether a participation, as Learnifier sent it, is activated: ``None`` when it does not say.
+
+    ``activated`` when it is a boolean; else an activation timestamp or an ``accessLink`` (see
+    :data:`ACTIVATION_EVIDENCE`) means activated, and their absence proves nothing (they are
+    optional too). A value of ``activated`` that is no boolean says nothing either. One rule for
+    the enrollment, the completion checks and the reports.
+    """
+    if participation is None:
+        return None
+    activated = participation.get("activated")
+    if isinstance(activated, bool):
+        return activated
+    for name in ACTIVATION_EVIDENCE:
+        value = participation.get(name)
+        if isinstance(value, str) and value.strip():
+            return True
+        epoch = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        if epoch and name != "accessLink":
+            return True
+    return None
+
+
 def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
     """Read an activity count (``activitiesCompleted`` or ``activitiesTotal``) of a participant.
 
@@ -259,7 +288,7 @@ def project_progress(
     now = datetime.now(timezone.utc)
     for participant in participants:
         total += 1
-        if not participant.get("activated"):
+        if activation_state(participant) is not True:
             continue
         activated += 1
         try:

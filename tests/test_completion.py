@@ -18,7 +18,15 @@ from airflow_provider_learnifier.completion import (
 )
 from airflow_provider_learnifier.exceptions import LearnifierNeverCompletesError, LearnifierNotFoundError
 from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
-from tests.completion_helpers import ACTIVITIES, ORG_ID, PROJECT_EXTERNAL_ID, PROJECT_ID, enroll
+from tests.completion_helpers import (
+    ACTIVITIES,
+    ORG_ID,
+    PARTICIPANTS_PATH,
+    PROJECT_EXTERNAL_ID,
+    PROJECT_ID,
+    enroll,
+)
+from tests.operators.variants import rewrite_responses
 
 
 @pytest.fixture
@@ -173,6 +181,29 @@ def test_a_project_without_activated_participants_is_never_done(learnifier_conn,
     assert not status.done
     assert status.message.endswith("(no activated participants yet)")
     assert status.progress["activated"] == 0
+
+
+def test_a_project_whose_listing_leaves_activated_out_counts_the_activated_by_their_times(
+    learnifier_conn, hook, monkeypatch
+):
+    enroll(2)
+    enroll(1, activated=False, prefix="later")
+
+    def without_the_flag(request, response):
+        # Spec-legal: every member of a Participation is optional.
+        if request.method != "GET" or request.path != PARTICIPANTS_PATH:
+            return response
+        items = json.loads(response.body)
+        for item in items:
+            item.pop("activated", None)
+        return type(response).json(response.status, items, response.headers)
+
+    rewrite_responses(learnifier_conn, monkeypatch, without_the_flag)
+    learnifier_conn.advance_progress(project_id=PROJECT_ID, complete=True)
+    status = ProjectCompletionCheck(org_id=ORG_ID, project_id=PROJECT_ID)(hook)
+
+    assert status.done, status.message
+    assert status.progress["activated"] == 2 and status.progress["participants"] == 3
 
 
 def test_a_project_is_done_at_its_completed_share(learnifier_conn, hook):

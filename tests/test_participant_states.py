@@ -19,6 +19,7 @@ from airflow_provider_learnifier.participant_states import (
     read_participation,
     reference_time,
 )
+from airflow_provider_learnifier.progress import activation_state, project_progress
 from tests.state_model import model_states
 
 AS_OF = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
@@ -226,6 +227,32 @@ def test_hostile_values_are_refused_naming_the_field(fields, field):
     with pytest.raises(LearnifierParticipantDataError) as caught:
         classify(participation(**fields), AS_OF)
     assert caught.value.field == field
+
+
+@given(
+    activated=st.sampled_from([True, False, None, "absent"]),
+    first_activation=st.sampled_from([days_ago(3), 1772359200, "", None, "absent"]),
+    last_activation=st.sampled_from([days_ago(1), None, "absent"]),
+    access_link=st.sampled_from(["https://learn.example.com/access/7", "", None, "absent"]),
+)
+def test_the_states_the_report_and_the_completion_checks_agree_on_who_is_activated(
+    activated, first_activation, last_activation, access_link
+):
+    fields = {
+        "activated": activated,
+        "firstActivation": first_activation,
+        "lastActivation": last_activation,
+        "accessLink": access_link,
+    }
+    raw = participation(activitiesCompleted=5) | {k: v for k, v in fields.items() if v != "absent"}
+    for name, value in fields.items():
+        if value == "absent":
+            raw.pop(name, None)
+
+    read = read_participation(raw).activated
+    assert read == (activation_state(raw) is True) == bool(project_progress([raw]).activated)
+    if isinstance(activated, bool):
+        assert read is activated
 
 
 def test_a_participation_that_is_no_object_is_refused():

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from airflow_provider_learnifier.exceptions import LearnifierResponseError
 from airflow_provider_learnifier.progress import (
     ProjectProgress,
+    activation_state,
     activity_count,
     completed_share,
     completion_share,
@@ -174,6 +175,30 @@ def test_project_progress_counts_activated_participants_only():
         "1 of 4 activated participant(s) completed (25%); 2 can never complete (in error or expired)"
     )
     assert project_progress(participants, min_share=0.8).completed == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"activated": True}, True),
+        ({"activated": False}, False),
+        # The flag says it when it is there.
+        ({"activated": False, "firstActivation": "2026-01-05T09:00:00Z", "accessLink": "https://l/1"}, False),
+        # Left out: an activation time, or the access link (null while not activated), says it.
+        ({"firstActivation": "2026-01-05T09:00:00Z"}, True),
+        ({"activated": None, "lastActivation": 1772359200}, True),
+        ({"accessLink": "https://learn.example.com/access/1"}, True),
+        # Nothing that says it: unknown, never activated.
+        ({}, None),
+        ({"activated": None, "firstActivation": None, "lastActivation": " ", "accessLink": ""}, None),
+        ({"activated": "true"}, None),
+        ({"lastActivation": 0, "accessLink": 17}, None),
+    ],
+)
+def test_activation_is_the_flag_else_an_activation_time_or_the_access_link(fields, expected):
+    assert activation_state(participant(5, 5, **fields)) is expected
+    # A project's progress counts by the same rule.
+    assert project_progress([participant(5, 5, **fields)]).activated == (expected is True)
 
 
 def test_a_project_without_activated_participants_has_a_share_of_zero():

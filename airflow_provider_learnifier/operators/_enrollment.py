@@ -6,7 +6,8 @@ its :class:`EnrollmentOptions` say:
 1. read the project's participants, and (unless every row names a user id) the account's users;
 2. find or create each person's user, concurrently;
 3. add each person as a participant unless they are one, and activate them, concurrently
-   (see :func:`activation_state` for participants whose listing does not say whether they are);
+   (:func:`~airflow_provider_learnifier.progress.activation_state` reads a listing that leaves
+   ``activated`` out);
 4. with ``remove_missing``, remove the participants that are nobody on the roster.
 
 Every step is idempotent, and overlapping runs never activate a participant they added twice
@@ -38,6 +39,7 @@ from airflow_provider_learnifier.operators._bulk import (
     run_concurrently,
 )
 from airflow_provider_learnifier.operators._writes import SETTLE_PAUSES, write_once
+from airflow_provider_learnifier.progress import activation_state
 
 if TYPE_CHECKING:
     from airflow_provider_learnifier.hooks.learnifier import LearnifierHook
@@ -60,37 +62,13 @@ CATEGORIES = (
     "removed",
 )
 
+
 #: The participation members whose value, when present, means it has been activated: the spec
 #: says ``accessLink`` "is null if this participation is not activated".
-_ACTIVATION_EVIDENCE = ("firstActivation", "lastActivation", "accessLink")
-
-
-def activation_state(participation: Mapping[str, Any] | None) -> bool | None:
-    """Tell whether a participation, as Learnifier sent it, is activated: ``None`` when it does not say.
-
-    The spec lets an answer leave ``activated`` out (or ``null``). Then an activation timestamp
-    or an ``accessLink`` means activated; their absence proves nothing (they are optional too).
-    A value of ``activated`` that is no boolean says nothing either.
-    """
-    if participation is None:
-        return None
-    activated = participation.get("activated")
-    if isinstance(activated, bool):
-        return activated
-    for name in _ACTIVATION_EVIDENCE:
-        value = participation.get(name)
-        if isinstance(value, str) and value.strip():
-            return True
-        epoch = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-        if epoch and name != "accessLink":
-            return True
-    return None
-
-
 def read_activation(
     hook: LearnifierHook, org_id: str, project_id: str, user_id: str, participant_id: str
 ) -> bool | None:
-    """Read whether one participation is activated now (see :func:`activation_state`).
+    """Read whether one participation is activated now (``None`` when Learnifier does not say).
 
     One request: the user's participations (the spec has no ``GET`` of one participant); only
     when the participation is not among them, the project's participants are read.

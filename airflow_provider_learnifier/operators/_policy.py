@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_learnifier.exceptions import LearnifierError, LearnifierInputError
 from airflow_provider_learnifier.operators._base import id_text, shown
 from airflow_provider_learnifier.operators._bulk import UserIndex, UserMismatch
-from airflow_provider_learnifier.operators._enrollment import activation_state, read_activation
+from airflow_provider_learnifier.operators._enrollment import read_activation
 from airflow_provider_learnifier.operators._roster import PERSON_FIELDS
 from airflow_provider_learnifier.policy import Course, Policy, Selection, canonical_json, select
+from airflow_provider_learnifier.progress import activation_state
 
 if TYPE_CHECKING:
     import threading

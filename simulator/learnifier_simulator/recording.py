@@ -11,7 +11,10 @@ from typing import Any
 
 
 class HeaderMap(Mapping[str, str]):
-    """Read-only HTTP headers whose names compare case-insensitively; repeated ones are joined by a comma and a space."""
+    """Read-only HTTP headers whose names compare case-insensitively; repeated ones are joined.
+
+    The values of a repeated header are joined by a comma and a space, as HTTP allows.
+    """
 
     def __init__(self, headers: Iterable[tuple[str, str]] = ()) -> None:
         self._headers: dict[str, tuple[str, str]] = {}
