@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_learnifier.exceptions import LearnifierNeverCompletesError, LearnifierNotFoundError
 from airflow_provider_learnifier.progress import (
+    activation_state,
     activity_count,
     completion_share,
     is_completed,
@@ -285,7 +286,7 @@ class ParticipantCompletionCheck(CompletionCheck):
             "project_external_id": self.project_external_id,
             "participation_external_id": self.participation_external_id,
             "user_id": participant.get("userId"),
-            "activated": bool(participant.get("activated")),
+            "activated": activation_state(participant) is True,
             "in_error": bool(participant.get("inError")),
             "activities_completed": activity_count(participant, "activitiesCompleted") if counted else None,
             "activities_total": activity_count(participant, "activitiesTotal") if counted else None,

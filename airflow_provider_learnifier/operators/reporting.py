@@ -33,7 +33,14 @@ from airflow_provider_learnifier.operators._user_directory import (
     UserLookup,
     check_user_lookup,
 )
-from airflow_provider_learnifier.progress import activity_count, completed_share, percent, share_of, utc_iso
+from airflow_provider_learnifier.progress import (
+    activation_state,
+    activity_count,
+    completed_share,
+    percent,
+    share_of,
+    utc_iso,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -1027,7 +1034,7 @@ def _row(
         "user_external_id": user_external_id,
         "user_email": user_email,
         "participation_external_id": participant.get("externalId"),
-        "activated": bool(participant.get("activated")),
+        "activated": activation_state(participant) is True,
         **counts,
         "completion_share": share_of(done, total) if readable else None,
     }

@@ -616,6 +616,30 @@ def test_unusual_api_values_are_normalised(account, learnifier_conn, tmp_path, m
     }
 
 
+def test_a_listing_that_leaves_activated_out_is_read_by_activation_time_and_access_link(
+    account, learnifier_conn, tmp_path, monkeypatch
+):
+    base = {"projectId": account["conduct"], "userId": seed.DEMO_ADMIN_USER_ID, "activitiesTotal": 3}
+    participants = [
+        base | {"id": 9001, "lastActivation": "2026-03-01T10:00:00Z", "activitiesCompleted": 3},
+        base | {"id": 9002, "accessLink": "https://learn.example.com/access/9002"},
+        base | {"id": 9003, "activated": None},
+    ]
+    monkeypatch.setattr(learnifier_conn.state, "list_participants", lambda org_id, project_id: participants)
+    target = tmp_path / "p.csv"
+    summary = LearnifierProgressReportOperator(
+        task_id="report", path=str(target), project_external_ids="conduct-2026"
+    ).execute({})
+
+    rows = read_report(target, "csv")
+    assert [(row["participant_id"], row["activated"]) for row in rows] == [
+        ("9001", "true"),
+        ("9002", "true"),
+        ("9003", "false"),
+    ]
+    assert (summary["activated"], summary["completed"]) == (2, 1)
+
+
 def _one_participant(learnifier_conn, monkeypatch, project_id: int, **counts: Any) -> None:
     participant = {"id": 9001, "projectId": project_id, "userId": seed.DEMO_ADMIN_USER_ID, "activated": True}
     monkeypatch.setattr(
