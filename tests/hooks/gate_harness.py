@@ -44,7 +44,9 @@ class Outcome:
     sent_while_paused: int = 0
     #: Refused requests sent again before their own ``Retry-After`` was over: must be none.
     resent_too_soon: int = 0
-    paces: list[list[float]] = field(default_factory=list)
+    #: Each process's requests admitted by the server in each virtual second from the start: the
+    #: pace it got, to see how the shares evolve over a run.
+    paces: list[list[int]] = field(default_factory=list)
 
     @property
     def share_of_limit(self) -> float:
@@ -88,6 +90,7 @@ def run(
     started = clock.now
     sent_while_paused = [0]
     resent_too_soon = [0]
+    paces: list[list[int]] = [[] for _ in range(processes)]
 
     def at(moment: float, action: Callable[[], None]) -> None:
         heapq.heappush(events, (moment, next(order), action))
@@ -130,6 +133,9 @@ def run(
 
             def answer() -> None:
                 if refusal is None:
+                    second = int(clock.now - started)
+                    paces[process].extend([0] * (second + 1 - len(paces[process])))
+                    paces[process][second] += 1
                     gates[process].answered(turn, 200, None)
                     in_flight[process] -= 1
                     next_request(process)
@@ -159,6 +165,7 @@ def run(
         durations=[(end or started) - started for end in finished],
         sent_while_paused=sent_while_paused[0],
         resent_too_soon=resent_too_soon[0],
+        paces=paces,
     )
 
 

@@ -396,6 +396,7 @@ def test_no_request_goes_while_its_gate_is_paused_and_nobody_starves(
     assert outcome.sent_while_paused == 0
     assert outcome.resent_too_soon == 0, "a refused request went again before its Retry-After"
     assert outcome.admitted == processes * int(4 * limit)
+    assert [sum(paces) for paces in outcome.paces] == [int(4 * limit)] * processes
     # Each process got on: none waited out more than four times the slowest share of the rest.
     # With a bucket far smaller than a second's worth, where each whole-second Retry-After costs
     # more than the bucket holds, the shares converge more slowly: up to six times (seen: at most
