@@ -134,11 +134,18 @@ def enroll_from_processes(count: int, people: int, side: str, run: str) -> dict[
             for n in range(count)
         ]
         results = []
-        for child in children:
-            out, err = child.communicate(timeout=1800)
-            if child.returncode != 0:
-                raise RuntimeError(f"an enrolling process failed:\n{err[-3000:]}")
-            results.append(json.loads(out.strip().splitlines()[-1]))
+        try:
+            for child in children:
+                out, err = child.communicate(timeout=1800)
+                if child.returncode != 0:
+                    raise RuntimeError(f"an enrolling process failed:\n{err[-3000:]}")
+                results.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            # One failed or ran out of time: the others are stopped, not left enrolling.
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+                    child.communicate()
         counts = sim.rate_limit_counts()
     result = figures(counts, sum(r["failed"] for r in results), SHARED_LIMIT)
     durations = [r["seconds"] for r in results]

@@ -1,16 +1,20 @@
 """Run every benchmark, print the table, and (with ``--docs``) rewrite it in ``docs/benchmarks.md``.
 
 Each benchmark runs in its own interpreter (``bench/<name>.py --json ...``), one after another,
-so that they do not disturb each other. ``make bench`` runs them in full and rewrites the
-generated part of ``docs/benchmarks.md`` (between the ``bench:results`` markers; the text
-around it is kept); ``make bench-quick`` runs the quick mode of each, as CI does, and writes
-nothing.
+so that they do not disturb each other, and in a process group of its own: when it ends (or runs
+out of time, or the run is interrupted) every process it started is stopped with it.
+``make bench`` runs them in full and rewrites the generated part of ``docs/benchmarks.md``
+(between the ``bench:results`` markers; the text around it is kept); ``make bench-quick`` runs
+the quick mode of each, as CI does, and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,17 +62,27 @@ def run_benchmark(name: str, quick: bool, runs: int | None, out: Path, timeout: 
         command += ["--runs", str(runs)]
     print(f"\n>>> {' '.join(command[1:])}", flush=True)
     began = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, start_new_session=True)
     try:
-        completed = subprocess.run(command, cwd=REPO, timeout=timeout, check=False)
-        failure = None if completed.returncode == 0 else f"exited with {completed.returncode}"
+        returncode = process.wait(timeout=timeout)
+        failure = None if returncode == 0 else f"exited with {returncode}"
     except subprocess.TimeoutExpired:
         failure = f"took more than {timeout:.0f} s"
+    finally:
+        stop_group(process)
     seconds = time.perf_counter() - began
     if failure is None and out.exists():
         result = json.loads(out.read_text(encoding="utf-8"))
         result["wall_seconds"] = round(seconds, 1)
         return result
     return {"benchmark": name, "error": failure or "wrote no result", "wall_seconds": round(seconds, 1)}
+
+
+def stop_group(process: subprocess.Popen[Any]) -> None:
+    """Kill what is left of a benchmark's process group: its simulators and child processes too."""
+    with contextlib.suppress(ProcessLookupError):  # the group is gone: nothing of it is left
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def verdict(metric: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,19 @@ EXPECTED = {
 def result(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     name = request.param
     out = tmp_path_factory.mktemp(name) / f"{name}.json"
-    completed = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, str(BENCH / f"{name}.py"), "--quick", "--runs", "1", "--json", str(out)],
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
-        check=False,
+        start_new_session=True,
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    try:
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        run_all.stop_group(process)  # nothing it started outlives it, even when it runs out of time
+    assert process.returncode == 0, stderr[-4000:]
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -114,6 +119,38 @@ def test_a_failed_benchmark_is_named_in_the_table() -> None:
         False,
     )
     assert "triggerer: **failed** (exited with 1)" in table
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # killed and not yet reaped by its new parent: gone too
+
+
+def test_a_benchmark_out_of_time_is_stopped_with_every_process_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    (tmp_path / "stuck.py").write_text(
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(600)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(run_all, "BENCH_DIR", tmp_path)
+
+    result = run_all.run_benchmark("stuck", False, None, tmp_path / "stuck.json", timeout=5)
+
+    assert result["error"] == "took more than 5 s"
+    grandchild = int(pid_file.read_text(encoding="utf-8"))
+    for _ in range(100):
+        if not _running(grandchild):
+            break
+        time.sleep(0.05)
+    assert not _running(grandchild), "the benchmark's own child process was left running"
 
 
 def test_profiles_are_summarized_per_process(tmp_path: Path) -> None:
