@@ -41,7 +41,9 @@ def model_states(
     expiration = _when(participation, "expiration")
     activated = participation.get("activated")
     if activated is None:
-        activated = first_activation is not None or last_activation is not None
+        # The spec: accessLink is null while the participation is not activated.
+        link = participation.get("accessLink")
+        activated = first_activation is not None or last_activation is not None or bool(link)
     in_error = participation.get("inError") is True
     total = _count(participation, "activitiesTotal")
     completed = total > 0 and _count(participation, "activitiesCompleted") >= total
