@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -198,8 +199,14 @@ class Browser:
 
 @contextmanager
 def chromium(executable: str, profile: Path) -> Iterator[Browser]:
-    """Start a headless Chromium with a fresh profile in ``profile`` and connect to it."""
+    """Start a headless Chromium with a fresh profile in ``profile`` and connect to it.
+
+    Chromium's own temporary files (its singleton socket's folder, which it leaves behind when it
+    is stopped) go to a short-lived folder of their own (a socket's path must stay short), removed
+    when the browser is.
+    """
     profile.mkdir(parents=True, exist_ok=True)
+    temporary = tempfile.mkdtemp(prefix="learnifier-chromium-")
     port_file = profile / "DevToolsActivePort"
     port_file.unlink(missing_ok=True)  # a browser that ran on this profile before left its own
     log = profile / "chromium.log"
@@ -216,6 +223,7 @@ def chromium(executable: str, profile: Path) -> Iterator[Browser]:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            env=dict(os.environ, TMPDIR=temporary),
         )
     try:
         # Chromium writes the port it chose, then the browser's WebSocket path, once it listens.
@@ -241,3 +249,4 @@ def chromium(executable: str, profile: Path) -> Iterator[Browser]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(temporary, ignore_errors=True)
