@@ -206,47 +206,47 @@ def chromium(executable: str, profile: Path) -> Iterator[Browser]:
     when the browser is.
     """
     profile.mkdir(parents=True, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix="learnifier-chromium-")
-    port_file = profile / "DevToolsActivePort"
-    port_file.unlink(missing_ok=True)  # a browser that ran on this profile before left its own
-    log = profile / "chromium.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [
-                executable,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=dict(os.environ, TMPDIR=temporary),
-        )
-    try:
-        # Chromium writes the port it chose, then the browser's WebSocket path, once it listens.
-        deadline = time.monotonic() + DEADLINE
-        lines: list[str] = []
-        while len(lines) < 2:
-            if process.poll() is not None:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise DevToolsError(f"Chromium exited with {process.returncode}: {tail}")
-            if time.monotonic() > deadline:
-                raise DevToolsError(f"Chromium did not open its DevTools port within {DEADLINE:.0f} s")
-            if port_file.exists():
-                lines = port_file.read_text().split()
-            time.sleep(0.05)
-        from websockets.sync.client import connect
-
-        with connect(f"ws://127.0.0.1:{lines[0]}{lines[1]}", max_size=None, open_timeout=DEADLINE) as socket:
-            yield Browser(process, socket)
-    finally:
-        process.terminate()
+    with tempfile.TemporaryDirectory(prefix="learnifier-chromium-", ignore_cleanup_errors=True) as temporary:
+        port_file = profile / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)  # a browser that ran on this profile before left its own
+        log = profile / "chromium.log"
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(
+                [
+                    executable,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    "--remote-debugging-address=127.0.0.1",
+                    "--remote-debugging-port=0",
+                    "about:blank",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=dict(os.environ, TMPDIR=temporary),
+            )
         try:
-            process.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(temporary, ignore_errors=True)
+            # Chromium writes the port it chose, then the browser's WebSocket path, once it listens.
+            deadline = time.monotonic() + DEADLINE
+            lines: list[str] = []
+            while len(lines) < 2:
+                if process.poll() is not None:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise DevToolsError(f"Chromium exited with {process.returncode}: {tail}")
+                if time.monotonic() > deadline:
+                    raise DevToolsError(f"Chromium did not open its DevTools port within {DEADLINE:.0f} s")
+                if port_file.exists():
+                    lines = port_file.read_text().split()
+                time.sleep(0.05)
+            from websockets.sync.client import connect
+
+            url = f"ws://127.0.0.1:{lines[0]}{lines[1]}"
+            with connect(url, max_size=None, open_timeout=DEADLINE) as socket:
+                yield Browser(process, socket)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

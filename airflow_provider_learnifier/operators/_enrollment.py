@@ -63,8 +63,6 @@ CATEGORIES = (
 )
 
 
-#: The participation members whose value, when present, means it has been activated: the spec
-#: says ``accessLink`` "is null if this participation is not activated".
 def read_activation(
     hook: LearnifierHook, org_id: str, project_id: str, user_id: str, participant_id: str
 ) -> bool | None:
