@@ -410,6 +410,10 @@ class SimulatorProcess:
         ``seconds`` from the first to the last, measured by the server."""
         return dict(self.call("rate_limit_counts"))
 
+    def restart_rate_limit(self) -> None:
+        """The same rate limit again, with a full bucket, counting from zero (after a warm-up)."""
+        self.call("rate_limit_restart")
+
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.pid)
 

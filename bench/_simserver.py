@@ -11,7 +11,9 @@ answers one JSON line per command line read from standard input:
 - ``{"command": "latency", "seconds": 0.02}``: change the latency;
 - ``{"command": "state"}``: how many users, participants and activated participants there are;
 - ``{"command": "rate_limit_counts"}``: how many API requests the rate limit admitted and refused,
-  and ``seconds`` from the first of them to the last (by the server's clock).
+  and ``seconds`` from the first of them to the last (by the server's clock);
+- ``{"command": "rate_limit_restart"}``: the same rate limit again, with a full bucket and its
+  counts from zero (what came before, such as warm-up requests, is not counted).
 
 With ``"trivial": true`` it serves a fixed JSON answer from the standard library's threading
 HTTP server instead (same keep-alive and TLS set-up): the capacity baseline of
@@ -239,6 +241,9 @@ def _command(simulator: LearnifierSimulator, message: dict[str, Any]) -> Any:
         return None
     if command == "rate_limit_counts":
         return simulator.rate_limit_counts | {"seconds": simulator.rate_limit_span}
+    if command == "rate_limit_restart":
+        simulator.rate_limit = simulator.rate_limit  # a new limiter: a full bucket, counts from zero
+        return None
     if command == "state":
         snapshot = simulator.state.snapshot()
         return {

@@ -32,13 +32,17 @@ EXPECTED = {
     "triggerer": {"targets": 6},
     "simulator_capacity": {"targets": 0},
     "event_watchers": {"targets": 1},
-    "rate_limits": {"targets": 10},
+    "rate_limits": {"targets": 13},
     "assignment_policy": {"targets": 4},
     "nudges": {"targets": 5},
 }
 
 
-@pytest.fixture(scope="module", params=sorted(EXPECTED))
+@pytest.fixture(
+    scope="module",
+    # Under xdist (`make test-bench`), each benchmark's tests share one worker, so it runs once.
+    params=[pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in sorted(EXPECTED)],
+)
 def result(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     name = request.param
     out = tmp_path_factory.mktemp(name) / f"{name}.json"
