@@ -42,6 +42,16 @@ def activation_state(participation: Mapping[str, Any] | None) -> bool | None:
     return None
 
 
+def in_error(participation: Mapping[str, Any] | None) -> bool:
+    """Tell whether a participation, as Learnifier sent it, is in error (the user cannot access it).
+
+    Only ``inError: true`` says so. A value that is no boolean (``"false"``, say) says nothing: it
+    never fails a completion check nor marks a report row in error (the report names it in its
+    ``data_error`` cell). One rule for the completion checks and the reports.
+    """
+    return participation is not None and participation.get("inError") is True
+
+
 def activity_count(participant: Mapping[str, Any], field: str) -> int | float:
     """Read an activity count (``activitiesCompleted`` or ``activitiesTotal``) of a participant.
 
@@ -131,7 +141,7 @@ def never_completes(participant: Mapping[str, Any], now: datetime | None = None)
     """
     if is_completed(participant):
         return None
-    if participant.get("inError"):
+    if in_error(participant):
         return f"the participation is in error: {participant.get('errorMessage') or 'no reason given'}"
     expiration = timestamp(participant.get("expiration"))
     if expiration is not None and expiration <= (now or datetime.now(timezone.utc)):

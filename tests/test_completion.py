@@ -171,6 +171,26 @@ def test_a_participation_in_error_fails_the_check_with_the_reason(learnifier_con
     assert "The user has no licence" in str(never.value)
 
 
+def test_an_in_error_flag_that_is_no_boolean_does_not_fail_the_check(learnifier_conn, hook, monkeypatch):
+    enroll(1)
+
+    def error_flag_as_text(request, response):
+        # Outside the spec (a boolean): "false" is truthy, and once failed the sensor for good.
+        if request.method != "GET" or request.path != "/extparticipation":
+            return response
+        return type(response).json(
+            response.status, json.loads(response.body) | {"inError": "false"}, response.headers
+        )
+
+    rewrite_responses(learnifier_conn, monkeypatch, error_flag_as_text)
+    check = ParticipantCompletionCheck(participation_external_id="person-0")
+
+    status = check(hook)
+
+    assert not status.done
+    assert status.progress["in_error"] is False
+
+
 # ------------------------------------------------------------------------------------- project checks
 
 

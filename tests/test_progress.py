@@ -17,6 +17,7 @@ from airflow_provider_learnifier.progress import (
     activity_count,
     completed_share,
     completion_share,
+    in_error,
     is_completed,
     never_completes,
     percent,
@@ -117,6 +118,21 @@ def test_a_participation_in_error_never_completes_and_says_why():
         "the participation is in error: no seat left"
     )
     assert never_completes(participant(inError=True), NOW) == "the participation is in error: no reason given"
+
+
+@pytest.mark.parametrize("flag", ["false", "true", 1, 0, "", [], {}])
+def test_an_in_error_flag_that_is_no_boolean_says_nothing(flag):
+    # A server outside the spec: "false" is truthy, and must not fail a completion check.
+    assert in_error(participant(inError=flag)) is False
+    assert never_completes(participant(inError=flag), NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"), [({"inError": True}, True), ({"inError": False}, False), ({}, False)]
+)
+def test_only_in_error_true_is_in_error(fields, expected):
+    assert in_error(participant(**fields)) is expected
+    assert in_error(None) is False
 
 
 def test_an_expired_participation_never_completes_and_a_future_one_still_can():

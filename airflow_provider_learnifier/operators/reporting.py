@@ -37,6 +37,7 @@ from airflow_provider_learnifier.progress import (
     activation_state,
     activity_count,
     completed_share,
+    in_error,
     percent,
     share_of,
     utc_iso,
@@ -1044,7 +1045,11 @@ def _row(
         except ValueError as err:
             row[column] = None
             unreadable(field, str(err), f"{column} cell is")
-    row["in_error"] = bool(participant.get("inError"))
+    row["in_error"] = in_error(participant)
+    error_flag = participant.get("inError")
+    if not (error_flag is None or isinstance(error_flag, bool)):
+        row["in_error"] = None
+        unreadable("inError", f"inError {error_flag!r} is not a boolean", "in_error cell is")
     row["error_message"] = participant.get("errorMessage") or None
     row["data_error"] = "; ".join(problems) or None
     return row, readable and completed_share(done, total)

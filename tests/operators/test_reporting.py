@@ -683,6 +683,22 @@ def test_a_bad_timestamp_leaves_its_cell_empty_with_a_warning(
     ) in logged
 
 
+@pytest.mark.parametrize("flag", ["false", 1])
+def test_an_in_error_flag_that_is_no_boolean_leaves_its_cell_empty_and_is_named(
+    flag, account, learnifier_conn, tmp_path, monkeypatch
+):
+    _one_participant(learnifier_conn, monkeypatch, account["conduct"], inError=flag)
+    target = tmp_path / "p.jsonl"
+
+    LearnifierProgressReportOperator(
+        task_id="report", path=str(target), project_external_ids="conduct-2026"
+    ).execute({})
+
+    (row,) = read_report(target, "jsonl")
+    assert row["in_error"] is None
+    assert row["data_error"] == f"inError {flag!r} is not a boolean"
+
+
 def test_json_lines_escape_the_line_separators_that_line_splitters_break_on(
     account, learnifier_conn, tmp_path, monkeypatch
 ):
