@@ -118,14 +118,16 @@ lowest-lock: | $(UV)
 	$(PYTHON) scripts/lowest_lock.py $(UV)
 
 .PHONY: test-demo test-bench test-faults test-crashes
+# The long suites run on both cores as `make test` does (-n auto); the benchmarks two at a time, each
+# benchmark's tests on one worker (--dist loadgroup), so that each quick run happens once.
 test-demo: venv
-	$(BIN)/python -m pytest -m demo tests/example_dags/test_demo.py
+	$(BIN)/python -m pytest -n auto -m demo tests/example_dags/test_demo.py
 
 test-bench: venv
-	$(BIN)/python -m pytest -m bench tests/bench
+	$(BIN)/python -m pytest -n auto --dist loadgroup -m bench tests/bench
 
 test-faults: venv
-	$(BIN)/python -m pytest -m faults tests/reliability/test_faults.py
+	$(BIN)/python -m pytest -n auto -m faults tests/reliability/test_faults.py
 
 test-crashes: venv
 	$(BIN)/python -m pytest -m crashes tests/operators/test_nudges.py
@@ -158,7 +160,7 @@ test-distributed: $(DISTRIBUTED_STAMP)
 # with a few examples each; CI runs this stage too.
 .PHONY: test-properties
 test-properties: venv
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest tests/operators/test_spec_properties.py tests/hooks/test_paging.py \
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -n auto tests/operators/test_spec_properties.py tests/hooks/test_paging.py \
 		tests/test_participant_states.py tests/operators/test_nudge_ledger.py tests/operators/test_policy_properties.py -ra
 
 # Headless Chromium from Debian's packages, for the tests that open the at-risk page in a real
