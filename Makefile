@@ -118,13 +118,12 @@ lowest-lock: | $(UV)
 	$(PYTHON) scripts/lowest_lock.py $(UV)
 
 .PHONY: test-demo test-bench test-faults test-crashes
-# The long suites run on both cores as `make test` does (-n auto); the benchmarks two at a time, each
-# benchmark's tests on one worker (--dist loadgroup), so that each quick run happens once.
+# The long suites run on both cores as `make test` does (-n auto); the benchmarks two at a time.
 test-demo: venv
 	$(BIN)/python -m pytest -n auto -m demo tests/example_dags/test_demo.py
 
 test-bench: venv
-	$(BIN)/python -m pytest -n auto --dist loadgroup -m bench tests/bench
+	$(BIN)/python -m pytest -n auto -m bench tests/bench
 
 test-faults: venv
 	$(BIN)/python -m pytest -n auto -m faults tests/reliability/test_faults.py

@@ -38,14 +38,9 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(
-    scope="module",
-    # Under xdist (`make test-bench`), each benchmark's tests share one worker, so it runs once.
-    params=[pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in sorted(EXPECTED)],
-)
-def result(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    name = request.param
-    out = tmp_path_factory.mktemp(name) / f"{name}.json"
+def _run_quick(name: str, tmp_path: Path) -> dict[str, Any]:
+    """Run a benchmark's quick mode in its own process group; its result."""
+    out = tmp_path / f"{name}.json"
     process = subprocess.Popen(
         [sys.executable, str(BENCH / f"{name}.py"), "--quick", "--runs", "1", "--json", str(out)],
         cwd=REPO,
@@ -66,8 +61,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# One test per benchmark, so that under xdist (`make test-bench`) each quick run happens once.
 @pytest.mark.bench
-def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None:
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_quick_run_reports_well_formed_figures_that_fill_the_table(name: str, tmp_path: Path) -> None:
+    result = _run_quick(name, tmp_path)
     assert result["schema"] == common.SCHEMA_VERSION
     assert result["benchmark"] in EXPECTED
     assert result["quick"] is True
@@ -97,9 +95,7 @@ def test_a_quick_run_reports_well_formed_figures(result: dict[str, Any]) -> None
         assert result["metrics"][1]["met"] is True, result["metrics"][1]
         assert result["metrics"][2]["met"] is True, result["metrics"][2]
 
-
-@pytest.mark.bench
-def test_the_result_goes_into_the_table(result: dict[str, Any], tmp_path: Path) -> None:
+    # The result goes into the table of docs/benchmarks.md.
     machine = common.machine_info()
     result = dict(result, wall_seconds=1.0)
     table = run_all.results_markdown([result], machine, quick=True)
