@@ -1045,9 +1045,10 @@ def _row(
         except ValueError as err:
             row[column] = None
             unreadable(field, str(err), f"{column} cell is")
-    row["in_error"] = in_error(participant)
     error_flag = participant.get("inError")
-    if not (error_flag is None or isinstance(error_flag, bool)):
+    if error_flag is None or isinstance(error_flag, bool):
+        row["in_error"] = in_error(participant)
+    else:
         row["in_error"] = None
         unreadable("inError", f"inError {error_flag!r} is not a boolean", "in_error cell is")
     row["error_message"] = participant.get("errorMessage") or None
