@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import json
@@ -436,6 +437,24 @@ def test_four_processes_sharing_an_account_meet_the_targets_in_most_runs():
     assert sum(share >= 0.90 for share in shares) >= 0.95 * len(outcomes)
     assert statistics.median(spreads) <= 1.35
     assert sum(spread <= 1.5 for spread in spreads) >= 0.85 * len(outcomes)
+
+
+@TARGETS
+@given(seed=st.integers(min_value=0, max_value=10_000), stall=STALLS)
+def test_four_processes_given_a_quarter_of_the_limit_each_meet_the_targets_in_every_run(seed, stall):
+    """The split the hook guide documents: each process's connection sets max_requests_per_second R / 4."""
+    outcome = gate_harness.run(
+        50.0,
+        processes=4,
+        threads=8,
+        requests=620,
+        seed=seed,
+        stall=stall,
+        gate_class=functools.partial(RateGate, 50.0 / 4),
+    )
+    assert outcome.share_of_limit >= 0.90 * 50.0
+    assert outcome.refused_share == 0
+    assert outcome.spread <= 1.5
 
 
 @TARGETS
